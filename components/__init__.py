@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources, and the agents the clusters run on their nodes."""

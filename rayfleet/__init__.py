@@ -1,0 +1,1 @@
+"""The `rayfleet` command: argument parsing, error display and rendering; no business logic."""

@@ -1,0 +1,3 @@
+from rayfleet.app import main
+
+main()

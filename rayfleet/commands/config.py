@@ -1,0 +1,57 @@
+"""`rayfleet config validate|show`: check an environment file, or print it with every default filled in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import yaml
+from rich.text import Text
+
+from rayfleet.commands.common import EnvOption, FileOption, JsonOption, load, stack_file
+from rayfleet.output import console, print_json
+from stacks.config import EnvironmentConfig
+
+app = typer.Typer(help="Check and show environment configuration.", no_args_is_help=True)
+
+
+@app.command()
+def validate(env: str = EnvOption, file: Path = FileOption) -> None:
+    """Validate an environment file against rayfleet's config model; exit 1 with every problem found."""
+    path = stack_file(env, file)
+    cfg = load(None, path)
+    groups = len(cfg.cluster.worker_groups)
+    apps = len(cfg.serve.applications)
+    console.print(
+        Text("✓ ", style="ok")
+        + Text(f"{path}: environment '{cfg.env}' is valid ")
+        + Text(
+            f"({len(cfg.regions)} region{'s' * (len(cfg.regions) != 1)}, "
+            f"{groups} worker group{'s' * (groups != 1)}, {apps} application{'s' * (apps != 1)})",
+            style="muted",
+        )
+    )
+
+
+def resolved(cfg: EnvironmentConfig) -> dict:
+    """The environment as a stack file's `config:` mapping, every default written out."""
+    data = cfg.model_dump(mode="json", by_alias=True)
+    out = {}
+    env_region = data.pop("awsRegion") or cfg.primary_region.name
+    data.pop("env")
+    out["aws:region"] = env_region
+    for key, value in data.items():
+        out[f"rayfleet:{key}"] = value
+    return {"config": out}
+
+
+@app.command()
+def show(env: str = EnvOption, file: Path = FileOption, as_json: bool = JsonOption) -> None:
+    """Print the resolved environment: the file's values with every default filled in."""
+    cfg = load(env, file)
+    data = resolved(cfg)
+    if as_json:
+        print_json({"env": cfg.env, **data})
+        return
+    console.print(Text(f"# environment '{cfg.env}', with defaults", style="muted"))
+    console.print(yaml.safe_dump(data, sort_keys=False, width=100), end="", markup=False)

@@ -1,0 +1,1 @@
+"""Renderers: functions from a data model to a rich renderable."""

@@ -1,0 +1,566 @@
+"""The environment model: one pydantic model validates a whole `stacks/Pulumi.<env>.yaml`.
+
+The program, the offline plan, the deployer and the cost tools all read an
+environment through `EnvironmentConfig`, never through raw dicts. Keys are
+camelCase in the file (`rayfleet:cluster.workerGroups[0].minWorkers`) and
+snake_case in Python (`cfg.cluster.worker_groups[0].min_workers`).
+
+    >>> from stacks.loader import load_environment
+    >>> cfg = load_environment("prod")
+    >>> cfg.primary_region.name, [g.name for g in cfg.cluster.worker_groups]
+    ('us-east-1', ['cpu', 'gpu'])
+
+Every rule that can fail raises `Rule`, which carries the fix; the loader
+turns pydantic's errors into `ConfigIssue`s (stacks/config_errors.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from cost.catalog import closest, facts, instance_type, is_aws_region, is_known_instance_type
+
+#: The Ray minor version this rayfleet deploys with; clusters must run the same.
+RAY_MINOR = "2.60"
+
+_NO_VALUE = object()
+
+
+class Rule(ValueError):
+    """A broken config rule raised inside a validator.
+
+    `at` is the path below the validated object where the problem lies (for
+    cross-field rules raised on a parent), `value` the offending value.
+    """
+
+    def __init__(self, rule: str, fix: str, *, at: tuple = (), value: Any = _NO_VALUE):
+        super().__init__(rule)
+        self.rule = rule
+        self.fix = fix
+        self.at = at
+        self.value = value
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not _NO_VALUE
+
+
+class Model(BaseModel):
+    """Base of every config model: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
+
+
+# --- single-value rules -------------------------------------------------------
+
+_NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$")
+_IMPORT_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+_ROUTE_RE = re.compile(r"^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$")
+_DNS_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
+_RAY_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_PRIVATE_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise Rule(
+            "must be 1-24 lowercase letters, digits or '-', starting with a letter and not ending with '-'",
+            f"rename it, for example to '{_suggest_name(value)}'",
+        )
+    return value
+
+
+def _suggest_name(value: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")
+    cleaned = re.sub(r"^[^a-z]+", "", cleaned)[:24].rstrip("-")
+    return cleaned or "cpu"
+
+
+def _check_region(value: str) -> str:
+    if not is_aws_region(value):
+        hint = closest(value, facts().regions)
+        fix = f"did you mean '{hint}'?" if hint else "use an AWS region name such as 'us-east-1'"
+        raise Rule("is not an AWS region", fix)
+    return value
+
+
+def _parse_cidr(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # pydantic reports the type
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as err:
+        if "host bits set" in str(err):
+            network = ipaddress.IPv4Network(value, strict=False)
+            raise Rule("has host bits set", f"use the network address '{network}'") from None
+        raise Rule("is not an IPv4 CIDR block", "write it as a.b.c.d/n, for example '10.10.0.0/16'") from None
+
+
+def _check_vpc_cidr(network: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    if not any(network.subnet_of(private) for private in _PRIVATE_NETS):
+        raise Rule(
+            "must lie in private address space (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)",
+            "choose a block such as '10.10.0.0/16'",
+        )
+    if not 16 <= network.prefixlen <= 22:
+        raise Rule(
+            f"must have a prefix length between /16 and /22 (got /{network.prefixlen})",
+            "use a /16 to /22 block, for example '10.10.0.0/16'",
+        )
+    return network
+
+
+def _check_instance_type(value: str) -> str:
+    if not is_known_instance_type(value):
+        hint = closest(value, facts().instance_types)
+        fix = f"did you mean '{hint}'?" if hint else "use a type listed in cost/data/instances.json"
+        raise Rule("is not an instance type rayfleet knows", fix)
+    return value
+
+
+def _check_import_path(value: str) -> str:
+    if not _IMPORT_PATH_RE.match(value):
+        raise Rule("must be 'package.module:attribute'", "write it like 'serve_apps.sentiment:app'")
+    return value
+
+
+def _check_route_prefix(value: str) -> str:
+    if not _ROUTE_RE.match(value):
+        raise Rule(
+            "must start with '/' and contain only path segments of letters, digits, '.', '_', '~' or '-'",
+            "write it like '/sentiment' (no trailing '/')",
+        )
+    return value
+
+
+def _check_dns_name(value: str) -> str:
+    if not _DNS_RE.match(value):
+        raise Rule("is not a DNS name", "write a lowercase name like 'api.example.com' (no trailing dot)")
+    return value
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL_RE.match(value):
+        raise Rule("is not an email address", "write it like 'team@example.com'")
+    return value
+
+
+def _check_ami(value: str) -> str:
+    if not _AMI_RE.match(value):
+        raise Rule("is not an AMI ID", "write it like 'ami-0123456789abcdef0', or remove it to use the SSM parameter")
+    return value
+
+
+def _check_ray_version(value: str) -> str:
+    match = _RAY_VERSION_RE.match(value)
+    if not match:
+        raise Rule("must be a Ray release like '2.60.0'", f"set it to '{RAY_MINOR}.0'")
+    if f"{match[1]}.{match[2]}" != RAY_MINOR:
+        raise Rule(
+            f"must be a {RAY_MINOR}.x release, the Ray this rayfleet deploys with "
+            "(clusters must run the same Ray as the client that deploys to them)",
+            f"set it to '{RAY_MINOR}.0', or install the rayfleet release built for Ray {match[1]}.{match[2]}",
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+AwsRegion = Annotated[str, AfterValidator(_check_region)]
+Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_parse_cidr)]
+VpcCidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_parse_cidr), AfterValidator(_check_vpc_cidr)]
+InstanceTypeName = Annotated[str, AfterValidator(_check_instance_type)]
+ImportPath = Annotated[str, AfterValidator(_check_import_path)]
+RoutePrefix = Annotated[str, AfterValidator(_check_route_prefix)]
+DnsName = Annotated[str, AfterValidator(_check_dns_name)]
+Email = Annotated[str, AfterValidator(_check_email)]
+AmiId = Annotated[str, AfterValidator(_check_ami)]
+RayVersion = Annotated[str, AfterValidator(_check_ray_version)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+VolumeGb = Annotated[int, Field(ge=20, le=16384)]
+
+
+def _duplicates(values: list) -> list[tuple[int, Any]]:
+    """(index, value) of every repeat after its first occurrence."""
+    seen: set = set()
+    out = []
+    for index, value in enumerate(values):
+        if value in seen:
+            out.append((index, value))
+        seen.add(value)
+    return out
+
+
+# --- regions and network ------------------------------------------------------
+
+
+class Region(Model):
+    """One AWS region of the environment; the first listed is the primary."""
+
+    name: AwsRegion
+    cidr: VpcCidr
+
+
+class NetworkConfig(Model):
+    """How each region's VPC is laid out (the CIDR comes from its region entry)."""
+
+    #: Availability zones to spread subnets over (default 2).
+    az_count: Annotated[int, Field(ge=2, le=4)] = 2
+    #: `one-per-az` (default; an AZ outage keeps egress) or `single` (cheaper, for dev).
+    nat_gateways: Literal["one-per-az", "single"] = "one-per-az"
+
+
+# --- cluster ------------------------------------------------------------------
+
+
+class ImageConfig(Model):
+    """The machine image of cluster nodes: a fixed AMI, or the public SSM parameter that names one."""
+
+    ami: AmiId | None = None
+    #: Ubuntu 24.04 LTS (Python 3.12), resolved at deploy time in each region.
+    ssm_parameter: str = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+
+
+class HeadConfig(Model):
+    instance_type: InstanceTypeName
+    root_volume_gb: VolumeGb = 100
+
+
+SpotAllocationStrategy = Literal[
+    "price-capacity-optimized", "capacity-optimized", "capacity-optimized-prioritized", "lowest-price"
+]
+
+
+class SpotConfig(Model):
+    """How a worker group uses spot capacity (mirrors the ASG's InstancesDistribution)."""
+
+    enabled: bool = True
+    #: Workers always on on-demand capacity before spot is used (default 0).
+    on_demand_base: Annotated[int, Field(ge=0)] = 0
+    #: Share of workers above the base that run on-demand, 0-100 (default 0: all spot).
+    on_demand_percent_above_base: Percent = 0
+    allocation_strategy: SpotAllocationStrategy = "price-capacity-optimized"
+    #: Seconds a spot shortfall may last before it moves to the on-demand twin (default 180).
+    fallback_after_seconds: Annotated[int, Field(ge=0, le=3600)] = 180
+
+
+class WorkerGroup(Model):
+    """A Ray node type: a spot ASG plus its on-demand fallback twin."""
+
+    name: Name
+    instance_types: Annotated[list[InstanceTypeName], Field(min_length=1)]
+    min_workers: Annotated[int, Field(ge=0)] = 0
+    max_workers: Annotated[int, Field(ge=0)]
+    #: The count a cost estimate assumes as typical (default: min_workers).
+    expected_workers: Annotated[int, Field(ge=0)] | None = None
+    root_volume_gb: VolumeGb = 100
+    spot: SpotConfig = SpotConfig()
+    #: Custom Ray resources each node of this group advertises.
+    resources: dict[str, Annotated[float, Field(ge=0)]] = {}
+    image: ImageConfig | None = None
+
+    @model_validator(mode="after")
+    def _counts_in_order(self) -> WorkerGroup:
+        if self.min_workers > self.max_workers:
+            raise Rule(
+                f"minWorkers ({self.min_workers}) must be less than or equal to maxWorkers ({self.max_workers})",
+                "lower minWorkers or raise maxWorkers",
+                at=("minWorkers",),
+                value=self.min_workers,
+            )
+        if self.expected_workers is not None and not (
+            self.min_workers <= self.expected_workers <= self.max_workers
+        ):
+            raise Rule(
+                f"expectedWorkers must lie between minWorkers ({self.min_workers}) "
+                f"and maxWorkers ({self.max_workers})",
+                "set expectedWorkers within that range, or remove it to assume minWorkers",
+                at=("expectedWorkers",),
+                value=self.expected_workers,
+            )
+        for index, repeated in _duplicates(self.instance_types):
+            raise Rule(
+                "is listed twice in instanceTypes",
+                "remove the repeat",
+                at=("instanceTypes", index),
+                value=repeated,
+            )
+        with_gpu = [t for t in self.instance_types if instance_type(t).gpus > 0]
+        if with_gpu and len(with_gpu) != len(self.instance_types):
+            index, odd = next((i, t) for i, t in enumerate(self.instance_types) if t not in with_gpu)
+            raise Rule(
+                f"is a CPU-only type in a group of GPU types ({', '.join(with_gpu)})",
+                "put GPU and CPU-only types in separate worker groups",
+                at=("instanceTypes", index),
+                value=odd,
+            )
+        return self
+
+    @property
+    def expected(self) -> int:
+        return self.min_workers if self.expected_workers is None else self.expected_workers
+
+    @property
+    def smallest_type(self):
+        """The group's smallest instance type: the resources Ray may count on for any node of it."""
+        return min(
+            (instance_type(t) for t in self.instance_types),
+            key=lambda t: (t.gpus, t.vcpus, t.memory_gib, t.name),
+        )
+
+    @property
+    def has_gpus(self) -> bool:
+        return self.smallest_type.gpus > 0
+
+
+class RedisConfig(Model):
+    """The ElastiCache replication group that keeps the GCS state when headFaultTolerance is on."""
+
+    node_type: str = "cache.t4g.medium"
+    #: Read replicas besides the primary (default 1, in another AZ).
+    replicas: Annotated[int, Field(ge=0, le=5)] = 1
+
+
+class ClusterConfig(Model):
+    ray_version: RayVersion
+    head: HeadConfig
+    worker_groups: Annotated[list[WorkerGroup], Field(min_length=1)]
+    idle_timeout_minutes: Annotated[float, Field(gt=0, le=1440)] = 5
+    upscaling_speed: Annotated[float, Field(gt=0, le=100)] = 1.0
+    head_fault_tolerance: bool = False
+    redis: RedisConfig = RedisConfig()
+    #: CIDR blocks that may reach the Ray dashboard (8265); default: none.
+    operator_cidrs: list[Cidr] = []
+    image: ImageConfig = ImageConfig()
+
+    @model_validator(mode="after")
+    def _group_names_unique(self) -> ClusterConfig:
+        names = [g.name for g in self.worker_groups]
+        for index, name in _duplicates(names):
+            raise Rule(
+                "is already the name of another worker group",
+                "give each worker group its own name",
+                at=("workerGroups", index, "name"),
+                value=name,
+            )
+        for index, name in enumerate(names):
+            if name == "head":
+                raise Rule(
+                    "is reserved for the head node",
+                    "name the worker group something else, for example 'cpu'",
+                    at=("workerGroups", index, "name"),
+                    value=name,
+                )
+        return self
+
+
+# --- serve --------------------------------------------------------------------
+
+
+class AutoscalingConfig(Model):
+    min_replicas: Annotated[int, Field(ge=0)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 1
+    target_ongoing_requests: Annotated[float, Field(gt=0)] = 2
+    initial_replicas: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _counts_in_order(self) -> AutoscalingConfig:
+        if self.min_replicas > self.max_replicas:
+            raise Rule(
+                f"minReplicas ({self.min_replicas}) must be less than or equal to maxReplicas ({self.max_replicas})",
+                "lower minReplicas or raise maxReplicas",
+                at=("minReplicas",),
+                value=self.min_replicas,
+            )
+        if self.initial_replicas is not None and not (
+            self.min_replicas <= self.initial_replicas <= self.max_replicas
+        ):
+            raise Rule(
+                f"initialReplicas must lie between minReplicas ({self.min_replicas}) "
+                f"and maxReplicas ({self.max_replicas})",
+                "set initialReplicas within that range, or remove it",
+                at=("initialReplicas",),
+                value=self.initial_replicas,
+            )
+        return self
+
+
+class ReplicaResources(Model):
+    """What each replica asks Ray for."""
+
+    cpus: Annotated[float, Field(gt=0)] = 1
+    gpus: Annotated[float, Field(ge=0)] = 0
+    memory_gb: Annotated[float, Field(ge=0)] = 0
+
+
+class ServeApp(Model):
+    name: Name
+    import_path: ImportPath
+    route_prefix: RoutePrefix
+    autoscaling: AutoscalingConfig = AutoscalingConfig()
+    resources: ReplicaResources = ReplicaResources()
+    max_ongoing_requests: Annotated[int, Field(ge=1)] = 8
+    #: Arguments passed to the application builder (for example `modelUri`).
+    args: dict[str, Any] = {}
+
+
+class ServeConfig(Model):
+    applications: list[ServeApp] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> ServeConfig:
+        for field, label in (("name", "name"), ("route_prefix", "routePrefix")):
+            values = [getattr(app, field) for app in self.applications]
+            for index, value in _duplicates(values):
+                raise Rule(
+                    f"is already the {label} of another application",
+                    f"give each application its own {label}",
+                    at=("applications", index, label),
+                    value=value,
+                )
+        return self
+
+
+# --- failover and cost --------------------------------------------------------
+
+
+class FailoverConfig(Model):
+    """One DNS name for the environment, moved between regions by Route 53 health checks."""
+
+    mode: Literal["active-passive", "active-active"]
+    domain: DnsName
+    hosted_zone: DnsName
+    #: TTL of the failover records, in seconds (default 60).
+    ttl_seconds: Annotated[int, Field(ge=5, le=86400)] = 60
+
+    @model_validator(mode="after")
+    def _domain_in_zone(self) -> FailoverConfig:
+        if not (self.domain == self.hosted_zone or self.domain.endswith("." + self.hosted_zone)):
+            raise Rule(
+                f"is not inside hostedZone '{self.hosted_zone}'",
+                f"use a name ending in '.{self.hosted_zone}', or change hostedZone",
+                at=("domain",),
+                value=self.domain,
+            )
+        return self
+
+
+class CostConfig(Model):
+    #: Cost-allocation tags added to every resource (besides rayfleet's own).
+    tags: dict[str, str] = {}
+    monthly_budget_usd: Annotated[Decimal, Field(gt=0)] | None = None
+    alert_emails: list[Email] = []
+
+    @model_validator(mode="after")
+    def _tags_valid(self) -> CostConfig:
+        for key, value in self.tags.items():
+            if key.lower().startswith(("aws:", "rayfleet:")):
+                raise Rule(
+                    "uses a reserved prefix ('aws:' and 'rayfleet:' belong to AWS and rayfleet)",
+                    "choose a key without that prefix",
+                    at=("tags", key),
+                    value=key,
+                )
+            if not _TAG_KEY_RE.match(key):
+                raise Rule(
+                    "is not a valid tag key (1-128 letters, digits, spaces or _ . : / = + - @)",
+                    "rename the key",
+                    at=("tags", key),
+                    value=key,
+                )
+            if len(value) > 256:
+                raise Rule("is longer than 256 characters", "shorten the tag value", at=("tags", key), value=value)
+        return self
+
+
+# --- the environment ----------------------------------------------------------
+
+
+class EnvironmentConfig(Model):
+    """A whole environment file. `env` and `aws_region` come from the file name and `aws:region`."""
+
+    env: Name
+    aws_region: AwsRegion | None = None
+    regions: Annotated[list[Region], Field(min_length=1)]
+    network: NetworkConfig = NetworkConfig()
+    cluster: ClusterConfig
+    serve: ServeConfig = ServeConfig()
+    failover: FailoverConfig | None = None
+    cost: CostConfig = CostConfig()
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> EnvironmentConfig:
+        names = [r.name for r in self.regions]
+        for index, name in _duplicates(names):
+            raise Rule(
+                "is listed twice in regions", "list each region once", at=("regions", index, "name"), value=name
+            )
+        for i, first in enumerate(self.regions):
+            for j in range(i + 1, len(self.regions)):
+                if first.cidr.overlaps(self.regions[j].cidr):
+                    raise Rule(
+                        f"overlaps regions[{i}].cidr ({first.cidr}) of {first.name}",
+                        "give every region its own, non-overlapping block, for example 10.20.0.0/16",
+                        at=("regions", j, "cidr"),
+                        value=str(self.regions[j].cidr),
+                    )
+        if self.aws_region is not None and self.aws_region != names[0]:
+            raise Rule(
+                f"must equal the primary region, regions[0].name ({names[0]})",
+                f"set aws:region to {names[0]}, or remove it",
+                at=("awsRegion",),
+                value=self.aws_region,
+            )
+        if self.failover is not None and len(self.regions) < 2:
+            raise Rule(
+                f"needs at least two regions (this environment has {len(self.regions)})",
+                "add a second region to regions, or remove failover",
+                at=("failover", "mode"),
+                value=self.failover.mode,
+            )
+        self._replicas_fit()
+        return self
+
+    def _replicas_fit(self) -> None:
+        nodes = [g.smallest_type for g in self.cluster.worker_groups]
+        for index, app in enumerate(self.serve.applications):
+            need = app.resources
+            if not any(n.vcpus >= need.cpus and n.gpus >= need.gpus for n in nodes):
+                biggest_cpu = max(n.vcpus for n in nodes)
+                biggest_gpu = max(n.gpus for n in nodes)
+                field, have = (
+                    ("gpus", f"{biggest_gpu} GPUs") if need.gpus > biggest_gpu else ("cpus", f"{biggest_cpu} vCPUs")
+                )
+                raise Rule(
+                    f"a replica needs more than any worker node offers (at most {have})",
+                    f"lower resources.{field}, or add a worker group with larger instances",
+                    at=("serve", "applications", index, "resources", field),
+                )
+
+    # --- derived facts, used across the program -------------------------------
+
+    @property
+    def primary_region(self) -> Region:
+        return self.regions[0]
+
+    @property
+    def region_names(self) -> list[str]:
+        return [r.name for r in self.regions]
+
+    def region(self, name: str) -> Region:
+        for region in self.regions:
+            if region.name == name:
+                return region
+        raise KeyError(name)
+
+    def cluster_id(self, region: str) -> str:
+        """The `rayfleet:cluster` tag value, and Ray's cluster_name, of this environment in `region`."""
+        return f"rayfleet-{self.env}-{region}"

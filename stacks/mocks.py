@@ -1,0 +1,207 @@
+"""Pulumi mocks that answer like AWS would, so the whole program runs with no cloud and no CLI.
+
+The offline plan and the component tests both use `PlanMocks`. Every resource
+gets a plausible physical ID and ARN in its own region (taken from the
+provider it was created with), and the few invokes the program makes
+(availability zones, SSM parameters, caller identity) get region-true answers.
+
+    mocks = PlanMocks()
+    pulumi.runtime.set_mocks(mocks, project="rayfleet", stack="prod", preview=False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+GLOBAL = "global"
+#: The provider for account-wide resources (DNS zones, budgets, cost-allocation tags).
+GLOBAL_PROVIDER = "aws-global"
+
+#: Hosted-zone IDs of Application Load Balancers, per region (public AWS constants).
+ALB_ZONE_IDS = {
+    "us-east-1": "Z35SXDOTRQ7X7K",
+    "us-east-2": "Z3AADJGX6KTTL2",
+    "us-west-1": "Z368ELLRRE2KJ0",
+    "us-west-2": "Z1H1FL5HABSF5",
+    "eu-west-1": "Z32O12XQLNTSW2",
+    "eu-central-1": "Z215JYRZR1TBD5",
+}
+
+#: Physical ID prefixes AWS uses, by Pulumi type token.
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+    "aws:route53/zone:Zone": "Z0",
+    "aws:route53/healthCheck:HealthCheck": "hc",
+}
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def _service(type_token: str) -> str:
+    """'aws:ec2/vpc:Vpc' -> 'ec2'."""
+    module = type_token.split(":")[1] if type_token.count(":") >= 2 else ""
+    return module.split("/")[0] or "aws"
+
+
+def arn(service: str, region: str, resource: str) -> str:
+    region_part = "" if service in ("iam", "s3", "route53", "cloudfront", "budgets") or region == GLOBAL else region
+    account_part = "" if service == "s3" else ACCOUNT_ID
+    return f"arn:aws:{service}:{region_part}:{account_part}:{resource}"
+
+
+#: Extra outputs per type token: (args, region, physical_id, physical_name) -> outputs.
+Extra = Callable[[pulumi.runtime.MockResourceArgs, str, str, str], dict[str, Any]]
+EXTRA_OUTPUTS: dict[str, Extra] = {
+    "aws:autoscaling/group:Group": lambda a, r, i, n: {
+        "name": n,
+        "arn": arn("autoscaling", r, f"autoScalingGroup:{_digest(n, length=8)}:autoScalingGroupName/{n}"),
+    },
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda a, r, i, n: {"latestVersion": 1, "defaultVersion": 1},
+    "aws:lb/loadBalancer:LoadBalancer": lambda a, r, i, n: {
+        "dnsName": f"{n}-{_digest(n, length=10)}.{r}.elb.amazonaws.com",
+        "zoneId": ALB_ZONE_IDS.get(r, "Z0000000000000"),
+        "arn": arn("elasticloadbalancing", r, f"loadbalancer/app/{n}/{_digest(n, length=16)}"),
+        "arnSuffix": f"app/{n}/{_digest(n, length=16)}",
+    },
+    "aws:lb/targetGroup:TargetGroup": lambda a, r, i, n: {
+        "arn": arn("elasticloadbalancing", r, f"targetgroup/{n}/{_digest(n, length=16)}"),
+        "arnSuffix": f"targetgroup/{n}/{_digest(n, length=16)}",
+    },
+    "aws:route53/zone:Zone": lambda a, r, i, n: {
+        "zoneId": i,
+        "nameServers": [f"ns-{k}.awsdns-{k:02d}.net" for k in range(1, 5)],
+    },
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda a, r, i, n: {
+        "primaryEndpointAddress": f"master.{n}.{_digest(n, length=6)}.{r[:6]}.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{n}.{_digest(n, length=6)}.{r[:6]}.cache.amazonaws.com",
+        "port": a.inputs.get("port", 6379),
+    },
+    "aws:s3/bucket:Bucket": lambda a, r, i, n: {
+        "bucket": n,
+        "arn": f"arn:aws:s3:::{n}",
+        "bucketRegionalDomainName": f"{n}.s3.{r}.amazonaws.com",
+    },
+    "aws:s3/bucketV2:BucketV2": lambda a, r, i, n: {
+        "bucket": n,
+        "arn": f"arn:aws:s3:::{n}",
+        "bucketRegionalDomainName": f"{n}.s3.{r}.amazonaws.com",
+    },
+    "aws:iam/role:Role": lambda a, r, i, n: {"arn": arn("iam", r, f"role/{n}"), "uniqueId": "AROA" + _digest(n).upper()},
+    "aws:iam/instanceProfile:InstanceProfile": lambda a, r, i, n: {"arn": arn("iam", r, f"instance-profile/{n}")},
+    "aws:iam/policy:Policy": lambda a, r, i, n: {"arn": arn("iam", r, f"policy/{n}")},
+    "aws:secretsmanager/secret:Secret": lambda a, r, i, n: {
+        "arn": arn("secretsmanager", r, f"secret:{n}-{_digest(n, length=6)}")
+    },
+}
+
+
+def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
+    for key in ("name", "bucket", "replicationGroupId", "functionName"):
+        value = args.inputs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    # Pulumi auto-names: the logical name plus a random suffix.
+    return f"{args.name}-{_digest(args.typ, args.name, length=7)}"
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes as AWS would, region by region."""
+
+    def __init__(self, default_region: str = "us-east-1"):
+        self.default_region = default_region
+        #: Provider logical name -> its region; how each resource learns where it lives.
+        self.provider_regions: dict[str, str] = {}
+
+    def region_of(self, provider_ref: str | None) -> str:
+        """'urn:pulumi:prod::rayfleet::pulumi:providers:aws::aws-us-east-1::<id>' -> 'us-east-1'."""
+        if not provider_ref:
+            return self.default_region
+        parts = provider_ref.split("::")
+        name = parts[3] if len(parts) > 3 else ""
+        return self.provider_regions.get(name, self.default_region)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        if args.typ.startswith("pulumi:providers:"):
+            global_scope = args.name == GLOBAL_PROVIDER or args.name.startswith("default")
+            self.provider_regions[args.name] = GLOBAL if global_scope else args.inputs.get("region", self.default_region)
+            return f"{args.name}-id", dict(args.inputs)
+        if not args.custom:
+            return "", {}
+        region = self.region_of(args.provider)
+        if region == GLOBAL:
+            region = self.default_region  # account-wide resources live in the primary region's API
+        name = _physical_name(args)
+        prefix = _ID_PREFIX.get(args.typ)
+        physical_id = f"{prefix}-{_digest(args.typ, args.name)}" if prefix else name
+        if prefix == "Z0":
+            physical_id = "Z0" + _digest(args.typ, args.name, length=19).upper()
+        state = dict(args.inputs)
+        state.setdefault("arn", arn(_service(args.typ), region, f"{args.typ.split(':')[-1].lower()}/{physical_id}"))
+        if "name" not in args.inputs:
+            state["name"] = name
+        extra = EXTRA_OUTPUTS.get(args.typ)
+        if extra:
+            state.update(extra(args, region, physical_id, name))
+        return physical_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        region = self.region_of(args.provider)
+        if region == GLOBAL:
+            region = self.default_region
+        handler = INVOKES.get(args.token)
+        return (handler(args.args, region) if handler else {}), []
+
+
+def _zones(_args: dict, region: str) -> dict:
+    letters = "abc"
+    return {
+        "names": [f"{region}{c}" for c in letters],
+        "zoneIds": [f"{region[:2]}{region.split('-')[1][:1]}{region[-1]}-az{k + 1}" for k in range(len(letters))],
+        "id": region,
+    }
+
+
+def _ssm_parameter(args: dict, region: str) -> dict:
+    name = args.get("name", "")
+    return {"name": name, "type": "String", "value": "ami-" + _digest(name, region), "id": name}
+
+
+INVOKES: dict[str, Callable[[dict, str], dict]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
+    "aws:ssm/getParameter:getParameter": _ssm_parameter,
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/rayfleet-plan",
+        "userId": "AIDA" + _digest("plan").upper(),
+        "id": ACCOUNT_ID,
+    },
+    "aws:index/getRegion:getRegion": lambda a, r: {"name": r, "region": r, "id": r},
+    "aws:index/getPartition:getPartition": lambda a, r: {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+}
+
+
+def config_values(cfg_values: dict[str, Any], aws_region: str | None) -> dict[str, str]:
+    """Stack config as Pulumi hands it to a program: namespaced keys, structured values JSON-encoded."""
+    config = {f"rayfleet:{key}": json.dumps(value) for key, value in cfg_values.items()}
+    if aws_region:
+        config["aws:region"] = aws_region
+    return config
