@@ -44,6 +44,8 @@ class PlannedResource:
     type: str
     name: str
     urn: str
+    #: The physical ID the mocks gave it, as AWS would (`vpc-...`); what other resources' inputs refer to.
+    id: str
     region: str
     #: The outermost rayfleet component holding it (`network`, `cluster`, ...), or `stack`.
     component: str
@@ -116,6 +118,7 @@ def _jsonable(value: Any) -> Any:
 @dataclass(frozen=True)
 class _Registration:
     urn: str
+    id: str
     type: str
     name: str
     parent: str
@@ -137,6 +140,7 @@ class _CapturingMonitor(pulumi_mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             registration = _Registration(
                 urn=response.urn,
+                id=response.id,
                 type=request.type,
                 name=request.name,
                 parent=request.parent,
@@ -211,6 +215,7 @@ def _resources(monitor: _CapturingMonitor, mocks: PlanMocks) -> list[PlannedReso
                 type=reg.type,
                 name=reg.name,
                 urn=reg.urn,
+                id=reg.id,
                 region=region,
                 component=component.type.split(":")[1] if component else "stack",
                 component_name=component.name if component else "stack",

@@ -1,0 +1,43 @@
+"""`rayfleet plan`: the resource tree and its JSON."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_plan_prod_shows_both_regions_networks(cli):
+    run = cli("plan", "--env", "prod")
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert lines[0].startswith("prod: ")
+    assert "resources in 2 regions" in lines[0]
+    for region in ("us-east-1", "us-west-2"):
+        assert any(line.lstrip("├└─│ ").startswith(region) for line in lines)
+        assert f"network (network-{region})" in run.out
+    assert "ec2.Vpc ×1  vpc" in run.out
+    assert "ec2.Subnet ×4  private-0, private-1, public-0, public-1" in run.out
+
+
+def test_plan_json_prod_has_30_resources_across_2_regions(cli):
+    run = cli("plan", "--env", "prod", "--json")
+    assert run.code == 0, run.err
+    data = json.loads(run.out)
+    assert data["env"] == "prod"
+    assert len(data["resources"]) >= 30
+    assert sorted({r["region"] for r in data["resources"]}) == ["us-east-1", "us-west-2"]
+    assert data["summary"]["total"] == len(data["resources"])
+
+
+def test_plan_json_piped_into_a_closed_reader_is_quiet(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"{sys.executable} -m rayfleet plan --env prod --json | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout == "{"
+    assert proc.stderr == ""
