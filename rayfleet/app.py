@@ -18,7 +18,10 @@ import typer
 from rich.text import Text
 
 from rayfleet.commands import config as config_cmd
+from rayfleet.commands import local as local_cmd
 from rayfleet.commands import plan as plan_cmd
+from rayfleet.commands import render as render_cmd
+from rayfleet.commands import serve as serve_cmd
 from rayfleet.output import err_console
 from stacks.errors import RayfleetError
 
@@ -32,6 +35,9 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.command(name="plan")(plan_cmd.plan)
+app.add_typer(render_cmd.app, name="render")
+app.add_typer(serve_cmd.app, name="serve")
+app.add_typer(local_cmd.app, name="local")
 
 
 @app.callback()
