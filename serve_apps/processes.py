@@ -14,19 +14,21 @@ all their descendants.
 from __future__ import annotations
 
 import os
+import re
 import signal
-import time
 
 import psutil
 
 
 def session_processes(pgid: int | None, marker: str) -> list[psutil.Process]:
     """Every live process of the session: group members, processes naming `marker`, and their descendants."""
+    # The temp dir as a whole path component: /tmp/rf0-6379.ray must not match /tmp/rf0-6379.ray-other.
+    names = re.compile(re.escape(marker.rstrip("/")) + r"(/|$|\s)")
     roots: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
             in_group = pgid is not None and os.getpgid(proc.pid) == pgid
-            names_marker = any(marker in part for part in (proc.info["cmdline"] or ()))
+            names_marker = any(names.search(part) for part in (proc.info["cmdline"] or ()))
         except (ProcessLookupError, psutil.Error):
             continue
         if (in_group or names_marker) and proc.pid != os.getpid():
