@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,11 @@ LAST = ("test_local_down",)
 
 
 def pytest_collection_modifyitems(session, config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            # They all need the shared cluster (~20 s to start): `-m 'not slow'` skips local Ray entirely.
+            item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: any(name in item.nodeid for name in LAST))
 
 
