@@ -111,8 +111,16 @@ def address_target(
         from serve_apps.digits.model import build_model
 
         build_model(models_dir())
-        host = "127.0.0.1" if _is_loopback(address) else "0.0.0.0"
-        rendered = render_serve_config(cfg, LocalTarget(models_base=models_dir().resolve().as_uri(), host=host))
+        from serve_apps.local import read_state, this_machine
+
+        state = read_state()
+        models = models_dir().resolve().as_uri()
+        if state is not None and state.dashboard_url == address:
+            # The cluster of `rayfleet local up`: the same clamped config it deploys.
+            target = LocalTarget(models_base=models, machine=this_machine(), port=state.serve_port)
+        else:
+            target = LocalTarget(models_base=models, host="127.0.0.1" if _is_loopback(address) else "0.0.0.0")
+        rendered = render_serve_config(cfg, target)
     return Target(address, Dashboard(address, resolve_token(address, token, token_file)), History.for_target(address), rendered)
 
 

@@ -116,3 +116,19 @@ def test_status_cli_shows_apps_of_the_local_cluster(local_cluster, rayfleet_home
     assert apps["digits"]["routePrefix"] == "/digits"
     assert apps["digits"]["status"] == "RUNNING"
     assert apps["digits"]["deployments"][0]["running"] >= 1
+
+
+def test_cli_deploy_then_rollback_through_the_local_dashboard(local_cluster, rayfleet_home):
+    from tests.cli.conftest import run_cli
+
+    env = {"RAYFLEET_HOME": str(rayfleet_home)}
+    history = History.for_target(local_cluster["state"].dashboard_url)
+    before = len(history.records())
+    run = run_cli("serve", "deploy", "--env", "dev", "--address", "127.0.0.1:8265", env=env, timeout=300)
+    assert run.code == 0, run.err
+    assert "✓ http://127.0.0.1:8265: every application RUNNING in " in run.err
+    assert "sentiment │ /sentiment │ RUNNING │ Sentiment" in run.out
+    back = run_cli("serve", "rollback", "--address", "127.0.0.1:8265", env=env, timeout=300)
+    assert back.code == 0, back.err
+    assert f"restored deployment #{before} of {history.folder}" in back.err
+    assert [r.outcome for r in history.records()[before:]] == ["running", "running"]
