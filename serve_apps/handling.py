@@ -43,7 +43,8 @@ async def answer_http(
         return _reject(app, 400, str(err))
     results = await predict(items)
     body: Any = {many: results} if batched else results[0]
-    logger.info(
+    # DEBUG: Serve's access log already has one INFO line per request; this adds the item count and timing.
+    logger.debug(
         "answered",
         extra={"app": app, "items": len(items), "latency_ms": round((time.perf_counter() - started) * 1000, 2)},
     )

@@ -64,6 +64,8 @@ class Digits:
         return self._classify(rows)
 
     async def classify_all(self, rows: list[list[float]]) -> list[dict]:
+        if len(rows) == 1:
+            return [await self.classify_batch(rows[0])]
         return list(await asyncio.gather(*(self.classify_batch(row) for row in rows)))
 
     async def predict(self, doc: Any) -> dict:

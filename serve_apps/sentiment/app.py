@@ -66,6 +66,8 @@ class Sentiment:
     async def score_all(self, texts: list[str]) -> list[dict]:
         import asyncio
 
+        if len(texts) == 1:
+            return [await self.score_batch(texts[0])]
         return list(await asyncio.gather(*(self.score_batch(text) for text in texts)))
 
     async def predict(self, doc: Any) -> dict:
