@@ -87,3 +87,24 @@ def test_get_is_refused_with_405(serve_url):
     answer = httpx.get(f"{serve_url}/digits", timeout=30)
     assert answer.status_code == 405
     assert answer.json() == {"error": "use POST with a JSON body (got GET)"}
+
+
+def test_replicas_log_structured_json_naming_the_rejected_problem(serve_url, local_cluster):
+    import glob
+    import time
+
+    answer = post(f"{serve_url}/digits", {"pixels": [99] * 64})
+    assert answer.status_code == 400
+    pattern = f"{local_cluster['state'].temp_dir}/session_latest/logs/serve/replica_digits_*.log"
+    deadline = time.monotonic() + 10
+    found = []
+    while not found and time.monotonic() < deadline:
+        for path in glob.glob(pattern):
+            for line in open(path):
+                record = json.loads(line)  # every line is one JSON object
+                if record.get("message") == "rejected" and record.get("problem") == "'pixels[0]' = 99 is outside 0..16":
+                    found.append(record)
+        time.sleep(0.2)
+    assert found, f"no JSON 'rejected' record in {pattern}"
+    assert found[-1]["app"] == "digits" and found[-1]["status"] == 400
+    assert found[-1]["route"] == "/digits"
