@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.cost_allocation import CostAllocation, CostAllocationArgs
 from components.network import Network, NetworkArgs
 from components.tags import TagContext, build_tags
 from stacks.config import EnvironmentConfig
@@ -57,8 +58,34 @@ def build(cfg: EnvironmentConfig) -> list[RegionStack]:
             opts=in_region,
         )
         stacks.append(RegionStack(region.name, index == 0, provider, tags, network))
+    cost_allocation(cfg, global_provider(cfg))
     export_outputs(cfg, stacks)
     return stacks
+
+
+def global_provider(cfg: EnvironmentConfig) -> aws.Provider:
+    """The provider of account-wide resources (budgets, cost-allocation tags, DNS): the primary region's API."""
+    primary = cfg.primary_region.name
+    return aws.Provider(
+        "aws-global",
+        region=primary,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=build_tags(region_tags(cfg, primary), "default")),
+    )
+
+
+def cost_allocation(cfg: EnvironmentConfig, provider: aws.Provider) -> CostAllocation:
+    """The environment's cost-allocation tags and budget, once per environment (they are account-wide)."""
+    return CostAllocation(
+        f"cost-{cfg.env}",
+        CostAllocationArgs(
+            env=cfg.env,
+            cost_tag_keys=list(cfg.cost.tags),
+            monthly_budget_usd=cfg.cost.monthly_budget_usd,
+            alert_emails=list(cfg.cost.alert_emails),
+            tags=region_tags(cfg, cfg.primary_region.name),
+        ),
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
 
 
 def export_outputs(cfg: EnvironmentConfig, stacks: list[RegionStack]) -> None:

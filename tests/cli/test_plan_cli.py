@@ -10,7 +10,7 @@ def test_plan_prod_shows_both_regions_networks(cli):
     assert run.code == 0, run.err
     lines = run.out.splitlines()
     assert lines[0].startswith("prod: ")
-    assert "resources in 2 regions" in lines[0]
+    assert "resources in 3 regions" in lines[0]  # us-east-1, us-west-2 and global (account-wide)
     for region in ("us-east-1", "us-west-2"):
         assert any(line.lstrip("├└─│ ").startswith(region) for line in lines)
         assert f"network (network-{region})" in run.out
@@ -24,7 +24,7 @@ def test_plan_json_prod_has_30_resources_across_2_regions(cli):
     data = json.loads(run.out)
     assert data["env"] == "prod"
     assert len(data["resources"]) >= 30
-    assert sorted({r["region"] for r in data["resources"]}) == ["us-east-1", "us-west-2"]
+    assert sorted({r["region"] for r in data["resources"]}) == ["global", "us-east-1", "us-west-2"]
     assert data["summary"]["total"] == len(data["resources"])
 
 

@@ -13,7 +13,8 @@ from tests.conftest import ENVIRONMENTS, stack_config, write_stack
 
 def test_prod_plans_both_regions_with_at_least_30_resources(plans):
     plan = plans("prod")
-    assert plan.regions == ["us-east-1", "us-west-2"]
+    # "global": account-wide resources (budget, cost-allocation tags) under the aws-global provider.
+    assert plan.regions == ["global", "us-east-1", "us-west-2"]
     assert len(plan.resources) >= 30
     assert plan.summary()["byRegion"]["us-east-1"] == plan.summary()["byRegion"]["us-west-2"]
 
