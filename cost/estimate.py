@@ -367,7 +367,7 @@ def _other_line(res: Resource, prices: PriceCatalog) -> Line | None:
         hourly = prices.nat_gateway_hourly(res.region)
         per_gb = prices.nat_gateway_per_gb(res.region)
         return Line(res.region, res.component, res.name, "nat-gateway", None, None, hourly, one, _monthly(one, hourly),
-                    detail=f"plus ${per_gb}/GB processed (not estimated)")
+                    detail=f"+${per_gb}/GB processed, not estimated")
     if res.type in LOAD_BALANCERS:
         kind = res.inputs.get("loadBalancerType") or "application"
         hourly = prices.load_balancer_hourly(res.region, kind) + ASSUMED_LCU * prices.load_balancer_lcu_hourly(res.region, kind)
