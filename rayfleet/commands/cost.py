@@ -58,3 +58,38 @@ def diff(
         print_json(result.to_json())
         return
     console.print(diff_view(result))
+
+
+@catalog_app.command()
+def refresh(
+    regions: list[str] = typer.Option(
+        None, "--regions", help="Regions to refresh (repeat or comma-separate); default: the shipped catalog's.",
+        show_default=False,
+    ),
+    types: list[str] = typer.Option(
+        None, "--types", help="Instance types to refresh (default: every type rayfleet knows).", show_default=False
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Rebuild the local price cache from the AWS Pricing API and the spot price history."""
+    from cost.prices import cache_dir, shipped
+    from cost.refresh import refresh as run_refresh
+
+    wanted = [r for value in regions or [] for r in value.split(",") if r] or sorted(shipped()["ec2OnDemandHourly"])
+    wanted_types = [t for value in types or [] for t in value.split(",") if t] or None
+    folder = cache_dir()
+    with Status("refreshing prices...", console=err_console) as status:
+        entries = run_refresh(wanted, folder, types=wanted_types, progress=lambda msg: status.update(msg))
+    summary = [
+        {"region": e.region, "asOf": e.as_of, "onDemandTypes": len(e.on_demand), "spotTypes": len(e.spot),
+         "file": str(folder / f"{e.region}.json")}
+        for e in entries
+    ]
+    if as_json:
+        print_json({"cache": str(folder), "regions": summary})
+        return
+    for row in summary:
+        console.print(
+            f"{row['region']}: {row['onDemandTypes']} on-demand and {row['spotTypes']} spot prices as of "
+            f"{row['asOf']} -> {row['file']}"
+        )
