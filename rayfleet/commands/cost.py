@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.status import Status
 
-from rayfleet.commands.common import EnvOption, FileOption, JsonOption, stack_file
+from rayfleet.commands.common import EnvOption, FileOption, JsonOption, load, stack_file
 from rayfleet.output import console, err_console, print_json
 
 app = typer.Typer(help="Cost: estimate before deploying, actuals from Cost Explorer, per-application shares.",
@@ -93,3 +93,29 @@ def refresh(
             f"{row['region']}: {row['onDemandTypes']} on-demand and {row['spotTypes']} spot prices as of "
             f"{row['asOf']} -> {row['file']}"
         )
+
+
+@app.command()
+def report(
+    env: str = EnvOption,
+    days: int = typer.Option(14, "--days", min=1, max=365, help="How many days back, ending yesterday."),
+    group_by: str = typer.Option("rayfleet:component", "--group-by", help="The tag key to group spend by."),
+    estimate_too: bool = typer.Option(True, "--estimate/--no-estimate", help="Compare with the estimate."),
+    as_json: bool = JsonOption,
+) -> None:
+    """What an environment cost: Cost Explorer by its rayfleet:env tag, forecast, budget, estimate vs actual."""
+    from components.cost_allocation.plan import budget_name
+    from cost.actuals import cost_report
+    from rayfleet.views.cost_report import report_view
+
+    path = stack_file(env, None)
+    cfg = load(env, None)
+    budget = budget_name(cfg.env) if cfg.cost.monthly_budget_usd is not None else None
+    with Status("asking Cost Explorer...", console=err_console):
+        result = cost_report(cfg.env, days=days, group_by=group_by, budget=budget)
+    if as_json:
+        print_json(result.to_json())
+        return
+    if estimate_too:
+        result.estimate_monthly = _estimate(path).monthly.expected
+    console.print(report_view(result))
