@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from components.tags import ENV_KEY
+from components.tags import CLUSTER_KEY, ENV_KEY
 from stacks.errors import RayfleetError
 
 #: Cost Explorer and Budgets answer in us-east-1.
@@ -163,6 +163,43 @@ def _explain(err: Exception) -> str:
     return f"{code}: {message.splitlines()[0]}" if code and code != str(status) else message.splitlines()[0]
 
 
+def _query(ce, request: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    """Every page of a get_cost_and_usage query."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    results: list[dict[str, Any]] = []
+    try:
+        while True:
+            page = ce.get_cost_and_usage(**request)
+            results += page.get("ResultsByTime", [])
+            if not page.get("NextPageToken"):
+                return results
+            request = {**request, "NextPageToken": page["NextPageToken"]}
+    except (BotoCoreError, ClientError) as err:
+        raise ActualsError(
+            f"Cost Explorer refused the query for {what}: {_explain(err)}. Fix: check AWS credentials and that they "
+            "allow ce:GetCostAndUsage (Cost Explorer must be enabled for the account)"
+        ) from None
+
+
+def cluster_actual(cluster: str, start: date, end: date, client: Callable[[str], Any] | None = None) -> Decimal | None:
+    """Unblended cost tagged `rayfleet:cluster=<cluster>` from `start` to `end` (exclusive); None when none."""
+    if client is None:
+        import boto3
+
+        def client(service: str):
+            return boto3.client(service, region_name=BILLING_REGION)
+
+    request = {
+        "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+        "Granularity": "DAILY",
+        "Metrics": [METRIC],
+        "Filter": {"Tags": {"Key": CLUSTER_KEY, "Values": [cluster], "MatchOptions": ["EQUALS"]}},
+    }
+    days = parse_results(_query(client("ce"), request, cluster))
+    return sum((d.total for d in days), Decimal(0)) if days else None
+
+
 def cost_report(
     env: str,
     *,
@@ -184,7 +221,6 @@ def cost_report(
     today = today or date.today()
     start, end = today - timedelta(days=days), today
     ce = client("ce")
-    results: list[dict[str, Any]] = []
     request: dict[str, Any] = {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
         "Granularity": "DAILY",
@@ -192,18 +228,7 @@ def cost_report(
         "Filter": env_filter(env),
         "GroupBy": [{"Type": "TAG", "Key": group_by}],
     }
-    try:
-        while True:
-            page = ce.get_cost_and_usage(**request)
-            results += page.get("ResultsByTime", [])
-            if not page.get("NextPageToken"):
-                break
-            request["NextPageToken"] = page["NextPageToken"]
-    except (BotoCoreError, ClientError) as err:
-        raise ActualsError(
-            f"Cost Explorer refused the query for {env}: {_explain(err)}. Fix: check AWS credentials and that they "
-            "allow ce:GetCostAndUsage (Cost Explorer must be enabled for the account)"
-        ) from None
+    results = _query(ce, request, env)
     report = CostReport(env, group_by, start.isoformat(), end.isoformat(), parse_results(results))
 
     forecast_end = _month_end(today)

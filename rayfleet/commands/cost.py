@@ -119,3 +119,83 @@ def report(
     if estimate_too:
         result.estimate_monthly = _estimate(path).monthly.expected
     console.print(report_view(result))
+
+
+def _window_hours(window: str):
+    from decimal import Decimal, InvalidOperation
+
+    from stacks.errors import RayfleetError
+
+    units = {"m": Decimal(1) / 60, "h": Decimal(1), "d": Decimal(24)}
+    try:
+        hours = Decimal(window[:-1]) * units[window[-1]] if window and window[-1] in units else Decimal(window)
+    except InvalidOperation:
+        hours = Decimal(-1)
+    if not hours > 0:
+        raise RayfleetError(f"--window {window!r} is not a duration. Fix: write it like 24h, 90m or 7d")
+    return hours
+
+
+@app.command()
+def allocate(
+    env: str = typer.Option(None, "--env", "-e", help="The environment whose prices (and cluster) to use.",
+                            show_default=False),
+    region: str = typer.Option(None, "--region", help="With --env: the region whose cluster to read.",
+                               show_default=False),
+    address: str = typer.Option(None, "--address", help="A Ray dashboard URL to read instead (needs --env).",
+                                show_default=False),
+    local: bool = typer.Option(False, "--local", help="The local Ray cluster (dashboard $RAY_DASHBOARD_ADDRESS, "
+                               "else http://127.0.0.1:8265), priced as --env's worker type (default env: dev)."),
+    token: str = typer.Option(None, "--token", help="The dashboard's auth token (default: $RAY_AUTH_TOKEN, "
+                              "~/.ray/auth_token).", show_default=False),
+    window: str = typer.Option("24h", "--window", help="How far back to charge running time: 24h, 90m, 7d."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Each Serve application's share of its cluster's cost, plus __system__ and __idle__."""
+    import os
+
+    from cost.attribution import (
+        LOCAL_DASHBOARD,
+        allocate_cloud,
+        allocate_local,
+        reconcile_with_bill,
+        stack_dashboard,
+    )
+    from cost.ray_state import auth_token
+    from rayfleet.views.cost_allocate import allocation_view
+    from stacks.errors import RayfleetError
+
+    modes = [bool(local), bool(address), bool(region)]
+    if sum(modes) != 1:
+        raise RayfleetError(
+            "say which cluster: exactly one of --local, --address URL, or --env ENV --region REGION. "
+            "Fix: for a local Ray, run 'rayfleet cost allocate --local'"
+        )
+    hours = _window_hours(window)
+    if local:
+        cfg = load(env or "dev", None)
+        url = os.environ.get("RAY_DASHBOARD_ADDRESS") or LOCAL_DASHBOARD
+        with Status(f"reading the local cluster at {url}...", console=err_console):
+            result = allocate_local(cfg, url, window_hours=hours, token=auth_token(token))
+    else:
+        if not env:
+            raise RayfleetError("--address and --region need --env ENV to price the nodes. Fix: add --env ENV")
+        cfg = load(env, None)
+        if address:
+            url, secret = address, None
+            cluster_region = cfg.primary_region.name
+        else:
+            if region not in cfg.region_names:
+                raise RayfleetError(
+                    f"--region {region} is not a region of {env} ({', '.join(cfg.region_names)}). Fix: use one of them"
+                )
+            url, secret = stack_dashboard(env, region)
+            cluster_region = region
+        with Status(f"reading the cluster at {url}...", console=err_console):
+            result = allocate_cloud(cfg, cluster_region, url, window_hours=hours, token=auth_token(token or secret))
+            if region:
+                reconcile_with_bill(result, cfg.cluster_id(region), hours)
+    if as_json:
+        print_json(result.to_json())
+        return
+    console.print(allocation_view(result))
