@@ -248,9 +248,11 @@ def allocate(
 
     for app_name, dep_name, dep, replica in _replicas(snapshot):
         node_id = replica.get("node_id")
-        if replica.get("state") != "RUNNING" or node_id not in nodes:
-            continue
         replica_actors.add(replica.get("actor_id"))
+        # Serve lists live replicas only (dead ones are under recent_dead_replicas); a starting or
+        # stopping replica already holds its resources, so every listed one is charged.
+        if node_id not in nodes:
+            continue
         actor = actors.get(replica.get("actor_id"), {})
         requested = actor.get("required_resources") or dep.get("required_resources") or {}
         start = Decimal(str(replica.get("start_time_s") or 0))

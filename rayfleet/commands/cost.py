@@ -126,9 +126,14 @@ def _window_hours(window: str):
 
     from stacks.errors import RayfleetError
 
-    units = {"m": Decimal(1) / 60, "h": Decimal(1), "d": Decimal(24)}
+    # (multiply, divide): exact for whole minutes, hours and days
+    units = {"m": (1, 60), "h": (1, 1), "d": (24, 1)}
     try:
-        hours = Decimal(window[:-1]) * units[window[-1]] if window and window[-1] in units else Decimal(window)
+        if window and window[-1] in units:
+            times, per = units[window[-1]]
+            hours = Decimal(window[:-1]) * times / per
+        else:
+            hours = Decimal(window)
     except InvalidOperation:
         hours = Decimal(-1)
     if not hours > 0:

@@ -25,7 +25,7 @@ def allocation_view(alloc: Allocation) -> Group:
     title = Text.assemble(
         (f"{alloc.cluster}: ", "bold"),
         (usd(total, 4), "money"),
-        (f" over the last {alloc.window_hours} h window", "bold"),
+        (f" over the last {alloc.window_hours.normalize():f} h window", "bold"),
         (f"  ({len(alloc.nodes)} node{'s' * (len(alloc.nodes) != 1)}; {alloc.basis})", "muted"),
     )
     table = Table(show_edge=False)

@@ -29,7 +29,7 @@ def _children(pid: int) -> list[int]:
 
 def cluster_pids(temp_dir: Path) -> list[int]:
     """Processes whose command line names this cluster's temp dir, and all their descendants."""
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True).stdout
     roots = [int(line.split(None, 1)[0]) for line in out.splitlines() if str(temp_dir) in line]
     found: list[int] = []
     queue = list(roots)
