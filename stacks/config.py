@@ -568,6 +568,14 @@ class EnvironmentConfig(Model):
                 at=("failover", "mode"),
                 value=self.failover.mode,
             )
+        if self.failover is not None and self.failover.mode == "active-passive" and len(self.regions) > 2:
+            raise Rule(
+                f"routes between exactly two regions, a primary and a secondary (this environment has "
+                f"{len(self.regions)})",
+                "use mode active-active to serve from every region, or list two regions",
+                at=("failover", "mode"),
+                value=self.failover.mode,
+            )
         for region in self.ingress.certificate_arns:
             if region not in names:
                 raise Rule(

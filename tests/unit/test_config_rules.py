@@ -224,6 +224,12 @@ CASES = [
         "Fix: add a second region to regions, or remove failover.",
     ),
     (
+        "active-passive failover over three regions",
+        lambda c: c["rayfleet:regions"].append({"name": "eu-west-1", "cidr": "10.30.0.0/16"}),
+        "rayfleet:failover.mode = 'active-passive': routes between exactly two regions, a primary and a secondary "
+        "(this environment has 3). Fix: use mode active-active to serve from every region, or list two regions.",
+    ),
+    (
         "unknown failover mode",
         lambda c: c["rayfleet:failover"].update(mode="active-standby"),
         "rayfleet:failover.mode = 'active-standby': must be one of 'active-passive' or 'active-active'. "
