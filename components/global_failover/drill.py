@@ -31,6 +31,14 @@ from typing import Any, Protocol
 
 from stacks.errors import RayfleetError
 
+#: What the drill's caller must be allowed to do.
+PERMISSIONS = (
+    "route53:GetHealthCheck",
+    "route53:ListResourceRecordSets",
+    "route53:UpdateHealthCheck",
+    "route53:GetHealthCheckStatus",
+    "route53:TestDNSAnswer",
+)
 #: Route 53 calls a health check healthy while more than 18% of its checkers report success.
 HEALTHY_FRACTION = 0.18
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -356,8 +364,7 @@ def run_failover_drill(
             started = clock()
             while True:
                 elapsed = clock() - started
-                health = probe.health(primary.health_check_id)
-                answer = probe.dns_answer(target.hosted_zone_id, target.domain)
+                health, answer = _observe(probe, target)
                 region = answer_region(answer, regions, resolve)
                 observed = Poll(round(elapsed, 1), health, answer, region)
                 result.polls.append(observed)
@@ -375,6 +382,17 @@ def run_failover_drill(
         finally:
             result.restored = _restore(client, primary.health_check_id)
     return result
+
+
+def _observe(probe: Probe, target: DrillTarget) -> tuple[HealthObservation, list[str]]:
+    try:
+        return probe.health(target.primary.health_check_id), probe.dns_answer(target.hosted_zone_id, target.domain)
+    except Exception as err:  # noqa: BLE001 - any API failure ends the drill; the restore still runs
+        raise DrillError(
+            f"polling Route 53 failed ({type(err).__name__}: {err}); the drill stopped and restores health check "
+            f"{target.primary.health_check_id}. Fix: check that your credentials may call "
+            "route53:GetHealthCheckStatus and route53:TestDNSAnswer, then drill again"
+        ) from err
 
 
 def _restore(client: Any, health_check_id: str) -> bool:
