@@ -41,7 +41,8 @@ def failover(
             return
         from rayfleet.views.failover_drill import drill_steps_view
 
-        console.print(drill_steps_view(target, steps, source=source))
+        # Unwrapped, so each command can be copied as one line.
+        console.print(drill_steps_view(target, steps, source=source), soft_wrap=True)
         return
 
     import boto3
