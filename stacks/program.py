@@ -8,6 +8,7 @@ region's explicit provider, so nothing depends on the default provider's region.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,8 @@ class ClusterHandles:
     asg_names: dict[str, Any]
     artifact_bucket_id: Any
     artifact_bucket_arn: Any
+    #: Opens the nodes' Serve port to one security group: `(name, source_security_group_id)`.
+    allow_serve_from: Callable[[str, Any], Any]
     #: Resources replication waits for (the buckets' versioning).
     artifacts: list[pulumi.Resource] = field(default_factory=list)
 
@@ -155,6 +158,7 @@ def add_serving(cfg: EnvironmentConfig, stacks: list[RegionStack], clusters: dic
             ),
             opts=pulumi.ResourceOptions(provider=stack.provider),
         )
+        cluster.allow_serve_from("ingress", ingress[stack.name].security_group_id)
         if tls == "issued" and validation_fqdns is None:
             validation_fqdns = ingress[stack.name].validation_record_fqdns
     serving = Serving(ingress)

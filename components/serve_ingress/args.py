@@ -19,7 +19,7 @@ class ServeIngressArgs(BaseModel):
     vpc_id: Any
     #: Where the load balancer's nodes go (one per AZ).
     public_subnet_ids: list[Any]
-    #: The cluster nodes' security group: gains 8000 from the load balancer only.
+    #: The cluster nodes' security group: the load balancer may reach its port 8000, nothing else.
     node_security_group_id: Any
     #: Auto Scaling Groups whose instances run a Serve proxy (workers and head), by a stable
     #: key (`head`, `cpu-spot`, ...) so each attachment keeps its resource name when names change.

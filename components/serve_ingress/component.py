@@ -7,7 +7,9 @@
     ingress.dns_name  # what Route 53 aliases point at
 
 Listeners, open ports and the drain timing come from plan.py; this module only
-turns them into resources.
+turns them into resources. The nodes' side of the path (8000 from this load
+balancer's security group) belongs to the cluster's security groups: the program
+opens it with `RayCluster.allow_serve_from("ingress", ingress.security_group_id)`.
 """
 
 from __future__ import annotations
@@ -69,19 +71,6 @@ class ServeIngress(pulumi.ComponentResource):
             tags=tags("alb-to-serve"),
             opts=child,
         )
-        # The nodes' side of the same path: Serve's port, from this load balancer and nothing else.
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-serve-from-alb",
-            security_group_id=args.node_security_group_id,
-            referenced_security_group_id=alb_sg.id,
-            ip_protocol="tcp",
-            from_port=plan.SERVE_PORT,
-            to_port=plan.SERVE_PORT,
-            description="Serve proxies from the load balancer",
-            tags=tags("serve-from-alb"),
-            opts=child,
-        )
-
         alb = aws.lb.LoadBalancer(
             f"{name}-alb",
             internal=False,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pulumi
+import pulumi_aws as aws
 import pytest
 
 import stacks.program as program
@@ -17,11 +19,25 @@ from stacks.plan import Plan, run_plan
 
 def stand_in_handles(stack) -> program.ClusterHandles:
     cluster = stack.tags.cluster
+
+    def allow_serve_from(name: str, source):
+        # What the cluster's hook does: the nodes' Serve port, from that one group.
+        return aws.vpc.SecurityGroupIngressRule(
+            f"stand-in-{stack.name}-serve-from-{name}",
+            security_group_id=f"sg-nodes-{stack.name}",
+            referenced_security_group_id=source,
+            ip_protocol="tcp",
+            from_port=8000,
+            to_port=8000,
+            opts=pulumi.ResourceOptions(provider=stack.provider),
+        )
+
     return program.ClusterHandles(
         node_security_group_id=f"sg-nodes-{stack.name}",
         asg_names={"head": f"{cluster}-head", "cpu-spot": f"{cluster}-cpu-spot", "cpu-on-demand": f"{cluster}-cpu-od"},
         artifact_bucket_id=f"{cluster}-artifacts",
         artifact_bucket_arn=f"arn:aws:s3:::{cluster}-artifacts",
+        allow_serve_from=allow_serve_from,
     )
 
 

