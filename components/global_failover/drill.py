@@ -98,6 +98,10 @@ def read_outputs(env: str, outputs_file: Path | None = None, *, cwd: Path | None
             "the Pulumi CLI is not on PATH, so the stack's outputs cannot be read. "
             f"Fix: install Pulumi, or pass --outputs FILE written by 'pulumi stack output --json --stack {env}'"
         )
+    if cwd is None:
+        from stacks.loader import stacks_dir
+
+        cwd = stacks_dir().parent  # where Pulumi.yaml is
     proc = subprocess.run(
         [pulumi, "stack", "output", "--json", "--stack", env],
         cwd=cwd,
