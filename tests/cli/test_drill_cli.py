@@ -86,3 +86,17 @@ def test_drill_against_moto_restores_the_check_when_route53_cannot_answer(cli, t
     assert f"the drill stopped and restores health check {check}" in run.err
     config = client.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
     assert config["Inverted"] is False
+
+
+def test_outputs_come_from_pulumi_stack_output_by_default(cli, tmp_path, plan_outputs):  # noqa: F811
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(plan_outputs))
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\ncat {outputs}\n')
+    fake.chmod(0o755)
+    run = cli("drill", "failover", "--env", "prod", "--dry-run", env={"PATH": f"{fake.parent}:/usr/bin:/bin"})
+    assert run.code == 0, run.err
+    assert calls.read_text() == "stack output --json --stack prod\n"
+    assert run.out.splitlines()[0].endswith("IDs from 'pulumi stack output --stack prod')")
