@@ -154,6 +154,14 @@ class RayCluster(pulumi.ComponentResource):
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=head_template.id, version="$Latest"),
             health_check_type="EC2",
             health_check_grace_period=300,
+            # A changed template (new autoscaler config, Ray version, image) only reaches the head at boot:
+            # replace it, terminating the old head first so two heads never share the GCS store.
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling",
+                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+                    min_healthy_percentage=0, max_healthy_percentage=100
+                ),
+            ),
             tags=asg_tags(self._tags(HEAD, node_tags(HEAD, "on-demand"))),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]),
         )
@@ -184,7 +192,7 @@ class RayCluster(pulumi.ComponentResource):
         self.node_security_group_id = self.security.node.id
         self.dashboard_token_secret_arn = token_secret.arn
         self.hosted_zone_id = zone.zone_id
-        self.head_role_instance_profile = head_profile
+        self.head_instance_profile = head_profile
         self.worker_instance_profile = worker_profile
         self.redis_endpoint = redis[0].primary_endpoint_address if redis else None
         self.register_outputs(

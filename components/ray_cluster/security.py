@@ -83,8 +83,15 @@ class ClusterSecurity:
             f"serve-from-{name}", f"Ray Serve from {name}", port=SERVE_PORT, source=source_security_group_id
         )
 
-    def _ingress(self, role, description, *, port=None, protocol="tcp", cidr=None, source=None):
-        return aws.vpc.SecurityGroupIngressRule(
+    def _ingress(self, role, description, **rule):
+        return self._rule(aws.vpc.SecurityGroupIngressRule, role, description, **rule)
+
+    def _egress(self, role, description, *, target=None, **rule):
+        return self._rule(aws.vpc.SecurityGroupEgressRule, role, description, source=target, **rule)
+
+    def _rule(self, resource, role, description, *, port=None, protocol="tcp", cidr=None, source=None):
+        """One rule on the node group; `source` is the peer group (the destination, for egress)."""
+        return resource(
             f"{self._name}-{role}",
             security_group_id=self.node.id,
             description=description,
@@ -93,20 +100,6 @@ class ClusterSecurity:
             to_port=port,
             cidr_ipv4=cidr,
             referenced_security_group_id=source,
-            tags=self.tags(role),
-            opts=self._opts,
-        )
-
-    def _egress(self, role, description, *, port=None, protocol="tcp", cidr=None, target=None):
-        return aws.vpc.SecurityGroupEgressRule(
-            f"{self._name}-{role}",
-            security_group_id=self.node.id,
-            description=description,
-            ip_protocol=protocol,
-            from_port=port,
-            to_port=port,
-            cidr_ipv4=cidr,
-            referenced_security_group_id=target,
             tags=self.tags(role),
             opts=self._opts,
         )

@@ -38,6 +38,9 @@ def test_head_asg_is_one_on_demand_node_across_the_private_subnets(plans, env, r
     assert (inputs["minSize"], inputs["maxSize"], inputs["desiredCapacity"]) == (1, 1, 1)
     assert inputs["vpcZoneIdentifiers"] == plan.outputs["regions"][region]["privateSubnetIds"]
     assert inputs["name"] == f"rayfleet-{env}-{region}-head"
+    # A new template replaces the head, old one first: two heads must never share the GCS store.
+    assert inputs["instanceRefresh"]["preferences"]["maxHealthyPercentage"] == 100
+    assert inputs["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 0
 
 
 @pytest.mark.parametrize("env, region", REGIONS)
