@@ -230,6 +230,8 @@ route53.get_waiter("resource_record_sets_changed").wait(
 def _env_file(boot: NodeBoot) -> str:
     env = {
         "HOME": "/var/lib/ray",
+        # The agents call the venv's `ray` CLI (drain-node) as well as its Python.
+        "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "PYTHONPATH": AGENTS,
         "AWS_DEFAULT_REGION": boot.region,
         # Ray token auth: the dashboard and every gRPC call between nodes need the cluster's token.

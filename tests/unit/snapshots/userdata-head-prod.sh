@@ -79,6 +79,7 @@ chown root:ray /etc/rayfleet/autoscaler.yaml
 
 cat > /etc/rayfleet/ray.env <<'RAYFLEET_EOF'
 HOME=/var/lib/ray
+PATH=/opt/rayfleet/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 PYTHONPATH=/opt/rayfleet/agents
 AWS_DEFAULT_REGION=us-east-1
 RAY_AUTH_MODE=token
