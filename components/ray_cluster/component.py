@@ -231,7 +231,7 @@ class RayCluster(pulumi.ComponentResource):
         )
 
     def _redis(self, cluster_id: str) -> tuple[aws.elasticache.ReplicationGroup, aws.secretsmanager.Secret]:
-        """GCS state for head fault tolerance: Redis with TLS and AUTH, from the head's group only.
+        """GCS state for head fault tolerance: Redis with TLS and AUTH, reachable from the node group only.
 
         The auth token comes from Secrets Manager's password generator and is
         kept in a secret the head reads at boot. ElastiCache needs the token
