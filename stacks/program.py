@@ -10,19 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.artifact_replication import ArtifactReplication, ArtifactReplicationArgs
+from components.artifacts import Artifacts, ArtifactsArgs
 from components.global_failover.args import GlobalFailoverArgs, RegionEndpoint
 from components.global_failover.component import GlobalFailover
 from components.network import Network, NetworkArgs
+from components.ray_cluster.args import RayClusterArgs
+from components.ray_cluster.autoscaler_config import autoscaler_config, to_yaml
+from components.ray_cluster.component import RayCluster
 from components.serve_ingress import ServeIngress, ServeIngressArgs
 from components.tags import TagContext, build_tags
 from stacks.config import EnvironmentConfig
 
+#: The repository root: where the node-agent modules are read from at deploy time.
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 #: The account-wide provider's name; the plan's mocks place its resources in region `global`.
 GLOBAL_PROVIDER = "aws-global"
 
@@ -36,6 +43,8 @@ class RegionStack:
     provider: aws.Provider
     tags: TagContext
     network: Network
+    artifacts: Artifacts | None = None
+    cluster: RayCluster | None = None
 
 
 def region_tags(cfg: EnvironmentConfig, region: str) -> TagContext:
@@ -62,13 +71,6 @@ def global_provider(cfg: EnvironmentConfig) -> aws.Provider:
 
 
 def build(cfg: EnvironmentConfig) -> list[RegionStack]:
-    stacks = build_regions(cfg)
-    export_outputs(cfg, stacks)
-    return stacks
-
-
-def build_regions(cfg: EnvironmentConfig) -> list[RegionStack]:
-    """Per region: the explicit provider and the network."""
     _global_providers.clear()  # a new program run (the plan runs several per process)
     stacks = []
     for index, region in enumerate(cfg.regions):
@@ -92,8 +94,37 @@ def build_regions(cfg: EnvironmentConfig) -> list[RegionStack]:
             ),
             opts=in_region,
         )
-        stacks.append(RegionStack(region.name, index == 0, provider, tags, network))
+        stack = RegionStack(region.name, index == 0, provider, tags, network)
+        add_cluster(cfg, stack)
+        stacks.append(stack)
+    serving = add_serving(cfg, stacks, {s.name: ClusterHandles.of(s) for s in stacks})
+    export_outputs(cfg, stacks, serving)
     return stacks
+
+
+def add_cluster(cfg: EnvironmentConfig, stack: RegionStack) -> None:
+    """The region's artifact bucket and Ray cluster, in the region's private subnets."""
+    in_region = pulumi.ResourceOptions(provider=stack.provider)
+    stack.artifacts = Artifacts(
+        f"artifacts-{stack.name}",
+        ArtifactsArgs(region=stack.name, tags=stack.tags, source_root=SOURCE_ROOT),
+        opts=in_region,
+    )
+    stack.cluster = RayCluster(
+        f"cluster-{stack.name}",
+        RayClusterArgs(
+            region=stack.name,
+            cluster=cfg.cluster,
+            tags=stack.tags,
+            autoscaler_yaml=to_yaml(autoscaler_config(cfg, stack.name)),
+            vpc_id=stack.network.vpc_id,
+            private_subnet_ids=stack.network.private_subnet_ids,
+            artifact_bucket_name=stack.artifacts.bucket_name,
+            artifact_bucket_arn=stack.artifacts.bucket_arn,
+            node_agent_key=stack.artifacts.node_agent_key,
+        ),
+        opts=in_region,
+    )
 
 
 @dataclass
@@ -109,6 +140,22 @@ class ClusterHandles:
     allow_serve_from: Callable[[str, Any], Any]
     #: Resources replication waits for (the buckets' versioning).
     artifacts: list[pulumi.Resource] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, stack: RegionStack) -> ClusterHandles:
+        cluster, artifacts = stack.cluster, stack.artifacts
+        assert cluster is not None and artifacts is not None
+        asgs = {"head": cluster.head_asg_name}
+        # Every node runs a Serve proxy: both markets of every worker group take traffic.
+        asgs.update({f"{group}-{market}": asg.name for (group, market), asg in cluster.asgs.items()})
+        return cls(
+            node_security_group_id=cluster.node_security_group_id,
+            asg_names=asgs,
+            artifact_bucket_id=artifacts.bucket_id,
+            artifact_bucket_arn=artifacts.bucket_arn,
+            allow_serve_from=cluster.allow_serve_from,
+            artifacts=[artifacts],
+        )
 
 
 @dataclass
@@ -237,8 +284,24 @@ def export_outputs(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: S
                 "vpcId": s.network.vpc_id,
                 "privateSubnetIds": s.network.private_subnet_ids,
                 "publicSubnetIds": s.network.public_subnet_ids,
+                **(cluster_outputs(s) if s.cluster else {}),
                 **per_region.get(s.name, {}),
             }
             for s in stacks
         },
     )
+
+
+def cluster_outputs(s: RegionStack) -> dict:
+    """What the deployer and operators need to reach a region's cluster."""
+    assert s.cluster is not None and s.artifacts is not None
+    return {
+        "clusterName": s.cluster.cluster_name,
+        "headAsgName": s.cluster.head_asg_name,
+        "workerAsgs": s.cluster.worker_asg_names,
+        "headAddress": s.cluster.head_address,
+        "dashboardUrl": s.cluster.dashboard_url,
+        "dashboardTokenSecretArn": s.cluster.dashboard_token_secret_arn,
+        "artifactBucket": s.artifacts.bucket_name,
+        "nodeSecurityGroupId": s.cluster.node_security_group_id,
+    }

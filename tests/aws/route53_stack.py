@@ -15,7 +15,7 @@ import socket
 import boto3
 import pytest
 
-from tests.components.serving import serving_plan
+from stacks.plan import run_plan
 
 PRIMARY = "us-east-1"
 SECONDARY = "us-west-2"
@@ -55,7 +55,7 @@ def aws_env(moto_endpoint, monkeypatch):
 @pytest.fixture(scope="module")
 def plan_outputs():
     """prod's outputs as the offline plan exports them: the shape `pulumi stack output --json` has."""
-    return json.loads(json.dumps(serving_plan("prod").outputs, default=str))
+    return json.loads(json.dumps(run_plan("prod").outputs, default=str))
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ def _replication(plan, type_token):
     return found[0]
 
 
-def test_prod_replicates_the_primary_bucket_into_the_secondary(serving_plans):
-    plan = serving_plans("prod")
+def test_prod_replicates_the_primary_bucket_into_the_secondary(plans):
+    plan = plans("prod")
     config = _replication(plan, CONFIG)
     assert config.region == "us-east-1"
     source_id, _ = artifact_bucket(plan, "us-east-1")
@@ -39,8 +39,8 @@ def test_prod_replicates_the_primary_bucket_into_the_secondary(serving_plans):
     assert config.inputs["role"].startswith("arn:aws:iam::123456789012:role/replication-us-east-1-role")
 
 
-def test_replication_role_is_assumable_by_s3_only(serving_plans):
-    role = _replication(serving_plans("prod"), ROLE)
+def test_replication_role_is_assumable_by_s3_only(plans):
+    role = _replication(plans("prod"), ROLE)
     trust = json.loads(role.inputs["assumeRolePolicy"])
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
@@ -48,8 +48,8 @@ def test_replication_role_is_assumable_by_s3_only(serving_plans):
     assert role.inputs["tags"]["rayfleet:component"] == "replication"
 
 
-def test_replication_role_reaches_exactly_the_two_buckets(serving_plans):
-    plan = serving_plans("prod")
+def test_replication_role_reaches_exactly_the_two_buckets(plans):
+    plan = plans("prod")
     policy = json.loads(_replication(plan, POLICY).inputs["policy"])
     _, source = artifact_bucket(plan, "us-east-1")
     _, destination = artifact_bucket(plan, "us-west-2")
@@ -63,5 +63,5 @@ def test_replication_role_reaches_exactly_the_two_buckets(serving_plans):
 
 
 @pytest.mark.parametrize("env", ["dev", "staging"])
-def test_single_region_environment_replicates_nothing(serving_plans, env):
-    assert not [r for r in serving_plans(env).resources if r.component == "replication"]
+def test_single_region_environment_replicates_nothing(plans, env):
+    assert not [r for r in plans(env).resources if r.component == "replication"]

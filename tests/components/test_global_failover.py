@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.global_failover import plan as failover_plan
-from tests.components.serving import serving_plan
+from stacks.plan import run_plan
 from tests.conftest import stack_config, write_stack
 
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -17,8 +17,8 @@ def _failover(plan, type_token):
     return {r.name.split("-", 1)[1].rsplit("-", 1)[0]: r for r in plan.of_type(type_token) if r.component == "failover"}
 
 
-def test_prod_checks_each_regions_load_balancer_over_https_every_10_seconds(serving_plans):
-    plan = serving_plans("prod")
+def test_prod_checks_each_regions_load_balancer_over_https_every_10_seconds(plans):
+    plan = plans("prod")
     checks = _failover(plan, HEALTH_CHECK)
     assert sorted(checks) == ["us-east-1", "us-west-2"]
     for region, check in checks.items():
@@ -32,8 +32,8 @@ def test_prod_checks_each_regions_load_balancer_over_https_every_10_seconds(serv
         assert plan.outputs["regions"][region]["healthCheckId"] == check.id
 
 
-def test_prod_has_primary_and_secondary_alias_records_with_their_health_checks(serving_plans):
-    plan = serving_plans("prod")
+def test_prod_has_primary_and_secondary_alias_records_with_their_health_checks(plans):
+    plan = plans("prod")
     checks = _failover(plan, HEALTH_CHECK)
     records = _failover(plan, RECORD)
     albs = {r.region: r for r in plan.of_type(ALB)}
@@ -61,15 +61,16 @@ def failover_plan_zone(alb):
     return ALB_ZONE_IDS[alb.region]
 
 
-def test_hosted_zone_is_looked_up_by_name_not_created(serving_plans):
-    plan = serving_plans("prod")
-    assert not plan.of_type("aws:route53/zone:Zone")
+def test_hosted_zone_is_looked_up_by_name_not_created(plans):
+    plan = plans("prod")
+    # The only zones rayfleet creates are the clusters' private ones.
+    assert all(z.inputs["name"].endswith(".rayfleet.internal") for z in plan.of_type("aws:route53/zone:Zone"))
     assert plan.outputs["failover"]["hostedZoneId"].startswith("Z0")
     assert plan.outputs["failover"]["hostedZone"] == "example.com"
 
 
-def test_failover_output_names_what_the_drill_needs(serving_plans):
-    plan = serving_plans("prod")
+def test_failover_output_names_what_the_drill_needs(plans):
+    plan = plans("prod")
     failover = plan.outputs["failover"]
     assert (failover["mode"], failover["domain"], failover["ttlSeconds"]) == ("active-passive", "api.example.com", 60)
     assert [(r["region"], r["role"]) for r in failover["records"]] == [("us-east-1", "PRIMARY"), ("us-west-2", "SECONDARY")]
@@ -83,7 +84,7 @@ def test_active_active_routes_by_latency_with_health_checks(tmp_path):
     config = stack_config("prod")
     config["rayfleet:failover"]["mode"] = "active-active"
     config["rayfleet:regions"].append({"name": "eu-west-1", "cidr": "10.30.0.0/16"})
-    plan = serving_plan(path=write_stack(tmp_path, config, env="prod"))
+    plan = run_plan(path=write_stack(tmp_path, config, env="prod"))
     checks = _failover(plan, HEALTH_CHECK)
     records = _failover(plan, RECORD)
     assert sorted(records) == sorted(checks) == ["eu-west-1", "us-east-1", "us-west-2"]
@@ -95,18 +96,19 @@ def test_active_active_routes_by_latency_with_health_checks(tmp_path):
 
 
 @pytest.mark.parametrize("env", ["dev", "staging"])
-def test_single_region_environment_creates_no_failover_resources(serving_plans, env):
-    plan = serving_plans(env)
+def test_single_region_environment_creates_no_failover_resources(plans, env):
+    plan = plans(env)
     assert not [r for r in plan.resources if r.component == "failover"]
-    assert not [r for r in plan.resources if r.type.startswith("aws:route53/")]
+    assert not plan.of_type(HEALTH_CHECK)
+    assert not [r for r in plan.resources if r.region == "global"]
     assert "failover" not in plan.outputs
     assert all("healthCheckId" not in region for region in plan.outputs["regions"].values())
 
 
-def test_route53_resources_use_the_account_wide_provider(serving_plans):
-    plan = serving_plans("prod")
-    route53 = [r for r in plan.resources if r.type.startswith("aws:route53/")]
-    assert route53 and {r.region for r in route53} == {"global"}
+def test_route53_resources_use_the_account_wide_provider(plans):
+    plan = plans("prod")
+    public = [r for r in plan.resources if r.type.startswith("aws:route53/") and r.component in ("failover", "ingress")]
+    assert public and {r.region for r in public} == {"global"}
     (provider,) = [p for p in plan.of_type("pulumi:providers:aws") if p.name == "aws-global"]
     assert provider.inputs["region"] == "us-east-1"
 

@@ -6,7 +6,8 @@ import pytest
 
 from components.serve_ingress import plan as ingress_plan
 from stacks.loader import load_environment
-from tests.components.serving import node_security_group_id, proxy_asg_names, serving_plan
+from stacks.plan import run_plan
+from tests.components.serving import node_security_group_id, proxy_asg_names
 from tests.conftest import ENVIRONMENTS, stack_config, write_stack
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
@@ -34,8 +35,8 @@ def _one(resources):
 
 
 @pytest.mark.parametrize("env, region", REGIONS)
-def test_region_has_one_internet_facing_alb_in_its_public_subnets(serving_plans, env, region):
-    plan = serving_plans(env)
+def test_region_has_one_internet_facing_alb_in_its_public_subnets(plans, env, region):
+    plan = plans(env)
     alb = _one(_ingress(plan, ALB, region))
     assert alb.inputs["internal"] is False
     assert alb.inputs["loadBalancerType"] == "application"
@@ -46,8 +47,8 @@ def test_region_has_one_internet_facing_alb_in_its_public_subnets(serving_plans,
 
 
 @pytest.mark.parametrize("env, region", REGIONS)
-def test_target_group_checks_serve_healthz_on_8000_and_outlasts_the_proxy_drain(serving_plans, env, region):
-    plan = serving_plans(env)
+def test_target_group_checks_serve_healthz_on_8000_and_outlasts_the_proxy_drain(plans, env, region):
+    plan = plans(env)
     group = _one(_ingress(plan, TARGET_GROUP, region)).inputs
     assert (group["port"], group["protocol"], group["targetType"]) == (8000, "HTTP", "instance")
     assert group["vpcId"] == plan.outputs["regions"][region]["vpcId"]
@@ -58,8 +59,8 @@ def test_target_group_checks_serve_healthz_on_8000_and_outlasts_the_proxy_drain(
 
 
 @pytest.mark.parametrize("env, region", REGIONS)
-def test_every_proxy_asg_is_attached_to_the_target_group(serving_plans, env, region):
-    plan = serving_plans(env)
+def test_every_proxy_asg_is_attached_to_the_target_group(plans, env, region):
+    plan = plans(env)
     group = _one(_ingress(plan, TARGET_GROUP, region))
     attachments = _ingress(plan, ATTACHMENT, region)
     assert {a.inputs["autoscalingGroupName"] for a in attachments} == proxy_asg_names(plan, region)
@@ -78,8 +79,8 @@ def _target_group_arn(plan, group):
 
 
 @pytest.mark.parametrize("env, region", [(e, r) for e, r in REGIONS if e == "prod"])
-def test_https_listener_uses_the_validated_certificate_and_http_redirects(serving_plans, env, region):
-    plan = serving_plans(env)
+def test_https_listener_uses_the_validated_certificate_and_http_redirects(plans, env, region):
+    plan = plans(env)
     listeners = {listener.inputs["port"]: listener.inputs for listener in _ingress(plan, LISTENER, region)}
     assert sorted(listeners) == [80, 443]
     https = listeners[443]
@@ -95,8 +96,8 @@ def test_https_listener_uses_the_validated_certificate_and_http_redirects(servin
     assert redirect["redirect"] == {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}
 
 
-def test_one_validation_record_proves_the_domain_for_every_region(serving_plans):
-    plan = serving_plans("prod")
+def test_one_validation_record_proves_the_domain_for_every_region(plans):
+    plan = plans("prod")
     records = [r for r in plan.of_type(RECORD) if r.component == "ingress"]
     record = _one(records)
     assert record.region == "global"
@@ -108,8 +109,8 @@ def test_one_validation_record_proves_the_domain_for_every_region(serving_plans)
 
 
 @pytest.mark.parametrize("env", ["dev", "staging"])
-def test_environment_without_domain_or_certificate_serves_plain_http(serving_plans, env):
-    plan = serving_plans(env)
+def test_environment_without_domain_or_certificate_serves_plain_http(plans, env):
+    plan = plans(env)
     for region in load_environment(env).region_names:
         (listener,) = _ingress(plan, LISTENER, region)
         assert (listener.inputs["port"], listener.inputs["protocol"]) == (80, "HTTP")
@@ -123,7 +124,7 @@ def test_environment_without_domain_or_certificate_serves_plain_http(serving_pla
 def test_configured_certificate_is_used_as_is(tmp_path):
     config = stack_config("staging")
     config["rayfleet:ingress"] = {"certificateArns": {"us-east-1": CERT_ARN}}
-    plan = serving_plan(path=write_stack(tmp_path, config, env="staging"))
+    plan = run_plan(path=write_stack(tmp_path, config, env="staging"))
     https = [r for r in plan.of_type(LISTENER) if r.inputs["port"] == 443]
     assert [r.inputs["certificateArn"] for r in https] == [CERT_ARN]
     assert not plan.of_type(CERTIFICATE) and not plan.of_type(RECORD)
@@ -131,8 +132,8 @@ def test_configured_certificate_is_used_as_is(tmp_path):
 
 
 @pytest.mark.parametrize("env, region", REGIONS)
-def test_world_reaches_only_the_listeners_and_serve_only_the_load_balancer(serving_plans, env, region):
-    plan = serving_plans(env)
+def test_world_reaches_only_the_listeners_and_serve_only_the_load_balancer(plans, env, region):
+    plan = plans(env)
     alb_sg = _one(_ingress(plan, SG, region))
     nodes_sg = node_security_group_id(plan, region)
     listener_ports = sorted(r.inputs["port"] for r in _ingress(plan, LISTENER, region))
@@ -149,9 +150,9 @@ def test_world_reaches_only_the_listeners_and_serve_only_the_load_balancer(servi
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_ingress_resources_carry_rayfleet_and_cost_tags(serving_plans, env):
+def test_ingress_resources_carry_rayfleet_and_cost_tags(plans, env):
     cfg = load_environment(env)
-    tagged = [r for r in serving_plans(env).resources if r.component == "ingress" and "tags" in r.inputs]
+    tagged = [r for r in plans(env).resources if r.component == "ingress" and "tags" in r.inputs]
     assert tagged
     for resource in tagged:
         tags = resource.inputs["tags"]
