@@ -78,6 +78,7 @@ class ServeIngress(pulumi.ComponentResource):
             security_groups=[alb_sg.id],
             subnets=args.public_subnet_ids,
             drop_invalid_header_fields=True,
+            idle_timeout=plan.ALB_IDLE_TIMEOUT_SECONDS,
             tags=tags("alb"),
             opts=child,
         )

@@ -32,6 +32,12 @@ UNHEALTHY_THRESHOLD = 2
 #: Slack for a request that arrived just before the load balancer noticed the drain.
 DRAIN_SLACK_SECONDS = 10
 
+#: Serve's proxy keeps idle client connections this long (DEFAULT_UVICORN_KEEP_ALIVE_TIMEOUT_S).
+SERVE_KEEP_ALIVE_SECONDS = 90
+#: The load balancer closes idle connections first: were Serve's side to close a pooled
+#: connection while the ALB still reuses it, the client would get a 502.
+ALB_IDLE_TIMEOUT_SECONDS = 60
+
 #: TLS 1.2 and 1.3 only, forward-secret ciphers.
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 WORLD_V4 = "0.0.0.0/0"

@@ -43,6 +43,8 @@ def test_region_has_one_internet_facing_alb_in_its_public_subnets(plans, env, re
     assert alb.inputs["subnets"] == plan.outputs["regions"][region]["publicSubnetIds"]
     alb_sg = _one(_ingress(plan, SG, region))
     assert alb.inputs["securityGroups"] == [alb_sg.id]
+    assert alb.inputs["idleTimeout"] == ingress_plan.ALB_IDLE_TIMEOUT_SECONDS
+    assert alb.inputs["dropInvalidHeaderFields"] is True
     assert plan.outputs["regions"][region]["loadBalancerDnsName"].endswith(f".{region}.elb.amazonaws.com")
 
 

@@ -8,6 +8,8 @@ from components.artifact_replication.permissions import replication_policy
 from components.artifact_replication.plan import replication_rules
 from components.global_failover.plan import records
 from components.serve_ingress.plan import (
+    ALB_IDLE_TIMEOUT_SECONDS,
+    SERVE_KEEP_ALIVE_SECONDS,
     SERVE_PROXY_MIN_DRAIN_SECONDS,
     attachment_key,
     deregistration_delay_seconds,
@@ -39,6 +41,13 @@ def test_serve_proxy_drain_matches_the_installed_ray():
     from ray.serve._private.constants import PROXY_MIN_DRAINING_PERIOD_S
 
     assert PROXY_MIN_DRAINING_PERIOD_S == SERVE_PROXY_MIN_DRAIN_SECONDS
+
+
+def test_load_balancer_closes_idle_connections_before_serve_does():
+    from ray.serve._private.constants import DEFAULT_UVICORN_KEEP_ALIVE_TIMEOUT_S
+
+    assert DEFAULT_UVICORN_KEEP_ALIVE_TIMEOUT_S == SERVE_KEEP_ALIVE_SECONDS
+    assert ALB_IDLE_TIMEOUT_SECONDS < SERVE_KEEP_ALIVE_SECONDS
 
 
 def test_attachment_keys_are_name_safe():
