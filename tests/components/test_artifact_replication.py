@@ -65,3 +65,17 @@ def test_replication_role_reaches_exactly_the_two_buckets(plans):
 @pytest.mark.parametrize("env", ["dev", "staging"])
 def test_single_region_environment_replicates_nothing(plans, env):
     assert not [r for r in plans(env).resources if r.component == "replication"]
+
+
+def test_both_sides_of_the_replication_are_versioned(plans):
+    plan = plans("prod")
+    versioned = {
+        v.inputs["bucket"]
+        for v in plan.of_type("aws:s3/bucketVersioning:BucketVersioning")
+        if v.inputs["versioningConfiguration"]["status"] == "Enabled"
+    }
+    config = _replication(plan, CONFIG)
+    source_id, _ = artifact_bucket(plan, "us-east-1")
+    destination_id, destination_arn = artifact_bucket(plan, "us-west-2")
+    assert config.inputs["rules"][0]["destination"]["bucket"] == destination_arn
+    assert {source_id, destination_id} <= versioned
