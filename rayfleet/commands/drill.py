@@ -75,7 +75,7 @@ def failover(
 
 def _target(env: str, outputs: Path | None, dry_run: bool):
     """The drill's target, and where its IDs came from."""
-    from components.global_failover import drill
+    from components.global_failover import targets
     from stacks.loader import load_environment
 
     if load_environment(env).failover is None:
@@ -84,9 +84,9 @@ def _target(env: str, outputs: Path | None, dry_run: bool):
             "'rayfleet:failover' in its stack file. Fix: drill an environment with failover"
         )
     try:
-        data = drill.read_outputs(env, outputs)
+        data = targets.read_outputs(env, outputs)
         source = str(outputs) if outputs else f"'pulumi stack output --stack {env}'"
-    except drill.DrillError:
+    except targets.DrillError:
         if not dry_run or outputs is not None:
             raise
         # A dry run still shows the steps before anything is deployed: with the offline plan's placeholder IDs.
@@ -94,4 +94,4 @@ def _target(env: str, outputs: Path | None, dry_run: bool):
 
         data = run_plan(env).outputs
         source = "the offline plan (placeholders until 'pulumi up')"
-    return drill.target_from_outputs(data, env), source
+    return targets.target_from_outputs(data, env), source

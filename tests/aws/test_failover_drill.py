@@ -17,7 +17,8 @@ import pytest
 from botocore.stub import Stubber
 
 from components.global_failover import drill
-from components.global_failover.drill import DrillError, HealthObservation, RegionTarget
+from components.global_failover.drill import HealthObservation
+from components.global_failover.targets import DrillError, RegionTarget, target_from_outputs
 from tests.aws.route53_stack import PRIMARY, SECONDARY, aws_env, deployed, moto_endpoint, plan_outputs  # noqa: F401
 
 
@@ -80,7 +81,7 @@ def _inverted(client, outputs) -> bool:
 
 def _run(client, outputs, probe, *, timeout=120.0, poll=10.0):
     clock = FakeClock()
-    target = drill.target_from_outputs(outputs, "prod")
+    target = target_from_outputs(outputs, "prod")
     return drill.run_failover_drill(
         target, client, probe=probe, resolve=_no_dns, timeout=timeout, poll=poll, clock=clock, sleep=clock.sleep
     )
@@ -124,7 +125,7 @@ def test_sigterm_during_the_drill_restores_the_health_check_and_the_handler(depl
 
 def test_api_failure_while_polling_stops_the_drill_and_restores(deployed):
     client, outputs = deployed
-    target = drill.target_from_outputs(outputs, "prod")
+    target = target_from_outputs(outputs, "prod")
     # The real probe: moto answers GetHealthCheckStatus but has no TestDNSAnswer (404).
     with pytest.raises(DrillError) as caught:
         drill.run_failover_drill(target, client, resolve=_no_dns, timeout=5, poll=1)
