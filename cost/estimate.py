@@ -53,6 +53,8 @@ CACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
 HOSTED_ZONE = "aws:route53/zone:Zone"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 EBS_VOLUME = "aws:ebs/volume:Volume"
+ELASTIC_IP = "aws:ec2/eip:Eip"
+SECRET = "aws:secretsmanager/secret:Secret"
 
 #: Load balancer capacity units assumed per hour (an ALB at light, steady traffic).
 ASSUMED_LCU = Decimal(1)
@@ -109,7 +111,8 @@ class Line:
     region: str
     component: str
     name: str
-    #: `instances`, `volumes`, `nat-gateway`, `load-balancer`, `cache-nodes`, `hosted-zone`, `health-check`.
+    #: `instances`, `volumes`, `nat-gateway`, `public-ip`, `load-balancer`, `cache-nodes`, `hosted-zone`,
+    #: `health-check`, `secret`.
     kind: str
     instance_type: str | None
     market: str | None
@@ -368,6 +371,14 @@ def _other_line(res: Resource, prices: PriceCatalog) -> Line | None:
         per_gb = prices.nat_gateway_per_gb(res.region)
         return Line(res.region, res.component, res.name, "nat-gateway", None, None, hourly, one, _monthly(one, hourly),
                     detail=f"+${per_gb}/GB processed, not estimated")
+    if res.type == ELASTIC_IP:
+        hourly = prices.public_ipv4_hourly()
+        return Line(res.region, res.component, res.name, "public-ip", None, None, hourly, one, _monthly(one, hourly),
+                    detail="public IPv4 address")
+    if res.type == SECRET:
+        monthly = prices.secret_monthly()
+        return Line(res.region, res.component, res.name, "secret", None, None, monthly / HOURS_PER_MONTH, one,
+                    one.map(lambda n: monthly * n))
     if res.type in LOAD_BALANCERS:
         kind = res.inputs.get("loadBalancerType") or "application"
         hourly = prices.load_balancer_hourly(res.region, kind) + ASSUMED_LCU * prices.load_balancer_lcu_hourly(res.region, kind)

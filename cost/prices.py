@@ -191,6 +191,12 @@ class PriceCatalog:
             )
         return _dec(prices[node_type])
 
+    def public_ipv4_hourly(self) -> Decimal:
+        return _dec(self.data["publicIpv4Hourly"])
+
+    def secret_monthly(self) -> Decimal:
+        return _dec(self.data["secretsManagerSecretMonthly"])
+
     def hosted_zone_monthly(self) -> Decimal:
         return _dec(self.data["route53"]["hostedZoneMonthly"])
 

@@ -40,12 +40,26 @@ def test_estimate_json_follows_the_contract_and_adds_up(cli, no_cache, env):
 
 def test_estimate_prices_prod_spot_below_its_on_demand_twins(cli, no_cache):
     data = json.loads(cli("cost", "estimate", "--env", "prod", "--json", env=no_cache).out)
-    on_demand = {(l["region"], l["instanceType"]): D(l["hourlyPrice"]) for l in data["lines"] if l["market"] == "on-demand"}
+    on_demand = {l["name"]: D(l["hourlyPrice"]) for l in data["lines"] if l["market"] == "on-demand"}
     spot = [l for l in data["lines"] if l["market"] == "spot"]
+    assert {l["name"] for l in spot} == {
+        f"cluster-{region}-{group}-spot" for region in ("us-east-1", "us-west-2") for group in ("cpu", "gpu")
+    }
     for line in spot:
-        twin_price = on_demand.get((line["region"], line["instanceType"]))
-        if twin_price is not None:
-            assert D(line["hourlyPrice"]) < twin_price
+        twin = line["name"].removesuffix("-spot") + "-on-demand"
+        assert D(line["hourlyPrice"]) < on_demand[twin]
+    twins = [l for l in data["lines"] if l["name"].endswith("-on-demand") and l["market"] == "on-demand"]
+    assert twins and all(l["count"] == {"min": 0, "expected": 0, "max": 0} for l in twins)
+
+
+def test_estimate_uses_real_public_prices_for_prod_instance_types(cli, no_cache):
+    data = json.loads(cli("cost", "estimate", "--env", "prod", "--json", env=no_cache).out)
+    hourly = {(l["name"], l["market"]): l["hourlyPrice"] for l in data["lines"]}
+    # AWS's public on-demand Linux prices in us-east-1 and us-west-2
+    assert hourly[("cluster-us-east-1-head", "on-demand")] == "0.192"  # m6i.xlarge
+    assert hourly[("cluster-us-west-2-cpu-spot", "on-demand")] == "0.384"  # m6i.2xlarge
+    assert hourly[("cluster-us-east-1-gpu-spot", "on-demand")] == "1.006"  # g5.xlarge
+    assert hourly[("cluster-us-east-1-redis", "on-demand")] == "0.065"  # cache.t4g.medium
 
 
 def test_estimate_tree_shows_regions_components_and_the_price_source(cli, no_cache):

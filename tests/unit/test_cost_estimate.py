@@ -3,7 +3,7 @@
 Shipped prices used below (cost/data/prices.json, us-east-1): m6i.2xlarge 0.384, m6a.2xlarge 0.3456,
 m5.2xlarge 0.384, m6i.xlarge 0.192, g5.xlarge 1.006, g6.xlarge 0.8048, g4dn.xlarge 0.526; spot factors
 m6i/m6a/m5 0.35, g5 0.40; gp3 0.08/GB-month; NAT 0.045/h; ALB 0.0225/h + 0.008/LCU-h;
-cache.t4g.medium 0.065/h; hosted zone 0.50/month; health check 0.50 (AWS) / 0.75 (other) + 1.00 / 2.00 per option.
+cache.t4g.medium 0.065/h; public IPv4 0.005/h; secret 0.40/month; hosted zone 0.50/month; health check 0.50 (AWS) / 0.75 (other) + 1.00 / 2.00 per option.
 """
 
 from __future__ import annotations
@@ -187,6 +187,8 @@ def test_network_balancer_cache_and_dns_lines(prices):
         "t",
         [
             res("aws:ec2/natGateway:NatGateway", "nat-0", {"connectivityType": "public"}, component="network"),
+            res("aws:ec2/eip:Eip", "nat-eip-0", {"domain": "vpc"}, component="network"),
+            res("aws:secretsmanager/secret:Secret", "token", {}),
             res("aws:lb/loadBalancer:LoadBalancer", "alb", {"loadBalancerType": "application"}, component="ingress"),
             res("aws:elasticache/replicationGroup:ReplicationGroup", "redis",
                 {"nodeType": "cache.t4g.medium", "numCacheClusters": 2}),
@@ -202,6 +204,8 @@ def test_network_balancer_cache_and_dns_lines(prices):
     monthly = {l.name: l.monthly.expected for l in est.lines}
     assert monthly == {
         "nat-0": D("32.850"),
+        "nat-eip-0": D("3.650"),  # 0.005 × 730
+        "token": D("0.40"),
         "alb": D("22.2650"),
         "redis": D("94.900"),
         "zone": D("0.50"),
