@@ -5,7 +5,7 @@
     Decimal("-5123.40")
 
 Lines match on region, component, kind, market and the name with the
-environment's name taken out (`rayfleet-staging-us-east-1-cpu` and
+environment's name taken out (each line shows its own name) (`rayfleet-staging-us-east-1-cpu` and
 `rayfleet-prod-us-east-1-cpu` are the same line).
 """
 
@@ -110,7 +110,7 @@ def diff_estimates(env: Estimate, against: Estimate) -> EstimateDiff:
             DiffLine(
                 region=key[0],
                 component=key[1],
-                name=key[4],
+                name=shown.name,
                 kind=key[2],
                 market=shown.market,
                 instance_type=a.instance_type if a else None,

@@ -294,8 +294,7 @@ def _asg_lines(groups: list[_Group], expected_workers: dict[str, int], prices: P
             spot_price = prices.spot(spot_type, res.region)
             lines.append(
                 Line(res.region, res.component, res.name, "instances", spot_type, "spot", spot_price, spot_count,
-                     _monthly(spot_count, spot_price), prices.on_demand(spot_type, res.region),
-                     f"{group.strategy}; {prices.spot_basis(res.region)}")
+                     _monthly(spot_count, spot_price), prices.on_demand(spot_type, res.region), group.strategy)
             )
         if not group.is_spot_group or od_count.max > 0:
             lines.append(

@@ -29,7 +29,7 @@ def allocation_view(alloc: Allocation) -> Group:
         (f"  ({len(alloc.nodes)} node{'s' * (len(alloc.nodes) != 1)}; {alloc.basis})", "muted"),
     )
     table = Table(show_edge=False)
-    table.add_column("application / deployment")
+    table.add_column("app / deployment", no_wrap=True)
     table.add_column("replicas", justify="right")
     table.add_column("CPU h", justify="right")
     table.add_column("GPU h", justify="right")

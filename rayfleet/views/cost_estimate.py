@@ -72,7 +72,8 @@ def estimate_view(est: Estimate) -> Group:
 
 
 def diff_view(diff: EstimateDiff) -> Group:
-    table = Table(title=f"{diff.env} against {diff.against}: monthly cost, expected", title_justify="left")
+    table = Table(title=f"{diff.env} against {diff.against}: monthly cost, expected (and the difference at max)",
+                  title_justify="left")
     table.add_column("region")
     table.add_column("component")
     table.add_column("line")
@@ -80,6 +81,7 @@ def diff_view(diff: EstimateDiff) -> Group:
     table.add_column(diff.env, justify="right")
     table.add_column(diff.against, justify="right")
     table.add_column("difference", justify="right")
+    table.add_column("at max", justify="right")
     for line in diff.lines:
         if line.status == "same":
             continue
@@ -91,6 +93,7 @@ def diff_view(diff: EstimateDiff) -> Group:
             usd(line.monthly.expected) if line.monthly else "-",
             usd(line.against.expected) if line.against else "-",
             signed_usd(line.delta.expected),
+            signed_usd(line.delta.max),
         )
     same = sum(1 for line in diff.lines if line.status == "same")
     summary = Text.assemble(
