@@ -163,6 +163,13 @@ def _explain(err: Exception) -> str:
     return f"{code}: {message.splitlines()[0]}" if code and code != str(status) else message.splitlines()[0]
 
 
+def billing_client(service: str):
+    """A boto3 client for the billing APIs (Cost Explorer, Budgets, STS), which answer in us-east-1."""
+    import boto3
+
+    return boto3.client(service, region_name=BILLING_REGION)
+
+
 def _query(ce, request: dict[str, Any], what: str) -> list[dict[str, Any]]:
     """Every page of a get_cost_and_usage query."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -184,12 +191,7 @@ def _query(ce, request: dict[str, Any], what: str) -> list[dict[str, Any]]:
 
 def cluster_actual(cluster: str, start: date, end: date, client: Callable[[str], Any] | None = None) -> Decimal | None:
     """Unblended cost tagged `rayfleet:cluster=<cluster>` from `start` to `end` (exclusive); None when none."""
-    if client is None:
-        import boto3
-
-        def client(service: str):
-            return boto3.client(service, region_name=BILLING_REGION)
-
+    client = client or billing_client
     request = {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
         "Granularity": "DAILY",
@@ -212,12 +214,7 @@ def cost_report(
     """Query Cost Explorer (and Budgets, when `budget` names one) for the environment's last `days` days."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if client is None:
-        import boto3
-
-        def client(service: str):
-            return boto3.client(service, region_name=BILLING_REGION)
-
+    client = client or billing_client
     today = today or date.today()
     start, end = today - timedelta(days=days), today
     ce = client("ce")

@@ -14,15 +14,12 @@ from cost.actuals import cluster_actual
 from cost.attribution import cloud_pricer, reconcile_with_bill
 from cost.prices import PriceCatalog
 from stacks.loader import load_environment
+from tests.aws.test_price_refresh import aws_env  # noqa: F401 - a fixture
 from tests.unit.test_cost_allocation import actor, node, replica, run, snapshot
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def aws(aws_env):
     with mock_aws():
         yield
 

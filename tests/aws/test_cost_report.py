@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.aws.route53_stack import _free_port
 from tests.cli.conftest import run_cli
 
 GROUPS = {"cluster": ["41.20", "39.85"], "network": ["3.24", "3.24"], "": ["0.07", "0.11"]}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
