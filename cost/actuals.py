@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from components.tags import CLUSTER_KEY, ENV_KEY
+from cost.aws_errors import explain
 from stacks.errors import RayfleetError
 
 #: Cost Explorer and Budgets answer in us-east-1.
@@ -149,20 +150,6 @@ def _month_end(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
-def _explain(err: Exception) -> str:
-    """One line: the AWS error code and message (an HTML error page becomes its HTTP status)."""
-    response = getattr(err, "response", None)
-    if not isinstance(response, dict):
-        return str(err).splitlines()[0] if str(err) else type(err).__name__
-    info = response.get("Error", {})
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    message = (info.get("Message") or "").strip()
-    if not message or message.startswith("<"):
-        message = f"HTTP {status}"
-    code = str(info.get("Code") or "")
-    return f"{code}: {message.splitlines()[0]}" if code and code != str(status) else message.splitlines()[0]
-
-
 def billing_client(service: str):
     """A boto3 client for the billing APIs (Cost Explorer, Budgets, STS), which answer in us-east-1."""
     import boto3
@@ -184,7 +171,7 @@ def _query(ce, request: dict[str, Any], what: str) -> list[dict[str, Any]]:
             request = {**request, "NextPageToken": page["NextPageToken"]}
     except (BotoCoreError, ClientError) as err:
         raise ActualsError(
-            f"Cost Explorer refused the query for {what}: {_explain(err)}. Fix: check AWS credentials and that they "
+            f"Cost Explorer refused the query for {what}: {explain(err)}. Fix: check AWS credentials and that they "
             "allow ce:GetCostAndUsage (Cost Explorer must be enabled for the account)"
         ) from None
 
@@ -238,7 +225,7 @@ def cost_report(
         )
         report.forecast = Forecast(today.isoformat(), forecast_end.isoformat(), Decimal(answer["Total"]["Amount"]))
     except (BotoCoreError, ClientError, KeyError) as err:
-        report.notes.append(f"forecast unavailable: {_explain(err)}")
+        report.notes.append(f"forecast unavailable: {explain(err)}")
 
     if budget is None:
         report.notes.append("no budget: the environment sets no cost.monthlyBudgetUsd")
@@ -255,5 +242,5 @@ def cost_report(
             forecast=Decimal(forecast) if forecast is not None else None,
         )
     except (BotoCoreError, ClientError, KeyError) as err:
-        report.notes.append(f"budget {budget} unavailable: {_explain(err)}")
+        report.notes.append(f"budget {budget} unavailable: {explain(err)}")
     return report

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cost.aws_errors import explain
 from cost.catalog import facts
 from cost.prices import RegionCache
 from stacks.errors import RayfleetError
@@ -125,7 +126,7 @@ def refresh(
             entry = refresh_region(region, pricing, client("ec2", region), types=types)
         except (BotoCoreError, ClientError) as err:
             raise RefreshError(
-                f"could not refresh prices for {region}: {err}. Fix: check AWS credentials and that they allow "
+                f"could not refresh prices for {region}: {explain(err)}. Fix: check AWS credentials and that they allow "
                 f"{', '.join(PERMISSIONS)}"
             ) from None
         write_cache(folder, entry)

@@ -137,3 +137,13 @@ def test_report_without_credentials_explains_the_fix(tmp_path):
     assert run.err.rstrip().endswith(
         "Fix: check AWS credentials and that they allow ce:GetCostAndUsage (Cost Explorer must be enabled for the account)"
     )
+
+
+def test_catalog_refresh_against_an_endpoint_without_pricing_fails_with_the_fix(moto_server, aws_env):
+    env = {**aws_env, "AWS_MAX_ATTEMPTS": "1"}
+    run = run_cli("cost", "catalog", "refresh", "--regions", "us-east-1", "--types", "m6i.xlarge", env=env)
+    assert (run.code, run.out) == (1, "")
+    assert run.err == (
+        "error: could not refresh prices for us-east-1: HTTP 500. Fix: check AWS credentials and that they allow "
+        "pricing:GetProducts, ec2:DescribeSpotPriceHistory\n"  # moto has no Pricing API
+    )

@@ -116,8 +116,7 @@ def test_refused_pricing_call_names_the_region_and_permissions(aws_env, tmp_path
         refresh(["us-east-1"], tmp_path, types=["m6i.xlarge"],
                 client=lambda service, region: pricing if service == "pricing" else ec2)
     assert str(err.value) == (
-        "could not refresh prices for us-east-1: An error occurred (AccessDeniedException) when calling the "
-        "GetProducts operation: denied. Fix: check AWS credentials and that they allow pricing:GetProducts, "
+        "could not refresh prices for us-east-1: AccessDeniedException: denied. Fix: check AWS credentials and that they allow pricing:GetProducts, "
         "ec2:DescribeSpotPriceHistory"
     )
     assert not (tmp_path / "us-east-1.json").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cost.ray_state import fetch_snapshot
 from tests.cli.conftest import run_cli
 from tests.serve.cost_cluster import local_head
 
@@ -53,6 +54,11 @@ def dashboard():
         for _ in range(20):  # bounded: 20 requests per application
             for route in ("alpha", "beta"):
                 assert urllib.request.urlopen(f"http://127.0.0.1:8030/{route}", timeout=10).read().decode() == route
+        # The proxies export their counters every few seconds: wait (bounded) until both show 20.
+        deadline = time.monotonic() + 60
+        while fetch_snapshot(url, TOKEN).requests != {"alpha": 20, "beta": 20}:
+            assert time.monotonic() < deadline, fetch_snapshot(url, TOKEN).requests
+            time.sleep(2)
         yield url
 
 
@@ -74,7 +80,8 @@ def test_local_allocation_sums_to_the_cluster_cost(dashboard):
     alpha, beta = shares["alpha"], shares["beta"]
     assert alpha["deployments"][0]["replicas"] == 2 and D(alpha["deployments"][0]["cpuHours"]) > 0
     assert D(alpha["cost"]) > D(beta["cost"]) > 0  # two 1-CPU replicas against one 0.5-CPU replica
-    assert alpha["requests"] is None or alpha["requests"] >= 0
+    assert (alpha["requests"], beta["requests"]) == (20, 20)
+    assert D(alpha["costPer1000Requests"]) == D(alpha["cost"]) / 20 * 1000
 
 
 @pytest.mark.slow
