@@ -99,3 +99,17 @@ def test_local_allocation_view_and_a_refused_token(dashboard):
         f"error: the Ray dashboard at {dashboard}/api/serve/applications/ refused the request (HTTP 403). "
         "Fix: pass its token with --token, or set RAY_AUTH_TOKEN (a local head keeps it in ~/.ray/auth_token)\n"
     )
+
+
+@pytest.mark.slow
+def test_cluster_by_address_prices_the_head_and_charges_its_rest_to_system(dashboard):
+    run = run_cli("cost", "allocate", "--address", dashboard, "--env", "dev", "--token", TOKEN, "--json")
+    assert run.code == 0, run.err
+    data = json.loads(run.out)
+    (node,) = data["nodes"]
+    assert node["head"] is True
+    assert (node["instanceType"], node["hourlyPrice"]) == ("m6i.large", "0.096")  # dev's head type, us-west-2
+    shares = {s["name"]: D(s["cost"]) for s in data["shares"]}
+    assert shares["__idle__"] == 0  # a cloud head's unrequested rest is system overhead, not idle capacity
+    assert shares["__system__"] > 0
+    assert sum(shares.values()) == D(data["total"]) == D(node["cost"])
