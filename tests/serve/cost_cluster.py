@@ -42,7 +42,7 @@ def cluster_pids(temp_dir: Path) -> list[int]:
     return found
 
 
-def stop(temp_dir: Path, timeout: float = 20) -> None:
+def stop(temp_dir: Path, timeout: float = 10) -> None:
     pids = cluster_pids(temp_dir)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
