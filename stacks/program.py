@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from components.artifact_replication import ArtifactReplication, ArtifactReplicationArgs
 from components.artifacts import Artifacts, ArtifactsArgs
+from components.cost_allocation import CostAllocation, CostAllocationArgs
 from components.global_failover.args import GlobalFailoverArgs, RegionEndpoint
 from components.global_failover.component import GlobalFailover
 from components.network import Network, NetworkArgs
@@ -98,8 +99,24 @@ def build(cfg: EnvironmentConfig) -> list[RegionStack]:
         add_cluster(cfg, stack)
         stacks.append(stack)
     serving = add_serving(cfg, stacks, {s.name: ClusterHandles.of(s) for s in stacks})
+    add_cost_allocation(cfg)
     export_outputs(cfg, stacks, serving)
     return stacks
+
+
+def add_cost_allocation(cfg: EnvironmentConfig) -> CostAllocation:
+    """The environment's cost-allocation tags and budget: account-wide, so once per environment."""
+    return CostAllocation(
+        f"cost-{cfg.env}",
+        CostAllocationArgs(
+            env=cfg.env,
+            cost_tag_keys=list(cfg.cost.tags),
+            monthly_budget_usd=cfg.cost.monthly_budget_usd,
+            alert_emails=list(cfg.cost.alert_emails),
+            tags=region_tags(cfg, cfg.primary_region.name),
+        ),
+        opts=pulumi.ResourceOptions(provider=global_provider(cfg)),
+    )
 
 
 def add_cluster(cfg: EnvironmentConfig, stack: RegionStack) -> None:

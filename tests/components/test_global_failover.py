@@ -100,7 +100,11 @@ def test_single_region_environment_creates_no_failover_resources(plans, env):
     plan = plans(env)
     assert not [r for r in plan.resources if r.component == "failover"]
     assert not plan.of_type(HEALTH_CHECK)
-    assert not [r for r in plan.resources if r.region == "global"]
+    # Account-wide resources remain only the cost allocation (budget, tags) and its provider.
+    assert not [
+        r for r in plan.resources
+        if r.region == "global" and r.component != "cost" and r.type != "pulumi:providers:aws"
+    ]
     assert "failover" not in plan.outputs
     assert all("healthCheckId" not in region for region in plan.outputs["regions"].values())
 

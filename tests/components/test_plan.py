@@ -13,7 +13,8 @@ from tests.conftest import ENVIRONMENTS, stack_config, write_stack
 
 def test_prod_plans_both_regions_with_at_least_30_resources(plans):
     plan = plans("prod")
-    # `global`: account-wide resources (Route 53 health checks and records) under the aws-global provider.
+    # `global`: account-wide resources (Route 53 health checks and records, the budget and the
+    # cost-allocation tags) under the aws-global provider.
     assert plan.regions == ["global", "us-east-1", "us-west-2"]
     assert len(plan.resources) >= 30
     # Both regions are built alike; only the primary replicates its artifacts to the other.
