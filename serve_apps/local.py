@@ -98,6 +98,16 @@ class UpResult:
         return {s.app: s.url for s in self.smoke}
 
 
+def local_token_for(address: str) -> str | None:
+    """The token of the `rayfleet local up` cluster when `address` is its dashboard, else None."""
+    from serve_apps.dashboard import normalize_address
+
+    state = read_state()
+    if state is None or normalize_address(address) != state.dashboard_url or not Path(state.token_path).is_file():
+        return None
+    return state.token()
+
+
 def state_file() -> Path:
     return rayfleet_home() / "local" / "state.json"
 

@@ -46,11 +46,11 @@ def resolve_token(address: str, token: str | None, token_file: Path | None) -> s
         if not path.is_file():
             raise RayfleetError(f"--token-file {path}: no such file. Fix: give the file holding the dashboard token")
         return path.read_text().strip()
-    from serve_apps.local import read_state
+    from serve_apps.local import local_token_for
 
-    state = read_state()
-    if state is not None and normalize_address(address) == state.dashboard_url:
-        return state.token()
+    local = local_token_for(address)
+    if local:
+        return local
     default = Path.home() / ".ray" / "auth_token"
     return default.read_text().strip() if default.is_file() else None
 

@@ -57,3 +57,9 @@ def test_local_down_leaves_no_ray_process(local_cluster, rayfleet_home):
     assert not any(_listening(port) for port in (state.gcs_port, state.dashboard_port, state.serve_port))
     again = run_cli("local", "down", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=60)
     assert again.out == "no local cluster is running (nothing to stop)\n"
+
+
+def test_cost_allocate_local_reads_the_local_up_cluster_with_its_token(local_cluster, rayfleet_home):
+    run = run_cli("cost", "allocate", "--local", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=120)
+    assert run.code == 0, run.err
+    assert {"sentiment", "digits"} <= set(json.dumps(json.loads(run.out)).replace('"', " ").split())
