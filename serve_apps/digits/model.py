@@ -3,11 +3,11 @@
     >>> from serve_apps.digits.model import build_model, load_model
     >>> path = build_model(Path("~/.rayfleet/models").expanduser())   # models/digits-v1.json
     >>> load_model(path.as_uri()).version
-    'v1+3c2f...'
+    'v1+8c8508757697'
 
 The artifact is JSON (the fitted logistic regression's classes, coefficients and
 intercepts), not a pickle: it loads into any scikit-learn without unpickling
-code from a bucket, and the same training run always writes the same bytes, so
+code from a bucket, and training always writes the same bytes (for a given scikit-learn and numpy), so
 its version (the recipe plus a hash of the parameters) names exactly one model.
 Training uses the first 1,500 of scikit-learn's bundled 1,797 `load_digits`
 images; the last 297 are held back for evaluation (`held_back()`).
