@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -254,6 +255,8 @@ def main() -> None:
 
         serve.shutdown()
         ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        shutil.rmtree(models, ignore_errors=True)
 
     report(rows, args)
 
