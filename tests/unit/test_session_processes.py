@@ -32,3 +32,24 @@ def test_stop_session_kills_the_marked_tree_and_spares_lookalikes(tmp_path):
     finally:
         other.kill()
         parent.kill()
+
+
+def test_local_up_refuses_a_port_another_process_holds(tmp_path, monkeypatch):
+    import socket
+
+    import pytest
+
+    from serve_apps.local import start_head
+    from stacks.errors import RayfleetError
+
+    monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(RayfleetError) as caught:
+            start_head(gcs_port=port, dashboard_port=port + 1, serve_port=8000, num_cpus=1)
+    assert str(caught.value) == (
+        f"port {port} (Ray GCS) is already in use on this machine, by a process rayfleet did not start. "
+        "Fix: stop that process, or pick another port with --ray-port"
+    )
