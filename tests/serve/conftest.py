@@ -53,9 +53,12 @@ def local_cluster(rayfleet_home):
     run_cli("local", "down", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=120)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_driver(local_cluster):
-    """This process joined to the cluster as a Ray driver (token auth), for DeploymentHandles."""
+    """This process joined to the cluster as a Ray driver (token auth), for DeploymentHandles.
+
+    Module-scoped: the driver leaves before `local down`, so no handle outlives the cluster.
+    """
     import ray
     from ray._raylet import Config
 
