@@ -2,6 +2,7 @@
 
     rayfleet config validate --env prod
     rayfleet plan --env prod --json
+    rayfleet render autoscaler --env prod --region us-east-1
 
 Every command group lives in its own module under rayfleet/commands/; this
 module wires them together and turns errors into one clear message and a
@@ -19,6 +20,7 @@ from rich.text import Text
 
 from rayfleet.commands import config as config_cmd
 from rayfleet.commands import plan as plan_cmd
+from rayfleet.commands import render as render_cmd
 from rayfleet.output import err_console
 from stacks.errors import RayfleetError
 
@@ -32,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.command(name="plan")(plan_cmd.plan)
+app.add_typer(render_cmd.app, name="render")
 
 
 @app.callback()

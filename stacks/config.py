@@ -28,6 +28,8 @@ from cost.catalog import closest, facts, instance_type, is_aws_region, is_known_
 
 #: The Ray minor version this rayfleet deploys with; clusters must run the same.
 RAY_MINOR = "2.60"
+#: Resources Ray derives from the machine; a worker group's custom `resources` may not name them.
+RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 
 _NO_VALUE = object()
 
@@ -263,7 +265,7 @@ class WorkerGroup(Model):
     expected_workers: Annotated[int, Field(ge=0)] | None = None
     root_volume_gb: VolumeGb = 100
     spot: SpotConfig = SpotConfig()
-    #: Custom Ray resources each node of this group advertises.
+    #: Custom Ray resources each node of this group advertises (whole numbers; default none).
     resources: dict[str, Annotated[float, Field(ge=0)]] = {}
     image: ImageConfig | None = None
 
@@ -293,6 +295,22 @@ class WorkerGroup(Model):
                 at=("instanceTypes", index),
                 value=repeated,
             )
+        for key, amount in self.resources.items():
+            if key in RAY_BUILTIN_RESOURCES:
+                raise Rule(
+                    "is a resource Ray sets itself from the instance type",
+                    "remove it, or give the custom resource another name",
+                    at=("resources", key),
+                    value=int(amount) if amount == int(amount) else amount,
+                )
+            if amount != int(amount):
+                # Ray's autoscaler schema only accepts whole resource quantities per node type.
+                raise Rule(
+                    "must be a whole number (Ray's autoscaler counts node resources in whole units)",
+                    f"use {int(amount)} or {int(amount) + 1}",
+                    at=("resources", key),
+                    value=int(amount) if amount == int(amount) else amount,
+                )
         with_gpu = [t for t in self.instance_types if instance_type(t).gpus > 0]
         if with_gpu and len(with_gpu) != len(self.instance_types):
             index, odd = next((i, t) for i, t in enumerate(self.instance_types) if t not in with_gpu)

@@ -108,6 +108,8 @@ EXTRA_OUTPUTS: dict[str, Extra] = {
     "aws:iam/role:Role": lambda a, r, i, n: {"arn": arn("iam", r, f"role/{n}"), "uniqueId": "AROA" + _digest(n).upper()},
     "aws:iam/instanceProfile:InstanceProfile": lambda a, r, i, n: {"arn": arn("iam", r, f"instance-profile/{n}")},
     "aws:iam/policy:Policy": lambda a, r, i, n: {"arn": arn("iam", r, f"policy/{n}")},
+    "aws:cloudwatch/logGroup:LogGroup": lambda a, r, i, n: {"arn": arn("logs", r, f"log-group:{n}")},
+    "aws:s3/bucketObjectv2:BucketObjectv2": lambda a, r, i, n: {"versionId": _digest(n, length=32), "etag": _digest(n)},
     "aws:secretsmanager/secret:Secret": lambda a, r, i, n: {
         "arn": arn("secretsmanager", r, f"secret:{n}-{_digest(n, length=6)}")
     },
@@ -119,6 +121,9 @@ def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
         value = args.inputs.get(key)
         if isinstance(value, str) and value:
             return value
+    prefix = args.inputs.get("bucketPrefix") or args.inputs.get("namePrefix")
+    if isinstance(prefix, str) and prefix:
+        return prefix + _digest(args.typ, args.name, length=12)
     # Pulumi auto-names: the logical name plus a random suffix.
     return f"{args.name}-{_digest(args.typ, args.name, length=7)}"
 
@@ -196,6 +201,11 @@ INVOKES: dict[str, Callable[[dict, str], dict]] = {
     },
     "aws:index/getRegion:getRegion": lambda a, r: {"name": r, "region": r, "id": r},
     "aws:index/getPartition:getPartition": lambda a, r: {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+    "aws:secretsmanager/getRandomPassword:getRandomPassword": lambda a, r: {
+        # Deterministic, so repeated plans match; never a real secret.
+        "randomPassword": "mock" + _digest("password", r, length=int(a.get("passwordLength", 32)) - 4),
+        "id": "random-password",
+    },
 }
 
 

@@ -1,5 +1,9 @@
-"""The Ray cluster: its Pulumi component, and the agents its nodes run (node provider, spot watcher).
+"""The Ray cluster of one region, and the agents its nodes run.
 
-Kept free of pulumi imports: cluster nodes import the agents with only ray and boto3 installed,
-e.g. `python3 -m components.ray_cluster.spot_watcher --region us-east-1`.
+Kept light on purpose: cluster nodes import the node agents
+(`components.ray_cluster.node_provider`, `components.ray_cluster.spot_watcher`)
+with only ray and boto3 installed, so nothing here may import pulumi. The
+Pulumi component lives in `components.ray_cluster.component`:
+
+    from components.ray_cluster.component import RayCluster
 """

@@ -215,6 +215,18 @@ CASES = [
         "(at most 8 vCPUs). Fix: lower resources.cpus, or add a worker group with larger instances.",
     ),
     (
+        "custom resource that Ray sets itself",
+        lambda c: _group(c).update(resources={"GPU": 1}),
+        "rayfleet:cluster.workerGroups[0].resources.GPU = 1: is a resource Ray sets itself from the instance "
+        "type. Fix: remove it, or give the custom resource another name.",
+    ),
+    (
+        "fractional custom resource",
+        lambda c: _group(c).update(resources={"accelerator_slots": 1.5}),
+        "rayfleet:cluster.workerGroups[0].resources.accelerator_slots = 1.5: must be a whole number (Ray's "
+        "autoscaler counts node resources in whole units). Fix: use 1 or 2.",
+    ),
+    (
         "failover with one region",
         lambda c: c.update({"rayfleet:regions": c["rayfleet:regions"][:1]}),
         "rayfleet:failover.mode = 'active-passive': needs at least two regions (this environment has 1). "

@@ -1,0 +1,117 @@
+"""The Artifacts component: one private, versioned, encrypted S3 bucket per region, with the node-agent package.
+
+    artifacts = Artifacts("artifacts-us-east-1", ArtifactsArgs(region="us-east-1", tags=ctx, source_root=ROOT),
+                          opts=pulumi.ResourceOptions(provider=aws_us_east_1))
+    artifacts.bucket_name, artifacts.node_agent_key   # what the cluster's user data fetches
+
+Versioning is on from the start, so cross-region replication (which requires
+it) can be added by a later component from `bucket_id` / `bucket_arn`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from components.artifacts.args import ArtifactsArgs
+from components.artifacts.plan import COMPONENT, NODE_AGENT_KEY, bucket_prefix
+from components.tags import build_tags
+
+
+class Artifacts(pulumi.ComponentResource):
+    bucket_id: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    node_agent_key: str
+
+    def __init__(self, name: str, args: ArtifactsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rayfleet:artifacts:Artifacts", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cluster = args.tags.cluster
+
+        def tags(role: str) -> dict[str, str]:
+            return build_tags(args.tags, COMPONENT, name=f"{cluster}-{role}")
+
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket", bucket_prefix=bucket_prefix(cluster), tags=tags("artifacts"), opts=child
+        )
+        deps = [
+            aws.s3.BucketPublicAccessBlock(
+                f"{name}-public-access-block",
+                bucket=bucket.id,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+                opts=child,
+            ),
+            aws.s3.BucketOwnershipControls(
+                f"{name}-ownership",
+                bucket=bucket.id,
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+                opts=child,
+            ),
+            aws.s3.BucketVersioning(
+                f"{name}-versioning",
+                bucket=bucket.id,
+                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+                opts=child,
+            ),
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-encryption",
+                bucket=bucket.id,
+                rules=[
+                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="AES256"
+                        ),
+                        bucket_key_enabled=True,
+                    )
+                ],
+                opts=child,
+            ),
+        ]
+        aws.s3.BucketPolicy(
+            f"{name}-tls-only",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
+        )
+        # Under mocks the archive is never read; under `pulumi up` these are the repository's files.
+        archive = pulumi.AssetArchive(
+            {path: pulumi.FileAsset(str(args.source_root / path)) for path in args.node_agent_files}
+        )
+        aws.s3.BucketObjectv2(
+            f"{name}-node-agent",
+            bucket=bucket.id,
+            key=NODE_AGENT_KEY,
+            source=archive,
+            content_type="application/zip",
+            tags=tags("node-agent"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
+        )
+
+        self.bucket_id = bucket.id
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.node_agent_key = NODE_AGENT_KEY
+        self.register_outputs({"bucketId": bucket.id, "bucketArn": bucket.arn, "nodeAgentKey": NODE_AGENT_KEY})
+
+
+def tls_only_policy(bucket_arn: str) -> dict:
+    """Refuse every request that does not use TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }

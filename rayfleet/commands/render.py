@@ -1,0 +1,32 @@
+"""`rayfleet render ...`: print what rayfleet generates for a cluster, exactly as the cluster receives it.
+
+    rayfleet render autoscaler --env prod --region us-east-1
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rayfleet.commands.common import EnvOption, FileOption, JsonOption, load
+from rayfleet.output import console, print_json
+
+app = typer.Typer(help="Print generated configs (autoscaler, ...) as the cluster receives them.", no_args_is_help=True)
+
+RegionOption = typer.Option(
+    None, "--region", "-r", help="Region of the environment (default: its primary region).", show_default=False
+)
+
+
+@app.command()
+def autoscaler(env: str = EnvOption, file: Path = FileOption, region: str = RegionOption, as_json: bool = JsonOption) -> None:
+    """The Ray autoscaler config a region's head runs with (the cluster YAML Ray's monitor validates)."""
+    from components.ray_cluster.autoscaler_config import autoscaler_config, to_yaml
+
+    cfg = load(env, file)
+    config = autoscaler_config(cfg, region or cfg.primary_region.name)
+    if as_json:
+        print_json(config)
+        return
+    console.print(to_yaml(config), end="", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,173 @@
+"""Security and tagging invariants over everything every environment creates, proven on the captured plan."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import ipaddress
+import json
+from functools import lru_cache
+
+import pytest
+
+from stacks.loader import load_environment
+from tests.conftest import ENVIRONMENTS
+
+WORLD = {"0.0.0.0/0", "::/0"}
+RULE_TYPES = (
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+)
+POLICY_TYPES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy")
+
+
+def _rules(plan):
+    """Every security-group rule: standalone rule resources and rules inline in security groups."""
+    for rule in (r for t in RULE_TYPES for r in plan.of_type(t)):
+        yield rule.name, rule.inputs
+    for group in plan.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        for direction in ("ingress", "egress"):
+            for inline in group.inputs.get(direction) or []:
+                for cidr in inline.get("cidrBlocks", []) + inline.get("ipv6CidrBlocks", []):
+                    yield group.name, {
+                        "ipProtocol": inline["protocol"],
+                        "fromPort": inline["fromPort"],
+                        "toPort": inline["toPort"],
+                        "cidrIpv4": cidr,
+                    }
+
+
+def _covers(inputs, port: int) -> bool:
+    if str(inputs.get("ipProtocol")) in ("-1", "all"):
+        return True
+    return inputs.get("fromPort", 0) <= port <= inputs.get("toPort", 65535)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_security_group_opens_ssh(plans, env):
+    for name, inputs in _rules(plans(env)):
+        referenced = inputs.get("referencedSecurityGroupId")
+        # Traffic among the cluster's own nodes is all-protocol by design; nothing else may reach 22.
+        if referenced and str(inputs.get("ipProtocol")) == "-1":
+            continue
+        assert not _covers(inputs, 22), name
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_http_and_https_are_open_to_the_world(plans, env):
+    opened = 0
+    for name, inputs in _rules(plans(env)):
+        cidr = inputs.get("cidrIpv4") or inputs.get("cidrIpv6")
+        if cidr in WORLD:
+            opened += 1
+            assert str(inputs["ipProtocol"]) == "tcp", name
+            assert inputs["fromPort"] == inputs["toPort"] and inputs["fromPort"] in (80, 443), name
+    assert opened > 0  # the nodes' outbound HTTPS is such a rule: the check did look
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_dashboard_is_reachable_only_from_operator_cidrs(plans, env):
+    cfg = load_environment(env)
+    plan = plans(env)
+    for region in cfg.region_names:
+        rules = [
+            r.inputs
+            for r in plan.of_type(RULE_TYPES[0], region)
+            if _covers(r.inputs, 8265) and "cidrIpv4" in r.inputs
+        ]
+        assert sorted(r["cidrIpv4"] for r in rules) == sorted(str(c) for c in cfg.cluster.operator_cidrs)
+        assert all(not ipaddress.ip_network(r["cidrIpv4"]).is_global for r in rules)
+
+
+def test_dashboard_is_closed_by_default(plans):
+    assert load_environment("dev").cluster.operator_cidrs == []
+    plan = plans("dev")
+    assert not [r for r in plan.of_type(RULE_TYPES[0]) if "cidrIpv4" in r.inputs]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_iam_statement_grants_a_wildcard_action_on_every_resource(plans, env):
+    plan = plans(env)
+    statements = [
+        s for p in (r for t in POLICY_TYPES for r in plan.of_type(t)) for s in json.loads(p.inputs["policy"])["Statement"]
+    ]
+    assert statements
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if statement["Effect"] == "Allow" and "*" in resources:
+            assert not [a for a in actions if "*" in a], statement
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_full_access_or_admin_policy_is_attached(plans, env):
+    attached = [a.inputs["policyArn"] for a in plans(env).of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
+    assert attached and set(attached) == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_launch_template_requires_imdsv2_and_encrypts_every_volume(plans, env):
+    templates = plans(env).of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert len(templates) == len(plans(env).regions) * (1 + len(load_environment(env).cluster.worker_groups))
+    for template in templates:
+        metadata = template.inputs["metadataOptions"]
+        assert metadata["httpTokens"] == "required" and metadata["httpEndpoint"] == "enabled"
+        assert metadata["httpPutResponseHopLimit"] == 1
+        mappings = template.inputs["blockDeviceMappings"]
+        assert mappings
+        for mapping in mappings:
+            assert mapping["ebs"]["encrypted"] == "true", template.name
+
+
+@lru_cache(maxsize=None)
+def _takes_tags(type_token: str) -> bool:
+    """Whether the pulumi_aws class behind a type token accepts a `tags` argument."""
+    if not type_token.startswith("aws:"):
+        return False
+    _, module, class_name = type_token.split(":")
+    package = module.split("/")[0]
+    resource_module = importlib.import_module("pulumi_aws" if package == "index" else f"pulumi_aws.{package}")
+    return "tags" in inspect.signature(getattr(resource_module, class_name)._internal_init).parameters
+
+
+def _tag_map(tags) -> dict[str, str]:
+    if isinstance(tags, list):  # Auto Scaling Groups: [{key, value, propagateAtLaunch}]
+        assert all(t["propagateAtLaunch"] is True for t in tags)
+        return {t["key"]: t["value"] for t in tags}
+    return tags
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_taggable_resource_carries_rayfleet_and_cost_tags(plans, env):
+    cfg = load_environment(env)
+    walked = 0
+    for resource in plans(env).resources:
+        if not _takes_tags(resource.type):
+            continue
+        walked += 1
+        assert "tags" in resource.inputs, f"{resource.name} ({resource.type}) has no tags"
+        tags = _tag_map(resource.inputs["tags"])
+        assert tags["rayfleet:env"] == env, resource.name
+        assert tags["rayfleet:cluster"] == cfg.cluster_id(resource.region), resource.name
+        assert tags["rayfleet:component"] == resource.component, resource.name
+        assert {k: tags.get(k) for k in cfg.cost.tags} == cfg.cost.tags, resource.name
+    assert walked >= 25  # dev, the smallest environment, has 31 taggable resources
+
+
+def test_tag_walk_recognises_taggable_and_untaggable_types():
+    assert _takes_tags("aws:autoscaling/group:Group")
+    assert _takes_tags("aws:ec2/launchTemplate:LaunchTemplate")
+    assert not _takes_tags("aws:iam/rolePolicy:RolePolicy")
+    assert not _takes_tags("aws:s3/bucketVersioning:BucketVersioning")
+    assert not _takes_tags("pulumi:providers:aws")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_launch_templates_tag_instances_and_volumes(plans, env):
+    cfg = load_environment(env)
+    for template in plans(env).of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        for spec in template.inputs["tagSpecifications"]:
+            tags = spec["tags"]
+            assert tags["rayfleet:cluster"] == cfg.cluster_id(template.region)
+            assert tags["rayfleet:node-type"]
+            assert {k: tags.get(k) for k in cfg.cost.tags} == cfg.cost.tags

@@ -1,0 +1,91 @@
+"""The autoscaler config rendered per region: Ray's own checks accept it, and it keeps the provider contract."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import pytest
+import yaml
+
+from components.ray_cluster.autoscaler_config import UnknownRegionError, autoscaler_config, to_yaml
+from stacks.loader import load_environment
+from tests.conftest import ENVIRONMENTS
+from tests.snapshots import assert_matches_snapshot
+
+REGIONS = [(env, region) for env in ENVIRONMENTS for region in load_environment(env).region_names]
+
+
+@pytest.mark.parametrize("env, region", REGIONS)
+def test_rays_prepare_and_validate_accept_the_rendered_config(env, region, caplog):
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    caplog.set_level(logging.ERROR)
+    # The head's monitor reads the YAML file, then runs exactly these two calls.
+    config = yaml.safe_load(to_yaml(autoscaler_config(load_environment(env), region)))
+    prepared = prepare_config(copy.deepcopy(config))
+    validate_config(prepared)
+    # Nothing is left for Ray to fill in: what we render is what the autoscaler runs.
+    assert prepared == config
+
+
+@pytest.mark.parametrize("env, region", REGIONS)
+def test_provider_section_names_rayfleets_node_provider(env, region):
+    cfg = load_environment(env)
+    provider = autoscaler_config(cfg, region)["provider"]
+    assert provider == {
+        "type": "external",
+        "module": "components.ray_cluster.node_provider.AsgNodeProvider",
+        "region": region,
+        "cluster_name": f"rayfleet-{env}-{region}",
+        "disable_node_updaters": True,
+        "disable_launch_config_check": True,
+        "foreground_node_launch": True,
+        "fallback_after_seconds": {g.name: g.spot.fallback_after_seconds for g in cfg.cluster.worker_groups},
+    }
+
+
+def test_node_types_are_the_worker_groups_plus_the_head():
+    config = autoscaler_config(load_environment("prod"), "us-east-1")
+    assert config["head_node_type"] == "head"
+    assert list(config["available_node_types"]) == ["head", "cpu", "gpu"]
+    head = config["available_node_types"]["head"]
+    assert (head["min_workers"], head["max_workers"], head["resources"]) == (0, 0, {"CPU": 0})
+    cpu = config["available_node_types"]["cpu"]
+    assert (cpu["min_workers"], cpu["max_workers"]) == (2, 20)
+    assert config["max_workers"] == 24
+    assert (config["idle_timeout_minutes"], config["upscaling_speed"]) == (5, 1.0)
+
+
+def test_node_resources_come_from_the_groups_smallest_instance_type():
+    # gpu: g5.xlarge, g6.xlarge, g4dn.xlarge -> all 4 vCPUs / 16 GiB / 1 GPU; Ray keeps 30% for the object store.
+    types = autoscaler_config(load_environment("prod"), "us-east-1")["available_node_types"]
+    assert types["gpu"]["resources"] == {"CPU": 4, "GPU": 1, "memory": int(16 * 2**30 * 0.7)}
+    assert types["cpu"]["resources"] == {"CPU": 8, "memory": int(32 * 2**30 * 0.7)}
+
+
+def test_smallest_type_wins_when_a_group_mixes_sizes(tmp_path):
+    from stacks.loader import load_file
+    from tests.conftest import stack_config, write_stack
+
+    config = stack_config("dev")
+    group = config["rayfleet:cluster"]["workerGroups"][0]
+    group["instanceTypes"] = ["m6i.2xlarge", "m6i.xlarge"]
+    group["resources"] = {"io_slots": 3}
+    cfg = load_file(write_stack(tmp_path, config))
+    resources = autoscaler_config(cfg, "us-west-2")["available_node_types"]["cpu"]["resources"]
+    assert resources == {"CPU": 4, "memory": int(16 * 2**30 * 0.7), "io_slots": 3}
+
+
+def test_region_outside_the_environment_is_refused():
+    with pytest.raises(UnknownRegionError) as caught:
+        autoscaler_config(load_environment("dev"), "us-east-1")
+    assert str(caught.value) == (
+        "region 'us-east-1' is not in environment 'dev' (its regions: us-west-2). "
+        "Fix: pass --region with one of us-west-2"
+    )
+
+
+@pytest.mark.parametrize("env, region", [("prod", "us-east-1"), ("dev", "us-west-2")])
+def test_rendered_yaml_matches_its_snapshot(env, region):
+    assert_matches_snapshot(to_yaml(autoscaler_config(load_environment(env), region)), f"autoscaler-{env}-{region}.yaml")

@@ -1,0 +1,119 @@
+"""The node roles' policies: each action scoped to this cluster's own resources."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.ray_cluster.permissions import Scope, head_policy, worker_policy
+
+SCOPE = Scope(
+    region="us-east-1",
+    account_id="123456789012",
+    cluster_id="rayfleet-prod-us-east-1",
+    artifact_bucket_arn="arn:aws:s3:::rayfleet-prod-us-east-1-abc",
+    dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:token-AbCdEf",
+    hosted_zone_id="Z0123",
+    head_record_name="head.rayfleet-prod-us-east-1.rayfleet.internal",
+    log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/rayfleet/rayfleet-prod-us-east-1",
+    redis_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-GhIjKl",
+)
+OWN_CLUSTER = {"StringEquals": {"aws:ResourceTag/rayfleet:cluster": "rayfleet-prod-us-east-1"}}
+ASG_ARNS = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"
+
+
+def _statements(doc):
+    return {s["Sid"]: s for s in doc["Statement"]}
+
+
+def _granting(doc, action):
+    return [s for s in doc["Statement"] if action in s["Action"]]
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_no_action_is_a_wildcard(policy):
+    for statement in policy(SCOPE)["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert all("*" not in action for action in statement["Action"]), statement
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_only_unscopable_actions_run_on_every_resource(policy):
+    unscopable = {
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:DescribeScalingActivities",
+        "ec2:DescribeInstances",
+        "cloudwatch:PutMetricData",
+    }
+    for statement in policy(SCOPE)["Statement"]:
+        if statement["Resource"] == "*":
+            assert set(statement["Action"]) <= unscopable, statement
+
+
+def test_head_changes_only_asgs_tagged_with_its_own_cluster():
+    doc = head_policy(SCOPE)
+    for action in (
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "autoscaling:UpdateAutoScalingGroup",
+    ):
+        (statement,) = _granting(doc, action)
+        assert statement["Resource"] == ASG_ARNS
+        assert statement["Condition"] == OWN_CLUSTER
+
+
+def test_head_reads_exactly_its_secrets_and_writes_only_the_token():
+    doc = head_policy(SCOPE)
+    (read,) = _granting(doc, "secretsmanager:GetSecretValue")
+    assert read["Resource"] == [SCOPE.dashboard_token_secret_arn, SCOPE.redis_secret_arn]
+    (write,) = _granting(doc, "secretsmanager:PutSecretValue")
+    assert write["Resource"] == SCOPE.dashboard_token_secret_arn
+
+
+def test_head_without_redis_reads_only_the_token():
+    from dataclasses import replace
+
+    (read,) = _granting(head_policy(replace(SCOPE, redis_secret_arn=None)), "secretsmanager:GetSecretValue")
+    assert read["Resource"] == SCOPE.dashboard_token_secret_arn
+
+
+def test_head_may_change_only_its_own_a_record():
+    (statement,) = _granting(head_policy(SCOPE), "route53:ChangeResourceRecordSets")
+    assert statement["Resource"] == "arn:aws:route53:::hostedzone/Z0123"
+    assert statement["Condition"]["ForAllValues:StringEquals"] == {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["head.rayfleet-prod-us-east-1.rayfleet.internal"],
+        "route53:ChangeResourceRecordSetsRecordTypes": ["A"],
+    }
+
+
+def test_workers_complete_lifecycle_hooks_only_on_their_clusters_asgs():
+    doc = worker_policy(SCOPE)
+    (hook,) = _granting(doc, "autoscaling:CompleteLifecycleAction")
+    assert set(hook["Action"]) == {"autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"}
+    assert (hook["Resource"], hook["Condition"]) == (ASG_ARNS, OWN_CLUSTER)
+    assert _granting(doc, "autoscaling:DescribeAutoScalingInstances")
+
+
+def test_workers_cannot_scale_write_secrets_or_touch_dns():
+    actions = {a for s in worker_policy(SCOPE)["Statement"] for a in s["Action"]}
+    assert not actions & {
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "secretsmanager:PutSecretValue",
+        "route53:ChangeResourceRecordSets",
+    }
+    (read,) = _granting(worker_policy(SCOPE), "secretsmanager:GetSecretValue")
+    assert read["Resource"] == SCOPE.dashboard_token_secret_arn
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_artifacts_are_read_only_from_the_regions_bucket(policy):
+    statement = _statements(policy(SCOPE))["ReadArtifacts"]
+    assert statement["Action"] == ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
+    assert statement["Resource"] == [SCOPE.artifact_bucket_arn, SCOPE.artifact_bucket_arn + "/*"]
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_metrics_go_only_to_rayfleets_namespace(policy):
+    statement = _statements(policy(SCOPE))["WriteMetrics"]
+    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "rayfleet"}}

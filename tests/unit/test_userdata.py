@@ -1,0 +1,124 @@
+"""Node user data: what each node installs and runs, pinned by snapshots and checked piece by piece."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+
+import pytest
+
+from components.ray_cluster.userdata import NodeBoot, RedisBoot, render_head, render_worker
+from tests.snapshots import assert_matches_snapshot
+
+CLUSTER = "rayfleet-prod-us-east-1"
+BASE = NodeBoot(
+    cluster_id=CLUSTER,
+    region="us-east-1",
+    node_type="head",
+    ray_version="2.60.0",
+    artifact_bucket="rayfleet-prod-us-east-1-0123456789ab",
+    agent_key="node-agent/rayfleet-node-agent.zip",
+    dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:dashboard-token-AbCdEf",
+    head_address=f"head.{CLUSTER}.rayfleet.internal",
+    gcs_fault_tolerance=True,
+)
+HEAD = dataclasses.replace(
+    BASE,
+    hosted_zone_id="Z0123456789ABCDEFGHIJ",
+    autoscaler_yaml="cluster_name: rayfleet-prod-us-east-1\nmax_workers: 24\n",
+    redis=RedisBoot(
+        "master.rayfleet-prod-us-east-1-gcs.abc123.use1.cache.amazonaws.com",
+        6379,
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth-GhIjKl",
+    ),
+)
+GPU_WORKER = dataclasses.replace(BASE, node_type="gpu", gpus=True, resources={"video_slots": 2})
+DEV_HEAD = dataclasses.replace(
+    HEAD, cluster_id="rayfleet-dev-us-west-2", region="us-west-2", redis=None, gcs_fault_tolerance=False
+)
+
+
+def test_head_user_data_matches_its_snapshot():
+    assert_matches_snapshot(render_head(HEAD), "userdata-head-prod.sh")
+
+
+def test_worker_user_data_matches_its_snapshot():
+    assert_matches_snapshot(render_worker(GPU_WORKER), "userdata-worker-gpu-prod.sh")
+
+
+@pytest.mark.parametrize("script", [render_head(HEAD), render_head(DEV_HEAD), render_worker(GPU_WORKER)])
+def test_scripts_are_valid_bash_within_ec2s_user_data_limit(script):
+    assert script.startswith("#!/bin/bash\n")
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    assert len(script.encode()) < 16384  # EC2 refuses larger user data (before base64)
+
+
+def test_every_node_installs_the_pinned_ray_and_the_node_agents():
+    for script in (render_head(HEAD), render_worker(GPU_WORKER)):
+        assert "pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'" in script
+        assert 'get_object(Bucket="rayfleet-prod-us-east-1-0123456789ab", Key="node-agent/rayfleet-node-agent.zip")' in script
+        assert "PYTHONPATH=/opt/rayfleet/agents\n" in script
+        assert "RAY_AUTH_MODE=token\nRAY_AUTH_TOKEN_PATH=/etc/rayfleet/auth_token\n" in script
+        assert "User=ray\n" in script
+
+
+def test_head_starts_ray_with_the_autoscaler_and_an_open_dashboard_port():
+    script = render_head(DEV_HEAD)
+    assert "exec /opt/rayfleet/venv/bin/ray start --head \\\n" in script
+    for flag in ("--port=6379", "--dashboard-host=0.0.0.0", "--dashboard-port=8265",
+                 "--autoscaling-config=/etc/rayfleet/autoscaler.yaml", "--block"):
+        assert f"  {flag}" in script
+    assert "cat > /etc/rayfleet/autoscaler.yaml <<'RAYFLEET_EOF'\ncluster_name: rayfleet-prod-us-east-1\n" in script
+
+
+def test_head_creates_the_dashboard_token_only_when_the_secret_has_none():
+    script = render_head(HEAD)
+    assert "except client.exceptions.ResourceNotFoundException:\n    token = secrets.token_hex(32)" in script
+    assert "client.put_secret_value(SecretId=arn, SecretString=token)" in script
+    assert "put_secret_value" not in render_worker(GPU_WORKER)
+
+
+def test_head_publishes_its_private_ip_under_the_stable_address():
+    script = render_head(HEAD)
+    assert 'HostedZoneId="Z0123456789ABCDEFGHIJ"' in script
+    assert '"Name": "head.rayfleet-prod-us-east-1.rayfleet.internal", "Type": "A", "TTL": 10' in script
+    assert 'imds("local-ipv4")' in script and "X-aws-ec2-metadata-token" in script
+
+
+def test_fault_tolerant_head_keeps_gcs_state_in_redis_over_tls():
+    script = render_head(HEAD)
+    assert "RAY_REDIS_ADDRESS=rediss://master.rayfleet-prod-us-east-1-gcs.abc123.use1.cache.amazonaws.com:6379\n" in script
+    assert "RAY_external_storage_namespace=rayfleet-prod-us-east-1\n" in script
+    assert '--redis-password="$REDIS_PASSWORD"' in script
+    assert "EnvironmentFile=/etc/rayfleet/redis.env\n" in script
+
+
+def test_head_without_fault_tolerance_has_no_redis():
+    script = render_head(DEV_HEAD)
+    assert "redis" not in script.lower()
+    assert "gcs_rpc_server_reconnect_timeout_s" not in script
+
+
+def test_worker_joins_the_head_address_with_its_groups_resources_and_runs_the_spot_watcher():
+    script = render_worker(GPU_WORKER)
+    assert "getent hosts head.rayfleet-prod-us-east-1.rayfleet.internal" in script
+    assert "  --address=head.rayfleet-prod-us-east-1.rayfleet.internal:6379 \\\n" in script
+    assert """  --resources='{"video_slots":2}'\n""" in script
+    assert (
+        "ExecStart=/opt/rayfleet/venv/bin/python3 -m components.ray_cluster.spot_watcher --region us-east-1\n"
+        in script
+    )
+    assert "systemctl enable --now ray.service rayfleet-spot-watcher.service" in script
+    assert "ubuntu-drivers install --gpgpu" in script
+    assert "--head" not in script and "route53" not in script
+
+
+def test_cpu_worker_installs_no_gpu_driver():
+    assert "ubuntu-drivers" not in render_worker(dataclasses.replace(GPU_WORKER, node_type="cpu", gpus=False))
+
+
+def test_renderers_refuse_the_wrong_node_kind():
+    with pytest.raises(ValueError):
+        render_worker(HEAD)
+    with pytest.raises(ValueError):
+        render_head(GPU_WORKER)
