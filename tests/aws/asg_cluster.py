@@ -60,12 +60,16 @@ def _tags(asg: str, cluster: str, node_type: str, market: str) -> list[dict]:
 
 
 def build_cluster(
-    session: boto3.session.Session, cluster: str = CLUSTER, groups: dict[str, GroupSpec] | None = None, head: bool = True
+    session: boto3.session.Session,
+    cluster: str = CLUSTER,
+    groups: dict[str, GroupSpec] | None = None,
+    head: bool = True,
+    region: str = REGION,
 ) -> dict[str, dict[str, str]]:
     """Create a launch template, the head ASG (1/1) and a spot + on-demand ASG per group; return names."""
     groups = groups if groups is not None else {"cpu": GroupSpec()}
-    asg = session.client("autoscaling", region_name=REGION)
-    ec2 = session.client("ec2", region_name=REGION)
+    asg = session.client("autoscaling", region_name=region)
+    ec2 = session.client("ec2", region_name=region)
     template = f"{cluster}-lt"
     try:
         ec2.create_launch_template(LaunchTemplateName=template, LaunchTemplateData={"ImageId": AMI, "InstanceType": "m6i.large"})
@@ -80,7 +84,7 @@ def build_cluster(
             MinSize=min_size,
             MaxSize=max_size,
             DesiredCapacity=desired,
-            AvailabilityZones=[f"{REGION}a"],
+            AvailabilityZones=[f"{region}a"],
             Tags=_tags(name, cluster, node_type, market),
         )
 
@@ -99,13 +103,27 @@ def build_cluster(
     return names
 
 
-def desired(session: boto3.session.Session, name: str) -> int:
-    asg = session.client("autoscaling", region_name=REGION)
+def build_planned_cluster(session: boto3.session.Session, cfg, region: str = REGION) -> dict[str, dict[str, str]]:
+    """The cluster's ASGs exactly as the Ray cluster component plans them for `cfg` in `region`."""
+    from components.ray_cluster.plan import node_groups
+
+    groups: dict[str, GroupSpec] = {}
+    for plan in node_groups(cfg.cluster):
+        spec = groups.setdefault(plan.group, GroupSpec(spot=False, max_size=plan.max_size))
+        if plan.market == "spot":
+            spec.spot, spec.spot_min_size, spec.min_size = True, plan.min_size, plan.min_size
+        elif not spec.spot:
+            spec.min_size = plan.min_size
+    return build_cluster(session, cfg.cluster_id(region), groups, region=region)
+
+
+def desired(session: boto3.session.Session, name: str, region: str = REGION) -> int:
+    asg = session.client("autoscaling", region_name=region)
     return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["DesiredCapacity"]
 
 
-def in_service(session: boto3.session.Session, name: str) -> list[str]:
-    asg = session.client("autoscaling", region_name=REGION)
+def in_service(session: boto3.session.Session, name: str, region: str = REGION) -> list[str]:
+    asg = session.client("autoscaling", region_name=region)
     group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
     return sorted(i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService")
 
