@@ -20,7 +20,9 @@ drill's own cluster is shut down.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -254,8 +256,9 @@ def run_variant(options: DrillOptions, variant: str, progress: Callable[[str], N
         cluster.shutdown()
 
 
-def run_spot_drill(options: DrillOptions, progress: Callable[[str], None] = lambda _: None) -> DrillReport:
-    """Run each variant on its own fresh cluster; Ray's files live in a private temp dir meanwhile."""
+@contextlib.contextmanager
+def local_ray_env():
+    """Environment for Ray clusters started by this process: loopback only, files in a private dir."""
     overrides = {
         # A short path (Ray's unix sockets live under it), private so that other Ray clusters on this
         # machine keep their address file.
@@ -265,11 +268,25 @@ def run_spot_drill(options: DrillOptions, progress: Callable[[str], None] = lamb
     }
     previous = {key: os.environ.get(key) for key in overrides}
     os.environ.update(overrides)
+    # Ray reads the loopback switch when first imported; if it already is, flip its constant too.
+    constants = sys.modules.get("ray._private.ray_constants")
+    was_cluster = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
     try:
-        return DrillReport(options, [run_variant(options, variant, progress) for variant in options.variants])
+        yield overrides["RAY_TMPDIR"]
     finally:
+        if constants is not None:
+            constants.ENABLE_RAY_CLUSTER = was_cluster
         for key, value in previous.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        shutil.rmtree(overrides["RAY_TMPDIR"], ignore_errors=True)
+
+
+def run_spot_drill(options: DrillOptions, progress: Callable[[str], None] = lambda _: None) -> DrillReport:
+    """Run each variant on its own fresh cluster, in `local_ray_env()`."""
+    with local_ray_env():
+        return DrillReport(options, [run_variant(options, variant, progress) for variant in options.variants])

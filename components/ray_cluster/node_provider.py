@@ -46,6 +46,7 @@ from ray.autoscaler.tags import NODE_KIND_HEAD, NODE_KIND_WORKER, STATUS_UP_TO_D
 
 from components.ray_cluster import spot_fallback
 from components.ray_cluster.aws_calls import clients, error_code, with_backoff
+from components.ray_cluster.ray_membership import GcsMembership, Membership
 from components.tags import CLUSTER_KEY, MARKET_KEY, NODE_TYPE_KEY
 
 log = logging.getLogger(__name__)
@@ -57,41 +58,6 @@ DEFAULT_RETRY_SPOT_AFTER_SECONDS = 600
 DEFAULT_JOIN_TIMEOUT_SECONDS = 900
 _GONE_LIFECYCLE = ("Terminating", "Terminated", "Detaching", "Detached", "Warmed")
 _GONE_EC2 = ("shutting-down", "terminated")
-
-#: Returns the identifiers (private IPs and instance ids) of the nodes alive in Ray, or None if unknown.
-Membership = Callable[[], "set[str] | None"]
-
-
-class GcsMembership:
-    """The GCS node table, read with the same client the `ray` CLI uses (no `ray.init` needed)."""
-
-    def __init__(self, address: str | None = None):
-        self._address = address
-        self._client = None
-
-    def __call__(self) -> set[str] | None:
-        try:
-            import ray._raylet
-            from ray._private import services
-            from ray.core.generated.gcs_pb2 import GcsNodeInfo
-
-            if self._client is None:
-                address = services.canonicalize_bootstrap_address(self._address)
-                if address is None:
-                    return None
-                self._client = ray._raylet.GcsClient(address=address)
-            nodes = self._client.get_all_node_info(timeout=5, state_filter=GcsNodeInfo.GcsNodeState.ALIVE)
-        except Exception as err:  # noqa: BLE001 - an unreachable GCS means "unknown", not a crash
-            log.warning("cannot read Ray's node table: %s", err)
-            self._client = None
-            return None
-        alive: set[str] = set()
-        for info in nodes.values():
-            alive.add(info.node_manager_address)
-            if info.instance_id:
-                alive.add(info.instance_id)
-        return alive
-
 
 @dataclass
 class AsgView:
@@ -370,6 +336,7 @@ class AsgNodeProvider(BatchingNodeProvider):
                 self._set_desired(node_type, moves)
 
     def _terminate_pending(self) -> None:
+        self._empty_whole_asgs()
         for iid in sorted(self._unterminated):
             asg = self._asgs.get(self._asg_of.get(iid, ""))
             node_type = asg.node_type if asg else "*"
@@ -395,6 +362,26 @@ class AsgNodeProvider(BatchingNodeProvider):
             if asg:
                 asg.desired = max(asg.min_size, asg.desired - 1)
                 asg.instances = [i for i in asg.instances if i["InstanceId"] != iid]
+
+    def _empty_whole_asgs(self) -> None:
+        """Deleting every instance of an ASG takes one SetDesiredCapacity, not one call per node.
+
+        Safe only when the ASG has no launch in flight (desired == its live instances): then the
+        only instances it can remove are exactly the ones Ray chose.
+        """
+        for asg in self._asgs.values():
+            live = {i["InstanceId"] for i in asg.instances if _alive_in_asg(i)}
+            if not live or asg.node_type == HEAD_TYPE or not live <= self._unterminated:
+                continue
+            target = asg.desired - len(live)
+            if asg.desired != len(live) or target < asg.min_size:
+                continue
+            before = asg.desired
+            self._set_desired(asg.node_type, {asg.name: target})
+            if asg.desired == target:
+                log.info("emptied %s (%d -> %d): %s", asg.name, before, target, ", ".join(sorted(live)))
+                self._unterminated -= live
+                asg.instances = [i for i in asg.instances if i["InstanceId"] not in live]
 
     def _set_desired(self, node_type: str, desired: dict[str, int]) -> None:
         ok = True

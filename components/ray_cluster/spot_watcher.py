@@ -90,7 +90,8 @@ class RayDrainer:
         from ray.core.generated import autoscaler_pb2
         from ray.core.generated.gcs_pb2 import GcsNodeInfo
 
-        address = services.canonicalize_bootstrap_address_or_die(self.gcs_address)
+        # An explicit address is used as given (Ray would rewrite 127.0.0.1 to the host's IP).
+        address = self.gcs_address or services.canonicalize_bootstrap_address_or_die(None)
         client = ray._raylet.GcsClient(address=address)
         node_id = self.node_id
         if node_id is None:

@@ -386,3 +386,39 @@ def test_works_against_a_moto_server_on_loopback(monkeypatch):
         assert len(workers(provider)) == 1
     finally:
         server.stop()
+
+
+def _calls(provider) -> list[str]:
+    calls: list[str] = []
+    provider.asg.meta.events.register("before-call.autoscaling.*", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_deleting_every_node_of_an_asg_takes_one_call(session):
+    names = build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 3)
+    victims = workers(provider)
+    calls = _calls(provider)
+    provider.non_terminated_nodes({})
+    provider.terminate_nodes(victims)
+    provider.post_process()
+    assert calls == ["DescribeAutoScalingGroups", "SetDesiredCapacity"]
+    assert desired(session, names["cpu"]["spot"]) == 0
+    assert in_service(session, names["cpu"]["spot"]) == []
+    assert workers(provider) == []
+
+
+def test_with_a_launch_in_flight_each_deleted_node_is_terminated_by_id(session):
+    names = build_cluster(session)
+    spot = names["cpu"]["spot"]
+    SpotCapacityLimit(session, spot, capacity=2, report_failures=False)
+    provider = make_provider(session)
+    scale(provider, "cpu", 3)  # two run, one launch still wanted
+    victims = workers(provider)
+    calls = _calls(provider)
+    provider.non_terminated_nodes({})
+    provider.terminate_nodes(victims)
+    provider.post_process()
+    assert calls.count("TerminateInstanceInAutoScalingGroup") == 2
+    assert not set(victims) & set(in_service(session, spot))
