@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import io
 import json
 import os
 import sys
@@ -168,10 +170,12 @@ def main() -> int:
         # AWS launches up to MaxCount when it has capacity; moto launches MinCount. Ray asks for
         # MinCount=1, MaxCount=batch: give it what AWS would, so Ray's side is not charged extra calls.
         session.events.register("before-parameter-build.ec2.RunInstances", _launch_max_count)
-        results = {
-            "rayfleet AsgNodeProvider": rayfleet_side(session, args.nodes, counter, AUTOSCALER_MAX_LAUNCH_BATCH),
-            "ray AWSNodeProvider": ray_aws_side(session, args.nodes, counter, AUTOSCALER_MAX_LAUNCH_BATCH),
-        }
+        # Ray's provider logs every launched instance to stdout; keep the table readable.
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = {
+                "rayfleet AsgNodeProvider": rayfleet_side(session, args.nodes, counter, AUTOSCALER_MAX_LAUNCH_BATCH),
+                "ray AWSNodeProvider": ray_aws_side(session, args.nodes, counter, AUTOSCALER_MAX_LAUNCH_BATCH),
+            }
     finally:
         server.stop()
 

@@ -27,7 +27,12 @@ Contract (see `ray.autoscaler.batching_node_provider`):
 - `submit_scale_request()` terminates `workers_to_delete` with ShouldDecrementDesiredCapacity and
   sets desired capacity per node type, split between a group's spot ASG and its on-demand twin
   (`spot_fallback`), clamped to each ASG's min/max; never the head; unchanged values are not sent.
-  A deleted node vanishes from `get_node_data()` at once, even while AWS still lists it.
+  A deleted node vanishes from `get_node_data()` at once, even while AWS still lists it; until AWS
+  accepts its termination it stays counted in desired capacity, so the ASG never picks a victim
+  Ray did not drain. Emptying an ASG with no launch in flight takes one SetDesiredCapacity.
+- Nodes are listed spot before on-demand within a type: Ray keeps the first nodes of a type for
+  `min_workers` and trims the last ones, so on-demand capacity goes first as demand falls.
+- Node agents import only stdlib, boto3, ray and `components.tags`, hence the local `HEAD_TYPE`.
 - AWS errors never escape into the autoscaler loop: they are logged, kept in `errors`, shown in
   the status of that type's pending nodes, and a failed read makes `safe_to_scale()` False.
 """

@@ -24,13 +24,11 @@ def cluster():
             c.shutdown()
 
 
-@pytest.mark.slow
 def test_gcs_membership_lists_the_joined_nodes(cluster):
     c, _ = cluster
     assert GcsMembership(c.address)() == {"127.0.0.1"}
 
 
-@pytest.mark.slow
 def test_the_watchers_drain_is_accepted_by_the_gcs(cluster):
     c, worker = cluster
     notice = Notice(SPOT_INTERRUPTION, 30, "spot terminate at test time")
