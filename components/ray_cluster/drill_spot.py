@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from components.ray_cluster.fake_imds import FakeImds
+from stacks.errors import RayfleetError
 
 APP_NAME, ROUTE = "spot-drill", "/drill"
 SLOT = "drill_slot"
@@ -57,6 +59,24 @@ class DrillOptions:
     max_requests: int = 50_000
     request_timeout: float = 10.0
     variants: tuple[str, ...] = VARIANTS
+
+
+class PortInUseError(RayfleetError):
+    """A port the drill cluster needs is taken on 127.0.0.1."""
+
+
+def check_ports(options: DrillOptions) -> None:
+    """Fail before starting anything if a port is taken (another local Ray cluster, say)."""
+    for flag, port in (("--gcs-port", options.gcs_port), ("--dashboard-port", options.dashboard_port), ("--serve-port", options.serve_port)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # Like Ray's servers, ignore TIME_WAIT leftovers of a cluster that just stopped.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise PortInUseError(
+                    f"port {port} ({flag}) is in use on 127.0.0.1. Fix: stop what listens there or pass {flag} PORT"
+                ) from None
 
 
 @dataclass
@@ -288,5 +308,6 @@ def local_ray_env():
 
 def run_spot_drill(options: DrillOptions, progress: Callable[[str], None] = lambda _: None) -> DrillReport:
     """Run each variant on its own fresh cluster, in `local_ray_env()`."""
+    check_ports(options)
     with local_ray_env():
         return DrillReport(options, [run_variant(options, variant, progress) for variant in options.variants])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import boto3
 import pytest
 from botocore.stub import Stubber
@@ -133,7 +135,7 @@ def test_a_node_whose_raylet_left_is_failed(session):
 
 def test_a_node_that_never_joins_fails_after_the_join_timeout(session):
     build_cluster(session)
-    clock = Clock(now=__import__("time").time())
+    clock = Clock(now=time.time())
     provider = make_provider(session, membership=lambda: set(), clock=clock, join_timeout_seconds=600)
     scale(provider, "cpu", 1)
     (node,) = workers(provider)

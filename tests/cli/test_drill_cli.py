@@ -35,3 +35,17 @@ def test_drill_spot_loses_no_request_with_the_watcher(cli):
     # Both variants saw the replacement replica answer (a drained node hands over before it dies).
     assert watcher["replacement_seconds"] is not None and abrupt["replacement_seconds"] is not None
     assert watcher["replacement_seconds"] < watcher["node_lost_after_seconds"]
+
+
+def test_drill_spot_names_a_port_in_use(cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = cli("drill", "spot", "--local", "--serve-port", str(port))
+    assert run.code == 1
+    assert run.err.strip().splitlines()[-1] == (
+        f"error: port {port} (--serve-port) is in use on 127.0.0.1. Fix: stop what listens there or pass --serve-port PORT"
+    )
