@@ -79,10 +79,11 @@ def with_backoff(
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
+def client(service: str, region: str, session: boto3.session.Session | None = None):
+    """A client of `service` in `region`, with botocore's standard retry mode."""
+    return (session or boto3.session.Session()).client(service, region_name=region, config=CLIENT_CONFIG)
+
+
 def clients(region: str, session: boto3.session.Session | None = None) -> tuple:
-    """The (autoscaling, ec2) clients of a region, with botocore's standard retry mode."""
-    session = session or boto3.session.Session()
-    return (
-        session.client("autoscaling", region_name=region, config=CLIENT_CONFIG),
-        session.client("ec2", region_name=region, config=CLIENT_CONFIG),
-    )
+    """The (autoscaling, ec2) clients of a region."""
+    return client("autoscaling", region, session), client("ec2", region, session)

@@ -147,11 +147,10 @@ class SpotWatcher:
 
     def autoscaling(self):
         if self._autoscaling is None:
-            from components.ray_cluster.aws_calls import CLIENT_CONFIG
+            # boto3 loads only when the ASG is asked (never with --no-lifecycle).
+            from components.ray_cluster.aws_calls import client
 
-            import boto3
-
-            self._autoscaling = boto3.session.Session().client("autoscaling", region_name=self.config.region, config=CLIENT_CONFIG)
+            self._autoscaling = client("autoscaling", self.config.region)
         return self._autoscaling
 
     def check(self) -> Notice | None:
