@@ -19,6 +19,7 @@ import typer
 from rich.text import Text
 
 from rayfleet.commands import config as config_cmd
+from rayfleet.commands import cost as cost_cmd
 from rayfleet.commands import drill as drill_cmd
 from rayfleet.commands import plan as plan_cmd
 from rayfleet.commands import render as render_cmd
@@ -34,9 +35,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(cost_cmd.app, name="cost")
+app.add_typer(drill_cmd.app, name="drill")
 app.command(name="plan")(plan_cmd.plan)
 app.add_typer(render_cmd.app, name="render")
-app.add_typer(drill_cmd.app, name="drill")
 
 
 @app.callback()

@@ -69,6 +69,9 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _RAY_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_ACM_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+)
 _PRIVATE_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 
@@ -175,6 +178,16 @@ def _check_ray_version(value: str) -> str:
     return value
 
 
+def _check_certificate_arn(value: str) -> str:
+    if not _ACM_ARN_RE.match(value):
+        raise Rule(
+            "is not an ACM certificate ARN",
+            "copy the ARN from 'aws acm list-certificates', like "
+            "'arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9'",
+        )
+    return value
+
+
 Name = Annotated[str, AfterValidator(_check_name)]
 AwsRegion = Annotated[str, AfterValidator(_check_region)]
 Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_parse_cidr)]
@@ -186,6 +199,7 @@ DnsName = Annotated[str, AfterValidator(_check_dns_name)]
 Email = Annotated[str, AfterValidator(_check_email)]
 AmiId = Annotated[str, AfterValidator(_check_ami)]
 RayVersion = Annotated[str, AfterValidator(_check_ray_version)]
+CertificateArn = Annotated[str, AfterValidator(_check_certificate_arn)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 VolumeGb = Annotated[int, Field(ge=20, le=16384)]
 
@@ -447,7 +461,26 @@ class ServeConfig(Model):
         return self
 
 
-# --- failover and cost --------------------------------------------------------
+# --- ingress, failover and cost ----------------------------------------------
+
+
+class IngressConfig(Model):
+    """The internet-facing load balancer each region puts in front of Serve's proxies (port 8000).
+
+    HTTPS needs a certificate per region (ACM certificates are regional). A region
+    listed in `certificateArns` uses that certificate. A region not listed gets one
+    issued for `failover.domain` and DNS-validated in `failover.hostedZone` when
+    the environment has `failover`; without `failover` there is no domain to issue
+    a certificate for, so that region's load balancer serves plain HTTP on port 80
+    (fine for dev, where traffic is test traffic; say so before sending real data).
+    """
+
+    #: ACM certificate ARN per region, for the HTTPS listener (default: none).
+    certificate_arns: dict[str, CertificateArn] = {}
+
+
+#: Route 53 answers an alias record with the TTL of the record it points to: 60 s for a load balancer.
+ALIAS_TTL_SECONDS = 60
 
 
 class FailoverConfig(Model):
@@ -456,8 +489,8 @@ class FailoverConfig(Model):
     mode: Literal["active-passive", "active-active"]
     domain: DnsName
     hosted_zone: DnsName
-    #: TTL of the failover records, in seconds (default 60).
-    ttl_seconds: Annotated[int, Field(ge=5, le=86400)] = 60
+    #: TTL of the failover records, in seconds: always 60, the load balancers' own (the records are aliases).
+    ttl_seconds: Annotated[int, Field(ge=5, le=86400)] = ALIAS_TTL_SECONDS
 
     @model_validator(mode="after")
     def _domain_in_zone(self) -> FailoverConfig:
@@ -467,6 +500,14 @@ class FailoverConfig(Model):
                 f"use a name ending in '.{self.hosted_zone}', or change hostedZone",
                 at=("domain",),
                 value=self.domain,
+            )
+        if self.ttl_seconds != ALIAS_TTL_SECONDS:
+            raise Rule(
+                f"must be {ALIAS_TTL_SECONDS}: the failover records are aliases of the load balancers, which "
+                f"Route 53 always answers with the load balancers' own {ALIAS_TTL_SECONDS}-second TTL",
+                f"remove ttlSeconds, or set it to {ALIAS_TTL_SECONDS}",
+                at=("ttlSeconds",),
+                value=self.ttl_seconds,
             )
         return self
 
@@ -511,6 +552,7 @@ class EnvironmentConfig(Model):
     network: NetworkConfig = NetworkConfig()
     cluster: ClusterConfig
     serve: ServeConfig = ServeConfig()
+    ingress: IngressConfig = IngressConfig()
     failover: FailoverConfig | None = None
     cost: CostConfig = CostConfig()
 
@@ -544,6 +586,31 @@ class EnvironmentConfig(Model):
                 at=("failover", "mode"),
                 value=self.failover.mode,
             )
+        if self.failover is not None and self.failover.mode == "active-passive" and len(self.regions) > 2:
+            raise Rule(
+                f"routes between exactly two regions, a primary and a secondary (this environment has "
+                f"{len(self.regions)})",
+                "use mode active-active to serve from every region, or list two regions",
+                at=("failover", "mode"),
+                value=self.failover.mode,
+            )
+        for region in self.ingress.certificate_arns:
+            if region not in names:
+                raise Rule(
+                    f"is not a region of this environment ({', '.join(names)})",
+                    "remove the entry, or add the region to regions",
+                    at=("ingress", "certificateArns", region),
+                    value=region,
+                )
+            in_arn = _ACM_ARN_RE.match(self.ingress.certificate_arns[region])["region"]
+            if in_arn != region:
+                raise Rule(
+                    f"is a certificate of region {in_arn}, and a load balancer in {region} can only use "
+                    "certificates of its own region",
+                    f"request or import the certificate in {region} and use that ARN",
+                    at=("ingress", "certificateArns", region),
+                    value=self.ingress.certificate_arns[region],
+                )
         self._replicas_fit()
         return self
 
@@ -578,6 +645,12 @@ class EnvironmentConfig(Model):
             if region.name == name:
                 return region
         raise KeyError(name)
+
+    def tls_source(self, region: str) -> Literal["configured", "issued", "none"]:
+        """Where the HTTPS certificate of `region`'s load balancer comes from (see IngressConfig)."""
+        if region in self.ingress.certificate_arns:
+            return "configured"
+        return "issued" if self.failover is not None else "none"
 
     def cluster_id(self, region: str) -> str:
         """The `rayfleet:cluster` tag value, and Ray's cluster_name, of this environment in `region`."""

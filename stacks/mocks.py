@@ -105,6 +105,19 @@ EXTRA_OUTPUTS: dict[str, Extra] = {
         "arn": f"arn:aws:s3:::{n}",
         "bucketRegionalDomainName": f"{n}.s3.{r}.amazonaws.com",
     },
+    "aws:acm/certificate:Certificate": lambda a, r, i, n: {
+        "arn": arn("acm", r, f"certificate/{_uuid(n, r)}"),
+        "status": "PENDING_VALIDATION",
+        "domainValidationOptions": [_validation_option(a.inputs.get("domainName", n))],
+    },
+    # The validation waits for ISSUED and hands the certificate on.
+    "aws:acm/certificateValidation:CertificateValidation": lambda a, r, i, n: {
+        "certificateArn": a.inputs.get("certificateArn")
+    },
+    "aws:route53/record:Record": lambda a, r, i, n: {"fqdn": str(a.inputs.get("name", n)).rstrip(".")},
+    "aws:lb/listener:Listener": lambda a, r, i, n: {
+        "arn": arn("elasticloadbalancing", r, f"listener/app/{n}/{_digest(n, length=16)}/{_digest(n, 'l', length=16)}")
+    },
     "aws:iam/role:Role": lambda a, r, i, n: {"arn": arn("iam", r, f"role/{n}"), "uniqueId": "AROA" + _digest(n).upper()},
     "aws:iam/instanceProfile:InstanceProfile": lambda a, r, i, n: {"arn": arn("iam", r, f"instance-profile/{n}")},
     "aws:iam/policy:Policy": lambda a, r, i, n: {"arn": arn("iam", r, f"policy/{n}")},
@@ -114,6 +127,21 @@ EXTRA_OUTPUTS: dict[str, Extra] = {
         "arn": arn("secretsmanager", r, f"secret:{n}-{_digest(n, length=6)}")
     },
 }
+
+
+def _uuid(*parts: str) -> str:
+    hexes = _digest(*parts, length=32)
+    return f"{hexes[:8]}-{hexes[8:12]}-{hexes[12:16]}-{hexes[16:20]}-{hexes[20:]}"
+
+
+def _validation_option(domain: str) -> dict[str, str]:
+    """ACM's DNS validation record for `domain`: the same for every region of one account, as in AWS."""
+    return {
+        "domainName": domain,
+        "resourceRecordName": f"_{_digest('acm', domain, length=32)}.{domain}.",
+        "resourceRecordType": "CNAME",
+        "resourceRecordValue": f"_{_digest('acm-value', domain, length=32)}.{_digest(domain, length=10)}.acm-validations.aws.",
+    }
 
 
 def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
@@ -159,6 +187,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         physical_id = f"{prefix}-{_digest(args.typ, args.name)}" if prefix else name
         if prefix == "Z0":
             physical_id = "Z0" + _digest(args.typ, args.name, length=19).upper()
+        if args.typ == "aws:route53/healthCheck:HealthCheck":
+            physical_id = _uuid(args.typ, args.name)  # Route 53 health check IDs are UUIDs
         state = dict(args.inputs)
         state.setdefault("arn", arn(_service(args.typ), region, f"{args.typ.split(':')[-1].lower()}/{physical_id}"))
         if "name" not in args.inputs:
@@ -190,7 +220,24 @@ def _ssm_parameter(args: dict, region: str) -> dict:
     return {"name": name, "type": "String", "value": "ami-" + _digest(name, region), "id": name}
 
 
+def _hosted_zone(args: dict, _region: str) -> dict:
+    """The user's public hosted zone, found by name (rayfleet never creates it)."""
+    name = str(args.get("name", "")).rstrip(".")
+    zone_id = "Z0" + _digest("zone", name, length=19).upper()
+    return {
+        "id": zone_id,
+        "zoneId": zone_id,
+        "name": name,
+        "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+        "privateZone": False,
+        "nameServers": [f"ns-{k}.awsdns-{k:02d}.net" for k in range(1, 5)],
+        "resourceRecordSetCount": 2,
+        "tags": {},
+    }
+
+
 INVOKES: dict[str, Callable[[dict, str], dict]] = {
+    "aws:route53/getZone:getZone": _hosted_zone,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
     "aws:ssm/getParameter:getParameter": _ssm_parameter,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {

@@ -171,7 +171,17 @@ def _run(env: str, source: str, config: dict[str, str], primary_region: str) -> 
     # A fresh event loop per run, closed afterwards. The mock monitor answers on executor
     # threads, each with a loop of its own; a private executor, shut down afterwards,
     # lets those loops close while the process is still whole.
-    executor = ThreadPoolExecutor(thread_name_prefix="rayfleet-plan")
+    # Each thread's loop is made here and closed after the run: left to the garbage collector,
+    # an unclosed loop may be finalized after its self-pipe and print an ignored ValueError
+    # (seen when one process runs several plans, as `rayfleet cost diff` does).
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def _thread_loop() -> None:
+        thread_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(thread_loop)
+        thread_loops.append(thread_loop)
+
+    executor = ThreadPoolExecutor(thread_name_prefix="rayfleet-plan", initializer=_thread_loop)
     loop = asyncio.new_event_loop()
     loop.set_default_executor(executor)
     asyncio.set_event_loop(loop)
@@ -193,6 +203,8 @@ def _run(env: str, source: str, config: dict[str, str], primary_region: str) -> 
         raise RayfleetError(str(err)) from None
     finally:
         executor.shutdown(wait=True)
+        for thread_loop in thread_loops:
+            thread_loop.close()
         asyncio.set_event_loop(None)
         loop.close()
     return Plan(env=env, source=source, resources=_resources(monitor, mocks), outputs=outputs or {})

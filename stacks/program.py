@@ -8,22 +8,31 @@ region's explicit provider, so nothing depends on the default provider's region.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.artifact_replication import ArtifactReplication, ArtifactReplicationArgs
 from components.artifacts import Artifacts, ArtifactsArgs
+from components.cost_allocation import CostAllocation, CostAllocationArgs
+from components.global_failover.args import GlobalFailoverArgs, RegionEndpoint
+from components.global_failover.component import GlobalFailover
 from components.network import Network, NetworkArgs
 from components.ray_cluster.args import RayClusterArgs
 from components.ray_cluster.autoscaler_config import autoscaler_config, to_yaml
 from components.ray_cluster.component import RayCluster
+from components.serve_ingress import ServeIngress, ServeIngressArgs
 from components.tags import TagContext, build_tags
 from stacks.config import EnvironmentConfig
 
 #: The repository root: where the node-agent modules are read from at deploy time.
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
+#: The account-wide provider's name; the plan's mocks place its resources in region `global`.
+GLOBAL_PROVIDER = "aws-global"
 
 
 @dataclass
@@ -43,7 +52,27 @@ def region_tags(cfg: EnvironmentConfig, region: str) -> TagContext:
     return TagContext(env=cfg.env, cluster=cfg.cluster_id(region), cost_tags=cfg.cost.tags)
 
 
+_global_providers: dict[str, aws.Provider] = {}
+
+
+def global_provider(cfg: EnvironmentConfig) -> aws.Provider:
+    """The account-wide provider (Route 53, budgets, cost-allocation tags): created once per build.
+
+    Its region is the primary's, where AWS's global services take their calls.
+    """
+    if GLOBAL_PROVIDER not in _global_providers:
+        _global_providers[GLOBAL_PROVIDER] = aws.Provider(
+            GLOBAL_PROVIDER,
+            region=cfg.primary_region.name,
+            default_tags=aws.ProviderDefaultTagsArgs(
+                tags=build_tags(region_tags(cfg, cfg.primary_region.name), "default")
+            ),
+        )
+    return _global_providers[GLOBAL_PROVIDER]
+
+
 def build(cfg: EnvironmentConfig) -> list[RegionStack]:
+    _global_providers.clear()  # a new program run (the plan runs several per process)
     stacks = []
     for index, region in enumerate(cfg.regions):
         tags = region_tags(cfg, region.name)
@@ -69,8 +98,25 @@ def build(cfg: EnvironmentConfig) -> list[RegionStack]:
         stack = RegionStack(region.name, index == 0, provider, tags, network)
         add_cluster(cfg, stack)
         stacks.append(stack)
-    export_outputs(cfg, stacks)
+    serving = add_serving(cfg, stacks, {s.name: ClusterHandles.of(s) for s in stacks})
+    add_cost_allocation(cfg)
+    export_outputs(cfg, stacks, serving)
     return stacks
+
+
+def add_cost_allocation(cfg: EnvironmentConfig) -> CostAllocation:
+    """The environment's cost-allocation tags and budget: account-wide, so once per environment."""
+    return CostAllocation(
+        f"cost-{cfg.env}",
+        CostAllocationArgs(
+            env=cfg.env,
+            cost_tag_keys=list(cfg.cost.tags),
+            monthly_budget_usd=cfg.cost.monthly_budget_usd,
+            alert_emails=list(cfg.cost.alert_emails),
+            tags=region_tags(cfg, cfg.primary_region.name),
+        ),
+        opts=pulumi.ResourceOptions(provider=global_provider(cfg)),
+    )
 
 
 def add_cluster(cfg: EnvironmentConfig, stack: RegionStack) -> None:
@@ -98,8 +144,152 @@ def add_cluster(cfg: EnvironmentConfig, stack: RegionStack) -> None:
     )
 
 
-def export_outputs(cfg: EnvironmentConfig, stacks: list[RegionStack]) -> None:
+@dataclass
+class ClusterHandles:
+    """What one region's Ray cluster hands the serving path: its nodes' security group, ASGs and bucket."""
+
+    node_security_group_id: Any
+    #: Every ASG whose instances run a Serve proxy (head and workers), by a stable key.
+    asg_names: dict[str, Any]
+    artifact_bucket_id: Any
+    artifact_bucket_arn: Any
+    #: Opens the nodes' Serve port to one security group: `(name, source_security_group_id)`.
+    allow_serve_from: Callable[[str, Any], Any]
+    #: Resources replication waits for (the buckets' versioning).
+    artifacts: list[pulumi.Resource] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, stack: RegionStack) -> ClusterHandles:
+        cluster, artifacts = stack.cluster, stack.artifacts
+        assert cluster is not None and artifacts is not None
+        asgs = {"head": cluster.head_asg_name}
+        # Every node runs a Serve proxy: both markets of every worker group take traffic.
+        asgs.update({f"{group}-{market}": asg.name for (group, market), asg in cluster.asgs.items()})
+        return cls(
+            node_security_group_id=cluster.node_security_group_id,
+            asg_names=asgs,
+            artifact_bucket_id=artifacts.bucket_id,
+            artifact_bucket_arn=artifacts.bucket_arn,
+            allow_serve_from=cluster.allow_serve_from,
+            artifacts=[artifacts],
+        )
+
+
+@dataclass
+class Serving:
+    """What `add_serving` created: an ingress per region, and failover and replication when multi-region."""
+
+    ingress: dict[str, ServeIngress]
+    failover: GlobalFailover | None = None
+    replication: ArtifactReplication | None = None
+
+
+def hosted_zone_id(cfg: EnvironmentConfig) -> pulumi.Output[str] | None:
+    """The user's hosted zone of failover.hostedZone, looked up (never created); None without failover."""
+    if cfg.failover is None:
+        return None
+    zone = aws.route53.get_zone_output(
+        name=cfg.failover.hosted_zone,
+        private_zone=False,
+        opts=pulumi.InvokeOutputOptions(provider=global_provider(cfg)),
+    )
+    return zone.zone_id
+
+
+def add_serving(cfg: EnvironmentConfig, stacks: list[RegionStack], clusters: dict[str, ClusterHandles]) -> Serving:
+    """Per region a load balancer in front of Serve; across regions, DNS failover and artifact replication."""
+    zone_id = hosted_zone_id(cfg)
+    ingress: dict[str, ServeIngress] = {}
+    validation_fqdns = None  # written by the first region that issues a certificate, reused by the rest
+    for stack in stacks:
+        cluster = clusters[stack.name]
+        tls = cfg.tls_source(stack.name)
+        ingress[stack.name] = ServeIngress(
+            f"ingress-{stack.name}",
+            ServeIngressArgs(
+                region=stack.name,
+                vpc_id=stack.network.vpc_id,
+                public_subnet_ids=stack.network.public_subnet_ids,
+                node_security_group_id=cluster.node_security_group_id,
+                asg_names=cluster.asg_names,
+                tls=tls,
+                certificate_arn=cfg.ingress.certificate_arns.get(stack.name),
+                domain=cfg.failover.domain if tls == "issued" else None,
+                zone_id=zone_id if tls == "issued" else None,
+                validation_record_fqdns=validation_fqdns if tls == "issued" else None,
+                dns_provider=global_provider(cfg) if tls == "issued" else None,
+                tags=stack.tags,
+            ),
+            opts=pulumi.ResourceOptions(provider=stack.provider),
+        )
+        cluster.allow_serve_from("ingress", ingress[stack.name].security_group_id)
+        if tls == "issued" and validation_fqdns is None:
+            validation_fqdns = ingress[stack.name].validation_record_fqdns
+    serving = Serving(ingress)
+    if cfg.failover is not None:
+        serving.failover = GlobalFailover(
+            "failover",
+            GlobalFailoverArgs(
+                mode=cfg.failover.mode,
+                domain=cfg.failover.domain,
+                zone_id=zone_id,
+                endpoints=[
+                    RegionEndpoint(
+                        region=s.name,
+                        load_balancer_dns_name=ingress[s.name].dns_name,
+                        load_balancer_zone_id=ingress[s.name].zone_id,
+                        tags=s.tags,
+                    )
+                    for s in stacks
+                ],
+            ),
+            opts=pulumi.ResourceOptions(provider=global_provider(cfg)),
+        )
+    if len(stacks) > 1:
+        primary, secondaries = stacks[0], stacks[1:]
+        serving.replication = ArtifactReplication(
+            f"replication-{primary.name}",
+            ArtifactReplicationArgs(
+                source_region=primary.name,
+                source_bucket_id=clusters[primary.name].artifact_bucket_id,
+                source_bucket_arn=clusters[primary.name].artifact_bucket_arn,
+                destination_bucket_arns={s.name: clusters[s.name].artifact_bucket_arn for s in secondaries},
+                tags=primary.tags,
+            ),
+            opts=pulumi.ResourceOptions(
+                provider=primary.provider,
+                # S3 refuses a replication configuration until both sides are versioned.
+                depends_on=[r for s in stacks for r in clusters[s.name].artifacts],
+            ),
+        )
+    return serving
+
+
+def serving_outputs(cfg: EnvironmentConfig, serving: Serving) -> tuple[dict[str, dict], dict | None]:
+    """Per-region output keys of the serving path, and the top-level `failover` output (None without it)."""
+    per_region: dict[str, dict] = {}
+    for region, ingress in serving.ingress.items():
+        per_region[region] = {"loadBalancerDnsName": ingress.dns_name, "tls": cfg.tls_source(region)}
+        if serving.failover is not None:
+            per_region[region]["healthCheckId"] = serving.failover.health_check_ids[region]
+    if serving.failover is None or cfg.failover is None:
+        return per_region, None
+    failover = {
+        "mode": cfg.failover.mode,
+        "domain": cfg.failover.domain,
+        "hostedZone": cfg.failover.hosted_zone,
+        "hostedZoneId": serving.failover.zone_id,
+        "ttlSeconds": cfg.failover.ttl_seconds,
+        "records": serving.failover.records,
+    }
+    return per_region, failover
+
+
+def export_outputs(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: Serving | None = None) -> None:
     """Stack outputs the CLI reads back (`pulumi stack output --json`)."""
+    per_region, failover = serving_outputs(cfg, serving) if serving else ({}, None)
+    if failover is not None:
+        pulumi.export("failover", failover)
     pulumi.export("env", cfg.env)
     pulumi.export("primaryRegion", cfg.primary_region.name)
     pulumi.export(
@@ -112,6 +302,7 @@ def export_outputs(cfg: EnvironmentConfig, stacks: list[RegionStack]) -> None:
                 "privateSubnetIds": s.network.private_subnet_ids,
                 "publicSubnetIds": s.network.public_subnet_ids,
                 **(cluster_outputs(s) if s.cluster else {}),
+                **per_region.get(s.name, {}),
             }
             for s in stacks
         },

@@ -10,6 +10,7 @@ from collections import defaultdict
 from rich.text import Text
 from rich.tree import Tree
 
+from stacks.mocks import GLOBAL
 from stacks.plan import Plan, PlannedResource
 
 
@@ -24,15 +25,19 @@ def short_type(type_token: str) -> str:
 
 
 def plan_tree(plan: Plan) -> Tree:
-    regions = plan.regions
+    # Account-wide resources (Route 53, budgets) sit in `global`, shown after the AWS regions.
+    regions = [r for r in plan.regions if r != GLOBAL]
+    account_wide = [GLOBAL] if GLOBAL in plan.regions else []
     root = Tree(
         Text(f"{plan.env}: ", style="bold")
         + Text(f"{len(plan.resources)} resources in {len(regions)} region{'s' * (len(regions) != 1)}")
+        + Text(" and account-wide" if account_wide else "")
         + Text("  (the Pulumi program run under mocks; nothing was created)", style="muted")
     )
-    for region in regions:
+    for region in regions + account_wide:
         in_region = plan.in_region(region)
-        branch = root.add(Text(region, style="region") + Text(f"  {len(in_region)}", style="muted"))
+        label = "global (account-wide)" if region == GLOBAL else region
+        branch = root.add(Text(label, style="region") + Text(f"  {len(in_region)}", style="muted"))
         by_component: dict[str, list[PlannedResource]] = defaultdict(list)
         for resource in in_region:
             by_component[resource.component_name].append(resource)
@@ -43,16 +48,50 @@ def plan_tree(plan: Plan) -> Tree:
             if component_name not in (label, "stack"):
                 title += Text(f" ({component_name})", style="muted")
             node = branch.add(title + Text(f"  {len(members)}", style="muted"))
-            by_type: dict[str, list[str]] = defaultdict(list)
+            by_type: dict[str, list[PlannedResource]] = defaultdict(list)
             for resource in members:
-                by_type[resource.type].append(resource.name)
+                by_type[resource.type].append(resource)
             for type_token in sorted(by_type):
-                names = sorted(by_type[type_token])
+                named = sorted(by_type[type_token], key=lambda r: r.name)
                 node.add(
-                    Text(f"{short_type(type_token)} ×{len(names)}  ")
-                    + Text(", ".join(_trim(n, component_name) for n in names), style="muted")
+                    Text(f"{short_type(type_token)} ×{len(named)}  ")
+                    + Text(", ".join(_label(r, component_name) for r in named), style="muted")
                 )
     return root
+
+
+def _label(resource: PlannedResource, component_name: str) -> str:
+    name = _trim(resource.name, component_name)
+    detail = _detail(resource)
+    return f"{name} [{detail}]" if detail else name
+
+
+def _detail(resource: PlannedResource) -> str | None:
+    """The one fact that says what a serving resource does (its port, check, routing role)."""
+    inputs = resource.inputs
+    if resource.type == "aws:lb/listener:Listener":
+        actions = "+".join(a["type"] for a in inputs.get("defaultActions", []))
+        return f"{inputs.get('protocol')}:{_num(inputs.get('port'))} {actions}"
+    if resource.type == "aws:lb/targetGroup:TargetGroup":
+        check = inputs.get("healthCheck", {})
+        return f"{inputs.get('protocol')}:{_num(inputs.get('port'))}, checks {check.get('path')}"
+    if resource.type == "aws:route53/healthCheck:HealthCheck":
+        return (
+            f"{inputs.get('type')} {inputs.get('resourcePath')} every {_num(inputs.get('requestInterval'))} s, "
+            f"fails after {_num(inputs.get('failureThreshold'))}"
+        )
+    if resource.type == "aws:route53/record:Record" and inputs.get("setIdentifier"):
+        failover = inputs.get("failoverRoutingPolicies") or []
+        routing = failover[0]["type"] if failover else "latency"
+        return f"{routing}, {'with' if inputs.get('healthCheckId') else 'without'} health check"
+    if resource.type == "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
+        return ", ".join(rule["id"] for rule in inputs.get("rules", []))
+    return None
+
+
+def _num(value) -> str:
+    """Mocks hand numbers back as floats: 443.0 -> '443'."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _trim(name: str, component_name: str) -> str:

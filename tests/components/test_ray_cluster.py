@@ -195,7 +195,7 @@ def test_redis_exists_exactly_when_head_fault_tolerance_is_on(plans, env):
 @pytest.mark.parametrize("env", ["prod", "staging"])
 def test_redis_accepts_only_the_cluster_nodes(plans, env):
     plan = plans(env)
-    for region in plan.regions:
+    for region in load_environment(env).region_names:
         (group,) = plan.of_type(REDIS, region)
         (redis_sg_id,) = group.inputs["securityGroupIds"]
         rules = [r.inputs for r in plan.of_type(INGRESS, region) if r.inputs["securityGroupId"] == redis_sg_id]
@@ -234,34 +234,22 @@ def test_head_address_lives_in_a_private_zone_of_the_regions_vpc(plans, env, reg
 def test_dashboard_token_secret_has_no_value_in_pulumi(plans, env):
     plan = plans(env)
     tokens = [s for s in plan.of_type("aws:secretsmanager/secret:Secret") if s.name.endswith("-dashboard-token")]
-    assert len(tokens) == len(plan.regions)
+    regions = load_environment(env).region_names
+    assert len(tokens) == len(regions)
     versions = plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
     redis_secrets = {s.id for s in plan.of_type("aws:secretsmanager/secret:Secret") if s.name.endswith("-redis-auth")}
     # The only values Pulumi writes are Redis auth tokens; the dashboard token is the head's to create.
     assert {v.inputs["secretId"] for v in versions} == redis_secrets
-    assert len(redis_secrets) == (len(plan.regions) if load_environment(env).cluster.head_fault_tolerance else 0)
+    assert len(redis_secrets) == (len(regions) if load_environment(env).cluster.head_fault_tolerance else 0)
 
 
-def test_ingress_can_open_serve_to_its_load_balancer_only(monkeypatch):
-    from stacks import program
-    from stacks.plan import run_plan
-
-    add_cluster = program.add_cluster
-
-    def with_ingress(cfg, stack):
-        add_cluster(cfg, stack)
-        stack.cluster.allow_serve_from("ingress", "sg-0a1b2c3d4e5f60718")
-
-    monkeypatch.setattr(program, "add_cluster", with_ingress)
-    plan = run_plan("dev")
-    serve_rules = [r for r in plan.of_type(INGRESS) if r.inputs.get("fromPort") == 8000]
+@pytest.mark.parametrize("env, region", REGIONS)
+def test_serve_port_is_open_to_the_ingress_load_balancer_only(plans, env, region):
+    plan = plans(env)
+    serve_rules = [r for r in plan.of_type(INGRESS, region) if r.inputs.get("fromPort") == 8000]
     (rule,) = serve_rules
-    assert rule.name == "cluster-us-west-2-serve-from-ingress"
-    assert rule.inputs["referencedSecurityGroupId"] == "sg-0a1b2c3d4e5f60718"
-    assert rule.inputs["securityGroupId"] == plan.outputs["regions"]["us-west-2"]["nodeSecurityGroupId"]
+    (alb_sg,) = [g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup", region) if g.component == "ingress"]
+    assert rule.name == f"cluster-{region}-serve-from-ingress"
+    assert rule.inputs["referencedSecurityGroupId"] == alb_sg.id
+    assert rule.inputs["securityGroupId"] == plan.outputs["regions"][region]["nodeSecurityGroupId"]
     assert (rule.inputs["toPort"], rule.inputs["ipProtocol"], rule.component) == (8000, "tcp", "cluster")
-
-
-def test_serve_port_is_closed_until_the_ingress_opens_it(plans):
-    for env in ENVIRONMENTS:
-        assert not [r for r in plans(env).of_type(INGRESS) if r.inputs.get("fromPort") == 8000]

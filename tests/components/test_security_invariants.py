@@ -82,7 +82,9 @@ def test_dashboard_is_reachable_only_from_operator_cidrs(plans, env):
 def test_dashboard_is_closed_by_default(plans):
     assert load_environment("dev").cluster.operator_cidrs == []
     plan = plans("dev")
-    assert not [r for r in plan.of_type(RULE_TYPES[0]) if "cidrIpv4" in r.inputs]
+    nodes = plan.outputs["regions"]["us-west-2"]["nodeSecurityGroupId"]
+    on_nodes = [r for r in plan.of_type(RULE_TYPES[0]) if r.inputs["securityGroupId"] == nodes]
+    assert on_nodes and not [r for r in on_nodes if "cidrIpv4" in r.inputs]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -108,7 +110,8 @@ def test_no_full_access_or_admin_policy_is_attached(plans, env):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_launch_template_requires_imdsv2_and_encrypts_every_volume(plans, env):
     templates = plans(env).of_type("aws:ec2/launchTemplate:LaunchTemplate")
-    assert len(templates) == len(plans(env).regions) * (1 + len(load_environment(env).cluster.worker_groups))
+    cfg = load_environment(env)
+    assert len(templates) == len(cfg.regions) * (1 + len(cfg.cluster.worker_groups))
     for template in templates:
         metadata = template.inputs["metadataOptions"]
         assert metadata["httpTokens"] == "required" and metadata["httpEndpoint"] == "enabled"
@@ -148,7 +151,13 @@ def test_every_taggable_resource_carries_rayfleet_and_cost_tags(plans, env):
         assert "tags" in resource.inputs, f"{resource.name} ({resource.type}) has no tags"
         tags = _tag_map(resource.inputs["tags"])
         assert tags["rayfleet:env"] == env, resource.name
-        assert tags["rayfleet:cluster"] == cfg.cluster_id(resource.region), resource.name
+        # Account-wide resources (region `global`) belong to one region's cluster, e.g. its health check.
+        clusters = (
+            [cfg.cluster_id(r) for r in cfg.region_names]
+            if resource.region == "global"
+            else [cfg.cluster_id(resource.region)]
+        )
+        assert tags["rayfleet:cluster"] in clusters, resource.name
         assert tags["rayfleet:component"] == resource.component, resource.name
         assert {k: tags.get(k) for k in cfg.cost.tags} == cfg.cost.tags, resource.name
     assert walked >= 25  # dev, the smallest environment, has 31 taggable resources

@@ -9,6 +9,9 @@ from stacks.loader import load_file
 from tests.conftest import ENVIRONMENTS, STACKS, stack_config, write_stack
 
 
+_CERT_US_EAST_1 = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
+
+
 def _group(cfg, index=0):
     return cfg["rayfleet:cluster"]["workerGroups"][index]
 
@@ -233,6 +236,12 @@ CASES = [
         "Fix: add a second region to regions, or remove failover.",
     ),
     (
+        "active-passive failover over three regions",
+        lambda c: c["rayfleet:regions"].append({"name": "eu-west-1", "cidr": "10.30.0.0/16"}),
+        "rayfleet:failover.mode = 'active-passive': routes between exactly two regions, a primary and a secondary "
+        "(this environment has 3). Fix: use mode active-active to serve from every region, or list two regions.",
+    ),
+    (
         "unknown failover mode",
         lambda c: c["rayfleet:failover"].update(mode="active-standby"),
         "rayfleet:failover.mode = 'active-standby': must be one of 'active-passive' or 'active-active'. "
@@ -243,6 +252,33 @@ CASES = [
         lambda c: c["rayfleet:failover"].update(domain="api.example.org"),
         "rayfleet:failover.domain = 'api.example.org': is not inside hostedZone 'example.com'. "
         "Fix: use a name ending in '.example.com', or change hostedZone.",
+    ),
+    (
+        "failover TTL other than the load balancers' alias TTL",
+        lambda c: c["rayfleet:failover"].update(ttlSeconds=300),
+        "rayfleet:failover.ttlSeconds = 300: must be 60: the failover records are aliases of the load balancers, "
+        "which Route 53 always answers with the load balancers' own 60-second TTL. "
+        "Fix: remove ttlSeconds, or set it to 60.",
+    ),
+    (
+        "ingress certificate that is not an ACM ARN",
+        lambda c: c.update({"rayfleet:ingress": {"certificateArns": {"us-east-1": "my-cert"}}}),
+        "rayfleet:ingress.certificateArns.us-east-1 = 'my-cert': is not an ACM certificate ARN. "
+        "Fix: copy the ARN from 'aws acm list-certificates', like "
+        "'arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9'.",
+    ),
+    (
+        "ingress certificate of another region",
+        lambda c: c.update({"rayfleet:ingress": {"certificateArns": {"us-west-2": _CERT_US_EAST_1}}}),
+        "rayfleet:ingress.certificateArns.us-west-2 = 'arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-...: "
+        "is a certificate of region us-east-1, and a load balancer in us-west-2 can only use certificates of its "
+        "own region. Fix: request or import the certificate in us-west-2 and use that ARN.",
+    ),
+    (
+        "ingress certificate for a region the environment lacks",
+        lambda c: c.update({"rayfleet:ingress": {"certificateArns": {"eu-west-1": _CERT_US_EAST_1}}}),
+        "rayfleet:ingress.certificateArns.eu-west-1 = 'eu-west-1': is not a region of this environment "
+        "(us-east-1, us-west-2). Fix: remove the entry, or add the region to regions.",
     ),
     (
         "non-positive budget",
@@ -326,3 +362,12 @@ def test_expected_workers_defaults_to_min(tmp_path):
     del _group(config)["expectedWorkers"]
     cfg = load_file(write_stack(tmp_path, config))
     assert cfg.cluster.worker_groups[0].expected == 2
+
+
+def test_tls_comes_from_config_then_failover_domain_then_none(tmp_path):
+    config = stack_config("prod")
+    config["rayfleet:ingress"] = {"certificateArns": {"us-east-1": _CERT_US_EAST_1}}
+    prod = load_file(write_stack(tmp_path, config))
+    assert [prod.tls_source(r) for r in prod.region_names] == ["configured", "issued"]
+    dev = load_file(STACKS / "Pulumi.dev.yaml")
+    assert dev.tls_source("us-west-2") == "none"

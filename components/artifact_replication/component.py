@@ -1,0 +1,76 @@
+"""The ArtifactReplication component: S3 replication from the primary's artifact bucket to every secondary's.
+
+    ArtifactReplication("replication", ArtifactReplicationArgs(source_region="us-east-1",
+        source_bucket_id=primary.bucket_id, source_bucket_arn=primary.bucket_arn,
+        destination_bucket_arns={"us-west-2": secondary.bucket_arn}, tags=ctx),
+        opts=pulumi.ResourceOptions(provider=aws_us_east_1, depends_on=[...versioning...]))
+
+Every region then loads the same model versions from a bucket in its own region.
+S3 replicates objects written after the configuration exists; objects already in
+the primary bucket need one S3 Batch Replication job.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from components.artifact_replication.args import ArtifactReplicationArgs
+from components.artifact_replication.permissions import replication_policy, trust_policy
+from components.artifact_replication.plan import STORAGE_CLASS, replication_rules
+from components.tags import build_tags
+
+COMPONENT = "replication"
+
+
+class ArtifactReplication(pulumi.ComponentResource):
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ArtifactReplicationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"rayfleet:{COMPONENT}:ArtifactReplication", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        regions = list(args.destination_bucket_arns)
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(trust_policy()),
+            description=f"S3 replication of {args.tags.cluster}'s artifacts to {', '.join(regions)}",
+            tags=build_tags(args.tags, COMPONENT, name=f"{args.tags.cluster}-replication"),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(args.source_bucket_arn, *args.destination_bucket_arns.values()).apply(
+                lambda arns: json.dumps(replication_policy(arns[0], list(arns[1:])))
+            ),
+            opts=child,
+        )
+        aws.s3.BucketReplicationConfig(
+            f"{name}-config",
+            bucket=args.source_bucket_id,
+            role=role.arn,
+            rules=[
+                aws.s3.BucketReplicationConfigRuleArgs(
+                    id=rule.id,
+                    priority=rule.priority,
+                    status="Enabled",
+                    # An empty filter selects every object, and is what lets several rules coexist.
+                    filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
+                    delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
+                        status="Enabled"
+                    ),
+                    destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
+                        bucket=args.destination_bucket_arns[rule.destination_region],
+                        storage_class=STORAGE_CLASS,
+                    ),
+                )
+                for rule in replication_rules(regions)
+            ],
+            # S3 checks the role's permissions when the configuration is written.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        self.role_arn = role.arn
+        self.register_outputs({"roleArn": self.role_arn})

@@ -1,0 +1,72 @@
+"""The CostAllocation component: activates the cost-allocation tags and creates the environment's budget.
+
+    CostAllocation("cost-prod", CostAllocationArgs(env="prod", cost_tag_keys=["team"],
+                   monthly_budget_usd=Decimal(8000), alert_emails=["ml@example.com"], tags=ctx),
+                   opts=pulumi.ResourceOptions(provider=aws_global))
+
+Both resources are account-wide: create the component once per environment,
+with the account-wide provider (`aws-global`).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cost_allocation.args import CostAllocationArgs
+from components.cost_allocation.plan import (
+    NOTIFICATIONS,
+    activated_tag_keys,
+    budget_limit,
+    budget_name,
+    budget_tag_filter,
+)
+from components.tags import build_tags
+
+COMPONENT = "cost"
+
+
+def _slug(key: str) -> str:
+    return key.replace(":", "-").replace("/", "-").lower()
+
+
+class CostAllocation(pulumi.ComponentResource):
+    tag_keys: list[str]
+    budget: aws.budgets.Budget | None
+
+    def __init__(self, name: str, args: CostAllocationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rayfleet:cost:CostAllocation", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.tag_keys = activated_tag_keys(args.cost_tag_keys)
+        self.allocation_tags = [
+            aws.costexplorer.CostAllocationTag(f"{name}-tag-{_slug(key)}", tag_key=key, status="Active", opts=child)
+            for key in self.tag_keys
+        ]
+        self.budget = None
+        if args.monthly_budget_usd is not None:
+            notifications = [
+                aws.budgets.BudgetNotificationArgs(
+                    comparison_operator="GREATER_THAN",
+                    notification_type=n.kind,
+                    threshold=n.threshold,
+                    threshold_type="PERCENTAGE",
+                    subscriber_email_addresses=list(args.alert_emails),
+                )
+                for n in NOTIFICATIONS
+            ] if args.alert_emails else []
+            self.budget = aws.budgets.Budget(
+                f"{name}-budget",
+                name=budget_name(args.env),
+                budget_type="COST",
+                time_unit="MONTHLY",
+                limit_amount=budget_limit(args.monthly_budget_usd),
+                limit_unit="USD",
+                cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[budget_tag_filter(args.env)])],
+                notifications=notifications,
+                tags=build_tags(args.tags, COMPONENT, name=budget_name(args.env)),
+                # The tags must be active before a budget can filter on them.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self.allocation_tags),
+            )
+        self.register_outputs(
+            {"tagKeys": self.tag_keys, "budgetName": self.budget.name if self.budget else None}
+        )

@@ -1,0 +1,188 @@
+"""The ServeIngress component: one region's internet-facing ALB in front of the Serve proxies on every node.
+
+    ingress = ServeIngress("ingress-us-east-1", ServeIngressArgs(region="us-east-1", vpc_id=net.vpc_id,
+                           public_subnet_ids=net.public_subnet_ids, node_security_group_id=nodes_sg,
+                           asg_names={"head": head.name, "cpu-spot": spot.name}, tls="none", tags=ctx),
+                           opts=pulumi.ResourceOptions(provider=aws_us_east_1))
+    ingress.dns_name  # what Route 53 aliases point at
+
+Listeners, open ports and the drain timing come from plan.py; this module only
+turns them into resources. The nodes' side of the path (8000 from this load
+balancer's security group) belongs to the cluster's security groups: the program
+opens it with `RayCluster.allow_serve_from("ingress", ingress.security_group_id)`.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.serve_ingress import plan
+from components.serve_ingress.args import ServeIngressArgs
+from components.tags import build_tags
+
+COMPONENT = "ingress"
+
+
+class ServeIngress(pulumi.ComponentResource):
+    dns_name: pulumi.Output[str]
+    zone_id: pulumi.Output[str]
+    target_group_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    #: The validation record this ingress wrote for an issued certificate (for the other regions), else None.
+    validation_record_fqdns: list[pulumi.Output[str]] | None
+
+    def __init__(self, name: str, args: ServeIngressArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"rayfleet:{COMPONENT}:ServeIngress", name, None, opts)
+        self.args = args
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"{args.tags.cluster}-ingress"
+
+        def tags(role: str) -> dict[str, str]:
+            return build_tags(args.tags, COMPONENT, name=f"{prefix}-{role}")
+
+        alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            vpc_id=args.vpc_id,
+            description=f"{prefix}: the internet to the load balancer; the load balancer to Serve only",
+            tags=tags("alb-sg"),
+            opts=child,
+        )
+        for port in plan.public_ports(args.tls):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-alb-in-{port}",
+                security_group_id=alb_sg.id,
+                cidr_ipv4=plan.WORLD_V4,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                description=f"clients to the load balancer on {port}",
+                tags=tags(f"alb-in-{port}"),
+                opts=child,
+            )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-serve",
+            security_group_id=alb_sg.id,
+            referenced_security_group_id=args.node_security_group_id,
+            ip_protocol="tcp",
+            from_port=plan.SERVE_PORT,
+            to_port=plan.SERVE_PORT,
+            description="load balancer to the Serve proxies",
+            tags=tags("alb-to-serve"),
+            opts=child,
+        )
+        alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            internal=False,
+            load_balancer_type="application",
+            security_groups=[alb_sg.id],
+            subnets=args.public_subnet_ids,
+            drop_invalid_header_fields=True,
+            idle_timeout=plan.ALB_IDLE_TIMEOUT_SECONDS,
+            tags=tags("alb"),
+            opts=child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-serve",
+            port=plan.SERVE_PORT,
+            protocol="HTTP",
+            target_type="instance",
+            vpc_id=args.vpc_id,
+            deregistration_delay=plan.deregistration_delay_seconds(),
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True,
+                protocol="HTTP",
+                port="traffic-port",
+                path=plan.HEALTH_PATH,
+                matcher="200",
+                interval=plan.HEALTH_INTERVAL_SECONDS,
+                timeout=plan.HEALTH_TIMEOUT_SECONDS,
+                healthy_threshold=plan.HEALTHY_THRESHOLD,
+                unhealthy_threshold=plan.UNHEALTHY_THRESHOLD,
+            ),
+            tags=tags("serve-tg"),
+            opts=child,
+        )
+
+        certificate_arn = self._certificate(name, args, tags)
+        forward = aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
+        redirect = aws.lb.ListenerDefaultActionArgs(
+            type="redirect",
+            redirect=aws.lb.ListenerDefaultActionRedirectArgs(port="443", protocol="HTTPS", status_code="HTTP_301"),
+        )
+        for listener in plan.listeners(args.tls):
+            https = listener.protocol == "HTTPS"
+            aws.lb.Listener(
+                f"{name}-{listener.protocol.lower()}",
+                load_balancer_arn=alb.arn,
+                port=listener.port,
+                protocol=listener.protocol,
+                ssl_policy=plan.SSL_POLICY if https else None,
+                certificate_arn=certificate_arn if https else None,
+                default_actions=[forward if listener.action == "forward" else redirect],
+                tags=tags(listener.protocol.lower()),
+                opts=child,
+            )
+
+        for key, asg_name in args.asg_names.items():
+            aws.autoscaling.Attachment(
+                f"{name}-attach-{plan.attachment_key(key)}",
+                autoscaling_group_name=asg_name,
+                lb_target_group_arn=target_group.arn,
+                opts=child,
+            )
+
+        self.dns_name = alb.dns_name
+        self.zone_id = alb.zone_id
+        self.arn = alb.arn
+        self.target_group_arn = target_group.arn
+        self.security_group_id = alb_sg.id
+        self.certificate_arn = certificate_arn
+        self.register_outputs(
+            {
+                "dnsName": self.dns_name,
+                "zoneId": self.zone_id,
+                "targetGroupArn": self.target_group_arn,
+                "securityGroupId": self.security_group_id,
+            }
+        )
+
+    def _certificate(self, name: str, args: ServeIngressArgs, tags) -> pulumi.Input[str] | None:
+        """The HTTPS listener's certificate ARN (None when the region serves HTTP only)."""
+        self.validation_record_fqdns = None
+        if args.tls == "none":
+            return None
+        if args.tls == "configured":
+            return args.certificate_arn
+        certificate = aws.acm.Certificate(
+            f"{name}-cert",
+            domain_name=args.domain,
+            validation_method="DNS",
+            tags=tags("cert"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        fqdns = args.validation_record_fqdns
+        if fqdns is None:
+            # One name, so exactly one validation option: its record is known to exist, not created in apply().
+            option = certificate.domain_validation_options.apply(lambda options: options[0])
+            record = aws.route53.Record(
+                f"{name}-cert-dns",
+                zone_id=args.zone_id,
+                name=option.resource_record_name,
+                type=option.resource_record_type,
+                records=[option.resource_record_value],
+                ttl=300,
+                # The same record validates this name's certificates in every region of the account.
+                allow_overwrite=True,
+                opts=pulumi.ResourceOptions(parent=self, provider=args.dns_provider),
+            )
+            fqdns = [record.fqdn]
+            self.validation_record_fqdns = fqdns
+        validation = aws.acm.CertificateValidation(
+            f"{name}-cert-validation",
+            certificate_arn=certificate.arn,
+            validation_record_fqdns=fqdns,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The listener waits for an issued certificate: ALB rejects a pending one.
+        return validation.certificate_arn

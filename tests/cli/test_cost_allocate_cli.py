@@ -1,0 +1,47 @@
+"""`rayfleet cost allocate`: which cluster to read, and what the user is told when it cannot."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "say which cluster: exactly one of --local, --address URL, or --env ENV --region REGION. "
+             "Fix: for a local Ray, run 'rayfleet cost allocate --local'"),
+        (("--local", "--address", "http://127.0.0.1:8265"),
+         "say which cluster: exactly one of --local, --address URL, or --env ENV --region REGION. "
+         "Fix: for a local Ray, run 'rayfleet cost allocate --local'"),
+        (("--address", "http://127.0.0.1:8265"),
+         "--address and --region need --env ENV to price the nodes. Fix: add --env ENV"),
+        (("--local", "--window", "3x"), "--window '3x' is not a duration. Fix: write it like 24h, 90m or 7d"),
+        (("--env", "prod", "--region", "eu-west-1"),
+         "--region eu-west-1 is not a region of prod (us-east-1, us-west-2). Fix: use one of them"),
+    ],
+)
+def test_allocate_rejects_unclear_targets(cli, args, message):
+    run = cli("cost", "allocate", *args)
+    assert (run.code, run.out) == (1, "")
+    assert run.err == f"error: {message}\n"
+
+
+def test_allocate_local_without_a_running_dashboard_says_where_it_looked(cli):
+    run = cli("cost", "allocate", "--local", env={"RAY_DASHBOARD_ADDRESS": "http://127.0.0.1:9"})
+    assert run.code == 1
+    assert run.err == (
+        "error: cannot reach the Ray dashboard at http://127.0.0.1:9/api/serve/applications/: [Errno 111] "
+        "Connection refused. Fix: check the address (a local head's dashboard listens on http://127.0.0.1:8265 "
+        "unless started with --dashboard-port)\n"
+    )
+
+
+@pytest.mark.skipif(shutil.which("pulumi") is not None, reason="the Pulumi CLI is installed here")
+def test_allocate_by_env_and_region_without_pulumi_points_at_address(cli):
+    run = cli("cost", "allocate", "--env", "prod", "--region", "us-east-1")
+    assert run.err == (
+        "error: cannot find the dashboard of prod in us-east-1: the Pulumi CLI is not installed. "
+        "Fix: pass --address http://<head>:8265 --env prod (and --token), or install Pulumi\n"
+    )

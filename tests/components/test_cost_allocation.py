@@ -1,0 +1,97 @@
+"""The CostAllocation component under mocks: activated tag keys, the budget, and tags on its resources."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+from components.cost_allocation.plan import activated_tag_keys
+from components.tags import CLUSTER_KEY, COMPONENT_KEY, COST_ALLOCATION_KEYS, ENV_KEY
+from stacks.loader import load_environment
+from stacks.plan import run_plan
+from tests.conftest import ENVIRONMENTS, stack_config, write_stack
+
+TAG = "aws:costexplorer/costAllocationTag:CostAllocationTag"
+BUDGET = "aws:budgets/budget:Budget"
+
+
+def _resource_class(type_token: str):
+    """'aws:budgets/budget:Budget' -> pulumi_aws.budgets.Budget."""
+    _, module, name = type_token.split(":")
+    return getattr(importlib.import_module(f"pulumi_aws.{module.split('/')[0]}"), name)
+
+
+def _taggable(type_token: str) -> bool:
+    return "tags" in inspect.signature(_resource_class(type_token)._internal_init).parameters
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_rayfleet_and_environment_tag_keys_are_activated_once_account_wide(plans, env):
+    cfg = load_environment(env)
+    tags = plans(env).of_type(TAG)
+    assert sorted(t.inputs["tagKey"] for t in tags) == sorted([*COST_ALLOCATION_KEYS, *cfg.cost.tags])
+    assert {t.inputs["status"] for t in tags} == {"Active"}
+    assert {t.region for t in tags} == {"global"}
+    assert {t.component for t in tags} == {"cost"}
+
+
+def test_activated_keys_put_rayfleet_keys_first_without_repeats():
+    assert activated_tag_keys(["team", "costCenter"]) == [ENV_KEY, CLUSTER_KEY, COMPONENT_KEY, "costCenter", "team"]
+
+
+def test_prod_budget_filters_on_its_env_tag_and_alerts_at_80_and_100_percent(plans):
+    budgets = plans("prod").of_type(BUDGET)
+    assert len(budgets) == 1
+    budget = budgets[0].inputs
+    assert budgets[0].region == "global"
+    assert budget["name"] == "rayfleet-prod-monthly"
+    assert (budget["budgetType"], budget["timeUnit"], budget["limitAmount"], budget["limitUnit"]) == (
+        "COST", "MONTHLY", "8000.00", "USD",
+    )
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:rayfleet:env$prod"]}]
+    alerts = sorted(
+        (n["notificationType"], n["threshold"], n["comparisonOperator"], n["thresholdType"],
+         tuple(n["subscriberEmailAddresses"]))
+        for n in budget["notifications"]
+    )
+    emails = ("ml-platform@example.com",)
+    assert alerts == [
+        ("ACTUAL", 80.0, "GREATER_THAN", "PERCENTAGE", emails),
+        ("ACTUAL", 100.0, "GREATER_THAN", "PERCENTAGE", emails),
+        ("FORECASTED", 100.0, "GREATER_THAN", "PERCENTAGE", emails),
+    ]
+
+
+def test_no_budget_without_a_monthly_budget(tmp_path):
+    config = stack_config("dev")
+    del config["rayfleet:cost"]["monthlyBudgetUsd"]
+    plan = run_plan(path=write_stack(tmp_path, config, env="nobudget"))
+    assert plan.of_type(BUDGET) == []
+    assert len(plan.of_type(TAG)) == len(COST_ALLOCATION_KEYS) + 2
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_taggable_cost_resource_carries_the_cost_tags(plans, env):
+    cfg = load_environment(env)
+    primary_cluster = cfg.cluster_id(cfg.primary_region.name)
+    plan = plans(env)
+    costed = [r for r in plan.resources if r.component == "cost"]
+    assert costed
+    taggable = [r for r in costed if _taggable(r.type)]
+    assert [r.type for r in taggable] == ([BUDGET] if cfg.cost.monthly_budget_usd else [])
+    for resource in taggable:
+        tags = resource.inputs["tags"]
+        assert tags[ENV_KEY] == env
+        assert tags[CLUSTER_KEY] == primary_cluster
+        assert tags[COMPONENT_KEY] == "cost"
+        assert {k: tags[k] for k in cfg.cost.tags} == cfg.cost.tags
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_account_wide_provider_is_named_aws_global_in_the_primary_region(plans, env):
+    cfg = load_environment(env)
+    provider = plans(env).named("aws-global")
+    assert provider.inputs["region"] == cfg.primary_region.name
+    assert provider.region == "global"

@@ -1,0 +1,51 @@
+"""Reading the drill's target from stack outputs: what it needs, and what it says when that is missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.global_failover.targets import DrillError, read_outputs, target_from_outputs
+
+RECORDS = [
+    {"region": "us-east-1", "role": "PRIMARY", "healthCheckId": "hc-1", "loadBalancerDnsName": "a.elb"},
+    {"region": "us-west-2", "role": "SECONDARY", "healthCheckId": "hc-2", "loadBalancerDnsName": "b.elb"},
+]
+OUTPUTS = {
+    "failover": {"mode": "active-passive", "domain": "api.example.com", "hostedZoneId": "Z1", "records": RECORDS}
+}
+
+
+def test_first_record_is_the_primary_and_the_rest_are_where_traffic_may_go():
+    target = target_from_outputs(OUTPUTS, "prod")
+    assert (target.primary.region, target.primary.health_check_id) == ("us-east-1", "hc-1")
+    assert [(o.region, o.load_balancer_dns_name) for o in target.others] == [("us-west-2", "b.elb")]
+
+
+def test_outputs_without_failover_say_how_to_get_it():
+    with pytest.raises(DrillError) as caught:
+        target_from_outputs({"regions": {}}, "prod")
+    assert str(caught.value) == (
+        "the stack outputs of 'prod' have no 'failover' entry: the stack was deployed before failover was "
+        "configured, or by an older rayfleet. Fix: run 'pulumi up --stack prod', then drill again"
+    )
+
+
+def test_incomplete_failover_output_names_the_missing_key():
+    broken = {"failover": {**OUTPUTS["failover"], "records": [{k: v for k, v in RECORDS[0].items() if k != "healthCheckId"}]}}
+    with pytest.raises(DrillError) as caught:
+        target_from_outputs(broken, "prod")
+    assert str(caught.value) == (
+        "the failover output of 'prod' lacks 'healthCheckId': it was written by an older rayfleet. "
+        "Fix: run 'pulumi up --stack prod' with this rayfleet, then drill again"
+    )
+
+
+def test_outputs_file_that_is_not_json_is_named(tmp_path):
+    path = tmp_path / "outputs.json"
+    path.write_text("regions: {}\n")
+    with pytest.raises(DrillError) as caught:
+        read_outputs("prod", path)
+    assert str(caught.value) == (
+        f"{path}: is not JSON (Expecting value, line 1). "
+        f"Fix: write it with 'pulumi stack output --json --stack prod > {path}'"
+    )
