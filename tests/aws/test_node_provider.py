@@ -30,6 +30,7 @@ from tests.aws.asg_cluster import (  # noqa: F401 - fixtures
     in_service,
     session,
 )
+from tests.aws.route53_stack import aws_env, moto_endpoint  # noqa: F401 - the shared moto_server fixtures
 
 
 class Clock:
@@ -366,29 +367,18 @@ def test_the_three_batching_flags_are_required(session, flag):
         make_provider(session, **{flag: False})
 
 
-def test_works_against_a_moto_server_on_loopback(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}.items():
-            monkeypatch.setenv(key, value)
-        session = boto3.session.Session(region_name=REGION)
-        names = build_cluster(session)
-        provider = make_provider(session)
-        scale(provider, "cpu", 2)
-        assert desired(session, names["cpu"]["spot"]) == 2
-        victim = workers(provider)[0]
-        provider.non_terminated_nodes({})
-        provider.terminate_node(victim)
-        provider.post_process()
-        assert workers(provider) == in_service(session, names["cpu"]["spot"])
-        assert len(workers(provider)) == 1
-    finally:
-        server.stop()
-
+def test_works_against_a_moto_server_on_loopback(aws_env):  # noqa: F811
+    session = boto3.session.Session(region_name=REGION)
+    names = build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 2)
+    assert desired(session, names["cpu"]["spot"]) == 2
+    victim = workers(provider)[0]
+    provider.non_terminated_nodes({})
+    provider.terminate_node(victim)
+    provider.post_process()
+    assert workers(provider) == in_service(session, names["cpu"]["spot"])
+    assert len(workers(provider)) == 1
 
 def _calls(provider) -> list[str]:
     calls: list[str] = []
