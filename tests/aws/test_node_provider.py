@@ -1,0 +1,416 @@
+"""AsgNodeProvider against moto: discovery, scaling, consistency, head safety, limits, errors, fallback."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from ray.autoscaler.batching_node_provider import ScaleRequest
+from ray.autoscaler.tags import (
+    NODE_KIND_HEAD,
+    NODE_KIND_WORKER,
+    STATUS_UP_TO_DATE,
+    STATUS_UPDATE_FAILED,
+    TAG_RAY_NODE_KIND,
+    TAG_RAY_NODE_STATUS,
+    TAG_RAY_USER_NODE_TYPE,
+)
+
+from components.ray_cluster.node_provider import AsgNodeProvider
+from tests.aws.asg_cluster import (  # noqa: F401 - fixtures
+    CLUSTER,
+    REGION,
+    GroupSpec,
+    SpotCapacityLimit,
+    aws,
+    build_cluster,
+    desired,
+    in_service,
+    session,
+)
+from tests.aws.route53_stack import aws_env, moto_endpoint  # noqa: F401 - the shared moto_server fixtures
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def all_private_ips(session) -> set[str]:
+    ec2 = session.client("ec2", region_name=REGION)
+    return {
+        i["PrivateIpAddress"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] == "running"
+    }
+
+
+def make_provider(session, *, membership=None, clock=None, **config) -> AsgNodeProvider:
+    provider_config = {
+        "type": "external",
+        "module": "components.ray_cluster.node_provider.AsgNodeProvider",
+        "region": REGION,
+        "cluster_name": CLUSTER,
+        "disable_node_updaters": True,
+        "disable_launch_config_check": True,
+        "foreground_node_launch": True,
+        "fallback_after_seconds": {"cpu": 180},
+        **config,
+    }
+    return AsgNodeProvider(
+        provider_config,
+        CLUSTER,
+        session=session,
+        membership=membership or (lambda: all_private_ips(session)),
+        clock=clock or Clock(),
+        sleep=lambda s: None,
+    )
+
+
+def scale(provider: AsgNodeProvider, node_type: str, count: int) -> None:
+    """One autoscaler update that launches `count` nodes of a type, as StandardAutoscaler drives it."""
+    provider.non_terminated_nodes({})
+    provider.create_node({}, {TAG_RAY_USER_NODE_TYPE: node_type}, count)
+    provider.post_process()
+
+
+def workers(provider: AsgNodeProvider, node_type: str = "cpu") -> list[str]:
+    return provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: node_type})
+
+
+def test_discovers_only_its_own_clusters_asgs_by_tags(session):
+    names = build_cluster(session)
+    build_cluster(session, "rayfleet-other-us-east-1", {"cpu": GroupSpec(min_size=2)})
+    provider = make_provider(session)
+    nodes = provider.non_terminated_nodes({})
+    assert len(nodes) == 1
+    (head,) = nodes
+    assert provider.node_tags(head) == {
+        TAG_RAY_NODE_KIND: NODE_KIND_HEAD,
+        TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE,
+        TAG_RAY_USER_NODE_TYPE: "head",
+    }
+    assert head in in_service(session, names["head"]["on-demand"])
+    assert provider.internal_ip(head).startswith("10.")
+
+
+def test_scale_up_sets_the_spot_asgs_desired_capacity(session):
+    names = build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 3)
+    assert desired(session, names["cpu"]["spot"]) == 3
+    assert desired(session, names["cpu"]["on-demand"]) == 0
+    assert sorted(workers(provider)) == in_service(session, names["cpu"]["spot"])
+    assert {provider.node_tags(n)[TAG_RAY_NODE_STATUS] for n in workers(provider)} == {STATUS_UP_TO_DATE}
+
+
+def test_a_running_node_is_pending_until_its_raylet_joins(session):
+    build_cluster(session)
+    joined: set[str] = set()
+    provider = make_provider(session, membership=lambda: set(joined))
+    scale(provider, "cpu", 2)
+    first, second = workers(provider)
+    assert provider.node_tags(first)[TAG_RAY_NODE_STATUS] == "waiting for Ray to join"
+    joined.add(provider.internal_ip(first))
+    provider.non_terminated_nodes({})
+    assert provider.node_tags(first)[TAG_RAY_NODE_STATUS] == STATUS_UP_TO_DATE
+    assert provider.node_tags(second)[TAG_RAY_NODE_STATUS] == "waiting for Ray to join"
+
+
+def test_a_node_whose_raylet_left_is_failed(session):
+    build_cluster(session)
+    joined = {"all": True}
+    provider = make_provider(session, membership=lambda: all_private_ips(session) if joined["all"] else set())
+    scale(provider, "cpu", 1)
+    (node,) = workers(provider)
+    joined["all"] = False
+    provider.non_terminated_nodes({})
+    assert provider.node_tags(node)[TAG_RAY_NODE_STATUS] == STATUS_UPDATE_FAILED
+
+
+def test_a_node_that_never_joins_fails_after_the_join_timeout(session):
+    build_cluster(session)
+    clock = Clock(now=time.time())
+    provider = make_provider(session, membership=lambda: set(), clock=clock, join_timeout_seconds=600)
+    scale(provider, "cpu", 1)
+    (node,) = workers(provider)
+    clock.now += 601
+    provider.non_terminated_nodes({})
+    assert provider.node_tags(node)[TAG_RAY_NODE_STATUS] == STATUS_UPDATE_FAILED
+
+
+def test_scale_down_terminates_exactly_the_requested_node_and_decrements(session):
+    names = build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 3)
+    victim = sorted(workers(provider))[1]
+    provider.non_terminated_nodes({})
+    provider.terminate_node(victim)
+    provider.post_process()
+    assert victim not in workers(provider)
+    assert desired(session, names["cpu"]["spot"]) == 2
+    assert victim not in in_service(session, names["cpu"]["spot"])
+    assert len(in_service(session, names["cpu"]["spot"])) == 2
+
+
+def test_a_deleted_node_vanishes_at_once_even_when_termination_is_throttled(session):
+    names = build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 2)
+    victim = workers(provider)[0]
+    throttled = {"on": True}
+
+    def throttle(params, **_):
+        if throttled["on"]:
+            from botocore.awsrequest import AWSResponse
+
+            return AWSResponse("https://as/", 400, {}, None), {
+                "Error": {"Code": "Throttling", "Message": "Rate exceeded"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+        return None
+
+    provider.asg.meta.events.register("before-call.autoscaling.TerminateInstanceInAutoScalingGroup", throttle)
+    provider.non_terminated_nodes({})
+    provider.terminate_node(victim)
+    provider.post_process()  # every attempt throttled: recorded, not raised
+    assert victim in in_service(session, names["cpu"]["spot"])
+    assert victim not in workers(provider)
+    assert provider.errors["cpu"].startswith("Throttling")
+    throttled["on"] = False
+    provider.post_process()  # the next update retries it
+    assert victim not in in_service(session, names["cpu"]["spot"])
+    assert victim not in workers(provider)
+
+
+def test_the_head_is_never_terminated_or_resized(session):
+    names = build_cluster(session)
+    provider = make_provider(session)
+    (head,) = provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_HEAD})
+    provider.submit_scale_request(ScaleRequest(desired_num_workers={"head": 0, "cpu": 0}, workers_to_delete={head}))
+    provider.post_process()
+    assert head in provider.non_terminated_nodes({})
+    assert in_service(session, names["head"]["on-demand"]) == [head]
+    assert desired(session, names["head"]["on-demand"]) == 1
+
+
+def test_desired_capacity_stays_within_each_asgs_min_and_max(session):
+    names = build_cluster(session, groups={"cpu": GroupSpec(min_size=1, max_size=4)})
+    provider = make_provider(session)
+    provider.non_terminated_nodes({})
+    provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 20}))
+    assert desired(session, names["cpu"]["spot"]) == 4
+    assert desired(session, names["cpu"]["on-demand"]) == 4  # spot's overflow, up to the twin's max
+    provider.non_terminated_nodes({})
+    provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 0}))
+    assert desired(session, names["cpu"]["spot"]) == 1
+    assert desired(session, names["cpu"]["on-demand"]) == 0
+
+
+def test_an_unchanged_request_sends_no_write(session):
+    build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 2)
+    calls: list[str] = []
+    provider.asg.meta.events.register("before-call.autoscaling.*", lambda model, **_: calls.append(model.name))
+    provider.non_terminated_nodes({})
+    provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 2}))
+    provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 2}))
+    assert calls == ["DescribeAutoScalingGroups"]
+
+
+def test_discovery_reads_every_page(session):
+    groups = {f"g{i:02d}": GroupSpec() for i in range(30)}  # 61 ASGs: two pages of 50
+    build_cluster(session, groups=groups)
+    provider = make_provider(session)
+    pages: list[str] = []
+    provider.asg.meta.events.register("before-call.autoscaling.DescribeAutoScalingGroups", lambda **_: pages.append("asg"))
+    provider.ec2.meta.events.register("before-call.ec2.DescribeInstances", lambda **_: pages.append("ec2"))
+    provider.non_terminated_nodes({})
+    assert pages.count("asg") == 2
+    provider.submit_scale_request(ScaleRequest(desired_num_workers={"g29": 3}))
+    provider.page_size = 1
+    pages.clear()
+    nodes = provider.non_terminated_nodes({})
+    assert len(nodes) == 4  # the head and g29's three
+    assert pages.count("ec2") == 2  # two launches (reservations), one per page
+
+
+def test_throttled_writes_are_retried_with_backoff(session):
+    names = build_cluster(session)
+    provider = make_provider(session)
+    sleeps: list[float] = []
+    provider.sleep = sleeps.append
+    provider.non_terminated_nodes({})
+    with Stubber(provider.asg) as stub:
+        for _ in range(2):
+            stub.add_client_error("set_desired_capacity", "Throttling", "Rate exceeded", 400)
+        stub.add_response(
+            "set_desired_capacity",
+            {},
+            {"AutoScalingGroupName": names["cpu"]["spot"], "DesiredCapacity": 2, "HonorCooldown": False},
+        )
+        provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 2}))
+        stub.assert_no_pending_responses()
+    assert len(sleeps) == 2
+    assert "cpu" not in provider.errors
+
+
+def test_aws_errors_are_logged_and_shown_in_pending_nodes_not_raised(session):
+    build_cluster(session)
+    provider = make_provider(session, membership=lambda: set())
+    scale(provider, "cpu", 1)
+    provider.non_terminated_nodes({})
+    with Stubber(provider.asg) as stub:
+        stub.add_client_error("set_desired_capacity", "AccessDenied", "not authorized", 403)
+        provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 3}))
+    assert provider.errors["cpu"] == "AccessDenied: An error occurred (AccessDenied) when calling the SetDesiredCapacity operation: not authorized"
+    provider.non_terminated_nodes({})
+    (node,) = workers(provider)
+    assert provider.node_tags(node)[TAG_RAY_NODE_STATUS] == f"waiting for Ray to join; last AWS error: {provider.errors['cpu']}"
+
+
+def test_a_failed_read_keeps_the_last_nodes_and_backs_off(session):
+    build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 1)
+    before = sorted(provider.non_terminated_nodes({}))
+    assert provider.safe_to_scale()
+    with Stubber(provider.asg) as stub:
+        stub.add_client_error("describe_auto_scaling_groups", "InternalFailure", "boom", 500)
+        assert sorted(provider.non_terminated_nodes({})) == before
+        assert not provider.safe_to_scale()
+    provider.non_terminated_nodes({})
+    assert provider.safe_to_scale()
+
+
+def test_spot_group_falls_back_to_on_demand_on_a_capacity_failure(session):
+    names = build_cluster(session)
+    spot, od = names["cpu"]["spot"], names["cpu"]["on-demand"]
+    SpotCapacityLimit(session, spot, capacity=2)
+    provider = make_provider(session)
+    scale(provider, "cpu", 5)
+    assert desired(session, spot) == 5  # what we asked; moto holds only 2
+    provider.non_terminated_nodes({})  # sees the shortfall and the failed activity
+    assert provider.spot_impaired("cpu")
+    provider.post_process()
+    assert desired(session, spot) == 2
+    assert desired(session, od) == 3
+    nodes = workers(provider)
+    assert len(nodes) == 5
+    # Spot nodes first, on-demand last: Ray trims from the end and keeps the first for min_workers.
+    assert sorted(nodes[-3:]) == in_service(session, od)
+
+
+def test_spot_shortfall_moves_after_the_grace_period_without_a_reported_failure(session):
+    names = build_cluster(session)
+    spot, od = names["cpu"]["spot"], names["cpu"]["on-demand"]
+    SpotCapacityLimit(session, spot, capacity=1, report_failures=False)
+    clock = Clock()
+    provider = make_provider(session, clock=clock)
+    scale(provider, "cpu", 3)
+    provider.non_terminated_nodes({})
+    provider.post_process()
+    assert (desired(session, spot), desired(session, od)) == (3, 0)  # still within grace
+    clock.now += 179
+    provider.non_terminated_nodes({})
+    provider.post_process()
+    assert (desired(session, spot), desired(session, od)) == (3, 0)
+    clock.now += 1
+    provider.non_terminated_nodes({})
+    provider.post_process()
+    assert (desired(session, spot), desired(session, od)) == (1, 2)
+
+
+def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
+    names = build_cluster(session)
+    spot, od = names["cpu"]["spot"], names["cpu"]["on-demand"]
+    limit = SpotCapacityLimit(session, spot, capacity=1)
+    clock = Clock()
+    provider = make_provider(session, clock=clock, retry_spot_after_seconds=600)
+    scale(provider, "cpu", 3)
+    provider.non_terminated_nodes({})
+    provider.post_process()
+    assert (desired(session, spot), desired(session, od)) == (1, 2)
+    scale(provider, "cpu", 1)  # still impaired: new demand goes on-demand
+    assert (desired(session, spot), desired(session, od)) == (1, 3)
+    limit.restore(10)
+    clock.now += 601
+    scale(provider, "cpu", 2)
+    assert (desired(session, spot), desired(session, od)) == (3, 3)
+    assert len(in_service(session, spot)) == 3
+
+
+def test_on_demand_goes_first_when_demand_falls(session):
+    names = build_cluster(session)
+    spot, od = names["cpu"]["spot"], names["cpu"]["on-demand"]
+    SpotCapacityLimit(session, spot, capacity=2)
+    provider = make_provider(session)
+    scale(provider, "cpu", 4)
+    provider.non_terminated_nodes({})
+    provider.post_process()
+    assert (desired(session, spot), desired(session, od)) == (2, 2)
+    provider.non_terminated_nodes({})
+    provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 3}))
+    assert (desired(session, spot), desired(session, od)) == (2, 1)
+
+
+@pytest.mark.parametrize("flag", ["disable_node_updaters", "disable_launch_config_check", "foreground_node_launch"])
+def test_the_three_batching_flags_are_required(session, flag):
+    with pytest.raises(AssertionError, match=flag):
+        make_provider(session, **{flag: False})
+
+
+def test_works_against_a_moto_server_on_loopback(aws_env):  # noqa: F811
+    session = boto3.session.Session(region_name=REGION)
+    names = build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 2)
+    assert desired(session, names["cpu"]["spot"]) == 2
+    victim = workers(provider)[0]
+    provider.non_terminated_nodes({})
+    provider.terminate_node(victim)
+    provider.post_process()
+    assert workers(provider) == in_service(session, names["cpu"]["spot"])
+    assert len(workers(provider)) == 1
+
+def _calls(provider) -> list[str]:
+    calls: list[str] = []
+    provider.asg.meta.events.register("before-call.autoscaling.*", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_deleting_every_node_of_an_asg_takes_one_call(session):
+    names = build_cluster(session)
+    provider = make_provider(session)
+    scale(provider, "cpu", 3)
+    victims = workers(provider)
+    calls = _calls(provider)
+    provider.non_terminated_nodes({})
+    provider.terminate_nodes(victims)
+    provider.post_process()
+    assert calls == ["DescribeAutoScalingGroups", "SetDesiredCapacity"]
+    assert desired(session, names["cpu"]["spot"]) == 0
+    assert in_service(session, names["cpu"]["spot"]) == []
+    assert workers(provider) == []
+
+
+def test_with_a_launch_in_flight_each_deleted_node_is_terminated_by_id(session):
+    names = build_cluster(session)
+    spot = names["cpu"]["spot"]
+    SpotCapacityLimit(session, spot, capacity=2, report_failures=False)
+    provider = make_provider(session)
+    scale(provider, "cpu", 3)  # two run, one launch still wanted
+    victims = workers(provider)
+    calls = _calls(provider)
+    provider.non_terminated_nodes({})
+    provider.terminate_nodes(victims)
+    provider.post_process()
+    assert calls.count("TerminateInstanceInAutoScalingGroup") == 2
+    assert not set(victims) & set(in_service(session, spot))
