@@ -21,8 +21,10 @@ from rich.text import Text
 from rayfleet.commands import config as config_cmd
 from rayfleet.commands import cost as cost_cmd
 from rayfleet.commands import drill as drill_cmd
+from rayfleet.commands import local as local_cmd
 from rayfleet.commands import plan as plan_cmd
 from rayfleet.commands import render as render_cmd
+from rayfleet.commands import serve as serve_cmd
 from rayfleet.output import err_console
 from stacks.errors import RayfleetError
 
@@ -39,6 +41,8 @@ app.add_typer(cost_cmd.app, name="cost")
 app.add_typer(drill_cmd.app, name="drill")
 app.command(name="plan")(plan_cmd.plan)
 app.add_typer(render_cmd.app, name="render")
+app.add_typer(serve_cmd.app, name="serve")
+app.add_typer(local_cmd.app, name="local")
 
 
 @app.callback()

@@ -180,8 +180,11 @@ def allocate(
     if local:
         cfg = load(env or "dev", None)
         url = os.environ.get("RAY_DASHBOARD_ADDRESS") or LOCAL_DASHBOARD
+        from serve_apps.local import local_token_for
+
         with Status(f"reading the local cluster at {url}...", console=err_console):
-            result = allocate_local(cfg, url, window_hours=hours, token=auth_token(token))
+            # `rayfleet local up` keeps its token outside ~/.ray (see serve_apps/local.py).
+            result = allocate_local(cfg, url, window_hours=hours, token=auth_token(token or local_token_for(url)))
     else:
         if not env:
             raise RayfleetError("--address and --region need --env ENV to price the nodes. Fix: add --env ENV")

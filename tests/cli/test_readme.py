@@ -30,7 +30,7 @@ def test_documented_commands_exist():
     from rayfleet.app import app
 
     root = get_command(app)
-    for command in re.findall(r"`rayfleet ([a-z]+(?: [a-z]+)?)", README):
+    for command in re.findall(r"`rayfleet ([a-z]+(?: [a-z][a-z-]*)?)", README):
         words = command.split()
         group = root.commands.get(words[0])
         assert group is not None, f"README mentions 'rayfleet {command}', which does not exist"

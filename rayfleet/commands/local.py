@@ -1,0 +1,74 @@
+"""`rayfleet local up|down`: the environment's apps on a Ray head on this machine."""
+
+from __future__ import annotations
+
+import typer
+from rich.live import Live
+from rich.text import Text
+
+from rayfleet.commands.serve import YesOption, confirmer
+from rayfleet.output import console, err_console, print_json
+from stacks.errors import RayfleetError
+
+app = typer.Typer(help="Run the Serve applications on a local Ray cluster.", no_args_is_help=True)
+
+
+def _step(message: str) -> None:
+    err_console.print(Text("• ", style="muted") + Text(message))
+
+
+@app.command()
+def up(
+    env: str = typer.Option("dev", "--env", "-e", help="Environment whose rayfleet:serve applications to run."),
+    port: int = typer.Option(8000, "--port", help="Serve's HTTP port."),
+    ray_port: int = typer.Option(6379, "--ray-port", help="Ray GCS port of the local head."),
+    dashboard_port: int = typer.Option(8265, "--dashboard-port", help="Ray dashboard port of the local head."),
+    yes: bool = YesOption,
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for every application to be RUNNING."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts instead of the terminal view."),
+) -> None:
+    """Start (or reuse) a local Ray head, build missing models, deploy the apps, smoke-test every route.
+
+    Running it again is harmless: it reuses the head and redeploys the same config.
+    """
+    from rayfleet.views.serve import progress_line, status_table
+    from serve_apps import local
+    from serve_apps.status import status_json
+
+    with Live(Text("", style="muted"), console=err_console, transient=True) as live:
+        result = local.up(
+            env, serve_port=port, gcs_port=ray_port, dashboard_port=dashboard_port,
+            confirm_removal=confirmer(yes), on_step=_step,
+            on_progress=lambda apps, elapsed: live.update(progress_line(apps, elapsed)), timeout_s=timeout,
+        )
+    state = result.state
+    failed = [s for s in result.smoke if not s.ok]
+    if as_json:
+        print_json({
+            "dashboard": state.dashboard_url, "gcsAddress": state.gcs_address, "tokenFile": state.token_path,
+            "started": result.started, "builtModels": result.built_models, "clamped": result.rendered.notes,
+            "applications": status_json(result.deployed.apps),
+            "smoke": [{"app": s.app, "url": s.url, "ok": s.ok, "detail": s.detail} for s in result.smoke],
+        })
+    else:
+        console.print(status_table(result.deployed.apps, title=f"local ({env})"))
+        for smoke in result.smoke:
+            mark = Text("✓ ", style="ok") if smoke.ok else Text("✗ ", style="error")
+            console.print(mark + Text(f"{smoke.app:<10} POST {smoke.url}  ") + Text(smoke.detail, style="muted"))
+        console.print(Text(f"dashboard  {state.dashboard_url}  (token in {state.token_path})", style="muted"))
+        console.print(Text("stop with   rayfleet local down", style="muted"))
+    if failed:
+        raise RayfleetError("smoke test failed: " + "; ".join(f"{s.app} at {s.url}: {s.detail}" for s in failed)
+                            + ". Fix: check 'rayfleet serve status --address " + state.dashboard_url + "' and the replica logs")
+
+
+@app.command()
+def down() -> None:
+    """Stop Serve and the local Ray head, and check no process of it is left (never a machine-wide 'ray stop')."""
+    from serve_apps import local
+
+    result = local.down(on_step=_step)
+    if not result.was_running:
+        console.print(Text("no local cluster is running (nothing to stop)", style="muted"))
+        return
+    console.print(Text("✓ ", style="ok") + Text(f"local cluster stopped ({result.stopped} processes); no Ray process of it remains"))

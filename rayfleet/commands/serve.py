@@ -1,0 +1,167 @@
+"""`rayfleet serve deploy|status|rollback|build-models`: Serve applications on a cluster, through its dashboard."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.live import Live
+from rich.text import Text
+
+from rayfleet.commands.common import EnvOption, JsonOption
+from rayfleet.output import console, err_console, print_json
+from stacks.errors import RayfleetError
+
+app = typer.Typer(help="Deploy Serve applications and watch them.", no_args_is_help=True)
+
+RegionOption = typer.Option(None, "--region", "-r", help="One region of the environment (default: every region).")
+AddressOption = typer.Option(None, "--address", help="Ray dashboard URL, e.g. http://127.0.0.1:8265 (instead of stack outputs).")
+TokenOption = typer.Option(None, "--token", help="Dashboard token (default: the stack's token secret, or the local cluster's).")
+TokenFileOption = typer.Option(None, "--token-file", help="File holding the dashboard token.", dir_okay=False)
+OutputsOption = typer.Option(None, "--outputs", help="Stack outputs JSON file (default: 'pulumi stack output --json').", dir_okay=False)
+YesOption = typer.Option(False, "--yes", "-y", help="Remove applications the new config lacks without asking.")
+TimeoutOption = typer.Option(300.0, "--timeout", help="Seconds to wait for every application to be RUNNING.")
+
+
+def confirmer(yes: bool):
+    """Ask before Serve's declarative PUT removes applications; refuse when no one can answer."""
+
+    def confirm(names: list[str]) -> bool:
+        err_console.print(Text("warning: ", style="warn") + Text(f"this deploy removes running application(s): {', '.join(names)}"))
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return typer.confirm("Remove them?", default=False, err=True)
+
+    return confirm
+
+
+def _progress(live: Live):
+    from rayfleet.views.serve import progress_line
+
+    return lambda apps, elapsed: live.update(progress_line(apps, elapsed))
+
+
+def _deploy_each(targets, yes: bool, timeout: float, as_json: bool, rollback: bool = False) -> None:
+    from rayfleet.views.serve import status_table
+    from serve_apps import deployer
+    from serve_apps.status import status_json
+
+    report = []
+    for target in targets:
+        err_console.print(Text(f"{'rolling back' if rollback else 'deploying to'} {target.label}", style="bold"))
+        with Live(Text("waiting for the controller", style="muted"), console=err_console, transient=True) as live:
+            if rollback:
+                restored, result = deployer.rollback(
+                    target.dashboard, target.history, confirm_removal=confirmer(yes), on_progress=_progress(live), timeout_s=timeout
+                )
+                err_console.print(Text(f"restored deployment #{restored.seq} of {target.history.folder}", style="muted"))
+            else:
+                for note in target.rendered.notes:
+                    err_console.print(Text(f"note: {note}", style="muted"))
+                result = deployer.deploy(
+                    target.dashboard, target.rendered.config, history=target.history,
+                    confirm_removal=confirmer(yes), on_progress=_progress(live), timeout_s=timeout,
+                )
+        err_console.print(Text("✓ ", style="ok") + Text(f"{target.label}: every application RUNNING in {result.seconds:.0f} s"))
+        report.append({"target": target.label, "record": result.record.seq, "removed": result.removed, "applications": status_json(result.apps)})
+        if not as_json:
+            console.print(status_table(result.apps, title=target.label))
+    if as_json:
+        print_json(report)
+
+
+@app.command()
+def deploy(
+    env: str = EnvOption,
+    region: str = RegionOption,
+    address: str = AddressOption,
+    token: str = TokenOption,
+    token_file: Path = TokenFileOption,
+    outputs: Path = OutputsOption,
+    yes: bool = YesOption,
+    timeout: float = TimeoutOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Deploy the environment's Serve applications to each region's cluster (or to --address) and wait for them."""
+    from rayfleet.commands.common import load
+    from serve_apps.targets import address_target, env_targets
+
+    if not env:
+        raise RayfleetError("no environment given. Fix: pass --env ENV (its rayfleet:serve applications are deployed)")
+    cfg = load(env, None)
+    if address:
+        targets = [address_target(address, token, token_file, cfg)]
+    else:
+        targets = env_targets(cfg, region, outputs, token=token, token_file=token_file)
+    _deploy_each(targets, yes, timeout, as_json)
+
+
+def _targets_without_config(env, region, address, token, token_file, outputs):
+    from rayfleet.commands.common import load
+    from serve_apps.targets import address_target, env_targets
+
+    if bool(env) == bool(address):
+        raise RayfleetError("give exactly one of --env ENV or --address URL")
+    if address:
+        return [address_target(address, token, token_file)]
+    return env_targets(load(env, None), region, outputs, token=token, token_file=token_file, upload=False)
+
+
+@app.command()
+def status(
+    env: str = EnvOption,
+    region: str = RegionOption,
+    address: str = AddressOption,
+    token: str = TokenOption,
+    token_file: Path = TokenFileOption,
+    outputs: Path = OutputsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Applications on the cluster(s): route, status, replicas running/target per deployment."""
+    from rayfleet.views.serve import status_table
+    from serve_apps.status import parse_status, status_json
+
+    report = []
+    for target in _targets_without_config(env, region, address, token, token_file, outputs):
+        apps = parse_status(target.dashboard.get_applications())
+        report.append({"target": target.label, "applications": status_json(apps)})
+        if not as_json:
+            console.print(status_table(apps, title=target.label))
+    if as_json:
+        print_json(report)
+
+
+@app.command()
+def rollback(
+    env: str = EnvOption,
+    region: str = RegionOption,
+    address: str = AddressOption,
+    token: str = TokenOption,
+    token_file: Path = TokenFileOption,
+    outputs: Path = OutputsOption,
+    yes: bool = YesOption,
+    timeout: float = TimeoutOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Deploy again the last good config before the latest deployment."""
+    targets = _targets_without_config(env, region, address, token, token_file, outputs)
+    _deploy_each(targets, yes, timeout, as_json, rollback=True)
+
+
+@app.command(name="build-models")
+def build_models(
+    out: Path = typer.Option(None, "--out", help="Models folder (default: $RAYFLEET_HOME/models, ~/.rayfleet/models).", file_okay=False),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the artifact exists."),
+) -> None:
+    """Train the digits model on scikit-learn's bundled data into a versioned artifact (deterministic)."""
+    import json
+
+    from serve_apps.digits.model import build_model
+    from serve_apps.paths import models_dir
+
+    path = build_model(out or models_dir(), force=force)
+    version = json.loads(path.read_text())["version"]
+    console.print(Text("✓ ", style="ok") + Text(f"{path}  (digits model {version})"))

@@ -1,0 +1,95 @@
+"""The digits deployment and its application builder.
+
+    from ray import serve
+    from serve_apps.digits import app
+    handle = serve.run(app({"modelUri": "file:///home/me/.rayfleet/models/digits-v1.json"}), name="digits")
+    handle.predict.remote({"pixels": [0.0] * 64}).result()["digit"]
+
+`POST {"pixels": [64 numbers in 0..16]}` -> `{"digit", "probabilities", "modelVersion"}`;
+`{"instances": [[...], ...]}` -> `{"predictions": [...]}`. Images from concurrent
+requests are classified together, one matrix product per `@serve.batch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from ray import serve
+from starlette.requests import Request
+
+from serve_apps.digits.model import load_model
+from serve_apps.handling import JSON_LOGS, answer_http, logger
+from serve_apps.inputs import digits_request, parse_digits
+
+
+class DigitsArgs(BaseModel):
+    """Arguments of the application builder (the `args` of the app in the Serve config)."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    #: Where the artifact is: file:///.../digits-v1.json or s3://bucket/models/digits-v1.json.
+    model_uri: str = Field(pattern=r"^(file|s3)://.+")
+    max_batch_size: int = Field(64, ge=1, le=1024)
+    batch_wait_timeout_s: float = Field(0.005, ge=0, le=1)
+
+
+@serve.deployment(logging_config=JSON_LOGS, health_check_period_s=10, health_check_timeout_s=30)
+class Digits:
+    def __init__(self, model_uri: str, max_batch_size: int = 64, batch_wait_timeout_s: float = 0.005):
+        self._model = load_model(model_uri)
+        self.classify_batch.set_max_batch_size(max_batch_size)
+        self.classify_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        logger.info(
+            "digits ready",
+            extra={"app": "digits", "model_uri": model_uri, "model_version": self._model.version},
+        )
+
+    def _classify(self, rows: list[list[float]]) -> list[dict]:
+        probabilities = self._model.predict_proba(rows)
+        classes = self._model.classifier.classes_
+        return [
+            {
+                "digit": int(classes[row.argmax()]),
+                "probabilities": [round(float(p), 6) for p in row],
+                "modelVersion": self._model.version,
+            }
+            for row in probabilities
+        ]
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
+    async def classify_batch(self, rows: list[list[float]]) -> list[dict]:
+        return self._classify(rows)
+
+    async def classify_all(self, rows: list[list[float]]) -> list[dict]:
+        if len(rows) == 1:
+            return [await self.classify_batch(rows[0])]
+        return list(await asyncio.gather(*(self.classify_batch(row) for row in rows)))
+
+    async def predict(self, doc: Any) -> dict:
+        """The same answer as over HTTP, for DeploymentHandle callers; BadRequest for bad input."""
+        rows, batched = digits_request(doc)
+        results = await self.classify_all(rows)
+        return {"predictions": results} if batched else results[0]
+
+    async def __call__(self, request: Request):
+        return await answer_http(
+            request, parse=parse_digits, predict=self.classify_all, app="digits", many="predictions"
+        )
+
+    def check_health(self) -> None:
+        # An all-zero image is a valid input: the model must still give a distribution.
+        total = sum(self._classify([[0.0] * 64])[0]["probabilities"])
+        if abs(total - 1.0) > 1e-3:
+            raise RuntimeError(f"the digits model's probabilities sum to {total}, not 1")
+
+
+def app(args: dict) -> serve.Application:
+    """The application builder Serve calls with the app's `args`; `modelUri` is required."""
+    try:
+        parsed = DigitsArgs.model_validate(args or {})
+    except ValueError as err:
+        raise ValueError(f"invalid args for serve_apps.digits:app: {err}") from None
+    return Digits.bind(parsed.model_uri, parsed.max_batch_size, parsed.batch_wait_timeout_s)

@@ -1,0 +1,328 @@
+"""The embedded local environment: a Ray head on this machine with the environment's apps deployed.
+
+    result = up("dev", serve_port=8000)     # start (or reuse) the head, build models, deploy, smoke-test
+    result.urls                             # {'sentiment': 'http://127.0.0.1:8000/sentiment', ...}
+    down()                                  # stop Serve and exactly this head's processes
+
+The head runs `ray start --head` with its own short `--temp-dir`
+(`/tmp/rf<uid>-<gcs port>.ray`: Unix socket paths must stay under ~107 bytes)
+in a new process group, and token auth on: rayfleet writes its own token to
+`$RAYFLEET_HOME/local/auth_token` and starts Ray with `RAY_AUTH_MODE=token`
+and `RAY_AUTH_TOKEN_PATH` pointing at it, so `~/.ray/auth_token` (shared with
+other clusters on the machine) is neither read nor written. Apps are deployed
+through the same REST deployer as the cloud. `down` never runs `ray stop`,
+which would kill every Ray cluster on the machine (see serve_apps/processes.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from serve_apps.catalog import app_spec
+from serve_apps.dashboard import Dashboard, DashboardError
+from serve_apps.deployer import DEFAULT_TIMEOUT_S, DeployResult, deploy
+from serve_apps.history import History
+from serve_apps.paths import models_dir, rayfleet_home
+from serve_apps.render import LocalTarget, Machine, RenderedConfig, render_serve_config
+from stacks.errors import RayfleetError
+from stacks.loader import load_environment
+
+GCS_PORT = 6379
+DASHBOARD_PORT = 8265
+SERVE_PORT = 8000
+START_TIMEOUT_S = 120
+
+
+@dataclass
+class LocalState:
+    """What `up` started, kept in `$RAYFLEET_HOME/local/state.json` for the next `up` and for `down`."""
+
+    gcs_port: int
+    dashboard_port: int
+    serve_port: int
+    temp_dir: str
+    pgid: int
+    token_path: str
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def gcs_address(self) -> str:
+        return f"127.0.0.1:{self.gcs_port}"
+
+    def token(self) -> str:
+        return Path(self.token_path).read_text().strip()
+
+    def dashboard(self, timeout_s: float = 15.0) -> Dashboard:
+        return Dashboard(self.dashboard_url, self.token(), timeout_s=timeout_s)
+
+    def ray_env(self) -> dict[str, str]:
+        """Environment a Ray driver needs to join this cluster (token auth)."""
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": self.token_path}
+
+
+@dataclass
+class SmokeResult:
+    app: str
+    url: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class UpResult:
+    state: LocalState
+    started: bool
+    built_models: list[str]
+    rendered: RenderedConfig
+    deployed: DeployResult
+    smoke: list[SmokeResult] = field(default_factory=list)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {s.app: s.url for s in self.smoke}
+
+
+def local_token_for(address: str) -> str | None:
+    """The token of the `rayfleet local up` cluster when `address` is its dashboard, else None."""
+    from serve_apps.dashboard import normalize_address
+
+    state = read_state()
+    if state is None or normalize_address(address) != state.dashboard_url or not Path(state.token_path).is_file():
+        return None
+    return state.token()
+
+
+def state_file() -> Path:
+    return rayfleet_home() / "local" / "state.json"
+
+
+def read_state() -> LocalState | None:
+    path = state_file()
+    if not path.is_file():
+        return None
+    return LocalState(**json.loads(path.read_text()))
+
+
+def _write_state(state: LocalState) -> None:
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(state), indent=1) + "\n")
+
+
+def session_temp_dir(gcs_port: int) -> str:
+    return os.path.join(tempfile.gettempdir(), f"rf{os.getuid()}-{gcs_port}.ray")
+
+
+def this_machine() -> Machine:
+    import psutil
+
+    # GPUs would need a CUDA probe; the local environment is for CPU replicas.
+    return Machine(cpus=float(os.cpu_count() or 1), gpus=0, memory_gb=psutil.virtual_memory().total / 1024**3)
+
+
+def head_alive(state: LocalState) -> bool:
+    try:
+        state.dashboard(timeout_s=5).get_applications()
+        return True
+    except (DashboardError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ray_executable() -> str:
+    beside = Path(sys.executable).with_name("ray")
+    return str(beside) if beside.exists() else (shutil.which("ray") or "ray")
+
+
+def _new_token(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32))
+
+
+def start_head(gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: float) -> LocalState:
+    """`ray start --head` in its own process group with its own temp dir and token; wait for the dashboard."""
+    for port, what, flag in ((gcs_port, "Ray GCS", "--ray-port"), (dashboard_port, "Ray dashboard", "--dashboard-port")):
+        if _port_in_use(port):
+            raise RayfleetError(
+                f"port {port} ({what}) is already in use on this machine, by a process rayfleet did not start. "
+                f"Fix: stop that process, or pick another port with {flag}"
+            )
+    temp_dir = session_temp_dir(gcs_port)
+    token_path = rayfleet_home() / "local" / "auth_token"
+    _new_token(token_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path), "RAY_USAGE_STATS_ENABLED": "0"})
+    # Fixed-default ports (agent 52365, client server 10001) would collide with other clusters on the machine.
+    command = [
+        _ray_executable(), "start", "--head",
+        f"--port={gcs_port}",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard_port}",
+        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--ray-client-server-port={_free_port()}",
+        f"--temp-dir={temp_dir}",
+        f"--num-cpus={num_cpus:g}",
+        "--num-gpus=0",
+        "--disable-usage-stats",
+    ]
+    proc = subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    state = LocalState(gcs_port, dashboard_port, serve_port, temp_dir, proc.pid, str(token_path))
+    _write_state(state)  # written first, so that `down` can clean up even after a failed start
+    try:
+        output, _ = proc.communicate(timeout=START_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = "(ray start did not finish)"
+    if proc.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-5:])
+        raise RayfleetError(f"'ray start --head' failed (exit {proc.returncode}):\n{tail}\nFix: run 'rayfleet local down', "
+                            "then 'rayfleet local up' again; use --ray-port/--dashboard-port if the ports are taken")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not head_alive(state):
+        if time.monotonic() > deadline:
+            raise RayfleetError(f"the Ray dashboard at {state.dashboard_url} did not answer within {START_TIMEOUT_S} s. "
+                                f"Fix: see the logs in {temp_dir}/session_latest/logs, then 'rayfleet local down'")
+        time.sleep(0.5)
+    return state
+
+
+def smoke_test(state: LocalState, config: dict) -> list[SmokeResult]:
+    """POST each app's example request to its route and check the answer."""
+    results = []
+    for app in config["applications"]:
+        spec = app_spec(app["import_path"])
+        url = f"http://127.0.0.1:{state.serve_port}{app['route_prefix']}"
+        if spec.smoke_request is None:
+            results.append(SmokeResult(app["name"], url, True, "no smoke request defined"))
+            continue
+        body = json.dumps(spec.smoke_request).encode()
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer = json.loads(response.read())
+        except (urllib.error.URLError, OSError, json.JSONDecodeError) as err:
+            results.append(SmokeResult(app["name"], url, False, f"request failed: {err}"))
+            continue
+        key, want = spec.smoke_expect
+        got = answer.get(key)
+        results.append(SmokeResult(app["name"], url, got == want, f"{key} = {got!r}" + ("" if got == want else f", expected {want!r}")))
+    return results
+
+
+def up(
+    env: str = "dev",
+    *,
+    serve_port: int = SERVE_PORT,
+    gcs_port: int = GCS_PORT,
+    dashboard_port: int = DASHBOARD_PORT,
+    confirm_removal: Callable[[list[str]], bool] = lambda names: False,
+    on_step: Callable[[str], None] = lambda message: None,
+    on_progress=lambda apps, elapsed: None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> UpResult:
+    from serve_apps.digits.model import build_model
+
+    cfg = load_environment(env)
+    machine = this_machine()
+    state = read_state()
+    started = False
+    if state is not None and head_alive(state):
+        if (state.gcs_port, state.dashboard_port) != (gcs_port, dashboard_port):
+            on_step(f"reusing the running head (GCS {state.gcs_port}, dashboard {state.dashboard_port}); "
+                    "'rayfleet local down' first to change its ports")
+        else:
+            on_step(f"Ray head already running (dashboard {state.dashboard_url})")
+        if state.serve_port != serve_port:
+            on_step(f"Serve keeps port {state.serve_port} while this head runs; 'rayfleet local down' first to change it")
+    else:
+        if state is not None:
+            down(on_step=lambda message: None)  # a dead or half-started session: clear what is left of it
+        on_step(f"starting a Ray head: GCS {gcs_port}, dashboard {dashboard_port}, {machine.cpus:g} CPUs")
+        state = start_head(gcs_port, dashboard_port, serve_port, machine.cpus)
+        started = True
+    built = []
+    models = models_dir()
+    for app in cfg.serve.applications:
+        spec = app_spec(app.import_path)
+        if spec.model_artifact and not (models / spec.model_artifact).is_file():
+            on_step(f"building model {spec.model_artifact} into {models}")
+            build_model(models)
+            built.append(spec.model_artifact)
+    rendered = render_serve_config(
+        cfg, LocalTarget(models_base=models.resolve().as_uri(), machine=machine, port=state.serve_port)
+    )
+    for note in rendered.notes:
+        on_step(f"clamped to this machine: {note}")
+    on_step(f"deploying {len(rendered.config['applications'])} application(s) through {state.dashboard_url}")
+    result = deploy(
+        state.dashboard(),
+        rendered.config,
+        history=History.for_target(state.dashboard_url),
+        confirm_removal=confirm_removal,
+        on_progress=on_progress,
+        timeout_s=timeout_s,
+        note=f"rayfleet local up --env {env}",
+    )
+    smoke = smoke_test(state, rendered.config)
+    return UpResult(state, started, built, rendered, result, smoke)
+
+
+@dataclass
+class DownResult:
+    was_running: bool
+    stopped: int
+
+
+def down(on_step: Callable[[str], None] = lambda message: None) -> DownResult:
+    from serve_apps.processes import session_processes, stop_session
+
+    state = read_state()
+    if state is None:
+        return DownResult(False, 0)
+    marker = state.temp_dir
+    procs = session_processes(state.pgid, marker)
+    if procs and head_alive(state):
+        on_step("shutting down Serve")
+        try:
+            state.dashboard(timeout_s=30).delete_applications()
+        except DashboardError as err:
+            on_step(f"Serve did not shut down cleanly ({err}); stopping its processes anyway")
+    on_step(f"stopping {len(procs)} Ray process(es) of the session in {state.temp_dir}")
+    left = stop_session(state.pgid, marker)
+    if left:
+        raise RayfleetError(f"{len(left)} Ray process(es) of the local session survived SIGKILL: pids {left}. "
+                            "Fix: check them with 'ps -fp PID' and stop them by pid")
+    shutil.rmtree(state.temp_dir, ignore_errors=True)
+    state_file().unlink(missing_ok=True)
+    return DownResult(True, len(procs))

@@ -1,0 +1,75 @@
+"""One local Ray cluster for the whole session, started by `rayfleet local up` as a user would.
+
+Every test in tests/serve/ shares it: the apps through DeploymentHandles and
+over HTTP, the deployer against its real dashboard, and finally
+`rayfleet local down` (ordered last by `pytest_collection_modifyitems`).
+RAYFLEET_HOME points at a session folder, so nothing of the user's is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import run_cli
+
+#: Tests that stop the shared cluster; they run after every other test.
+LAST = ("test_local_down",)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            # They all need the shared cluster (~20 s to start): `-m 'not slow'` skips local Ray entirely.
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: any(name in item.nodeid for name in LAST))
+
+
+@pytest.fixture(scope="session")
+def rayfleet_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("rayfleet-home")
+    previous = os.environ.get("RAYFLEET_HOME")
+    os.environ["RAYFLEET_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("RAYFLEET_HOME", None)
+    else:
+        os.environ["RAYFLEET_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def local_cluster(rayfleet_home):
+    """The `rayfleet local up --json` run that started the cluster: its report, and the state it wrote."""
+    from serve_apps.local import read_state
+
+    run = run_cli("local", "up", "--env", "dev", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=400)
+    assert run.code == 0, run.err
+    state = read_state()
+    yield {"report": json.loads(run.out), "stderr": run.err, "state": state}
+    run_cli("local", "down", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def ray_driver(local_cluster):
+    """This process joined to the cluster as a Ray driver (token auth), for DeploymentHandles.
+
+    Module-scoped: the driver leaves before `local down`, so no handle outlives the cluster.
+    """
+    import ray
+    from ray._raylet import Config
+
+    state = local_cluster["state"]
+    os.environ.update(state.ray_env())
+    Config.initialize("")  # Ray caches RAY_AUTH_MODE; make it see token mode
+    ray.init(address=state.gcs_address, logging_level="ERROR", log_to_driver=False)
+    yield state
+    ray.shutdown()
+
+
+@pytest.fixture
+def serve_url(local_cluster):
+    return f"http://127.0.0.1:{local_cluster['state'].serve_port}"

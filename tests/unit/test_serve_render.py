@@ -1,0 +1,95 @@
+"""The Serve config renderer: every environment is accepted by Ray's ServeDeploySchema; local clamping."""
+
+from __future__ import annotations
+
+import pytest
+
+from serve_apps.render import CloudTarget, LocalTarget, Machine, render_serve_config, validate_serve_config
+from stacks.errors import RayfleetError
+from stacks.loader import load_environment, load_file
+from tests.conftest import ENVIRONMENTS, stack_config, write_stack
+
+CLOUD = CloudTarget(models_base="s3://bucket/models", working_dir="s3://bucket/serve/code-0123456789ab.zip")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_environment_renders_a_config_ray_accepts(env):
+    from ray.serve.schema import ServeDeploySchema
+
+    rendered = render_serve_config(load_environment(env), CLOUD)
+    schema = ServeDeploySchema.model_validate(rendered.config)
+    assert [a.name for a in schema.applications] == ["sentiment", "digits"]
+    assert schema.http_options.host == "0.0.0.0" and schema.http_options.port == 8000
+    assert rendered.notes == []
+
+
+def test_prod_digits_app_gets_model_uri_runtime_env_and_scaling():
+    cfg = load_environment("prod")
+    digits = render_serve_config(cfg, CLOUD).config["applications"][1]
+    assert digits["args"] == {"modelUri": "s3://bucket/models/digits-v1.json"}
+    assert digits["runtime_env"]["working_dir"] == "s3://bucket/serve/code-0123456789ab.zip"
+    deployment = digits["deployments"][0]
+    assert deployment["name"] == "Digits"
+    assert deployment["autoscaling_config"] == {"min_replicas": 2, "max_replicas": 10, "target_ongoing_requests": 4.0}
+    assert deployment["ray_actor_options"] == {"num_cpus": 1.0, "num_gpus": 0.0}
+    assert deployment["max_ongoing_requests"] == 8
+    assert deployment["graceful_shutdown_timeout_s"] == 20.0
+    assert deployment["health_check_period_s"] == 10.0
+
+
+def test_explicit_args_and_memory_are_kept(tmp_path):
+    config = stack_config("dev")
+    app = config["rayfleet:serve"]["applications"][1]
+    app["args"] = {"modelUri": "s3://elsewhere/digits-v1.json", "maxBatchSize": 8}
+    app["resources"]["memoryGb"] = 2
+    rendered = render_serve_config(load_file(write_stack(tmp_path, config)), CLOUD).config["applications"][1]
+    assert rendered["args"] == {"modelUri": "s3://elsewhere/digits-v1.json", "maxBatchSize": 8}
+    assert rendered["deployments"][0]["ray_actor_options"]["memory"] == 2 * 1024**3
+
+
+def test_local_target_clamps_to_the_machine_and_says_so():
+    rendered = render_serve_config(
+        load_environment("prod"), LocalTarget(models_base="file:///m", machine=Machine(cpus=2, gpus=0, memory_gb=8))
+    )
+    assert rendered.notes == [
+        "sentiment: replicas 2..20 -> 2..2 (at most 2 per app locally)",
+        "digits: replicas 2..10 -> 2..2 (at most 2 per app locally)",
+        "sentiment: 1 CPU per replica -> 0.5 (2 CPUs here)",
+        "digits: 1 CPU per replica -> 0.5 (2 CPUs here)",
+    ]
+    app = rendered.config["applications"][0]
+    assert "runtime_env" not in app
+    assert app["deployments"][0]["autoscaling_config"]["max_replicas"] == 2
+    assert rendered.config["http_options"] == {"host": "127.0.0.1", "port": 8000}
+    validate_serve_config(rendered.config)
+
+
+def test_local_target_drops_gpus_the_machine_lacks(tmp_path):
+    config = stack_config("prod")
+    config["rayfleet:serve"]["applications"][0]["resources"] = {"cpus": 1, "gpus": 1}
+    rendered = render_serve_config(
+        load_file(write_stack(tmp_path, config)), LocalTarget(models_base="file:///m", machine=Machine(cpus=16))
+    )
+    assert "sentiment: 1 GPU per replica -> 0 (no GPU here)" in rendered.notes
+    assert rendered.config["applications"][0]["deployments"][0]["ray_actor_options"]["num_gpus"] == 0
+
+
+def test_unknown_import_path_is_refused(tmp_path):
+    config = stack_config("dev")
+    config["rayfleet:serve"]["applications"][0]["importPath"] = "my_models.fraud:app"
+    with pytest.raises(RayfleetError) as caught:
+        render_serve_config(load_file(write_stack(tmp_path, config)), CLOUD)
+    assert str(caught.value) == (
+        "rayfleet:serve.applications importPath 'my_models.fraud:app' is not an application rayfleet ships "
+        "(known: serve_apps.digits:app, serve_apps.sentiment:app). Fix: use one of those, or add an AppSpec "
+        "for it to serve_apps/catalog.py"
+    )
+
+
+def test_schema_problems_are_listed():
+    rendered = render_serve_config(load_environment("dev"), CLOUD).config
+    rendered["applications"][1]["route_prefix"] = "/sentiment"
+    with pytest.raises(RayfleetError) as caught:
+        validate_serve_config(rendered, "dev/us-west-2")
+    assert str(caught.value).startswith("dev/us-west-2: Ray's ServeDeploySchema rejects it (1 problem):\n  - applications: ")
+    assert str(caught.value).endswith("\nFix: correct rayfleet:serve in the environment file")
