@@ -1,7 +1,7 @@
 """Benchmark: the digits model served three ways on this machine, under the same bounded load.
 
-    .venv/bin/python benchmarks/serve_digits.py                       # 2,000 requests, 32 concurrent, per mode
-    .venv/bin/python benchmarks/serve_digits.py --requests 500 --json
+    .venv/bin/python tests/benchmarks/serve_digits.py                       # 2,000 requests, 32 concurrent, per mode
+    .venv/bin/python tests/benchmarks/serve_digits.py --requests 500 --json
 
 1. `serve-batched`: Ray Serve, the real `serve_apps.digits` deployment (`@serve.batch`), `--replicas` of it;
 2. `plain`: the same model and request checks behind FastAPI/uvicorn in one process, no Ray, no access log;
@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 TARGET_SPEEDUP = 1.5

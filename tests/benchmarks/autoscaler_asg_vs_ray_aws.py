@@ -1,6 +1,6 @@
 """Scale one node type 0 -> N -> 0 through rayfleet's AsgNodeProvider and Ray's own AWSNodeProvider.
 
-    .venv/bin/python benchmarks/autoscaler_asg_vs_ray_aws.py --nodes 100
+    .venv/bin/python tests/benchmarks/autoscaler_asg_vs_ray_aws.py --nodes 100
 
 Both providers run against the same moto server on 127.0.0.1 and are driven the way Ray's v1
 autoscaler drives a provider: one `non_terminated_nodes` read per update, launches in batches of
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 REGION = "us-east-1"
 AMI = "ami-12c6146b"  # one of moto's built-in images
