@@ -8,8 +8,10 @@ import subprocess
 import sys
 import zipfile
 
+import pulumi
 import pytest
 
+from components.artifacts.component import node_agent_zip, write_node_agent_zip
 from components.artifacts.plan import NODE_AGENT_FILES, NODE_AGENT_KEY
 from stacks.loader import load_environment
 from tests.conftest import ENVIRONMENTS, ROOT
@@ -76,6 +78,27 @@ def _imported_files(relative: str) -> set[str]:
                     if (ROOT / candidate).is_file():
                         found.add(candidate)
     return found
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_node_agent_package_is_a_zip_file_of_the_agent_modules(plans, env):
+    # The provider takes an S3 object's `source` as a file asset only: an archive fails `pulumi up`.
+    for package in plans(env).of_type("aws:s3/bucketObjectv2:BucketObjectv2"):
+        source = package.inputs["source"]
+        assert isinstance(source, pulumi.FileAsset), type(source)
+        with zipfile.ZipFile(source.path) as archive:
+            assert sorted(archive.namelist()) == sorted(NODE_AGENT_FILES)
+            assert all(archive.read(path) == (ROOT / path).read_bytes() for path in NODE_AGENT_FILES)
+
+
+def test_node_agent_package_bytes_and_path_change_only_with_its_sources(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "m.py").write_text("X = 1\n")
+    first = write_node_agent_zip(tmp_path, ("a/m.py",), tmp_path)
+    assert write_node_agent_zip(tmp_path, ("a/m.py",), tmp_path) == first
+    assert node_agent_zip(tmp_path, ("a/m.py",)) == first.read_bytes()
+    (tmp_path / "a" / "m.py").write_text("X = 2\n")
+    assert write_node_agent_zip(tmp_path, ("a/m.py",), tmp_path) != first
 
 
 def test_node_agent_package_holds_exactly_the_modules_nodes_import():
