@@ -10,7 +10,13 @@ it) can be added by a later component from `bucket_id` / `bucket_arn`.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -79,15 +85,14 @@ class Artifacts(pulumi.ComponentResource):
             policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))),
             opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
         )
-        # Under mocks the archive is never read; under `pulumi up` these are the repository's files.
-        archive = pulumi.AssetArchive(
-            {path: pulumi.FileAsset(str(args.source_root / path)) for path in args.node_agent_files}
-        )
+        # An S3 object's `source` takes a file asset, not an archive (the provider rejects one):
+        # zip the agents here and upload that file.
+        package_path = write_node_agent_zip(args.source_root, args.node_agent_files, Path(tempfile.gettempdir()))
         aws.s3.BucketObjectv2(
             f"{name}-node-agent",
             bucket=bucket.id,
             key=NODE_AGENT_KEY,
-            source=archive,
+            source=pulumi.FileAsset(str(package_path)),
             content_type="application/zip",
             tags=tags("node-agent"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
@@ -115,3 +120,31 @@ def tls_only_policy(bucket_arn: str) -> dict:
             }
         ],
     }
+
+
+def node_agent_zip(source_root: Path, files: tuple[str, ...]) -> bytes:
+    """`files` read from `source_root`, zipped under their relative paths (what nodes unpack onto PYTHONPATH).
+
+    Byte-for-byte the same for the same sources (fixed timestamps and order),
+    so an unchanged repository never uploads it again.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(files):
+            info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, (source_root / path).read_bytes())
+    return buffer.getvalue()
+
+
+def write_node_agent_zip(source_root: Path, files: tuple[str, ...], directory: Path) -> Path:
+    """The package as a file named by its content, so its path (part of the asset) changes only with it."""
+    package = node_agent_zip(source_root, files)
+    path = directory / f"rayfleet-node-agent-{hashlib.sha256(package).hexdigest()[:16]}.zip"
+    if not path.exists():
+        # Written aside and renamed: concurrent runs never see half a file.
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(package)
+        os.replace(partial, path)
+    return path

@@ -22,6 +22,11 @@ NODE_AGENT_FILES = (
     "components/ray_cluster/__init__.py",
     "components/ray_cluster/node_provider.py",
     "components/ray_cluster/spot_watcher.py",
+    # What the two agents import in turn (a module missing here fails on the node, not in CI).
+    "components/ray_cluster/aws_calls.py",
+    "components/ray_cluster/imds.py",
+    "components/ray_cluster/ray_membership.py",
+    "components/ray_cluster/spot_fallback.py",
 )
 NODE_AGENT_KEY = "node-agent/rayfleet-node-agent.zip"
 #: Where model versions go (replicated across regions by the failover work).

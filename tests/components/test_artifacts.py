@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+import zipfile
 
+import pulumi
 import pytest
 
+from components.artifacts.component import node_agent_zip, write_node_agent_zip
 from components.artifacts.plan import NODE_AGENT_FILES, NODE_AGENT_KEY
 from stacks.loader import load_environment
 from tests.conftest import ENVIRONMENTS, ROOT
@@ -54,14 +58,76 @@ def test_node_agent_package_is_uploaded_where_the_user_data_fetches_it(plans, en
     assert package.inputs["bucket"] == plan.outputs["regions"][region]["artifactBucket"]
 
 
+AGENTS = ("components/ray_cluster/node_provider.py", "components/ray_cluster/spot_watcher.py")
+
+
+def _imported_files(relative: str) -> set[str]:
+    """The repository modules (and their packages' __init__) one file imports, at any depth in the file."""
+    found = set()
+    for node in ast.walk(ast.parse((ROOT / relative).read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] != "components":
+                continue
+            for depth in range(1, len(parts) + 1):
+                base = "/".join(parts[:depth])
+                for candidate in (f"{base}/__init__.py", f"{base}.py"):
+                    if (ROOT / candidate).is_file():
+                        found.add(candidate)
+    return found
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_node_agent_package_is_a_zip_file_of_the_agent_modules(plans, env):
+    # The provider takes an S3 object's `source` as a file asset only: an archive fails `pulumi up`.
+    for package in plans(env).of_type("aws:s3/bucketObjectv2:BucketObjectv2"):
+        source = package.inputs["source"]
+        assert isinstance(source, pulumi.FileAsset), type(source)
+        with zipfile.ZipFile(source.path) as archive:
+            assert sorted(archive.namelist()) == sorted(NODE_AGENT_FILES)
+            assert all(archive.read(path) == (ROOT / path).read_bytes() for path in NODE_AGENT_FILES)
+
+
+def test_node_agent_package_bytes_and_path_change_only_with_its_sources(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "m.py").write_text("X = 1\n")
+    first = write_node_agent_zip(tmp_path, ("a/m.py",), tmp_path)
+    assert write_node_agent_zip(tmp_path, ("a/m.py",), tmp_path) == first
+    assert node_agent_zip(tmp_path, ("a/m.py",)) == first.read_bytes()
+    (tmp_path / "a" / "m.py").write_text("X = 2\n")
+    assert write_node_agent_zip(tmp_path, ("a/m.py",), tmp_path) != first
+
+
 def test_node_agent_package_holds_exactly_the_modules_nodes_import():
-    assert NODE_AGENT_FILES == (
-        "components/__init__.py",
-        "components/tags.py",
-        "components/ray_cluster/__init__.py",
-        "components/ray_cluster/node_provider.py",
-        "components/ray_cluster/spot_watcher.py",
+    needed, todo = set(), list(AGENTS)
+    while todo:
+        path = todo.pop()
+        if path not in needed:
+            needed.add(path)
+            todo.extend(_imported_files(path))
+    assert set(NODE_AGENT_FILES) == needed
+
+
+def test_node_agents_import_from_the_package_alone(tmp_path):
+    # What a node has: the unpacked package on PYTHONPATH, ray and boto3, no pulumi, no repository.
+    package = tmp_path / "agents.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        for path in NODE_AGENT_FILES:
+            archive.write(ROOT / path, path)
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(package)!r})\n"
+        "sys.modules['pulumi'] = None\n"
+        "sys.modules['pulumi_aws'] = None\n"
+        "import components.ray_cluster.node_provider as provider, components.ray_cluster.spot_watcher as watcher\n"
+        f"print(provider.__file__.startswith({str(package)!r}), watcher.__file__.startswith({str(package)!r}))\n"
     )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "True True\n"
 
 
 def test_node_agent_packages_import_without_pulumi():
