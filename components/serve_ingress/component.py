@@ -71,8 +71,12 @@ class ServeIngress(pulumi.ComponentResource):
             tags=tags("alb-to-serve"),
             opts=child,
         )
+        # ALB and target-group names are capped at 32 characters; an auto-name from
+        # the logical name plus Pulumi's suffix would overflow in regions with long
+        # names (eu-central-1, ap-southeast-1), so AWS generates them from a prefix.
         alb = aws.lb.LoadBalancer(
             f"{name}-alb",
+            name_prefix=plan.ALB_NAME_PREFIX,
             internal=False,
             load_balancer_type="application",
             security_groups=[alb_sg.id],
@@ -84,6 +88,7 @@ class ServeIngress(pulumi.ComponentResource):
         )
         target_group = aws.lb.TargetGroup(
             f"{name}-serve",
+            name_prefix=plan.TARGET_GROUP_NAME_PREFIX,
             port=plan.SERVE_PORT,
             protocol="HTTP",
             target_type="instance",

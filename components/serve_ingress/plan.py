@@ -18,6 +18,11 @@ TlsSource = Literal["configured", "issued", "none"]
 
 #: Serve's HTTP proxy port on every node (head and workers).
 SERVE_PORT = 8000
+#: AWS caps ALB and target-group names at 32 characters and `name_prefix` at 6;
+#: AWS completes the name with a unique suffix, which also lets a replacement
+#: be created before the old one is deleted.
+ALB_NAME_PREFIX = "rfalb-"
+TARGET_GROUP_NAME_PREFIX = "rfsrv-"
 #: A Serve proxy answers 200 here while it takes traffic, 503 while it drains.
 HEALTH_PATH = "/-/healthz"
 #: Ray Serve keeps a draining proxy answering for at least this long

@@ -76,7 +76,7 @@ def _target_group_arn(plan, group):
         for action in listener.inputs["defaultActions"]
         if action["type"] == "forward"
     }
-    assert group.name in forwarding
+    assert f"targetgroup/{group.id}/" in forwarding
     return forwarding
 
 
@@ -184,3 +184,15 @@ def test_https_listener_waits_for_the_certificate_to_be_issued(monkeypatch):
     assert sorted(https.values()) == sorted(validations) == ["us-east-1", "us-west-2"]
     for name, region in https.items():
         assert certificate_deps[name] == [validations[region]]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_alb_and_target_group_names_fit_aws_limits_in_every_region(plans, env):
+    # ALB and target-group names are capped at 32 characters; an auto-name built
+    # from a logical name such as 'ingress-ap-southeast-1-serve' would not fit.
+    plan = plans(env)
+    for type_token in ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup"):
+        for resource in plan.of_type(type_token):
+            assert "name" not in resource.inputs
+            prefix = resource.inputs["namePrefix"]
+            assert 1 <= len(prefix) <= 6 and not prefix.startswith("internal")
