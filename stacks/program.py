@@ -113,6 +113,7 @@ def add_cost_allocation(cfg: EnvironmentConfig) -> CostAllocation:
             cost_tag_keys=list(cfg.cost.tags),
             monthly_budget_usd=cfg.cost.monthly_budget_usd,
             alert_emails=list(cfg.cost.alert_emails),
+            activate_tags=cfg.cost.activate_tags,
             tags=region_tags(cfg, cfg.primary_region.name),
         ),
         opts=pulumi.ResourceOptions(provider=global_provider(cfg)),

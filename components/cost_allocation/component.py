@@ -37,7 +37,7 @@ class CostAllocation(pulumi.ComponentResource):
     def __init__(self, name: str, args: CostAllocationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rayfleet:cost:CostAllocation", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.tag_keys = activated_tag_keys(args.cost_tag_keys)
+        self.tag_keys = activated_tag_keys(args.cost_tag_keys) if args.activate_tags else []
         self.allocation_tags = [
             aws.costexplorer.CostAllocationTag(f"{name}-tag-{_slug(key)}", tag_key=key, status="Active", opts=child)
             for key in self.tag_keys
@@ -64,7 +64,7 @@ class CostAllocation(pulumi.ComponentResource):
                 cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[budget_tag_filter(args.env)])],
                 notifications=notifications,
                 tags=build_tags(args.tags, COMPONENT, name=budget_name(args.env)),
-                # The tags must be active before a budget can filter on them.
+                # Where rayfleet activates the tags, the budget filters on them once they are active.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=self.allocation_tags),
             )
         self.register_outputs(

@@ -95,3 +95,14 @@ def test_account_wide_provider_is_named_aws_global_in_the_primary_region(plans, 
     provider = plans(env).named("aws-global")
     assert provider.inputs["region"] == cfg.primary_region.name
     assert provider.region == "global"
+
+
+def test_tag_activation_can_wait_while_the_budget_stays(tmp_path):
+    # Cost Explorer refuses keys it has not yet seen in billing data: a new account's
+    # first `pulumi up` turns activation off and keeps its budget.
+    config = stack_config("prod")
+    config["rayfleet:cost"]["activateTags"] = False
+    plan = run_plan(path=write_stack(tmp_path, config, env="prod"))
+    assert plan.of_type(TAG) == []
+    (budget,) = plan.of_type(BUDGET)
+    assert budget.inputs["limitAmount"] == "8000.00"
