@@ -16,11 +16,9 @@ How nodes are priced:
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from cost.allocation import Allocation, NodePrice, allocate
@@ -89,30 +87,19 @@ def allocate_cloud(cfg: EnvironmentConfig, region: str, address: str, *, window_
     )
 
 
-def stack_dashboard(env: str, region: str) -> tuple[str, str | None]:
-    """The deployed cluster's dashboard URL and token, from `pulumi stack output` and Secrets Manager."""
-    if shutil.which("pulumi") is None:
-        raise RayfleetError(
-            f"cannot find the dashboard of {env} in {region}: the Pulumi CLI is not installed. "
-            f"Fix: pass --address http://<head>:8265 --env {env} (and --token), or install Pulumi"
-        )
-    proc = subprocess.run(["pulumi", "stack", "output", "--json", "--stack", env], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RayfleetError(f"pulumi stack output --stack {env} failed: {proc.stderr.strip()}")
-    regions = json.loads(proc.stdout).get("regions", {})
+def stack_dashboard(env: str, region: str, outputs_file: Path | None = None) -> tuple[str, str | None]:
+    """The deployed cluster's dashboard URL and token, from the stack's outputs and Secrets Manager."""
+    from stacks.outputs import dashboard_token, read_stack_outputs
+
+    regions = read_stack_outputs(env, outputs_file).get("regions", {})
     entry = regions.get(region)
     if not entry or not entry.get("dashboardUrl"):
         raise RayfleetError(
             f"the stack {env} exports no dashboardUrl for {region} (regions: {', '.join(sorted(regions)) or 'none'}). "
             "Fix: deploy the cluster first, or pass --address"
         )
-    token = None
-    if entry.get("dashboardTokenSecretArn"):
-        import boto3
-
-        secret = boto3.client("secretsmanager", region_name=region)
-        token = secret.get_secret_value(SecretId=entry["dashboardTokenSecretArn"])["SecretString"]
-    return entry["dashboardUrl"], token
+    secret_arn = entry.get("dashboardTokenSecretArn")
+    return entry["dashboardUrl"], dashboard_token(secret_arn, region) if secret_arn else None
 
 
 def reconcile_with_bill(alloc: Allocation, cluster: str, window_hours: Decimal) -> None:

@@ -1,8 +1,8 @@
 """Where an environment's clusters are: stack outputs, the dashboard token secret, the artifact bucket.
 
-    outputs = stack_outputs("prod")                      # `pulumi stack output --json --stack prod`
+    outputs = read_stack_outputs("prod")                 # stacks.outputs
     region = region_outputs(outputs, "prod", "us-east-1")
-    token = read_token(region.token_secret_arn, "us-east-1")
+    token = dashboard_token(region.token_secret_arn, "us-east-1")
     working_dir = upload_artifacts(region, models_dir())  # s3://<bucket>/serve/code-<hash>.zip
 
 Stack output keys (set by the Pulumi program): `regions.<region>.dashboardUrl`,
@@ -11,9 +11,6 @@ Stack output keys (set by the Pulumi program): `regions.<region>.dashboardUrl`,
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,31 +36,6 @@ class RegionOutputs:
         return f"s3://{self.artifact_bucket}/{MODELS_PREFIX}"
 
 
-def stack_outputs(env: str, outputs_file: Path | None = None) -> dict[str, Any]:
-    """The stack's outputs, from `--outputs FILE` or the Pulumi CLI."""
-    if outputs_file is not None:
-        try:
-            return json.loads(Path(outputs_file).read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise RayfleetError(f"--outputs {outputs_file}: cannot read stack outputs ({err}). Fix: "
-                                f"write it with 'pulumi stack output --json --stack {env} > FILE'") from None
-    if shutil.which("pulumi") is None:
-        raise RayfleetError(
-            f"cannot read the outputs of stack '{env}': the Pulumi CLI is not installed. Fix: install it, pass "
-            "--outputs FILE (from 'pulumi stack output --json'), or give --address and --token-file"
-        )
-    proc = subprocess.run(
-        ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", env],
-        capture_output=True, text=True, timeout=120,
-    )
-    if proc.returncode != 0:
-        raise RayfleetError(
-            f"'pulumi stack output --stack {env}' failed: {proc.stderr.strip()[:300]}. "
-            f"Fix: run 'pulumi up --stack {env}' first, or pass --outputs FILE"
-        )
-    return json.loads(proc.stdout)
-
-
 def region_outputs(outputs: dict[str, Any], env: str, region: str) -> RegionOutputs:
     regions = outputs.get("regions") or {}
     if region not in regions:
@@ -76,21 +48,6 @@ def region_outputs(outputs: dict[str, Any], env: str, region: str) -> RegionOutp
         raise RayfleetError(f"stack '{env}' outputs regions.{region} lack {', '.join(missing)}. "
                             f"Fix: update the stack ('pulumi up --stack {env}') with a rayfleet that exports them")
     return RegionOutputs(region, values["dashboardUrl"], values["dashboardTokenSecretArn"], values["artifactBucket"])
-
-
-def read_token(secret_arn: str, region: str) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        secret = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=secret_arn)
-    except (BotoCoreError, ClientError) as err:
-        raise RayfleetError(f"cannot read the dashboard token secret {secret_arn} ({err}). "
-                            "Fix: use AWS credentials allowed secretsmanager:GetSecretValue on it") from None
-    token = (secret.get("SecretString") or "").strip()
-    if not token:
-        raise RayfleetError(f"the dashboard token secret {secret_arn} is empty. Fix: re-run 'pulumi up' to set it")
-    return token
 
 
 def upload_artifacts(target: RegionOutputs, models: Path) -> str:

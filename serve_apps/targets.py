@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from serve_apps.cloud import RegionOutputs, read_token, region_outputs, stack_outputs, upload_artifacts
+from serve_apps.cloud import RegionOutputs, region_outputs, upload_artifacts
+from stacks.outputs import dashboard_token, read_stack_outputs
 from serve_apps.dashboard import Dashboard, normalize_address
 from serve_apps.history import History
 from serve_apps.package import code_package
@@ -85,12 +86,12 @@ def env_targets(
 ) -> list[Target]:
     """One target per region of the environment, resolved from the stack outputs."""
     regions = check_regions(cfg, region)
-    outputs = stack_outputs(cfg.env, outputs_file)
+    outputs = read_stack_outputs(cfg.env, outputs_file)
     targets = []
     for name in regions:
         found = region_outputs(outputs, cfg.env, name)
         secret = resolve_token(found.dashboard_url, token, token_file) if (token or token_file) else None
-        secret = secret or read_token(found.token_secret_arn, name)
+        secret = secret or dashboard_token(found.token_secret_arn, name)
         rendered = None
         if upload:
             from serve_apps.digits.model import build_model

@@ -154,6 +154,9 @@ def allocate(
     token: str = typer.Option(None, "--token", help="The dashboard's auth token (default: $RAY_AUTH_TOKEN, "
                               "~/.ray/auth_token).", show_default=False),
     window: str = typer.Option("24h", "--window", help="How far back to charge running time: 24h, 90m, 7d."),
+    outputs: Path = typer.Option(None, "--outputs", help="Stack outputs JSON ('pulumi stack output --json') "
+                                 "to use with --env/--region instead of running Pulumi.", show_default=False,
+                                 dir_okay=False),
     as_json: bool = JsonOption,
 ) -> None:
     """Each Serve application's share of its cluster's cost, plus __system__ and __idle__."""
@@ -197,7 +200,7 @@ def allocate(
                 raise RayfleetError(
                     f"--region {region} is not a region of {env} ({', '.join(cfg.region_names)}). Fix: use one of them"
                 )
-            url, secret = stack_dashboard(env, region)
+            url, secret = stack_dashboard(env, region, outputs)
             cluster_region = region
         with Status(f"reading the cluster at {url}...", console=err_console):
             result = allocate_cloud(cfg, cluster_region, url, window_hours=hours, token=auth_token(token or secret))

@@ -84,6 +84,7 @@ def _target(env: str, outputs: Path | None, dry_run: bool):
     """The drill's target, and where its IDs came from."""
     from components.global_failover import targets
     from stacks.loader import load_environment
+    from stacks.outputs import read_stack_outputs
 
     if load_environment(env).failover is None:
         raise RayfleetError(
@@ -91,9 +92,9 @@ def _target(env: str, outputs: Path | None, dry_run: bool):
             "'rayfleet:failover' in its stack file. Fix: drill an environment with failover"
         )
     try:
-        data = targets.read_outputs(env, outputs)
+        data = read_stack_outputs(env, outputs)
         source = str(outputs) if outputs else f"'pulumi stack output --stack {env}'"
-    except targets.DrillError:
+    except RayfleetError:
         if not dry_run or outputs is not None:
             raise
         # A dry run still shows the steps before anything is deployed: with the offline plan's placeholder IDs.

@@ -60,12 +60,13 @@ def print_rendered(env: str | None, region: str | None, outputs, as_json: bool) 
 
     from rayfleet.commands.common import load
     from rayfleet.output import console, err_console, print_json
-    from serve_apps.cloud import region_outputs, stack_outputs
+    from serve_apps.cloud import region_outputs
+    from stacks.outputs import read_stack_outputs
     from serve_apps.render import validate_serve_config
     from serve_apps.targets import check_regions, render_cloud
 
     cfg = load(env, None)
-    found = stack_outputs(cfg.env, outputs) if outputs else None
+    found = read_stack_outputs(cfg.env, outputs) if outputs else None
     rendered = {}
     for name in check_regions(cfg, region):
         item = render_cloud(cfg, region_outputs(found, cfg.env, name) if found else None)

@@ -62,3 +62,15 @@ def test_unreadable_token_secret_is_a_clear_error(aws, tmp_path):
         env_targets(load_environment("dev"), None, _outputs(tmp_path, arn))
     assert str(caught.value).startswith(f"cannot read the dashboard token secret {arn} (")
     assert str(caught.value).endswith("Fix: use AWS credentials allowed secretsmanager:GetSecretValue on it")
+
+
+def test_token_secret_the_head_has_not_written_yet_says_to_wait(aws):
+    from stacks.outputs import dashboard_token
+
+    arn = boto3.client("secretsmanager", region_name="us-west-2").create_secret(Name="token", SecretString=" ")["ARN"]
+    with pytest.raises(RayfleetError) as caught:
+        dashboard_token(arn, "us-west-2")
+    assert str(caught.value) == (
+        f"the dashboard token secret {arn} is empty: the head writes it when it first boots. "
+        "Fix: wait until the head is up (pulumi up finished a few minutes ago?), then retry"
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
+import copy
+import json
+import os
+import sys
 
 import pytest
 
@@ -38,10 +41,22 @@ def test_allocate_local_without_a_running_dashboard_says_where_it_looked(cli):
     )
 
 
-@pytest.mark.skipif(shutil.which("pulumi") is not None, reason="the Pulumi CLI is installed here")
-def test_allocate_by_env_and_region_without_pulumi_points_at_address(cli):
-    run = cli("cost", "allocate", "--env", "prod", "--region", "us-east-1")
+def test_allocate_by_env_and_region_without_pulumi_asks_for_outputs(cli):
+    # PATH without a Pulumi CLI, whatever this machine has installed.
+    run = cli("cost", "allocate", "--env", "prod", "--region", "us-east-1", env={"PATH": os.path.dirname(sys.executable)})
+    assert run.code == 1
     assert run.err == (
-        "error: cannot find the dashboard of prod in us-east-1: the Pulumi CLI is not installed. "
-        "Fix: pass --address http://<head>:8265 --env prod (and --token), or install Pulumi\n"
+        "error: the Pulumi CLI is not on PATH, so the stack's outputs cannot be read. Fix: install Pulumi, or pass "
+        "--outputs FILE written by 'pulumi stack output --json --stack prod'\n"
     )
+
+
+def test_allocate_reads_the_dashboard_from_an_outputs_file(cli, tmp_path, plans):
+    path = tmp_path / "outputs.json"
+    outputs = copy.deepcopy(plans("prod").outputs)  # the session-wide plan stays untouched
+    outputs["regions"]["us-east-1"]["dashboardUrl"] = "http://127.0.0.1:9"  # nothing listens on the discard port
+    outputs["regions"]["us-east-1"].pop("dashboardTokenSecretArn")
+    path.write_text(json.dumps(outputs))
+    run = cli("cost", "allocate", "--env", "prod", "--region", "us-east-1", "--outputs", str(path), "--token", "t")
+    assert run.code == 1
+    assert run.err.startswith("error: cannot reach the Ray dashboard at http://127.0.0.1:9")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.global_failover.targets import DrillError, read_outputs, target_from_outputs
+from components.global_failover.targets import DrillError, target_from_outputs
+from stacks.errors import RayfleetError
+from stacks.outputs import read_stack_outputs
 
 RECORDS = [
     {"region": "us-east-1", "role": "PRIMARY", "healthCheckId": "hc-1", "loadBalancerDnsName": "a.elb"},
@@ -43,8 +45,8 @@ def test_incomplete_failover_output_names_the_missing_key():
 def test_outputs_file_that_is_not_json_is_named(tmp_path):
     path = tmp_path / "outputs.json"
     path.write_text("regions: {}\n")
-    with pytest.raises(DrillError) as caught:
-        read_outputs("prod", path)
+    with pytest.raises(RayfleetError) as caught:
+        read_stack_outputs("prod", path)
     assert str(caught.value) == (
         f"{path}: is not JSON (Expecting value, line 1). "
         f"Fix: write it with 'pulumi stack output --json --stack prod > {path}'"
