@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-ENV_KEY = "rayfleet:env"
-CLUSTER_KEY = "rayfleet:cluster"
-COMPONENT_KEY = "rayfleet:component"
-NODE_TYPE_KEY = "rayfleet:node-type"
-MARKET_KEY = "rayfleet:market"
-
-#: The keys activated as cost-allocation tags, besides an environment's own cost tags.
-COST_ALLOCATION_KEYS = (ENV_KEY, CLUSTER_KEY, COMPONENT_KEY)
+from components.contract import (  # noqa: F401 - the tag keys, re-exported beside their builder
+    CLUSTER_KEY,
+    COMPONENT_KEY,
+    COST_ALLOCATION_KEYS,
+    ENV_KEY,
+    MARKET_KEY,
+    NODE_TYPE_KEY,
+)
 
 
 class TagContext(BaseModel):

@@ -21,7 +21,7 @@ from typing import Any
 
 from components.tags import CLUSTER_KEY, ENV_KEY
 from cost.aws_errors import explain
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 #: Cost Explorer and Budgets answer in us-east-1.
 BILLING_REGION = "us-east-1"

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from cost.allocation import Allocation, NodePrice, allocate
-from cost.catalog import instance_type
+from components.catalog import instance_type
 from cost.prices import PriceCatalog
 from cost.ray_state import fetch_snapshot
 from stacks.config import EnvironmentConfig
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 LOCAL_DASHBOARD = "http://127.0.0.1:8265"
 

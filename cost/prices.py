@@ -5,7 +5,7 @@ public AWS list prices with their as-of date) or, for each region where it
 exists, the local cache `rayfleet cost catalog refresh` builds from the AWS
 Pricing API and the spot price history (`~/.rayfleet/prices/<region>.json`,
 or `$RAYFLEET_PRICE_CACHE`). Instance facts (vCPUs, memory, GPUs) stay in
-`cost.catalog`; this module only knows what things cost. Money is `Decimal`.
+`components.catalog`; this module only knows what things cost. Money is `Decimal`.
 
     >>> prices = PriceCatalog.load("/nonexistent")
     >>> prices.on_demand("m6i.2xlarge", "us-east-1")
@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 HOURS_PER_MONTH = Decimal(730)
 SHIPPED_KIND = "shipped"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 LIMIT = 10000
 _REQUESTS_RE = re.compile(r'^ray_serve_num_http_requests_total\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+-]+)$')

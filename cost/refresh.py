@@ -4,7 +4,7 @@
 
 Each region's prices go to `<cache>/<region>.json` (`cost.prices.RegionCache`),
 which `PriceCatalog.load()` then prefers to the shipped data file. Only the
-instance types `cost.catalog` knows are fetched. The Pricing API answers
+instance types `components.catalog` knows are fetched. The Pricing API answers
 only in us-east-1 (and a few others); credentials come from boto3's chain.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from cost.aws_errors import explain
-from cost.catalog import facts
+from components.catalog import facts
 from cost.prices import RegionCache
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 #: The Pricing API's endpoint region.
 PRICING_REGION = "us-east-1"

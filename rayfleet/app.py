@@ -26,7 +26,7 @@ from rayfleet.commands import plan as plan_cmd
 from rayfleet.commands import render as render_cmd
 from rayfleet.commands import serve as serve_cmd
 from rayfleet.output import err_console
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 app = typer.Typer(
     name="rayfleet",

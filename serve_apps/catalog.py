@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 #: File name of the digits artifact in a models directory or bucket prefix (see serve_apps/digits/model.py).
 DIGITS_ARTIFACT = "digits-v1.json"

@@ -17,7 +17,7 @@ from typing import Any
 
 from serve_apps.catalog import DIGITS_ARTIFACT
 from serve_apps.package import code_package
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 #: IAM actions the deployer needs in the cloud, next to the code that calls them.
 PERMISSIONS = ("secretsmanager:GetSecretValue", "s3:HeadObject", "s3:PutObject")

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 SERVE_PATH = "/api/serve/applications/"
 

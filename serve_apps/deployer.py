@@ -25,7 +25,7 @@ from serve_apps.dashboard import Dashboard
 from serve_apps.history import History, Record
 from serve_apps.render import validate_serve_config
 from serve_apps.status import AppState, parse_status
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 DEFAULT_TIMEOUT_S = 300.0
 #: The status must hold this many polls in a row: right after a PUT the dashboard may still show the old apps.

@@ -37,7 +37,7 @@ from serve_apps.deployer import DEFAULT_TIMEOUT_S, DeployResult, deploy
 from serve_apps.history import History
 from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.render import LocalTarget, Machine, RenderedConfig, render_serve_config
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 from stacks.loader import load_environment
 
 GCS_PORT = 6379

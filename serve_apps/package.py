@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What replicas import: the apps, and the error root they raise.
-_FILES = ("serve_apps/**/*.py", "stacks/__init__.py", "stacks/errors.py")
+_FILES = ("serve_apps/**/*.py", "stacks/__init__.py", "components/errors.py")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

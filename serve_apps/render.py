@@ -20,7 +20,7 @@ from typing import Any
 
 from serve_apps.catalog import app_spec
 from stacks.config import EnvironmentConfig, ServeApp
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 SERVE_PORT = 8000
 #: Replicas get this long to finish in-flight requests when they stop (spot notices give 120 s).

@@ -25,7 +25,7 @@ from serve_apps.package import code_package
 from serve_apps.paths import models_dir
 from serve_apps.render import CloudTarget, LocalTarget, RenderedConfig, render_serve_config
 from stacks.config import EnvironmentConfig
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 
 @dataclass

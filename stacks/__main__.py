@@ -6,7 +6,7 @@ The environment comes from Pulumi's config for the selected stack
 
 import pulumi
 
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 from stacks.loader import config_keys, parse_environment
 from stacks.program import build
 

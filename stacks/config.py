@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from cost.catalog import closest, facts, instance_type, is_aws_region, is_known_instance_type
+from components.catalog import closest, facts, instance_type, is_aws_region, is_known_instance_type
 
 #: The Ray minor version this rayfleet deploys with; clusters must run the same.
 RAY_MINOR = "2.60"

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from cost.catalog import closest
+from components.catalog import closest
 from stacks.config import EnvironmentConfig, Rule
-from stacks.errors import ConfigIssue, Missing
+from components.errors import ConfigIssue, Missing
 
 _TYPE_RULES = {
     "int_type": ("must be a whole number", "write a whole number such as 3"),

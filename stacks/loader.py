@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cost.catalog import closest
+from components.catalog import closest
 from stacks.config import EnvironmentConfig
 from stacks.config_errors import translate
-from stacks.errors import ConfigError, ConfigIssue, Missing, RayfleetError
+from components.errors import ConfigError, ConfigIssue, Missing, RayfleetError
 
 NAMESPACE = "rayfleet"
 _STACK_FILE_RE = re.compile(r"^Pulumi\.(?P<env>[^.]+)\.ya?ml$")

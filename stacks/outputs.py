@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 
 def read_stack_outputs(env: str, outputs_file: Path | None = None, *, cwd: Path | None = None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 from stacks.loader import environment_file, load_file, read_stack_file
 from stacks.mocks import PlanMocks, config_values
 

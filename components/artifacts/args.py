@@ -6,7 +6,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from components.artifacts.plan import NODE_AGENT_FILES
 from components.tags import TagContext
 
 
@@ -15,7 +14,5 @@ class ArtifactsArgs(BaseModel):
 
     region: str
     tags: TagContext
-    #: The repository root the node-agent files are read from (at deploy time, not under mocks).
+    #: The repository root the node-agent package is read from (plan.node_agent_files says which files).
     source_root: Path
-    #: The node-agent modules, relative to `source_root` (default: plan.NODE_AGENT_FILES).
-    node_agent_files: tuple[str, ...] = NODE_AGENT_FILES

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.artifacts.args import ArtifactsArgs
-from components.artifacts.plan import COMPONENT, NODE_AGENT_KEY, bucket_prefix
+from components.artifacts.plan import COMPONENT, NODE_AGENT_KEY, bucket_prefix, node_agent_files
 from components.tags import build_tags
 
 
@@ -87,7 +87,9 @@ class Artifacts(pulumi.ComponentResource):
         )
         # An S3 object's `source` takes a file asset, not an archive (the provider rejects one):
         # zip the agents here and upload that file.
-        package_path = write_node_agent_zip(args.source_root, args.node_agent_files, Path(tempfile.gettempdir()))
+        package_path = write_node_agent_zip(
+            args.source_root, node_agent_files(args.source_root), Path(tempfile.gettempdir())
+        )
         aws.s3.BucketObjectv2(
             f"{name}-node-agent",
             bucket=bucket.id,

@@ -2,14 +2,14 @@
 
     >>> config = autoscaler_config(load_environment("prod"), "us-east-1")
     >>> config["provider"]["module"], sorted(config["available_node_types"])
-    ('components.ray_cluster.node_provider.AsgNodeProvider', ['cpu', 'gpu', 'head'])
+    ('components.node_agents.node_provider.AsgNodeProvider', ['cpu', 'gpu', 'head'])
 
 The head writes it to /etc/rayfleet/autoscaler.yaml (user data) and starts
 `ray start --head --autoscaling-config=...`; Ray's monitor then runs
 `prepare_config` and `validate_config` on it. With `provider.type: external`,
 `prepare_config` fills in almost nothing, so every field Ray reads is written
 out here, even when empty. The provider section is the contract with
-rayfleet's node provider (components/ray_cluster/node_provider.py).
+rayfleet's node provider (components/node_agents/node_provider.py).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from components.ray_cluster.plan import HEAD, HEAD_RESOURCES, node_resources
-from stacks.errors import RayfleetError
+from components.ray_cluster.plan import HEAD_NODE_TYPE, HEAD_RESOURCES, node_resources
+from components.errors import RayfleetError
 
-NODE_PROVIDER_CLASS = "components.ray_cluster.node_provider.AsgNodeProvider"
+NODE_PROVIDER_CLASS = "components.node_agents.node_provider.AsgNodeProvider"
 
 
 class UnknownRegionError(RayfleetError):
@@ -38,7 +38,7 @@ def autoscaler_config(cfg, region: str) -> dict[str, Any]:
         )
     cluster = cfg.cluster
     node_types: dict[str, Any] = {
-        HEAD: {"resources": dict(HEAD_RESOURCES), "node_config": {}, "min_workers": 0, "max_workers": 0}
+        HEAD_NODE_TYPE: {"resources": dict(HEAD_RESOURCES), "node_config": {}, "min_workers": 0, "max_workers": 0}
     }
     for group in cluster.worker_groups:
         node_types[group.name] = {
@@ -65,7 +65,7 @@ def autoscaler_config(cfg, region: str) -> dict[str, Any]:
             "fallback_after_seconds": {g.name: g.spot.fallback_after_seconds for g in cluster.worker_groups},
         },
         "auth": {},
-        "head_node_type": HEAD,
+        "head_node_type": HEAD_NODE_TYPE,
         "available_node_types": node_types,
         "file_mounts": {},
         "cluster_synced_files": [],

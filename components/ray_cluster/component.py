@@ -29,7 +29,7 @@ from components.ray_cluster.plan import (
     DASHBOARD_PORT,
     DRAIN_HEARTBEAT_SECONDS,
     DRAIN_HOOK,
-    HEAD,
+    HEAD_NODE_TYPE,
     REDIS_PORT,
     ROOT_DEVICE,
     AsgPlan,
@@ -117,7 +117,7 @@ class RayCluster(pulumi.ComponentResource):
                 redis_secret_arn=v["redis_arn"],
             )
         )
-        head_profile = self._role(HEAD, scope.apply(lambda s: json.dumps(permissions.head_policy(s))))
+        head_profile = self._role(HEAD_NODE_TYPE, scope.apply(lambda s: json.dumps(permissions.head_policy(s))))
         worker_profile = self._role("worker", scope.apply(lambda s: json.dumps(permissions.worker_policy(s))))
 
         boot = pulumi.Output.all(
@@ -132,7 +132,7 @@ class RayCluster(pulumi.ComponentResource):
         def head_user_data(v: dict) -> str:
             return render_head(
                 self._boot(
-                    HEAD,
+                    HEAD_NODE_TYPE,
                     v,
                     hosted_zone_id=v["zone_id"],
                     autoscaler_yaml=args.autoscaler_yaml,
@@ -141,7 +141,7 @@ class RayCluster(pulumi.ComponentResource):
             )
 
         head_template = self._launch_template(
-            HEAD, cluster.head.instance_type, cluster.head.root_volume_gb, cluster.image, head_profile,
+            HEAD_NODE_TYPE, cluster.head.instance_type, cluster.head.root_volume_gb, cluster.image, head_profile,
             boot.apply(head_user_data),
         )
         head_asg = aws.autoscaling.Group(
@@ -162,7 +162,7 @@ class RayCluster(pulumi.ComponentResource):
                     min_healthy_percentage=0, max_healthy_percentage=100
                 ),
             ),
-            tags=asg_tags(self._tags(HEAD, node_tags(HEAD, "on-demand"))),
+            tags=asg_tags(self._tags(HEAD_NODE_TYPE, node_tags(HEAD_NODE_TYPE, "on-demand"))),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]),
         )
 

@@ -12,21 +12,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
-
-from components.tags import MARKET_KEY, NODE_TYPE_KEY
+from components.contract import (  # noqa: F401 - the cluster's side of the contract, used through this module
+    DASHBOARD_PORT,
+    DRAIN_HOOK,
+    GCS_PORT,
+    HEAD_NODE_TYPE,
+    MARKET_KEY,
+    NODE_TYPE_KEY,
+    REDIS_PORT,
+    SERVE_PORT,
+    Market,
+)
 
 #: The `rayfleet:component` tag value of everything the cluster creates (and its type token's middle part).
 COMPONENT = "cluster"
-HEAD = "head"
-
-GCS_PORT = 6379
-DASHBOARD_PORT = 8265
-SERVE_PORT = 8000
-REDIS_PORT = 6379
-
-#: The termination lifecycle hook on every worker ASG; the spot watcher completes it after draining.
-DRAIN_HOOK = "rayfleet-drain"
 #: Seconds a terminating worker may take to drain before the ASG goes on (Serve's proxy drains in ~30 s).
 DRAIN_HEARTBEAT_SECONDS = 300
 
@@ -36,9 +35,6 @@ ROOT_DEVICE = "/dev/sda1"
 #: Share of a node's memory Ray gives its object store by default
 #: (ray._private.ray_constants.DEFAULT_OBJECT_STORE_MEMORY_PROPORTION); the rest is the `memory` resource.
 OBJECT_STORE_MEMORY_PROPORTION = 0.3
-
-Market = Literal["spot", "on-demand"]
-
 
 @dataclass(frozen=True)
 class AsgPlan:
@@ -69,7 +65,7 @@ def node_groups(cluster) -> list[AsgPlan]:
             plans.append(
                 AsgPlan(
                     group=group.name,
-                    market="spot",
+                    market=Market.SPOT,
                     min_size=group.min_workers,
                     max_size=group.max_workers,
                     instance_types=types,
@@ -81,7 +77,7 @@ def node_groups(cluster) -> list[AsgPlan]:
         plans.append(
             AsgPlan(
                 group=group.name,
-                market="on-demand",
+                market=Market.ON_DEMAND,
                 # The twin starts empty: the autoscaler moves a spot shortfall onto it.
                 min_size=0 if group.spot.enabled else group.min_workers,
                 max_size=group.max_workers,
@@ -98,7 +94,7 @@ def node_tags(node_type: str, market: Market | None = None) -> dict[str, str]:
     """The node-group keys of the tag contract, added to the cluster's tags on ASGs and instances."""
     tags = {NODE_TYPE_KEY: node_type}
     if market:
-        tags[MARKET_KEY] = market
+        tags[MARKET_KEY] = Market(market).value
     return tags
 
 
@@ -109,7 +105,7 @@ def private_zone_name(cluster_id: str) -> str:
 
 def head_record_name(cluster_id: str) -> str:
     """The stable name of the head node, which the head UPSERTs at boot: 'head.<zone>'."""
-    return f"{HEAD}.{private_zone_name(cluster_id)}"
+    return f"{HEAD_NODE_TYPE}.{private_zone_name(cluster_id)}"
 
 
 def redis_group_id(cluster_id: str) -> str:

@@ -27,7 +27,7 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
-from components.ray_cluster.plan import DASHBOARD_PORT, GCS_PORT, HEAD
+from components.ray_cluster.plan import DASHBOARD_PORT, GCS_PORT, HEAD_NODE_TYPE
 
 VENV = "/opt/rayfleet/venv"
 AGENTS = "/opt/rayfleet/agents"
@@ -80,7 +80,7 @@ class NodeBoot:
 
 
 def render_head(boot: NodeBoot) -> str:
-    if boot.node_type != HEAD or boot.hosted_zone_id is None or boot.autoscaler_yaml is None:
+    if boot.node_type != HEAD_NODE_TYPE or boot.hosted_zone_id is None or boot.autoscaler_yaml is None:
         raise ValueError("a head needs node_type 'head', hosted_zone_id and autoscaler_yaml")
     parts = [
         _preamble(boot),
@@ -98,9 +98,9 @@ def render_head(boot: NodeBoot) -> str:
 
 
 def render_worker(boot: NodeBoot) -> str:
-    if boot.node_type == HEAD:
+    if boot.node_type == HEAD_NODE_TYPE:
         raise ValueError("render_worker renders worker groups; use render_head for the head")
-    watcher = f"{VENV}/bin/python3 -m components.ray_cluster.spot_watcher --region {boot.region}"
+    watcher = f"{VENV}/bin/python3 -m components.node_agents.spot_watcher --region {boot.region}"
     parts = [
         _preamble(boot),
         _install(boot),

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from stacks.config import EnvironmentConfig
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 from stacks.loader import environment_file, environment_names, load_file
 
 ENV_HELP = "Environment name: reads stacks/Pulumi.<ENV>.yaml (dev, staging, prod, ...)."

@@ -124,7 +124,7 @@ def report(
 def _window_hours(window: str):
     from decimal import Decimal, InvalidOperation
 
-    from stacks.errors import RayfleetError
+    from components.errors import RayfleetError
 
     # (multiply, divide): exact for whole minutes, hours and days
     units = {"m": (1, 60), "h": (1, 1), "d": (24, 1)}
@@ -171,7 +171,7 @@ def allocate(
     )
     from cost.ray_state import auth_token
     from rayfleet.views.cost_allocate import allocation_view
-    from stacks.errors import RayfleetError
+    from components.errors import RayfleetError
 
     modes = [bool(local), bool(address), bool(region)]
     if sum(modes) != 1:

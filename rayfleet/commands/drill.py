@@ -16,7 +16,7 @@ from rich.text import Text
 
 from rayfleet.commands.common import EnvOption, JsonOption
 from rayfleet.output import console, err_console, print_json
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 app = typer.Typer(
     help="Rehearse failures: a spot interruption on a local cluster, a region failover on a deployed environment.",
@@ -36,7 +36,7 @@ def failover(
     as_json: bool = JsonOption,
 ) -> None:
     """Invert the primary region's health check, time Route 53's move to another region, restore it."""
-    from components.global_failover import drill
+    from components.drills import failover as drill
 
     if not env:
         raise RayfleetError("no environment given. Fix: pass --env ENV")
@@ -82,7 +82,7 @@ def failover(
 
 def _target(env: str, outputs: Path | None, dry_run: bool):
     """The drill's target, and where its IDs came from."""
-    from components.global_failover import targets
+    from components.drills import failover_targets as targets
     from stacks.loader import load_environment
     from stacks.outputs import read_stack_outputs
 
@@ -147,7 +147,7 @@ def spot(
         raise RayfleetError(f"unknown --variant {', '.join(unknown)}. Fix: use watcher and/or abrupt")
     from rich.status import Status
 
-    from components.ray_cluster.drill_spot import DrillOptions, run_spot_drill
+    from components.drills.spot import DrillOptions, run_spot_drill
     from rayfleet.views.spot_drill import spot_drill_table
 
     options = DrillOptions(

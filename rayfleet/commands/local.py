@@ -8,7 +8,7 @@ from rich.text import Text
 
 from rayfleet.commands.serve import YesOption, confirmer
 from rayfleet.output import console, err_console, print_json
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 app = typer.Typer(help="Run the Serve applications on a local Ray cluster.", no_args_is_help=True)
 

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from rayfleet.commands.common import EnvOption, JsonOption
 from rayfleet.output import console, err_console, print_json
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 app = typer.Typer(help="Deploy Serve applications and watch them.", no_args_is_help=True)
 

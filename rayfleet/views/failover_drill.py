@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 
-from components.global_failover.drill import DrillResult, DrillStep, DrillTarget
+from components.drills.failover import DrillResult, DrillStep, DrillTarget
 
 
 def drill_steps_view(target: DrillTarget, steps: list[DrillStep], *, source: str) -> Group:

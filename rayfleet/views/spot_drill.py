@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from components.ray_cluster.drill_spot import DrillReport
+from components.drills.spot import DrillReport
 
 CAPTION = "watcher: the spot watcher drains the node on the notice; abrupt: lost with no warning"
 

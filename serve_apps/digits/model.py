@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from serve_apps.catalog import DIGITS_ARTIFACT
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 #: The training recipe; bump it when the recipe changes so new artifacts get a new name.
 RECIPE = "v1"

@@ -14,7 +14,7 @@ from ray.autoscaler._private.autoscaler import StandardAutoscaler
 from ray.autoscaler._private.load_metrics import LoadMetrics
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-import components.ray_cluster.node_provider as node_provider
+import components.node_agents.node_provider as node_provider
 from components.ray_cluster.autoscaler_config import autoscaler_config
 from stacks.loader import load_environment
 from tests.aws.asg_cluster import aws, build_planned_cluster, desired, in_service, session  # noqa: F401

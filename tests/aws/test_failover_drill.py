@@ -16,9 +16,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from components.global_failover import drill
-from components.global_failover.drill import HealthObservation
-from components.global_failover.targets import DrillError, RegionTarget, target_from_outputs
+from components.drills import failover as drill
+from components.drills.failover import HealthObservation
+from components.drills.failover_targets import DrillError, RegionTarget, target_from_outputs
 from tests.aws.route53_stack import PRIMARY, SECONDARY, aws_env, deployed, moto_endpoint, plan_outputs  # noqa: F401
 
 

@@ -18,7 +18,7 @@ from ray.autoscaler.tags import (
     TAG_RAY_USER_NODE_TYPE,
 )
 
-from components.ray_cluster.node_provider import AsgNodeProvider
+from components.node_agents.node_provider import AsgNodeProvider
 from tests.aws.asg_cluster import (  # noqa: F401 - fixtures
     CLUSTER,
     REGION,
@@ -54,7 +54,7 @@ def all_private_ips(session) -> set[str]:
 def make_provider(session, *, membership=None, clock=None, **config) -> AsgNodeProvider:
     provider_config = {
         "type": "external",
-        "module": "components.ray_cluster.node_provider.AsgNodeProvider",
+        "module": "components.node_agents.node_provider.AsgNodeProvider",
         "region": REGION,
         "cluster_name": CLUSTER,
         "disable_node_updaters": True,

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from serve_apps.targets import env_targets
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 from stacks.loader import load_environment
 
 

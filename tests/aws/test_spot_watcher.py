@@ -12,8 +12,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from components.ray_cluster.fake_imds import FakeImds
-from components.ray_cluster.spot_watcher import (
+from components.contract import DRAIN_HOOK
+from components.drills.fake_imds import FakeImds
+from components.node_agents.spot_watcher import (
     ASG_TERMINATION,
     REBALANCE,
     SPOT_INTERRUPTION,
@@ -50,7 +51,7 @@ def autoscaling_client():
 
 
 def watcher(imds, drains, *, autoscaling=None, lifecycle=True, **config) -> SpotWatcher:
-    cfg = WatcherConfig(region="us-east-1", imds_url=imds.url, lifecycle_hook="rayfleet-drain" if lifecycle else None, **config)
+    cfg = WatcherConfig(region="us-east-1", imds_url=imds.url, lifecycle_hook=DRAIN_HOOK if lifecycle else None, **config)
     return SpotWatcher(cfg, drainer=drains, autoscaling=autoscaling)
 
 
@@ -127,7 +128,7 @@ def test_a_rejected_drain_is_retried_on_the_next_poll(imds):
 
 
 def _lifecycle_params(operation: str, **extra) -> dict:
-    return {"LifecycleHookName": "rayfleet-drain", "AutoScalingGroupName": ASG, "InstanceId": INSTANCE, **extra}
+    return {"LifecycleHookName": DRAIN_HOOK, "AutoScalingGroupName": ASG, "InstanceId": INSTANCE, **extra}
 
 
 def _asg_instance(state: str) -> dict:
@@ -181,7 +182,7 @@ def test_without_the_imds_lifecycle_path_the_asg_is_asked(imds):
 
 def test_sigterm_stops_the_watcher_cleanly(imds):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "components.ray_cluster.spot_watcher", "--region", "us-east-1", "--imds-url", imds.url, "--no-lifecycle", "--poll-seconds", "0.2"],
+        [sys.executable, "-m", "components.node_agents.spot_watcher", "--region", "us-east-1", "--imds-url", imds.url, "--no-lifecycle", "--poll-seconds", "0.2"],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stderr=subprocess.PIPE,

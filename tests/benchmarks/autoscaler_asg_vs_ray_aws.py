@@ -79,7 +79,7 @@ def drive(provider, node_config: dict, tags: dict, nodes: int, counter: CallCoun
 
 
 def rayfleet_side(session, nodes: int, counter: CallCounter, batch: int) -> dict:
-    from components.ray_cluster.node_provider import AsgNodeProvider
+    from components.node_agents.node_provider import AsgNodeProvider
     from components.tags import CLUSTER_KEY, MARKET_KEY, NODE_TYPE_KEY
     from ray.autoscaler.tags import NODE_KIND_WORKER, TAG_RAY_NODE_KIND, TAG_RAY_USER_NODE_TYPE
 

@@ -14,7 +14,7 @@ def test_render_autoscaler_prints_yaml_that_rays_checks_accept(cli):
     assert run.code == 0, run.err
     config = yaml.safe_load(run.out)
     assert config["cluster_name"] == "rayfleet-prod-us-east-1"
-    assert config["provider"]["module"] == "components.ray_cluster.node_provider.AsgNodeProvider"
+    assert config["provider"]["module"] == "components.node_agents.node_provider.AsgNodeProvider"
     validate_config(prepare_config(copy.deepcopy(config)))
 
 

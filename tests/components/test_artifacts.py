@@ -12,10 +12,11 @@ import pulumi
 import pytest
 
 from components.artifacts.component import node_agent_zip, write_node_agent_zip
-from components.artifacts.plan import NODE_AGENT_FILES, NODE_AGENT_KEY
+from components.artifacts.plan import NODE_AGENT_KEY, node_agent_files
 from stacks.loader import load_environment
 from tests.conftest import ENVIRONMENTS, ROOT
 
+NODE_AGENT_FILES = node_agent_files(ROOT)
 REGIONS = [(env, r) for env in ENVIRONMENTS for r in load_environment(env).region_names]
 
 
@@ -58,7 +59,7 @@ def test_node_agent_package_is_uploaded_where_the_user_data_fetches_it(plans, en
     assert package.inputs["bucket"] == plan.outputs["regions"][region]["artifactBucket"]
 
 
-AGENTS = ("components/ray_cluster/node_provider.py", "components/ray_cluster/spot_watcher.py")
+AGENTS = ("components/node_agents/node_provider.py", "components/node_agents/spot_watcher.py")
 
 
 def _imported_files(relative: str) -> set[str]:
@@ -101,14 +102,32 @@ def test_node_agent_package_bytes_and_path_change_only_with_its_sources(tmp_path
     assert write_node_agent_zip(tmp_path, ("a/m.py",), tmp_path) != first
 
 
-def test_node_agent_package_holds_exactly_the_modules_nodes_import():
-    needed, todo = set(), list(AGENTS)
+def test_node_agent_package_holds_the_whole_agent_package_and_every_module_it_imports():
+    package = {p.relative_to(ROOT).as_posix() for p in (ROOT / "components" / "node_agents").rglob("*.py")}
+    needed, todo = set(), sorted(package)
     while todo:
         path = todo.pop()
         if path not in needed:
             needed.add(path)
             todo.extend(_imported_files(path))
+    assert package <= set(NODE_AGENT_FILES)
     assert set(NODE_AGENT_FILES) == needed
+
+
+def test_a_new_agent_module_ships_without_being_listed(tmp_path):
+    agents = tmp_path / "components" / "node_agents"
+    agents.mkdir(parents=True)
+    (tmp_path / "components" / "__init__.py").write_text("")
+    (tmp_path / "components" / "contract.py").write_text("X = 1\n")
+    (tmp_path / "components" / "tags.py").write_text("import pydantic\n")
+    (agents / "__init__.py").write_text("")
+    (agents / "new_agent.py").write_text("def f():\n    from components.contract import X\n    return X\n")
+    assert node_agent_files(tmp_path) == (
+        "components/__init__.py",
+        "components/contract.py",
+        "components/node_agents/__init__.py",
+        "components/node_agents/new_agent.py",
+    )
 
 
 def test_node_agents_import_from_the_package_alone(tmp_path):
@@ -122,7 +141,8 @@ def test_node_agents_import_from_the_package_alone(tmp_path):
         f"sys.path.insert(0, {str(package)!r})\n"
         "sys.modules['pulumi'] = None\n"
         "sys.modules['pulumi_aws'] = None\n"
-        "import components.ray_cluster.node_provider as provider, components.ray_cluster.spot_watcher as watcher\n"
+        "sys.modules['pydantic'] = None\n"
+        "import components.node_agents.node_provider as provider, components.node_agents.spot_watcher as watcher\n"
         f"print(provider.__file__.startswith({str(package)!r}), watcher.__file__.startswith({str(package)!r}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -131,13 +151,14 @@ def test_node_agents_import_from_the_package_alone(tmp_path):
 
 
 def test_node_agent_packages_import_without_pulumi():
-    # Nodes have ray and boto3 only: the packages the agents live in must import with pulumi absent.
+    # Nodes have ray and boto3 only: the packages the agents live in must import with pulumi and pydantic absent.
     code = (
         "import sys\n"
         "sys.modules['pulumi'] = None\n"
         "sys.modules['pulumi_aws'] = None\n"
-        "import components, components.tags, components.ray_cluster\n"
-        "print(components.tags.CLUSTER_KEY)\n"
+        "sys.modules['pydantic'] = None\n"
+        "import components, components.contract, components.node_agents\n"
+        "print(components.contract.CLUSTER_KEY)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stacks.errors import ConfigError
+from components.errors import ConfigError
 from stacks.plan import run_plan
 from tests.conftest import ENVIRONMENTS, stack_config, write_stack
 

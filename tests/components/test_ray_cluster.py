@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from components.contract import DRAIN_HOOK
 from stacks.loader import load_environment
 from tests.conftest import ENVIRONMENTS
 
@@ -90,7 +91,7 @@ def test_every_worker_asg_has_the_drain_hook(plans, env, region):
             continue
         assert hooks == [
             {
-                "name": "rayfleet-drain",
+                "name": DRAIN_HOOK,
                 "lifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
                 "heartbeatTimeout": 300,
                 "defaultResult": "CONTINUE",
@@ -170,7 +171,7 @@ def test_user_data_starts_the_right_ray_on_each_node_type(plans, env, region):
             assert f"cluster_name: rayfleet-{env}-{region}\n" in script
         else:
             assert f"--address={outputs['headAddress']}:6379" in script
-            assert "components.ray_cluster.spot_watcher --region " + region in script
+            assert "components.node_agents.spot_watcher --region " + region in script
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

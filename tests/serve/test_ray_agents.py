@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.ray_cluster.drill_spot import LOOPBACK, local_ray_env
-from components.ray_cluster.ray_membership import GcsMembership
-from components.ray_cluster.spot_watcher import SPOT_INTERRUPTION, Notice, RayDrainer
+from components.drills.spot import LOOPBACK, local_ray_env
+from components.node_agents.ray_membership import GcsMembership
+from components.node_agents.spot_watcher import SPOT_INTERRUPTION, Notice, RayDrainer
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def test_provider_section_names_rayfleets_node_provider(env, region):
     provider = autoscaler_config(cfg, region)["provider"]
     assert provider == {
         "type": "external",
-        "module": "components.ray_cluster.node_provider.AsgNodeProvider",
+        "module": "components.node_agents.node_provider.AsgNodeProvider",
         "region": region,
         "cluster_name": f"rayfleet-{env}-{region}",
         "disable_node_updaters": True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.errors import ConfigError
+from components.errors import ConfigError
 from stacks.loader import load_file
 from tests.conftest import ENVIRONMENTS, STACKS, stack_config, write_stack
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.global_failover.targets import DrillError, target_from_outputs
-from stacks.errors import RayfleetError
+from components.drills.failover_targets import DrillError, target_from_outputs
+from components.errors import RayfleetError
 from stacks.outputs import read_stack_outputs
 
 RECORDS = [

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from components.global_failover.drill import DrillResult, HealthObservation, Poll
+from components.drills.failover import DrillResult, HealthObservation, Poll
 from rayfleet.views.failover_drill import drill_result_view
 
 

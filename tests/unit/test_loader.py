@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.errors import ConfigError, RayfleetError
+from components.errors import ConfigError, RayfleetError
 from stacks.loader import environment_file, load_file, parse_environment
 from tests.conftest import STACKS, stack_config
 

@@ -6,7 +6,7 @@ import pytest
 
 from serve_apps.digits.model import build_model, held_back, load_model, read_uri
 from serve_apps.package import code_package
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 
 def test_digits_model_builds_the_same_bytes_twice_and_scores_held_back_digits(tmp_path):
@@ -48,5 +48,5 @@ def test_code_package_is_deterministic_and_holds_the_apps():
     assert data == again and key == same_key
     assert key.startswith("serve/code-") and key.endswith(".zip")
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    assert {"serve_apps/digits/app.py", "serve_apps/sentiment/app.py", "stacks/errors.py"} <= set(names)
+    assert {"serve_apps/digits/app.py", "serve_apps/sentiment/app.py", "components/errors.py"} <= set(names)
     assert not any("__pycache__" in n for n in names)

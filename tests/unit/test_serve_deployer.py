@@ -81,7 +81,7 @@ def test_deploy_failed_stops_waiting_with_the_apps_last_message(tmp_path):
 
 
 def test_invalid_config_is_refused_before_anything_is_sent(tmp_path):
-    from stacks.errors import RayfleetError
+    from components.errors import RayfleetError
 
     dash = ScriptedDashboard({"applications": {}})
     with pytest.raises(RayfleetError):
@@ -95,7 +95,7 @@ def test_removed_apps_are_those_running_but_not_in_the_config():
 
 
 def test_rollback_with_no_earlier_good_config_says_so(tmp_path):
-    from stacks.errors import RayfleetError
+    from components.errors import RayfleetError
 
     history = History(tmp_path)
     history.record(CONFIG, "running", "http://dash:8265")

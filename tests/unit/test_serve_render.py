@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from serve_apps.render import CloudTarget, LocalTarget, Machine, render_serve_config, validate_serve_config
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 from stacks.loader import load_environment, load_file
 from tests.conftest import ENVIRONMENTS, stack_config, write_stack
 

@@ -40,7 +40,7 @@ def test_local_up_refuses_a_port_another_process_holds(tmp_path, monkeypatch):
     import pytest
 
     from serve_apps.local import start_head
-    from stacks.errors import RayfleetError
+    from components.errors import RayfleetError
 
     monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path))
     with socket.socket() as held:

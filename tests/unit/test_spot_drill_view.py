@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from components.ray_cluster.drill_spot import DrillOptions, DrillReport, VariantResult
+from components.drills.spot import DrillOptions, DrillReport, VariantResult
 from rayfleet.views.spot_drill import spot_drill_table
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.ray_cluster.spot_fallback import (
+from components.node_agents.spot_fallback import (
     GroupMarkets,
     Market,
     SpotMemory,

@@ -105,7 +105,7 @@ def test_worker_joins_the_head_address_with_its_groups_resources_and_runs_the_sp
     assert "  --address=head.rayfleet-prod-us-east-1.rayfleet.internal:6379 \\\n" in script
     assert """  --resources='{"video_slots":2}'\n""" in script
     assert (
-        "ExecStart=/opt/rayfleet/venv/bin/python3 -m components.ray_cluster.spot_watcher --region us-east-1\n"
+        "ExecStart=/opt/rayfleet/venv/bin/python3 -m components.node_agents.spot_watcher --region us-east-1\n"
         in script
     )
     assert "systemctl enable --now ray.service rayfleet-spot-watcher.service" in script

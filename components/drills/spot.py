@@ -8,7 +8,7 @@ Each variant starts a `ray.cluster_utils.Cluster` (a head and two workers, each 
 concurrent HTTP load at the head's Serve proxy. Then worker A is lost:
 
 - `watcher`: a spot notice appears in a fake IMDS on loopback; worker A's spot watcher (the real
-  agent, `python -m components.ray_cluster.spot_watcher`) drains A through the GCS with the notice's
+  agent, `python -m components.node_agents.spot_watcher`) drains A through the GCS with the notice's
   deadline; when the deadline passes the drill kills A, as AWS would;
 - `abrupt`: A is killed at the moment of the notice, with no warning.
 
@@ -34,8 +34,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from components.ray_cluster.fake_imds import FakeImds
-from stacks.errors import RayfleetError
+from components.drills.fake_imds import FakeImds
+from components.errors import RayfleetError
 
 APP_NAME, ROUTE = "spot-drill", "/drill"
 SLOT = "drill_slot"
@@ -184,7 +184,7 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 def _start_watcher(imds_url: str, gcs_address: str, node_id: str, log_path: str) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "components.ray_cluster.spot_watcher",
+        sys.executable, "-m", "components.node_agents.spot_watcher",
         "--region", "local", "--imds-url", imds_url, "--gcs-address", gcs_address,
         "--node-id", node_id, "--no-lifecycle", "--poll-seconds", "0.5",
     ]  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.errors import RayfleetError
+from components.errors import RayfleetError
 
 
 class DrillError(RayfleetError):

@@ -3,7 +3,7 @@
 Config validation, the autoscaler's node resources and the cost estimate all
 read instance facts from here, never from a second table.
 
-    >>> from cost.catalog import instance_type
+    >>> from components.catalog import instance_type
     >>> instance_type("m6i.2xlarge").vcpus
     8
 """
@@ -43,7 +43,7 @@ class InstanceFacts:
 
 @lru_cache(maxsize=1)
 def facts() -> InstanceFacts:
-    raw = json.loads(resources.files("cost").joinpath("data/instances.json").read_text())
+    raw = json.loads(resources.files("components").joinpath("data/instances.json").read_text())
     types = {
         name: InstanceType(
             name=name,

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.global_failover.targets import DrillError, DrillTarget, RegionTarget
+from components.drills.failover_targets import DrillError, DrillTarget, RegionTarget
 
 #: What the drill's caller must be allowed to do.
 PERMISSIONS = (

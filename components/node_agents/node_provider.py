@@ -4,7 +4,7 @@ The head's autoscaler (v1, `monitor.py`) loads this class from the rendered clus
 
     provider:
       type: external
-      module: components.ray_cluster.node_provider.AsgNodeProvider
+      module: components.node_agents.node_provider.AsgNodeProvider
       region: us-east-1
       cluster_name: rayfleet-prod-us-east-1
       disable_node_updaters: true
@@ -32,7 +32,7 @@ Contract (see `ray.autoscaler.batching_node_provider`):
   Ray did not drain. Emptying an ASG with no launch in flight takes one SetDesiredCapacity.
 - Nodes are listed spot before on-demand within a type: Ray keeps the first nodes of a type for
   `min_workers` and trims the last ones, so on-demand capacity goes first as demand falls.
-- Node agents import only stdlib, boto3, ray and `components.tags`, hence the local `HEAD_TYPE`.
+- Node agents import only stdlib, boto3, ray and `components.contract` (tag keys, markets, the head's node type).
 - AWS errors never escape into the autoscaler loop: they are logged, kept in `errors`, shown in
   the status of that type's pending nodes, and a failed read makes `safe_to_scale()` False.
 """
@@ -49,15 +49,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ray.autoscaler.batching_node_provider import BatchingNodeProvider, NodeData, ScaleRequest
 from ray.autoscaler.tags import NODE_KIND_HEAD, NODE_KIND_WORKER, STATUS_UP_TO_DATE, STATUS_UPDATE_FAILED
 
-from components.ray_cluster import spot_fallback
-from components.ray_cluster.aws_calls import clients, error_code, with_backoff
-from components.ray_cluster.ray_membership import GcsMembership, Membership
-from components.tags import CLUSTER_KEY, MARKET_KEY, NODE_TYPE_KEY
+from components.node_agents import spot_fallback
+from components.node_agents.aws_calls import clients, error_code, with_backoff
+from components.node_agents.ray_membership import GcsMembership, Membership
+from components.contract import CLUSTER_KEY, HEAD_NODE_TYPE, MARKET_KEY, NODE_TYPE_KEY, Market
 
 log = logging.getLogger(__name__)
 
-HEAD_TYPE = "head"
-SPOT, ON_DEMAND = "spot", "on-demand"
 DEFAULT_FALLBACK_AFTER_SECONDS = 180
 DEFAULT_RETRY_SPOT_AFTER_SECONDS = 600
 DEFAULT_JOIN_TIMEOUT_SECONDS = 900
@@ -158,7 +156,7 @@ class AsgNodeProvider(BatchingNodeProvider):
                         AsgView(
                             name=group["AutoScalingGroupName"],
                             node_type=tags[NODE_TYPE_KEY],
-                            market=tags.get(MARKET_KEY, ON_DEMAND),
+                            market=tags.get(MARKET_KEY, Market.ON_DEMAND),
                             min_size=group["MinSize"],
                             max_size=group["MaxSize"],
                             desired=group["DesiredCapacity"],
@@ -193,9 +191,9 @@ class AsgNodeProvider(BatchingNodeProvider):
     def _ordered_asgs(self) -> list[AsgView]:
         # Head first, then per type spot before on-demand: Ray keeps the first nodes of a type for
         # min_workers and trims the last ones for max_workers, so on-demand goes first.
-        rank = {SPOT: 0, ON_DEMAND: 1}
+        rank = {Market.SPOT: 0, Market.ON_DEMAND: 1}
         return sorted(
-            self._asgs.values(), key=lambda a: (a.node_type != HEAD_TYPE, a.node_type, rank.get(a.market, 2), a.name)
+            self._asgs.values(), key=lambda a: (a.node_type != HEAD_NODE_TYPE, a.node_type, rank.get(a.market, 2), a.name)
         )
 
     def _node_data(self, ec2: dict[str, dict]) -> dict[str, NodeData]:
@@ -212,7 +210,7 @@ class AsgNodeProvider(BatchingNodeProvider):
                     continue
                 if instance and instance["State"]["Name"] in _GONE_EC2:
                     continue
-                kind = NODE_KIND_HEAD if asg.node_type == HEAD_TYPE else NODE_KIND_WORKER
+                kind = NODE_KIND_HEAD if asg.node_type == HEAD_NODE_TYPE else NODE_KIND_WORKER
                 ip = instance.get("PrivateIpAddress") if instance else None
                 data[iid] = NodeData(kind=kind, type=asg.node_type, ip=ip, status=self._status(asg, member, instance))
         # Forget deletions AWS no longer lists; until then they stay hidden (consistency rule).
@@ -227,7 +225,7 @@ class AsgNodeProvider(BatchingNodeProvider):
             return self._pending(asg.node_type, "launching")
         if instance["State"]["Name"] != "running":
             return STATUS_UPDATE_FAILED
-        if asg.node_type == HEAD_TYPE or iid in self._alive or instance.get("PrivateIpAddress") in self._alive:
+        if asg.node_type == HEAD_NODE_TYPE or iid in self._alive or instance.get("PrivateIpAddress") in self._alive:
             self._joined_once.add(iid)
             return STATUS_UP_TO_DATE
         if iid in self._joined_once:
@@ -246,11 +244,11 @@ class AsgNodeProvider(BatchingNodeProvider):
     def _groups(self) -> dict[str, spot_fallback.GroupMarkets]:
         groups: dict[str, dict[str, spot_fallback.Market]] = {}
         for asg in self._asgs.values():
-            if asg.node_type != HEAD_TYPE:
+            if asg.node_type != HEAD_NODE_TYPE:
                 # A deletion AWS has not accepted yet still counts in its ASG's desired capacity.
                 gone = self._deleted - self._unterminated
                 groups.setdefault(asg.node_type, {})[asg.market] = asg.market_view(gone)
-        return {t: spot_fallback.GroupMarkets(t, m.get(SPOT), m.get(ON_DEMAND)) for t, m in groups.items()}
+        return {t: spot_fallback.GroupMarkets(t, m.get(Market.SPOT), m.get(Market.ON_DEMAND)) for t, m in groups.items()}
 
     def _assess_spot_markets(self) -> None:
         now = self.clock()
@@ -309,7 +307,7 @@ class AsgNodeProvider(BatchingNodeProvider):
         self._terminate_pending()
         groups = self._groups()
         for node_type, target in sorted(scale_request.desired_num_workers.items()):
-            if node_type == HEAD_TYPE:
+            if node_type == HEAD_NODE_TYPE:
                 continue
             group = groups.get(node_type)
             if group is None:
@@ -376,7 +374,7 @@ class AsgNodeProvider(BatchingNodeProvider):
         """
         for asg in self._asgs.values():
             live = {i["InstanceId"] for i in asg.instances if _alive_in_asg(i)}
-            if not live or asg.node_type == HEAD_TYPE or not live <= self._unterminated:
+            if not live or asg.node_type == HEAD_NODE_TYPE or not live <= self._unterminated:
                 continue
             target = asg.desired - len(live)
             if asg.desired != len(live) or target < asg.min_size:

@@ -2,7 +2,7 @@
 
 Started by the worker's user data (systemd):
 
-    python3 -m components.ray_cluster.spot_watcher --region us-east-1 --poll-seconds 2
+    python3 -m components.node_agents.spot_watcher --region us-east-1 --poll-seconds 2
 
 Every poll it reads IMDSv2 (token first) for three signals:
 
@@ -35,11 +35,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from components.ray_cluster.imds import DEFAULT_URL, Imds, ImdsError
+from components.contract import DRAIN_HOOK
+from components.node_agents.imds import DEFAULT_URL, Imds, ImdsError
 
 log = logging.getLogger("rayfleet.spot_watcher")
 
-LIFECYCLE_HOOK = "rayfleet-drain"
+LIFECYCLE_HOOK = DRAIN_HOOK
 SPOT_INTERRUPTION, REBALANCE, ASG_TERMINATION = "spot-interruption", "rebalance-recommendation", "asg-termination"
 
 
@@ -148,7 +149,7 @@ class SpotWatcher:
     def autoscaling(self):
         if self._autoscaling is None:
             # boto3 loads only when the ASG is asked (never with --no-lifecycle).
-            from components.ray_cluster.aws_calls import client
+            from components.node_agents.aws_calls import client
 
             self._autoscaling = client("autoscaling", self.config.region)
         return self._autoscaling
@@ -221,7 +222,7 @@ class SpotWatcher:
         self.lifecycle_completed = True
 
     def _lifecycle_call(self, operation: str, **extra) -> None:
-        from components.ray_cluster.aws_calls import with_backoff
+        from components.node_agents.aws_calls import with_backoff
 
         instance_id, _ = self.identity()
         try:
