@@ -74,9 +74,9 @@ class AsgView:
     desired: int
     instances: list[dict] = field(default_factory=list)
 
-    def market_view(self, gone: set[str]) -> spot_fallback.Market:
+    def market_view(self, gone: set[str]) -> spot_fallback.AsgState:
         live = sum(1 for i in self.instances if _alive_in_asg(i) and i["InstanceId"] not in gone)
-        return spot_fallback.Market(self.name, self.min_size, self.max_size, self.desired, live)
+        return spot_fallback.AsgState(self.name, self.min_size, self.max_size, self.desired, live)
 
 
 def _alive_in_asg(instance: dict) -> bool:
@@ -242,7 +242,7 @@ class AsgNodeProvider(BatchingNodeProvider):
     # -- spot fallback -------------------------------------------------------------------------
 
     def _groups(self) -> dict[str, spot_fallback.GroupMarkets]:
-        groups: dict[str, dict[str, spot_fallback.Market]] = {}
+        groups: dict[str, dict[str, spot_fallback.AsgState]] = {}
         for asg in self._asgs.values():
             if asg.node_type != HEAD_NODE_TYPE:
                 # A deletion AWS has not accepted yet still counts in its ASG's desired capacity.

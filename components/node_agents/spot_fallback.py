@@ -11,8 +11,8 @@ workers per group; this module splits that number between the two ASGs:
   ("spot capacity returns");
 - as demand falls, on-demand capacity goes first.
 
-    >>> spot = Market("s", min_size=0, max_size=10, desired=4, live=1)
-    >>> od = Market("o", min_size=0, max_size=10, desired=0, live=0)
+    >>> spot = AsgState("s", min_size=0, max_size=10, desired=4, live=1)
+    >>> od = AsgState("o", min_size=0, max_size=10, desired=0, live=0)
     >>> split_target(4, GroupMarkets("cpu", spot, od), spot_impaired=True)
     {'s': 1, 'o': 3}
 
@@ -39,7 +39,7 @@ CAPACITY_FAILURE_MARKERS = (
 
 
 @dataclass(frozen=True)
-class Market:
+class AsgState:
     """One ASG of a group as read from AWS: its size limits, desired count and live instances."""
 
     asg_name: str
@@ -59,8 +59,8 @@ class GroupMarkets:
     """A worker group (Ray node type): its spot ASG, if spot is enabled, and its on-demand ASG."""
 
     node_type: str
-    spot: Market | None
-    on_demand: Market | None
+    spot: AsgState | None
+    on_demand: AsgState | None
 
     @property
     def desired(self) -> int:
@@ -98,7 +98,7 @@ def capacity_failure(activities: Iterable[Mapping], since: datetime | None = Non
 
 def assess_spot(
     memory: SpotMemory,
-    spot: Market,
+    spot: AsgState,
     failure: str | None,
     *,
     now: float,
@@ -128,7 +128,7 @@ def spot_impaired(memory: SpotMemory, now: float) -> bool:
     return memory.impaired_until is not None and now < memory.impaired_until
 
 
-def _clamp(value: int, market: Market) -> int:
+def _clamp(value: int, market: AsgState) -> int:
     return max(market.min_size, min(market.max_size, value))
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from components.node_agents.spot_fallback import (
     GroupMarkets,
-    Market,
+    AsgState,
     SpotMemory,
     assess_spot,
     capacity_failure,
@@ -21,7 +21,7 @@ from components.node_agents.spot_fallback import (
 
 
 def group(spot=(0, 10, 0, 0), od=(0, 10, 0, 0)) -> GroupMarkets:
-    return GroupMarkets("cpu", Market("s", *spot), Market("o", *od))
+    return GroupMarkets("cpu", AsgState("s", *spot), AsgState("o", *od))
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_split_target(target, spot, od, impaired, expected):
 
 
 def test_a_group_without_spot_uses_only_its_on_demand_asg():
-    only_od = GroupMarkets("gpu", None, Market("o", 0, 4, 1, 1))
+    only_od = GroupMarkets("gpu", None, AsgState("o", 0, 4, 1, 1))
     assert split_target(9, only_od, spot_impaired=False) == {"o": 4}
 
 
@@ -54,7 +54,7 @@ def test_a_group_without_spot_uses_only_its_on_demand_asg():
     impaired=st.booleans(),
 )
 def test_split_stays_within_limits_and_meets_the_target_when_it_can(target, s, o, impaired):
-    spot, od = Market("s", *s), Market("o", *o)
+    spot, od = AsgState("s", *s), AsgState("o", *o)
     out = split_target(target, GroupMarkets("cpu", spot, od), spot_impaired=impaired)
     assert spot.min_size <= out["s"] <= spot.max_size
     assert od.min_size <= out["o"] <= od.max_size
@@ -63,14 +63,14 @@ def test_split_stays_within_limits_and_meets_the_target_when_it_can(target, s, o
 
 
 def test_spot_is_impaired_at_once_on_a_capacity_failure():
-    memory = assess_spot(SpotMemory(), Market("s", 0, 10, 5, 2), "no capacity", now=100, grace_seconds=180, retry_after_seconds=600)
+    memory = assess_spot(SpotMemory(), AsgState("s", 0, 10, 5, 2), "no capacity", now=100, grace_seconds=180, retry_after_seconds=600)
     assert spot_impaired(memory, 100)
     assert memory.reason == "spot capacity failure: no capacity"
     assert not spot_impaired(memory, 700)  # spot is tried again for new demand
 
 
 def test_spot_is_impaired_after_the_grace_period_short():
-    short = Market("s", 0, 10, 5, 2)
+    short = AsgState("s", 0, 10, 5, 2)
     memory = assess_spot(SpotMemory(), short, None, now=100, grace_seconds=180, retry_after_seconds=600)
     assert not spot_impaired(memory, 100)
     memory = assess_spot(memory, short, None, now=279, grace_seconds=180, retry_after_seconds=600)
@@ -81,8 +81,8 @@ def test_spot_is_impaired_after_the_grace_period_short():
 
 
 def test_a_shortfall_that_clears_resets_the_grace_clock():
-    memory = assess_spot(SpotMemory(), Market("s", 0, 10, 5, 2), None, now=100, grace_seconds=180, retry_after_seconds=600)
-    memory = assess_spot(memory, Market("s", 0, 10, 5, 5), None, now=200, grace_seconds=180, retry_after_seconds=600)
+    memory = assess_spot(SpotMemory(), AsgState("s", 0, 10, 5, 2), None, now=100, grace_seconds=180, retry_after_seconds=600)
+    memory = assess_spot(memory, AsgState("s", 0, 10, 5, 5), None, now=200, grace_seconds=180, retry_after_seconds=600)
     assert memory.short_since is None
 
 
