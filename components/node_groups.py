@@ -32,6 +32,11 @@ from components.contract import HEAD_NODE_TYPE, MARKET_KEY, NODE_TYPE_KEY, Marke
 #: AWS's default spot strategy when an InstancesDistribution names none.
 DEFAULT_SPOT_STRATEGY = "lowest-price"
 
+#: Every node's root volume: an EBS volume of its group's `root_volume_gb`, of this type, at Ubuntu's
+#: root device (the default image is Ubuntu 24.04).
+ROOT_DEVICE = "/dev/sda1"
+ROOT_VOLUME_TYPE = "gp3"
+
 
 @dataclass(frozen=True)
 class Purchase:
@@ -69,6 +74,11 @@ class Distribution:
         above = count - base
         on_demand_above = -(-above * self.on_demand_percent_above_base // 100)  # ceil, in integers
         return Purchase(on_demand=base + on_demand_above, spot=above - on_demand_above)
+
+    @property
+    def spot_strategy(self) -> str:
+        """The spot allocation strategy AWS applies: the configured one, or AWS's default."""
+        return self.spot_allocation_strategy or DEFAULT_SPOT_STRATEGY
 
     @property
     def buys_spot(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components.contract import Market
 from cost.estimate import Estimate, Line, Range
 
 
@@ -23,7 +24,7 @@ class DiffLine:
     component: str
     name: str
     kind: str
-    market: str | None
+    market: Market | None
     instance_type: str | None
     against_instance_type: str | None
     monthly: Range | None
@@ -46,7 +47,7 @@ class DiffLine:
             "region": self.region,
             "component": self.component,
             "name": self.name,
-            "market": self.market,
+            "market": self.market.value if self.market else None,
             "status": self.status,
             "instanceType": {"env": self.instance_type, "against": self.against_instance_type},
             "monthly": {
@@ -80,7 +81,7 @@ class EstimateDiff:
 
 
 def line_key(line: Line, env: str) -> tuple[str, str, str, str, str]:
-    return (line.region, line.component, line.kind, line.market or "", line.name.replace(env, "<env>"))
+    return (line.region, line.component, line.kind, str(line.market or ""), line.name.replace(env, "<env>"))
 
 
 def _merge(lines: list[Line]) -> Line:

@@ -1,52 +1,58 @@
-"""The pre-deploy estimate: what an environment costs per month, from the offline plan's resources.
+"""The pre-deploy estimate: what an environment costs per month, from its node groups and the offline plan.
 
-The estimate reads the resources `stacks.plan.run_plan(env)` captured (their
-pulumi-aws camelCase inputs), never a second description of the stack, and
-prices them with `cost.prices.PriceCatalog`. Each line has a count at three
-scenarios (min / expected / max) and a monthly cost (730 hours) per scenario.
+The cluster's instances and root volumes are priced from the node-group model
+(`components.node_groups`, built from the config by
+`stacks.node_groups.cluster_nodes`, the model the program creates the ASGs
+from); everything else from the resources `stacks.plan.run_plan(env)`
+captured (their pulumi-aws camelCase inputs). `cost.prices.PriceCatalog` gives
+the prices. Each line has a count at three scenarios (min / expected / max)
+and a monthly cost (730 hours) per scenario.
 
     >>> est = estimate_plan(run_plan("prod"), load_environment("prod"), PriceCatalog.load())
     >>> est.monthly.min <= est.monthly.expected <= est.monthly.max
     True
 
-How an Auto Scaling group is counted (documented in the README):
+How a node group is counted (documented in the README):
 
-- counts: min = `minSize`, max = `maxSize`, expected = the worker group's
-  `expectedWorkers` (default `minWorkers`) found through the ASG's
-  `rayfleet:node-type` tag; the head is 1. Expected is kept within min..max.
-- a MixedInstancesPolicy splits n instances as AWS does: the on-demand base
-  first (`onDemandBaseCapacity`), then `onDemandPercentageAboveBaseCapacity`
-  of the rest on on-demand, rounded up in favour of on-demand; the remainder
-  (rounded down) is spot. `split_market` is that rule.
-- on-demand instances of a mixed group are the first override (AWS's
+- workers: min / expected / max are the group's `minWorkers`,
+  `expectedWorkers` (default `minWorkers`) and `maxWorkers`; the head is 1.
+- each of its ASGs holds what `NodeGroup.purchases` says: with spot, the spot
+  ASG holds every worker, bought as its instances distribution splits them
+  (`Distribution.split`: the on-demand base first, then the percentage of the
+  rest on-demand, rounded up in favour of on-demand, the remainder spot), and
+  the on-demand twin counts 0 in every scenario: it only takes a spot
+  shortfall, and Ray's `max_workers` bounds the group across both ASGs. What
+  running everything on-demand would cost is `Estimate.all_on_demand`.
+  Without spot, the on-demand ASG holds every worker.
+- on-demand instances are the group's first instance type (AWS's
   `prioritized` on-demand strategy); spot instances are priced as the
-  cheapest override for the `lowest-price` and `price-capacity-optimized`
-  strategies, and as the first override for the capacity strategies.
-- the on-demand twin of a spot group (same `rayfleet:node-type`, market
-  `on-demand`) only carries the spot group's fallback: Ray's `max_workers`
-  bounds the group across both ASGs and the spot ASG already counts it, so
-  the twin counts 0 in every scenario. What running everything on-demand
-  would cost is `Estimate.all_on_demand`.
-- root volumes: the launch template's EBS sizes × the group's instances.
+  cheapest type for the `lowest-price` and `price-capacity-optimized`
+  strategies, and as the first for the capacity strategies.
+- root volumes: the group's `root_volume_gb` × the ASG's instances.
 
-Usage-priced charges are not estimated (NAT data processing, S3, transfer);
-load balancers assume `ASSUMED_LCU` capacity units.
+An ASG's lines carry its planned resource's name, region and component, found
+by the ASG name the model gives it: the plan must hold the model's ASGs and no
+others. Usage-priced charges are not estimated (NAT data processing, S3,
+transfer); load balancers assume `ASSUMED_LCU` capacity units.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from components.tags import MARKET_KEY, NODE_TYPE_KEY
+from components.contract import Market
+from components.node_groups import ROOT_DEVICE, ROOT_VOLUME_TYPE, ClusterNodes, GroupAsg, NodeGroup
 from cost.lines import Estimate, Line, Range
 from cost.prices import HOURS_PER_MONTH, PriceCatalog
+from stacks.node_groups import cluster_nodes
+
+if TYPE_CHECKING:
+    from stacks.config import EnvironmentConfig
+    from stacks.plan import Plan
 
 ASG = "aws:autoscaling/group:Group"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -59,9 +65,8 @@ SECRET = "aws:secretsmanager/secret:Secret"
 
 #: Load balancer capacity units assumed per hour (an ALB at light, steady traffic).
 ASSUMED_LCU = Decimal(1)
-#: AWS's default spot strategy when a MixedInstancesPolicy names none.
-DEFAULT_SPOT_STRATEGY = "lowest-price"
 _PRICE_LED_STRATEGIES = ("lowest-price", "price-capacity-optimized")
+TWIN_DETAIL = "on-demand fallback twin: counted 0, the spot group's counts include its instances"
 
 
 class Resource(Protocol):
@@ -75,34 +80,6 @@ class Resource(Protocol):
     inputs: dict[str, Any]
 
 
-# --- the pure rules -------------------------------------------------------------
-
-
-def split_market(count: int, base: int, percent_above_base: int) -> tuple[int, int]:
-    """(on-demand, spot) of `count` instances under a MixedInstancesPolicy's instances distribution.
-
-    >>> split_market(10, 2, 25)   # 2 base, then 25 % of 8 = 2 on-demand, 6 spot
-    (4, 6)
-    >>> split_market(3, 0, 50)    # 50 % of 3 = 1.5: on-demand rounds up
-    (2, 1)
-    """
-    on_demand_base = min(count, base)
-    above = count - on_demand_base
-    on_demand_above = math.ceil(Decimal(above * percent_above_base) / 100)
-    return on_demand_base + on_demand_above, above - on_demand_above
-
-
-def _clamp(value: int, low: int, high: int) -> int:
-    return max(low, min(high, value))
-
-
-def _tag(resource: Resource, key: str) -> str | None:
-    for tag in resource.inputs.get("tags") or []:
-        if isinstance(tag, dict) and tag.get("key") == key:
-            return tag.get("value")
-    return None
-
-
 def _monthly(count: Range, hourly: Decimal) -> Range:
     return count.map(lambda n: hourly * HOURS_PER_MONTH * n)
 
@@ -111,121 +88,66 @@ def _fixed(n: int = 1) -> Range:
     return Range(n, n, n)
 
 
-# --- auto scaling groups --------------------------------------------------------
+# --- node groups ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Group:
-    resource: Resource
-    node_type: str | None
-    market_tag: str | None
-    template: Resource | None
-    overrides: list[str]
-    mixed: bool
-    base: int
-    percent: int
-    strategy: str
-
-    @property
-    def is_spot_group(self) -> bool:
-        return self.mixed and self.percent < 100
-
-
-def _group(resource: Resource, templates: dict[str, Resource]) -> _Group:
-    inputs = resource.inputs
-    mip = inputs.get("mixedInstancesPolicy")
-    if mip:
-        lt_spec = (mip.get("launchTemplate") or {}).get("launchTemplateSpecification") or {}
-        template_id = lt_spec.get("launchTemplateId") or lt_spec.get("launchTemplateName")
-        overrides = [o["instanceType"] for o in (mip.get("launchTemplate") or {}).get("overrides") or [] if o.get("instanceType")]
-        dist = mip.get("instancesDistribution") or {}
-        base = int(dist.get("onDemandBaseCapacity", 0) or 0)
-        # AWS's default for the percentage is 100 (all on-demand).
-        percent = int(dist.get("onDemandPercentageAboveBaseCapacity", 100))
-        strategy = dist.get("spotAllocationStrategy") or DEFAULT_SPOT_STRATEGY
-    else:
-        template_id = (inputs.get("launchTemplate") or {}).get("id") or (inputs.get("launchTemplate") or {}).get("name")
-        overrides, base, percent, strategy = [], 0, 100, DEFAULT_SPOT_STRATEGY
-    template = templates.get(template_id) if template_id else None
-    if not overrides and template is not None and template.inputs.get("instanceType"):
-        overrides = [template.inputs["instanceType"]]
-    return _Group(
-        resource=resource,
-        node_type=_tag(resource, NODE_TYPE_KEY),
-        market_tag=_tag(resource, MARKET_KEY),
-        template=template,
-        overrides=overrides,
-        mixed=bool(mip),
-        base=base,
-        percent=percent,
-        strategy=strategy,
-    )
-
-
-def _asg_lines(groups: list[_Group], expected_workers: dict[str, int], prices: PriceCatalog) -> list[Line]:
-    spot_node_types = {(g.resource.region, g.node_type) for g in groups if g.is_spot_group}
+def _node_group_lines(resources: list[Resource], clusters: Mapping[str, ClusterNodes], prices: PriceCatalog) -> list[Line]:
+    # An ASG's AWS name is all the estimate reads of its inputs: it says which of the model's ASGs the
+    # planned resource is, so that the line carries the plan's resource name and component.
+    planned = {(r.region, r.inputs.get("name")): r for r in resources if r.type == ASG}
     lines: list[Line] = []
-    for group in groups:
-        res = group.resource
-        lo, hi = int(res.inputs.get("minSize", 0)), int(res.inputs.get("maxSize", 0))
-        twin = not group.is_spot_group and group.node_type != "head" and (res.region, group.node_type) in spot_node_types
-        if twin:
-            total = Range(0, 0, 0)
-            detail = "on-demand fallback twin: counted 0, the spot group's counts include its instances"
-        else:
-            wanted = 1 if group.node_type == "head" else expected_workers.get(group.node_type or "", lo)
-            total = Range(lo, _clamp(wanted, lo, hi), hi)
-            detail = ""
-        if not group.overrides:
-            raise ValueError(f"auto scaling group {res.name} has no instance type in its launch template or overrides")
-        od_type = group.overrides[0]
-        od_price = prices.on_demand(od_type, res.region)
-        if group.mixed:
-            split = total.map(lambda n: split_market(n, group.base, group.percent))
-            od_count, spot_count = split.map(lambda s: s[0]), split.map(lambda s: s[1])
-        else:
-            od_count, spot_count = total, Range(0, 0, 0)
-        if group.is_spot_group:
-            spot_type = _spot_type(group, prices)
-            spot_price = prices.spot(spot_type, res.region)
-            lines.append(
-                Line(res.region, res.component, res.name, "instances", spot_type, "spot", spot_price, spot_count,
-                     _monthly(spot_count, spot_price), prices.on_demand(spot_type, res.region), group.strategy)
-            )
-        if not group.is_spot_group or od_count.max > 0:
-            lines.append(
-                Line(res.region, res.component, res.name, "instances", od_type, "on-demand", od_price, od_count,
-                     _monthly(od_count, od_price), detail=detail)
-            )
-        lines.extend(_volume_lines(group, total, prices))
+    for region, nodes in clusters.items():
+        for group in nodes.groups:
+            for asg in group.asgs:
+                res = planned.pop((region, asg.name), None)
+                if res is None:
+                    raise ValueError(f"the plan has no auto scaling group {asg.name} in {region}, which node group "
+                                     f"{group.name} of cluster {nodes.cluster_id} has")
+                lines += _asg_lines(group, asg, res, prices)
+    if planned:
+        unknown = ", ".join(sorted(f"{r.name} ({r.region})" for r in planned.values()))
+        raise ValueError(f"auto scaling groups outside the node-group model: {unknown}")
     return lines
 
 
-def _spot_type(group: _Group, prices: PriceCatalog) -> str:
-    if group.strategy in _PRICE_LED_STRATEGIES:
-        # min() keeps the first of equal prices: the override order breaks ties.
-        return min(group.overrides, key=lambda t: prices.spot(t, group.resource.region))
-    return group.overrides[0]
-
-
-def _volume_lines(group: _Group, instances: Range, prices: PriceCatalog) -> list[Line]:
-    if group.template is None:
-        return []
-    res = group.resource
+def _asg_lines(group: NodeGroup, asg: GroupAsg, res: Resource, prices: PriceCatalog) -> list[Line]:
+    workers = Range(group.min_workers, group.expected_workers, group.max_workers)
+    bought = workers.map(lambda n: group.purchases(n)[asg.market])
+    on_demand, spot = bought.map(lambda p: p.on_demand), bought.map(lambda p: p.spot)
+    distribution = asg.distribution
     lines = []
-    for mapping in group.template.inputs.get("blockDeviceMappings") or []:
-        ebs = mapping.get("ebs") or {}
-        size = ebs.get("volumeSize")
-        if not size:
-            continue
-        volume_type = ebs.get("volumeType") or "gp3"
-        per_instance_month = Decimal(int(size)) * prices.ebs_gb_month(volume_type, res.region)
+    if distribution.buys_spot:
+        spot_type = _spot_type(asg, res.region, prices)
+        spot_price = prices.spot(spot_type, res.region)
         lines.append(
-            Line(res.region, res.component, f"{res.name} {mapping.get('deviceName', 'volume')}", "volumes", None,
-                 None, per_instance_month / HOURS_PER_MONTH, instances, instances.map(lambda n: per_instance_month * n),
-                 detail=f"{volume_type} {int(size)} GB per instance")
+            Line(res.region, res.component, res.name, "instances", spot_type, Market.SPOT, spot_price, spot,
+                 _monthly(spot, spot_price), prices.on_demand(spot_type, res.region), distribution.spot_strategy)
         )
+    if not distribution.buys_spot or on_demand.max > 0:
+        od_type = asg.instance_types[0]
+        od_price = prices.on_demand(od_type, res.region)
+        twin = asg.market == Market.ON_DEMAND and group.spot is not None
+        lines.append(
+            Line(res.region, res.component, res.name, "instances", od_type, Market.ON_DEMAND, od_price, on_demand,
+                 _monthly(on_demand, od_price), detail=TWIN_DETAIL if twin else "")
+        )
+    lines.append(_root_volume_line(group, res, bought.map(lambda p: p.total), prices))
     return lines
+
+
+def _spot_type(asg: GroupAsg, region: str, prices: PriceCatalog) -> str:
+    if asg.distribution.spot_strategy in _PRICE_LED_STRATEGIES:
+        # min() keeps the first of equal prices: the order of the types breaks ties.
+        return min(asg.instance_types, key=lambda t: prices.spot(t, region))
+    return asg.instance_types[0]
+
+
+def _root_volume_line(group: NodeGroup, res: Resource, instances: Range, prices: PriceCatalog) -> Line:
+    size = group.root_volume_gb
+    per_instance_month = Decimal(size) * prices.ebs_gb_month(ROOT_VOLUME_TYPE, res.region)
+    return Line(res.region, res.component, f"{res.name} {ROOT_DEVICE}", "volumes", None, None,
+                per_instance_month / HOURS_PER_MONTH, instances, instances.map(lambda n: per_instance_month * n),
+                detail=f"{ROOT_VOLUME_TYPE} {size} GB per instance")
 
 
 # --- everything else ------------------------------------------------------------
@@ -283,7 +205,7 @@ def _other_line(res: Resource, prices: PriceCatalog) -> Line | None:
         node_type = res.inputs["nodeType"]
         hourly = prices.elasticache_hourly(node_type, res.region)
         nodes = _fixed(_cache_nodes(res.inputs, res.type))
-        return Line(res.region, res.component, res.name, "cache-nodes", node_type, "on-demand", hourly, nodes,
+        return Line(res.region, res.component, res.name, "cache-nodes", node_type, Market.ON_DEMAND, hourly, nodes,
                     _monthly(nodes, hourly))
     if res.type == HOSTED_ZONE:
         monthly = prices.hosted_zone_monthly()
@@ -305,14 +227,11 @@ def _other_line(res: Resource, prices: PriceCatalog) -> Line | None:
 
 
 def estimate(
-    env: str, resources: Iterable[Resource], prices: PriceCatalog, expected_workers: dict[str, int] | None = None
+    env: str, resources: Iterable[Resource], prices: PriceCatalog, clusters: Mapping[str, ClusterNodes] | None = None
 ) -> Estimate:
-    """Price every costed resource of a plan; `expected_workers` maps worker group -> expected count."""
+    """Price a plan: the node groups of `clusters` (region -> its cluster), and every other costed resource."""
     resources = list(resources)
-    templates = {r.id: r for r in resources if r.type == LAUNCH_TEMPLATE}
-    templates.update({r.inputs["name"]: r for r in templates.values() if isinstance(r.inputs.get("name"), str)})
-    groups = [_group(r, templates) for r in resources if r.type == ASG]
-    lines = _asg_lines(groups, expected_workers or {}, prices)
+    lines = _node_group_lines(resources, clusters or {}, prices)
     lines += [line for r in resources if r.type != ASG and (line := _other_line(r, prices)) is not None]
     lines.sort(key=lambda l: (l.region, l.component, l.name, l.kind, l.market or ""))
     regions = sorted({l.region for l in lines if l.kind == "instances"})
@@ -323,7 +242,7 @@ def estimate(
     return Estimate(env=env, lines=lines, source=prices.source(regions), notes=notes)
 
 
-def estimate_plan(plan, cfg, prices: PriceCatalog) -> Estimate:
+def estimate_plan(plan: Plan, cfg: EnvironmentConfig, prices: PriceCatalog) -> Estimate:
     """The estimate of an offline plan (`stacks.plan.Plan`) of the environment `cfg`."""
-    expected = {group.name: group.expected for group in cfg.cluster.worker_groups}
-    return estimate(plan.env, plan.resources, prices, expected)
+    clusters = {region: cluster_nodes(cfg, region) for region in cfg.region_names}
+    return estimate(plan.env, plan.resources, prices, clusters)

@@ -29,7 +29,7 @@ def _total(lines: list[Line]) -> Range:
 
 
 def _line_label(line: Line) -> Text:
-    what = " ".join(p for p in (line.market, line.instance_type) if p) or line.kind
+    what = " ".join(str(p) for p in (line.market, line.instance_type) if p) or line.kind
     count = f"×{line.count.min}/{line.count.expected}/{line.count.max}"
     label = Text(line.name) + Text(f"  {what}  {count}  {rate(line.hourly_price)}  ", style="muted")
     label += Text(_span(line.monthly), style="money")
@@ -89,7 +89,7 @@ def diff_view(diff: EstimateDiff) -> Group:
             line.region,
             line.component,
             line.name,
-            line.market or "",
+            str(line.market or ""),
             usd(line.monthly.expected) if line.monthly else "-",
             usd(line.against.expected) if line.against else "-",
             signed_usd(line.delta.expected),

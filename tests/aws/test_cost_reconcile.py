@@ -15,7 +15,7 @@ from cost.attribution import cloud_pricer, reconcile_with_bill
 from cost.prices import PriceCatalog
 from stacks.loader import load_environment
 from tests.aws.test_price_refresh import aws_env  # noqa: F401 - a fixture
-from tests.unit.test_cost_allocation import actor, node, replica, run, snapshot
+from tests.fakes.cost import actor, node, replica, run, snapshot
 
 
 @pytest.fixture

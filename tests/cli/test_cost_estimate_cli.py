@@ -7,7 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from tests.conftest import ENVIRONMENTS, ROOT
+from components.contract import Market
+from tests.conftest import ENVIRONMENTS, ROOT, stack_config, write_stack
 
 LINE_KEYS = {"region", "component", "name", "instanceType", "market", "hourlyPrice", "count", "monthly"}
 
@@ -71,6 +72,26 @@ def test_estimate_tree_shows_regions_components_and_the_price_source(cli, no_cac
         assert any(line.lstrip("├└─│ ").startswith(region + "  $") for line in lines)
     assert "network-us-east-1-nat-0  nat-gateway  ×1/1/1  $0.0450/h  $32.85 / $32.85 / $32.85" in run.out
     assert "prices: shipped, as of 2025-01-15" in run.out
+
+
+def test_estimate_counts_a_spot_group_bought_all_on_demand_once(cli, no_cache, tmp_path):
+    config = stack_config("dev")  # cpu: 0..4 workers, 1 expected, m6i.xlarge first, spot enabled
+    config["rayfleet:cluster"]["workerGroups"][0]["spot"]["onDemandPercentAboveBase"] = 100
+    run = cli("cost", "estimate", "--file", str(write_stack(tmp_path, config)), "--json", env=no_cache)
+    assert run.code == 0, run.err
+    instances = {
+        (l["name"], l["market"]): l
+        for l in json.loads(run.out)["lines"]
+        if l["name"].startswith("cluster-us-west-2-cpu-") and l["instanceType"]
+    }
+    assert set(instances) == {
+        ("cluster-us-west-2-cpu-spot", Market.ON_DEMAND.value), ("cluster-us-west-2-cpu-on-demand", Market.ON_DEMAND.value)
+    }
+    spot_asg = instances[("cluster-us-west-2-cpu-spot", Market.ON_DEMAND.value)]
+    assert spot_asg["count"] == {"min": 0, "expected": 1, "max": 4}
+    assert spot_asg["monthly"] == {"min": "0.000", "expected": "140.160", "max": "560.640"}  # m6i.xlarge 0.192 × 730
+    twin = instances[("cluster-us-west-2-cpu-on-demand", Market.ON_DEMAND.value)]
+    assert twin["count"] == {"min": 0, "expected": 0, "max": 0}
 
 
 def test_diff_compares_two_environments_line_by_line(cli, no_cache):

@@ -15,46 +15,10 @@ from pathlib import Path
 import pytest
 
 from cost.allocation import IDLE, SYSTEM, NodePrice, allocate, node_rates
-from cost.prices import PriceSource
 from cost.ray_state import Snapshot, request_counts
+from tests.fakes.cost import GIB, SOURCE, actor, node, replica, run, snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
-GIB = 1024**3
-SOURCE = PriceSource("shipped", "2025-01-15")
-
-
-def node(node_id, cpus, mem_gib, gpus=0, head=False, start_s=0):
-    resources = {"CPU": float(cpus), "memory": float(mem_gib * GIB), "object_store_memory": 1e9}
-    if gpus:
-        resources["GPU"] = float(gpus)
-    return {"node_id": node_id, "is_head_node": head, "state": "ALIVE", "resources_total": resources,
-            "start_time_ms": start_s * 1000}
-
-
-def replica(actor_id, node_id, start_s, state="RUNNING"):
-    return {"actor_id": actor_id, "node_id": node_id, "start_time_s": start_s, "state": state}
-
-
-def actor(actor_id, node_id, resources, class_name="ServeReplica:x:X", state="ALIVE"):
-    return {"actor_id": actor_id, "node_id": node_id, "required_resources": resources, "class_name": class_name,
-            "state": state}
-
-
-def snapshot(nodes, apps, actors, taken_at=36000, requests=None):
-    serve = {"applications": {
-        name: {"deployments": {dep: {"required_resources": {}, "replicas": replicas} for dep, replicas in deps.items()}}
-        for name, deps in apps.items()
-    }}
-    return Snapshot(taken_at, serve, nodes, actors, requests)
-
-
-def fixed(price):
-    return lambda n: NodePrice("m6i.xlarge", "on-demand", D(price))
-
-
-def run(snap, price="0.192", window=24, head_is_system=False):
-    return allocate(snap, fixed(price), window_hours=D(window), cluster="c", source=SOURCE, basis="test",
-                    head_is_system=head_is_system)
 
 
 def costs(alloc):

@@ -8,16 +8,17 @@ from decimal import Decimal as D
 import pytest
 from rich.console import Console
 
+from components.node_groups import Distribution, SpotPolicy
 from cost.actuals import BudgetStatus, CostReport, DailyCost, Forecast
 from cost.diff import diff_estimates
 from cost.estimate import estimate
-from cost.prices import PriceCatalog
 from rayfleet.output import THEME
 from rayfleet.views.cost_allocate import allocation_view
 from rayfleet.views.cost_estimate import diff_view, estimate_view
 from rayfleet.views.cost_report import report_view
-from tests.unit.test_cost_allocation import GIB, actor, node, replica, run, snapshot
-from tests.unit.test_cost_estimate import mixed_asg, res, template
+from tests.fakes.cost import (
+    GIB, REGION, actor, cluster, node, planned, planned_asgs, replica, run, shipped_prices, snapshot, worker
+)
 
 
 def render(renderable) -> str:
@@ -27,38 +28,38 @@ def render(renderable) -> str:
 
 
 @pytest.fixture
-def prices(tmp_path):
-    return PriceCatalog.load(tmp_path)
+def prices():
+    return shipped_prices()
 
 
 def small_estimate(env: str, max_workers: int, prices):
-    return estimate(
-        env,
-        [
-            template("lt-cpu", "m6i.2xlarge"),
-            mixed_asg(f"{env}-cpu-spot", "lt-cpu", ["m6i.2xlarge", "m6a.2xlarge"], lo=1, hi=max_workers, base=1,
-                      pct=0, strategy="price-capacity-optimized", node_type="cpu"),
-            res("aws:ec2/natGateway:NatGateway", f"{env}-nat-0", {}, component="network"),
-        ],
-        prices,
-        {"cpu": 2},
-    )
+    nodes = cluster(worker(types=("m6i.2xlarge", "m6a.2xlarge"), lo=1, hi=max_workers, expected=2,
+                           spot=SpotPolicy(Distribution(1, 0, "price-capacity-optimized"))))
+    nat = planned("aws:ec2/natGateway:NatGateway", f"{env}-nat-0", {}, component="network")
+    return estimate(env, [*planned_asgs(nodes, cluster_name=env), nat], prices, {REGION: nodes})
 
 
 ESTIMATE = """\
-prod: $417.47 a month expected  (min $321.17, max $610.07; per line: min / expected / max)
-└── us-east-1  $321.17 / $417.47 / $610.07
-    ├── cluster  $288.32 / $384.62 / $577.22
+prod: $562.43 a month expected  (min $466.13, max $755.03; per line: min / expected / max)
+└── us-east-1  $466.13 / $562.43 / $755.03
+    ├── cluster  $433.28 / $529.58 / $722.18
+    │   ├── prod-cpu-on-demand  on-demand m6i.2xlarge  ×0/0/0  $0.3840/h  $0.00 / $0.00 / $0.00  
+    │   │   (on-demand fallback twin: counted 0, the spot group's counts include its instances)
+    │   ├── prod-cpu-on-demand /dev/sda1  volumes  ×0/0/0  $0.0110/h  $0.00 / $0.00 / $0.00  (gp3 
+    │   │   100 GB per instance)
     │   ├── prod-cpu-spot  on-demand m6i.2xlarge  ×1/1/1  $0.3840/h  $280.32 / $280.32 / $280.32
     │   ├── prod-cpu-spot  spot m6a.2xlarge  ×0/1/3  $0.1210/h  $0.00 / $88.30 / $264.90  
     │   │   (price-capacity-optimized)
-    │   └── prod-cpu-spot /dev/sda1  volumes  ×1/2/4  $0.0110/h  $8.00 / $16.00 / $32.00  (gp3 100 
-    │       GB per instance)
+    │   ├── prod-cpu-spot /dev/sda1  volumes  ×1/2/4  $0.0110/h  $8.00 / $16.00 / $32.00  (gp3 100 
+    │   │   GB per instance)
+    │   ├── prod-head  on-demand m6i.xlarge  ×1/1/1  $0.1920/h  $140.16 / $140.16 / $140.16
+    │   └── prod-head /dev/sda1  volumes  ×1/1/1  $0.0066/h  $4.80 / $4.80 / $4.80  (gp3 60 GB per 
+    │       instance)
     └── network  $32.85 / $32.85 / $32.85
         └── prod-nat-0  nat-gateway  ×1/1/1  $0.0450/h  $32.85 / $32.85 / $32.85  (+$0.045/GB 
             processed, not estimated)
-spot saves $0.00 / $163.99 / $491.96 a month against the same instances on-demand ($321.17 / $581.46
-/ $1,102.03)
+spot saves $0.00 / $163.99 / $491.96 a month against the same instances on-demand ($466.13 / $726.42
+/ $1,246.99)
 prices: shipped, as of 2025-01-15
 monthly = 730 hours; usage-priced charges (NAT and load balancer data, S3, transfer) are not 
 estimated
@@ -79,7 +80,7 @@ staging against prod: monthly cost, expected (and the difference at max)
 │ us-east-1 │ cluster   │ staging-cpu-spot     │        │  $16.00 │ $16.00 │      $0.00 │  -$16.00 │
 │           │           │ /dev/sda1            │        │         │        │            │          │
 └───────────┴───────────┴──────────────────────┴────────┴─────────┴────────┴────────────┴──────────┘
-staging $417.47 against prod $417.47: $0.00 a month expected (min $0.00, max -$192.60); 2 identical 
+staging $562.43 against prod $562.43: $0.00 a month expected (min $0.00, max -$192.60); 6 identical 
 lines not shown
 """
 
