@@ -75,7 +75,8 @@ def parse_stack_outputs(data: Any, env: str, source: str) -> StackOutputs:
         where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"]).lstrip(".")
         raise RayfleetError(
             f"{source}: the stack outputs of '{env}' have {where} = {show_value(problem['input'])}: {problem['msg']}. "
-            f"Fix: pass what 'pulumi stack output --json --stack {env}' prints, unedited"
+            f"Fix: update the stack with this rayfleet ('pulumi up --stack {env}'), or pass --outputs FILE "
+            f"written by 'pulumi stack output --json --stack {env}'"
         ) from None
 
 

@@ -126,5 +126,6 @@ def test_dry_run_with_malformed_outputs_from_pulumi_is_an_error_not_the_plans_pl
     assert run.code == 1
     assert run.err.strip() == (
         "error: 'pulumi stack output --json --stack prod': the stack outputs of 'prod' have failover.records = "
-        "'none': Input should be a valid list. Fix: pass what 'pulumi stack output --json --stack prod' prints, unedited"
+        "'none': Input should be a valid list. Fix: update the stack with this rayfleet ('pulumi up --stack prod'), "
+        "or pass --outputs FILE written by 'pulumi stack output --json --stack prod'"
     )

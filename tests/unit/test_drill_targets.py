@@ -38,24 +38,22 @@ def test_outputs_without_failover_say_how_to_get_it():
     )
 
 
-def test_incomplete_failover_output_names_the_missing_key():
-    broken = {"failover": {**OUTPUTS["failover"], "records": [{k: v for k, v in RECORDS[0].items() if k != "healthCheckId"}]}}
+@pytest.mark.parametrize(
+    ("failover", "lacking"),
+    [
+        ({**OUTPUTS["failover"], "records": [{k: v for k, v in RECORDS[0].items() if k != "healthCheckId"}]},
+         "'healthCheckId'"),
+        ({"mode": "active-passive", "domain": "api.example.com",
+          "records": [{"region": "us-east-1", "role": "PRIMARY"}, {"region": "us-west-2", "role": "SECONDARY"}]},
+         "'hostedZoneId', 'healthCheckId', 'loadBalancerDnsName'"),
+    ],
+)
+def test_incomplete_failover_output_names_each_missing_key_once(failover, lacking):
     with pytest.raises(DrillError) as caught:
-        _target(broken)
+        _target({"failover": failover})
     assert str(caught.value) == (
-        "the failover output of 'prod' lacks 'healthCheckId': it was written by an older rayfleet. "
+        f"the failover output of 'prod' lacks {lacking}: it was written by an older rayfleet. "
         "Fix: run 'pulumi up --stack prod' with this rayfleet, then drill again"
-    )
-
-
-def test_every_missing_key_of_the_failover_output_is_named_once():
-    records = [{"region": "us-east-1", "role": "PRIMARY"}, {"region": "us-west-2", "role": "SECONDARY"}]
-    broken = {"failover": {"mode": "active-passive", "domain": "api.example.com", "records": records}}
-    with pytest.raises(DrillError) as caught:
-        _target(broken)
-    assert str(caught.value) == (
-        "the failover output of 'prod' lacks 'hostedZoneId', 'healthCheckId', 'loadBalancerDnsName': it was written "
-        "by an older rayfleet. Fix: run 'pulumi up --stack prod' with this rayfleet, then drill again"
     )
 
 

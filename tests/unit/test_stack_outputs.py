@@ -63,7 +63,8 @@ def test_output_of_the_wrong_type_names_the_key_the_stack_and_the_fix(tmp_path):
         read_stack_outputs("prod", path)
     assert str(caught.value) == (
         f"{path}: the stack outputs of 'prod' have regions.us-east-1.privateSubnetIds = 'subnet-1': "
-        "Input should be a valid list. Fix: pass what 'pulumi stack output --json --stack prod' prints, unedited"
+        "Input should be a valid list. Fix: update the stack with this rayfleet ('pulumi up --stack prod'), "
+        "or pass --outputs FILE written by 'pulumi stack output --json --stack prod'"
     )
 
 
