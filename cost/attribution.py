@@ -89,17 +89,11 @@ def allocate_cloud(cfg: EnvironmentConfig, region: str, address: str, *, window_
 
 def stack_dashboard(env: str, region: str, outputs_file: Path | None = None) -> tuple[str, str | None]:
     """The deployed cluster's dashboard URL and token, from the stack's outputs and Secrets Manager."""
-    from stacks.outputs import dashboard_token, read_stack_outputs
+    from stacks.outputs import dashboard_token, read_stack_outputs, stack_region
 
-    regions = read_stack_outputs(env, outputs_file).get("regions", {})
-    entry = regions.get(region)
-    if not entry or not entry.get("dashboardUrl"):
-        raise RayfleetError(
-            f"the stack {env} exports no dashboardUrl for {region} (regions: {', '.join(sorted(regions)) or 'none'}). "
-            "Fix: deploy the cluster first, or pass --address"
-        )
-    secret_arn = entry.get("dashboardTokenSecretArn")
-    return entry["dashboardUrl"], dashboard_token(secret_arn, region) if secret_arn else None
+    found = stack_region(read_stack_outputs(env, outputs_file), env, region, needs=("dashboard_url",))
+    secret_arn = found.dashboard_token_secret_arn
+    return found.dashboard_url, dashboard_token(secret_arn, region) if secret_arn else None
 
 
 def reconcile_with_bill(alloc: Allocation, cluster: str, window_hours: Decimal) -> None:

@@ -5,19 +5,20 @@
     token = dashboard_token(region.token_secret_arn, "us-east-1")
     working_dir = upload_artifacts(region, models_dir())  # s3://<bucket>/serve/code-<hash>.zip
 
-Stack output keys (set by the Pulumi program): `regions.<region>.dashboardUrl`,
-`regions.<region>.dashboardTokenSecretArn`, `regions.<region>.artifactBucket`.
+The deployer needs three outputs of a region (stacks.outputs_model.RegionOutputs):
+`dashboardUrl`, `dashboardTokenSecretArn` and `artifactBucket`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from components.errors import RayfleetError
 from serve_apps.catalog import DIGITS_ARTIFACT
 from serve_apps.package import code_package
-from components.errors import RayfleetError
+from stacks.outputs import stack_region
+from stacks.outputs_model import StackOutputs
 
 #: IAM actions the deployer needs in the cloud, next to the code that calls them.
 PERMISSIONS = ("secretsmanager:GetSecretValue", "s3:HeadObject", "s3:PutObject")
@@ -25,7 +26,9 @@ MODELS_PREFIX = "models"
 
 
 @dataclass(frozen=True)
-class RegionOutputs:
+class CloudRegion:
+    """One region's cluster as the deployer reaches it: every field present."""
+
     region: str
     dashboard_url: str
     token_secret_arn: str
@@ -36,21 +39,12 @@ class RegionOutputs:
         return f"s3://{self.artifact_bucket}/{MODELS_PREFIX}"
 
 
-def region_outputs(outputs: dict[str, Any], env: str, region: str) -> RegionOutputs:
-    regions = outputs.get("regions") or {}
-    if region not in regions:
-        known = ", ".join(sorted(regions)) or "none"
-        raise RayfleetError(f"stack '{env}' has no outputs for region {region} (regions in the outputs: {known}). "
-                            f"Fix: run 'pulumi up --stack {env}', or pick a region it has")
-    values = regions[region]
-    missing = [k for k in ("dashboardUrl", "dashboardTokenSecretArn", "artifactBucket") if not values.get(k)]
-    if missing:
-        raise RayfleetError(f"stack '{env}' outputs regions.{region} lack {', '.join(missing)}. "
-                            f"Fix: update the stack ('pulumi up --stack {env}') with a rayfleet that exports them")
-    return RegionOutputs(region, values["dashboardUrl"], values["dashboardTokenSecretArn"], values["artifactBucket"])
+def region_outputs(outputs: StackOutputs, env: str, region: str) -> CloudRegion:
+    found = stack_region(outputs, env, region, needs=("dashboard_url", "dashboard_token_secret_arn", "artifact_bucket"))
+    return CloudRegion(region, found.dashboard_url, found.dashboard_token_secret_arn, found.artifact_bucket)
 
 
-def upload_artifacts(target: RegionOutputs, models: Path) -> str:
+def upload_artifacts(target: CloudRegion, models: Path) -> str:
     """Upload the code package and the model artifacts (when absent); return the code zip's s3 URI."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError

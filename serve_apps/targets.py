@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from serve_apps.cloud import RegionOutputs, region_outputs, upload_artifacts
+from serve_apps.cloud import CloudRegion, region_outputs, upload_artifacts
 from stacks.outputs import dashboard_token, read_stack_outputs
 from serve_apps.dashboard import Dashboard, normalize_address
 from serve_apps.history import History
@@ -65,7 +65,7 @@ def check_regions(cfg: EnvironmentConfig, region: str | None) -> list[str]:
     return [region]
 
 
-def render_cloud(cfg: EnvironmentConfig, outputs: RegionOutputs | None) -> RenderedConfig:
+def render_cloud(cfg: EnvironmentConfig, outputs: CloudRegion | None) -> RenderedConfig:
     """The cloud config for one region; without outputs the bucket is a visible placeholder."""
     _, key = code_package()
     bucket = outputs.artifact_bucket if outputs else "artifact-bucket-unknown"

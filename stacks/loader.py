@@ -4,9 +4,10 @@
     >>> load_environment("dev").regions[0].name
     'us-west-2'
 
-Two sources feed the same validation: `load_file` reads `stacks/Pulumi.<env>.yaml`
-directly (the CLI, the plan, the deployer, the cost tools), and
-`parse_environment` takes the values Pulumi hands the program under `pulumi up`.
+Two sources feed the same validation, `parse_stack_config`: `load_file` reads
+`stacks/Pulumi.<env>.yaml` directly (the CLI, the plan, the deployer, the cost
+tools), and stacks/__main__.py passes the whole config Pulumi hands the program
+under `pulumi up`.
 """
 
 from __future__ import annotations
@@ -116,7 +117,15 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 
 def load_file(path: Path | str) -> EnvironmentConfig:
     path = Path(path)
-    config = read_stack_file(path)
+    return parse_stack_config(env_name_of(path), read_stack_file(path), source=str(path))
+
+
+def parse_stack_config(env: str, config: Mapping[str, Any], *, source: str) -> EnvironmentConfig:
+    """Validate a stack's whole config: its namespaced keys (`rayfleet:cluster`, `aws:region`, ...), decoded.
+
+    The same path for a stack file (`load_file`) and for the config Pulumi hands the program
+    under `pulumi up` (stacks/__main__.py), so an unknown key fails the same way on both.
+    """
     values: dict[str, Any] = {}
     issues: list[ConfigIssue] = []
     known = config_keys()
@@ -140,11 +149,11 @@ def load_file(path: Path | str) -> EnvironmentConfig:
             )
         # Other namespaces (aws:profile, pulumi:tags, ...) belong to Pulumi and its providers.
     try:
-        cfg = parse_environment(env_name_of(path), values, aws_region=aws_region, source=str(path))
+        cfg = parse_environment(env, values, aws_region=aws_region, source=source)
     except ConfigError as err:
-        raise ConfigError(str(path), issues + err.issues) from None
+        raise ConfigError(source, issues + err.issues) from None
     if issues:
-        raise ConfigError(str(path), issues)
+        raise ConfigError(source, issues)
     return cfg
 
 

@@ -4,6 +4,8 @@ The offline plan and the component tests both use `PlanMocks`. Every resource
 gets a plausible physical ID and ARN in its own region (taken from the
 provider it was created with), and the few invokes the program makes
 (availability zones, SSM parameters, caller identity) get region-true answers.
+`pulumi_program_config` is a stack's config as `pulumi up` hands it to the
+program, for tests that run stacks/__main__.py the way Pulumi does.
 
     mocks = PlanMocks()
     pulumi.runtime.set_mocks(mocks, project="rayfleet", stack="prod", preview=False)
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -256,9 +258,10 @@ INVOKES: dict[str, Callable[[dict, str], dict]] = {
 }
 
 
-def config_values(cfg_values: dict[str, Any], aws_region: str | None) -> dict[str, str]:
-    """Stack config as Pulumi hands it to a program: namespaced keys, structured values JSON-encoded."""
-    config = {f"rayfleet:{key}": json.dumps(value) for key, value in cfg_values.items()}
-    if aws_region:
-        config["aws:region"] = aws_region
-    return config
+def pulumi_program_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """A stack file's `config:` as Pulumi hands it to the program (PULUMI_CONFIG), for `set_all_config`.
+
+    Keys stay namespaced as written (`rayfleet:cluster`, `aws:region`); strings are passed
+    as they are, every other value JSON-encoded (so `pulumi.Config(...).get_object` parses it).
+    """
+    return {str(key): value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}

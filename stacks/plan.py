@@ -1,6 +1,8 @@
 """The offline plan: the real Pulumi program, run in-process under mocks, with every resource captured.
 
-No credentials, network or Pulumi CLI are involved. The capture feeds the
+No credentials, network or Pulumi CLI are involved. The plan validates the
+stack file, then runs `build(cfg)` on that validated config (what
+stacks/__main__.py runs under `pulumi up`). The capture feeds the
 `rayfleet plan` tree, the security checks and the cost estimate.
 
     >>> plan = run_plan("prod")
@@ -13,10 +15,10 @@ No credentials, network or Pulumi CLI are involved. The capture feeds the
 from __future__ import annotations
 
 import asyncio
-import runpy
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,10 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.errors import RayfleetError
-from stacks.loader import environment_file, load_file, read_stack_file
-from stacks.mocks import PlanMocks, config_values
+from stacks.loader import environment_file, load_file
+from stacks.mocks import PlanMocks
 
 PROJECT = "rayfleet"
-PROGRAM_DIR = Path(__file__).resolve().parent
 #: Components registered by rayfleet carry type tokens `rayfleet:<component>:<Class>`.
 COMPONENT_PREFIX = "rayfleet:"
 
@@ -160,14 +160,30 @@ def run_plan(env: str | None = None, *, path: Path | str | None = None) -> Plan:
     """Run the program for one environment (by name, or a stack file's path) and capture it."""
     stack_file = Path(path) if path else environment_file(env or "")
     cfg = load_file(stack_file)  # raises ConfigError before anything runs
-    raw = read_stack_file(stack_file)
-    values = {k.split(":", 1)[1]: v for k, v in raw.items() if str(k).startswith("rayfleet:")}
-    # Pulumi's runtime settings are process-global: one plan at a time.
+    from stacks.program import build  # every component and pulumi_aws: imported only when a plan runs
+
+    return capture(cfg.env, str(stack_file), lambda: build(cfg), primary_region=cfg.primary_region.name)
+
+
+def capture(
+    env: str,
+    source: str,
+    program: Callable[[], None],
+    *,
+    primary_region: str,
+    config: dict[str, str] | None = None,
+) -> Plan:
+    """Run `program` as stack `env` under the plan's mocks, and capture every resource it registers.
+
+    `config` is the stack config the program sees (`pulumi.Config`), as Pulumi passes it
+    (stacks.mocks.pulumi_program_config); the plan's program, `build(cfg)`, reads none.
+    """
+    # Pulumi's runtime settings are process-global: one run at a time.
     with _RUN_LOCK:
-        return _run(cfg.env, str(stack_file), config_values(values, raw.get("aws:region")), cfg.primary_region.name)
+        return _run(env, source, program, primary_region, config or {})
 
 
-def _run(env: str, source: str, config: dict[str, str], primary_region: str) -> Plan:
+def _run(env: str, source: str, program: Callable[[], None], primary_region: str, config: dict[str, str]) -> Plan:
     # A fresh event loop per run, closed afterwards. The mock monitor answers on executor
     # threads, each with a loop of its own; a private executor, shut down afterwards,
     # lets those loops close while the process is still whole.
@@ -191,16 +207,10 @@ def _run(env: str, source: str, config: dict[str, str], primary_region: str) -> 
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=env, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(config)
     settings.SETTINGS.outputs.clear()
-
-    def program() -> None:
-        runpy.run_path(str(PROGRAM_DIR), run_name="__main__")
-
     try:
         _sync_await(run_pulumi_func(program))
         root = settings.get_root_resource()
         outputs = _sync_await(pulumi.Output.from_input(dict(root.outputs)).future()) if root else {}
-    except pulumi.RunError as err:
-        raise RayfleetError(str(err)) from None
     finally:
         executor.shutdown(wait=True)
         for thread_loop in thread_loops:

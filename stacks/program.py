@@ -28,6 +28,8 @@ from components.ray_cluster.component import RayCluster
 from components.serve_ingress import ServeIngress, ServeIngressArgs
 from components.tags import TagContext, build_tags
 from stacks.config import EnvironmentConfig
+from stacks.export import export_model, resolved
+from stacks.outputs_model import FailoverOutputs, RegionOutputs, StackOutputs
 
 #: The repository root: where the node-agent modules are read from at deploy time.
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -266,60 +268,60 @@ def add_serving(cfg: EnvironmentConfig, stacks: list[RegionStack], clusters: dic
     return serving
 
 
-def serving_outputs(cfg: EnvironmentConfig, serving: Serving) -> tuple[dict[str, dict], dict | None]:
-    """Per-region output keys of the serving path, and the top-level `failover` output (None without it)."""
-    per_region: dict[str, dict] = {}
+def serving_outputs(
+    cfg: EnvironmentConfig, serving: Serving
+) -> tuple[dict[str, dict[str, Any]], pulumi.Output[FailoverOutputs] | None]:
+    """Per region, the serving path's fields of RegionOutputs; and the `failover` output (None without it)."""
+    per_region: dict[str, dict[str, Any]] = {}
     for region, ingress in serving.ingress.items():
-        per_region[region] = {"loadBalancerDnsName": ingress.dns_name, "tls": cfg.tls_source(region)}
+        per_region[region] = dict(load_balancer_dns_name=ingress.dns_name, tls=cfg.tls_source(region))
         if serving.failover is not None:
-            per_region[region]["healthCheckId"] = serving.failover.health_check_ids[region]
+            per_region[region]["health_check_id"] = serving.failover.health_check_ids[region]
     if serving.failover is None or cfg.failover is None:
         return per_region, None
-    failover = {
-        "mode": cfg.failover.mode,
-        "domain": cfg.failover.domain,
-        "hostedZone": cfg.failover.hosted_zone,
-        "hostedZoneId": serving.failover.zone_id,
-        "ttlSeconds": cfg.failover.ttl_seconds,
-        "records": serving.failover.records,
-    }
+    failover = resolved(
+        FailoverOutputs,
+        mode=cfg.failover.mode,
+        domain=cfg.failover.domain,
+        hosted_zone=cfg.failover.hosted_zone,
+        hosted_zone_id=serving.failover.zone_id,
+        ttl_seconds=cfg.failover.ttl_seconds,
+        records=serving.failover.records,
+    )
     return per_region, failover
 
 
 def export_outputs(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: Serving | None = None) -> None:
-    """Stack outputs the CLI reads back (`pulumi stack output --json`)."""
+    """Stack outputs the CLI reads back (`pulumi stack output --json`), written through StackOutputs."""
     per_region, failover = serving_outputs(cfg, serving) if serving else ({}, None)
-    if failover is not None:
-        pulumi.export("failover", failover)
-    pulumi.export("env", cfg.env)
-    pulumi.export("primaryRegion", cfg.primary_region.name)
-    pulumi.export(
-        "regions",
-        {
-            s.name: {
-                "primary": s.primary,
-                "cluster": s.tags.cluster,
-                "vpcId": s.network.vpc_id,
-                "privateSubnetIds": s.network.private_subnet_ids,
-                "publicSubnetIds": s.network.public_subnet_ids,
-                **(cluster_outputs(s) if s.cluster else {}),
-                **per_region.get(s.name, {}),
-            }
-            for s in stacks
-        },
+    regions = {
+        s.name: resolved(
+            RegionOutputs,
+            primary=s.primary,
+            cluster=s.tags.cluster,
+            vpc_id=s.network.vpc_id,
+            private_subnet_ids=s.network.private_subnet_ids,
+            public_subnet_ids=s.network.public_subnet_ids,
+            **(cluster_outputs(s) if s.cluster else {}),
+            **per_region.get(s.name, {}),
+        )
+        for s in stacks
+    }
+    export_model(
+        StackOutputs, env=cfg.env, primary_region=cfg.primary_region.name, regions=regions, failover=failover
     )
 
 
-def cluster_outputs(s: RegionStack) -> dict:
-    """What the deployer and operators need to reach a region's cluster."""
+def cluster_outputs(s: RegionStack) -> dict[str, Any]:
+    """What the deployer and operators need to reach a region's cluster: fields of RegionOutputs."""
     assert s.cluster is not None and s.artifacts is not None
-    return {
-        "clusterName": s.cluster.cluster_name,
-        "headAsgName": s.cluster.head_asg_name,
-        "workerAsgs": s.cluster.worker_asg_names,
-        "headAddress": s.cluster.head_address,
-        "dashboardUrl": s.cluster.dashboard_url,
-        "dashboardTokenSecretArn": s.cluster.dashboard_token_secret_arn,
-        "artifactBucket": s.artifacts.bucket_name,
-        "nodeSecurityGroupId": s.cluster.node_security_group_id,
-    }
+    return dict(
+        cluster_name=s.cluster.cluster_name,
+        head_asg_name=s.cluster.head_asg_name,
+        worker_asgs=s.cluster.worker_asg_names,
+        head_address=s.cluster.head_address,
+        dashboard_url=s.cluster.dashboard_url,
+        dashboard_token_secret_arn=s.cluster.dashboard_token_secret_arn,
+        artifact_bucket=s.artifacts.bucket_name,
+        node_security_group_id=s.cluster.node_security_group_id,
+    )

@@ -1,6 +1,6 @@
 """The failover drill: make Route 53 treat the primary region as down, time the move, put everything back.
 
-    target = target_from_outputs(read_stack_outputs("prod"), env="prod")   # stacks.outputs
+    target = drill_target(read_stack_outputs("prod"), "prod")   # stacks.drill_target, stacks.outputs
     result = run_failover_drill(target, boto3.client("route53"), timeout=300)
     result.failover_seconds   # from inverting the primary's health check to Route 53 answering the secondary
 

@@ -82,9 +82,9 @@ def failover(
 
 def _target(env: str, outputs: Path | None, dry_run: bool):
     """The drill's target, and where its IDs came from."""
-    from components.drills import failover_targets as targets
+    from stacks.drill_target import drill_target
     from stacks.loader import load_environment
-    from stacks.outputs import read_stack_outputs
+    from stacks.outputs import OutputsUnavailable, parse_stack_outputs, read_stack_outputs
 
     if load_environment(env).failover is None:
         raise RayfleetError(
@@ -92,17 +92,17 @@ def _target(env: str, outputs: Path | None, dry_run: bool):
             "'rayfleet:failover' in its stack file. Fix: drill an environment with failover"
         )
     try:
-        data = read_stack_outputs(env, outputs)
+        found = read_stack_outputs(env, outputs)
         source = str(outputs) if outputs else f"'pulumi stack output --stack {env}'"
-    except RayfleetError:
+    except OutputsUnavailable:
         if not dry_run or outputs is not None:
             raise
         # A dry run still shows the steps before anything is deployed: with the offline plan's placeholder IDs.
         from stacks.plan import run_plan
 
-        data = run_plan(env).outputs
         source = "the offline plan (placeholders until 'pulumi up')"
-    return targets.target_from_outputs(data, env), source
+        found = parse_stack_outputs(run_plan(env).outputs, env, source)
+    return drill_target(found, env), source
 
 
 @contextlib.contextmanager

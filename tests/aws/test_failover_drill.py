@@ -18,7 +18,9 @@ from botocore.stub import Stubber
 
 from components.drills import failover as drill
 from components.drills.failover import HealthObservation
-from components.drills.failover_targets import DrillError, RegionTarget, target_from_outputs
+from components.drills.failover_targets import DrillError, RegionTarget
+from stacks.drill_target import drill_target
+from stacks.outputs import parse_stack_outputs
 from tests.aws.route53_stack import PRIMARY, SECONDARY, aws_env, deployed, moto_endpoint, plan_outputs  # noqa: F401
 
 
@@ -79,9 +81,14 @@ def _inverted(client, outputs) -> bool:
     return client.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Inverted"]
 
 
+def _target(outputs: dict):
+    """The drill's target from outputs as `pulumi stack output --json` prints them."""
+    return drill_target(parse_stack_outputs(outputs, "prod", "outputs.json"), "prod")
+
+
 def _run(client, outputs, probe, *, timeout=120.0, poll=10.0):
     clock = FakeClock()
-    target = target_from_outputs(outputs, "prod")
+    target = _target(outputs)
     return drill.run_failover_drill(
         target, client, probe=probe, resolve=_no_dns, timeout=timeout, poll=poll, clock=clock, sleep=clock.sleep
     )
@@ -125,7 +132,7 @@ def test_sigterm_during_the_drill_restores_the_health_check_and_the_handler(depl
 
 def test_api_failure_while_polling_stops_the_drill_and_restores(deployed):
     client, outputs = deployed
-    target = target_from_outputs(outputs, "prod")
+    target = _target(outputs)
     # The real probe: moto answers GetHealthCheckStatus but has no TestDNSAnswer (404).
     with pytest.raises(DrillError) as caught:
         drill.run_failover_drill(target, client, resolve=_no_dns, timeout=5, poll=1)

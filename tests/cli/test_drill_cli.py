@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.aws.route53_stack import aws_env, deployed, moto_endpoint, plan_outputs  # noqa: F401
 
 
@@ -100,3 +102,30 @@ def test_outputs_come_from_pulumi_stack_output_by_default(cli, tmp_path, plan_ou
     assert run.code == 0, run.err
     assert calls.read_text() == "stack output --json --stack prod\n"
     assert run.out.splitlines()[0].endswith("IDs from 'pulumi stack output --stack prod')")
+
+
+def _fake_pulumi(tmp_path, script: str) -> dict:
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\n{script}\n")
+    fake.chmod(0o755)
+    return {"PATH": f"{fake.parent}:/usr/bin:/bin"}
+
+
+@pytest.mark.slow  # runs prod's offline plan
+def test_dry_run_of_an_undeployed_stack_shows_the_plans_placeholders(cli, tmp_path):
+    path = _fake_pulumi(tmp_path, "echo 'error: no stack named prod found' >&2; exit 255")
+    run = cli("drill", "failover", "--env", "prod", "--dry-run", env=path)
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[0].endswith("IDs from the offline plan (placeholders until 'pulumi up'))")
+
+
+def test_dry_run_with_malformed_outputs_from_pulumi_is_an_error_not_the_plans_placeholders(cli, tmp_path):
+    path = _fake_pulumi(tmp_path, """echo '{"failover": {"records": "none"}}'""")
+    run = cli("drill", "failover", "--env", "prod", "--dry-run", env=path)
+    assert run.code == 1
+    assert run.err.strip() == (
+        "error: 'pulumi stack output --json --stack prod': the stack outputs of 'prod' have failover.records = "
+        "'none': Input should be a valid list. Fix: update the stack with this rayfleet ('pulumi up --stack prod'), "
+        "or pass --outputs FILE written by 'pulumi stack output --json --stack prod'"
+    )

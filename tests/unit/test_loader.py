@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from components.errors import ConfigError, RayfleetError
-from stacks.loader import environment_file, load_file, parse_environment
-from tests.conftest import STACKS, stack_config
+from stacks.loader import environment_file, load_file, parse_environment, parse_stack_config
+from tests.conftest import STACKS, stack_config, write_stack
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):
@@ -97,3 +97,16 @@ def test_program_config_values_validate_like_the_file():
     values["cluster"]["workerGroups"][0]["minWorkers"] = 99
     with pytest.raises(ConfigError, match=r"^stack 'prod' config: 1 problem"):
         parse_environment("prod", values, aws_region="us-east-1", source="stack 'prod' config")
+
+
+def test_config_pulumi_passes_the_program_validates_like_the_file(tmp_path):
+    config = {**stack_config("dev"), "rayfleet:failovr": {}}
+    with pytest.raises(ConfigError) as from_pulumi:
+        parse_stack_config("dev", config, source="stack 'dev' config")
+    with pytest.raises(ConfigError) as from_file:
+        load_file(write_stack(tmp_path, config, env="dev"))
+    assert str(from_pulumi.value) == (
+        "stack 'dev' config: 1 problem\n"
+        "  - rayfleet:failovr = {}: is not a known key. Fix: did you mean 'rayfleet:failover'?"
+    )
+    assert from_pulumi.value.issues == from_file.value.issues
