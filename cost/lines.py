@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from components.contract import Market
 from cost.prices import HOURS_PER_MONTH, PriceSource
 
 SCENARIOS = ("min", "expected", "max")
@@ -98,7 +99,7 @@ class Estimate:
         """What the spot lines save per month against the same instances on-demand."""
         saved = Range.zero()
         for line in self.lines:
-            if line.market == "spot" and line.on_demand_hourly is not None:
+            if line.market == Market.SPOT and line.on_demand_hourly is not None:
                 per = (line.on_demand_hourly - line.hourly_price) * HOURS_PER_MONTH
                 saved = saved + line.count.map(lambda n, per=per: per * n)
         return saved
