@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from components.tags import CLUSTER_KEY, ENV_KEY
+from components.contract import CLUSTER_KEY, COMPONENT_KEY, ENV_KEY
 from cost.aws_errors import explain
 from components.errors import RayfleetError
 
@@ -193,7 +193,7 @@ def cost_report(
     env: str,
     *,
     days: int = 14,
-    group_by: str = "rayfleet:component",
+    group_by: str = COMPONENT_KEY,
     budget: str | None = None,
     today: date | None = None,
     client: Callable[[str], Any] | None = None,

@@ -37,12 +37,10 @@ from serve_apps.deployer import DEFAULT_TIMEOUT_S, DeployResult, deploy
 from serve_apps.history import History
 from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.render import LocalTarget, Machine, RenderedConfig, render_serve_config
+from components.contract import DASHBOARD_PORT, GCS_PORT, SERVE_PORT
 from components.errors import RayfleetError
 from stacks.loader import load_environment
 
-GCS_PORT = 6379
-DASHBOARD_PORT = 8265
-SERVE_PORT = 8000
 START_TIMEOUT_S = 120
 
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from serve_apps.catalog import app_spec
 from stacks.config import EnvironmentConfig, ServeApp
+from components.contract import SERVE_PORT
 from components.errors import RayfleetError
 
-SERVE_PORT = 8000
 #: Replicas get this long to finish in-flight requests when they stop (spot notices give 120 s).
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 20.0
 GRACEFUL_SHUTDOWN_WAIT_LOOP_S = 2.0

@@ -30,27 +30,42 @@ class ArtifactReplication(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ArtifactReplicationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"rayfleet:{COMPONENT}:ArtifactReplication", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        regions = list(args.destination_bucket_arns)
+        self.args = args
+        role = self._role(name)
+        policy = self._policy(name, role)
+        self._configuration(name, role, policy)
+        self.role_arn = role.arn
+        self.register_outputs({"roleArn": self.role_arn})
 
-        role = aws.iam.Role(
+    def _role(self, name: str) -> aws.iam.Role:
+        """The role S3 assumes to copy the primary's objects."""
+        cluster, regions = self.args.tags.cluster, list(self.args.destination_bucket_arns)
+        return aws.iam.Role(
             f"{name}-role",
             assume_role_policy=json.dumps(trust_policy()),
-            description=f"S3 replication of {args.tags.cluster}'s artifacts to {', '.join(regions)}",
-            tags=build_tags(args.tags, COMPONENT, name=f"{args.tags.cluster}-replication"),
-            opts=child,
+            description=f"S3 replication of {cluster}'s artifacts to {', '.join(regions)}",
+            tags=build_tags(self.args.tags, COMPONENT, name=f"{cluster}-replication"),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        policy = aws.iam.RolePolicy(
+
+    def _policy(self, name: str, role: aws.iam.Role) -> aws.iam.RolePolicy:
+        """What the role may do: read the primary's bucket, write each destination (permissions.py)."""
+        args = self.args
+        return aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
             policy=pulumi.Output.all(args.source_bucket_arn, *args.destination_bucket_arns.values()).apply(
                 lambda arns: json.dumps(replication_policy(arns[0], list(arns[1:])))
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _configuration(self, name: str, role: aws.iam.Role, policy: aws.iam.RolePolicy) -> None:
+        """One rule per destination region (plan.replication_rules), on the primary's bucket."""
+        destinations = self.args.destination_bucket_arns
         aws.s3.BucketReplicationConfig(
             f"{name}-config",
-            bucket=args.source_bucket_id,
+            bucket=self.args.source_bucket_id,
             role=role.arn,
             rules=[
                 aws.s3.BucketReplicationConfigRuleArgs(
@@ -63,14 +78,12 @@ class ArtifactReplication(pulumi.ComponentResource):
                         status="Enabled"
                     ),
                     destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
-                        bucket=args.destination_bucket_arns[rule.destination_region],
+                        bucket=destinations[rule.destination_region],
                         storage_class=STORAGE_CLASS,
                     ),
                 )
-                for rule in replication_rules(regions)
+                for rule in replication_rules(list(destinations))
             ],
             # S3 checks the role's permissions when the configuration is written.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
-        self.role_arn = role.arn
-        self.register_outputs({"roleArn": self.role_arn})

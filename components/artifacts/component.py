@@ -34,16 +34,30 @@ class Artifacts(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ArtifactsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rayfleet:artifacts:Artifacts", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        cluster = args.tags.cluster
-
-        def tags(role: str) -> dict[str, str]:
-            return build_tags(args.tags, COMPONENT, name=f"{cluster}-{role}")
-
+        self.args = args
         bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket_prefix=bucket_prefix(cluster), tags=tags("artifacts"), opts=child
+            f"{name}-bucket",
+            bucket_prefix=bucket_prefix(args.tags.cluster),
+            tags=self._tags("artifacts"),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        deps = [
+        settings = self._bucket_settings(name, bucket)
+        self._tls_only_policy(name, bucket, settings)
+        self._node_agent(name, bucket, settings)
+
+        self.bucket_id = bucket.id
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.node_agent_key = NODE_AGENT_KEY
+        self.register_outputs({"bucketId": bucket.id, "bucketArn": bucket.arn, "nodeAgentKey": NODE_AGENT_KEY})
+
+    def _tags(self, role: str) -> dict[str, str]:
+        return build_tags(self.args.tags, COMPONENT, name=f"{self.args.tags.cluster}-{role}")
+
+    def _bucket_settings(self, name: str, bucket: aws.s3.Bucket) -> list[pulumi.Resource]:
+        """Private, owner-enforced, versioned (for replication) and encrypted: in place before anything is written."""
+        by_default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
+        return [
             aws.s3.BucketPublicAccessBlock(
                 f"{name}-public-access-block",
                 bucket=bucket.id,
@@ -51,60 +65,56 @@ class Artifacts(pulumi.ComponentResource):
                 block_public_policy=True,
                 ignore_public_acls=True,
                 restrict_public_buckets=True,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             ),
             aws.s3.BucketOwnershipControls(
                 f"{name}-ownership",
                 bucket=bucket.id,
                 rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             ),
             aws.s3.BucketVersioning(
                 f"{name}-versioning",
                 bucket=bucket.id,
                 versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             ),
             aws.s3.BucketServerSideEncryptionConfiguration(
                 f"{name}-encryption",
                 bucket=bucket.id,
                 rules=[
                     aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="AES256"
-                        ),
+                        apply_server_side_encryption_by_default=by_default(sse_algorithm="AES256"),
                         bucket_key_enabled=True,
                     )
                 ],
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self),
             ),
         ]
+
+    def _tls_only_policy(self, name: str, bucket: aws.s3.Bucket, settings: list[pulumi.Resource]) -> None:
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=bucket.id,
             policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_policy(arn))),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=settings),
         )
+
+    def _node_agent(self, name: str, bucket: aws.s3.Bucket, settings: list[pulumi.Resource]) -> None:
+        """The node-agent package, at NODE_AGENT_KEY: what every node's user data fetches."""
         # An S3 object's `source` takes a file asset, not an archive (the provider rejects one):
         # zip the agents here and upload that file.
-        package_path = write_node_agent_zip(
-            args.source_root, node_agent_files(args.source_root), Path(tempfile.gettempdir())
-        )
+        source_root = self.args.source_root
+        package_path = write_node_agent_zip(source_root, node_agent_files(source_root), Path(tempfile.gettempdir()))
         aws.s3.BucketObjectv2(
             f"{name}-node-agent",
             bucket=bucket.id,
             key=NODE_AGENT_KEY,
             source=pulumi.FileAsset(str(package_path)),
             content_type="application/zip",
-            tags=tags("node-agent"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
+            tags=self._tags("node-agent"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=settings),
         )
-
-        self.bucket_id = bucket.id
-        self.bucket_name = bucket.bucket
-        self.bucket_arn = bucket.arn
-        self.node_agent_key = NODE_AGENT_KEY
-        self.register_outputs({"bucketId": bucket.id, "bucketArn": bucket.arn, "nodeAgentKey": NODE_AGENT_KEY})
 
 
 def tls_only_policy(bucket_arn: str) -> dict:

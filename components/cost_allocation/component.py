@@ -36,37 +36,46 @@ class CostAllocation(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CostAllocationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rayfleet:cost:CostAllocation", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self.args = args
         self.tag_keys = activated_tag_keys(args.cost_tag_keys) if args.activate_tags else []
         self.allocation_tags = [
-            aws.costexplorer.CostAllocationTag(f"{name}-tag-{_slug(key)}", tag_key=key, status="Active", opts=child)
+            aws.costexplorer.CostAllocationTag(
+                f"{name}-tag-{_slug(key)}", tag_key=key, status="Active", opts=pulumi.ResourceOptions(parent=self)
+            )
             for key in self.tag_keys
         ]
-        self.budget = None
-        if args.monthly_budget_usd is not None:
-            notifications = [
-                aws.budgets.BudgetNotificationArgs(
-                    comparison_operator="GREATER_THAN",
-                    notification_type=n.kind,
-                    threshold=n.threshold,
-                    threshold_type="PERCENTAGE",
-                    subscriber_email_addresses=list(args.alert_emails),
-                )
-                for n in NOTIFICATIONS
-            ] if args.alert_emails else []
-            self.budget = aws.budgets.Budget(
-                f"{name}-budget",
-                name=budget_name(args.env),
-                budget_type="COST",
-                time_unit="MONTHLY",
-                limit_amount=budget_limit(args.monthly_budget_usd),
-                limit_unit="USD",
-                cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[budget_tag_filter(args.env)])],
-                notifications=notifications,
-                tags=build_tags(args.tags, COMPONENT, name=budget_name(args.env)),
-                # Where rayfleet activates the tags, the budget filters on them once they are active.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=self.allocation_tags),
-            )
+        self.budget = self._budget(name) if args.monthly_budget_usd is not None else None
         self.register_outputs(
             {"tagKeys": self.tag_keys, "budgetName": self.budget.name if self.budget else None}
         )
+
+    def _budget(self, name: str) -> aws.budgets.Budget:
+        """The monthly cost budget of the environment's tagged resources, with e-mail alerts if anyone is named."""
+        args = self.args
+        return aws.budgets.Budget(
+            f"{name}-budget",
+            name=budget_name(args.env),
+            budget_type="COST",
+            time_unit="MONTHLY",
+            limit_amount=budget_limit(args.monthly_budget_usd),
+            limit_unit="USD",
+            cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[budget_tag_filter(args.env)])],
+            notifications=self._notifications(),
+            tags=build_tags(args.tags, COMPONENT, name=budget_name(args.env)),
+            # Where rayfleet activates the tags, the budget filters on them once they are active.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.allocation_tags),
+        )
+
+    def _notifications(self) -> list[aws.budgets.BudgetNotificationArgs]:
+        if not self.args.alert_emails:
+            return []
+        return [
+            aws.budgets.BudgetNotificationArgs(
+                comparison_operator="GREATER_THAN",
+                notification_type=n.kind,
+                threshold=n.threshold,
+                threshold_type="PERCENTAGE",
+                subscriber_email_addresses=list(self.args.alert_emails),
+            )
+            for n in NOTIFICATIONS
+        ]

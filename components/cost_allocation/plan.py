@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from components.tags import COST_ALLOCATION_KEYS, ENV_KEY
+from components.contract import COST_ALLOCATION_KEYS, ENV_KEY
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from components.drills.fake_imds import FakeImds
 from components.errors import RayfleetError
+
+if TYPE_CHECKING:
+    from ray._private.node import Node
 
 APP_NAME, ROUTE = "spot-drill", "/drill"
 SLOT = "drill_slot"
@@ -193,87 +196,132 @@ def _start_watcher(imds_url: str, gcs_address: str, node_id: str, log_path: str)
 
 
 def run_variant(options: DrillOptions, variant: str, progress: Callable[[str], None]) -> VariantResult:
-    import ray
-    from ray import serve
-    from ray.cluster_utils import Cluster
-
-    watched = variant == "watcher"
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "gcs_server_port": options.gcs_port,
-            "dashboard_port": options.dashboard_port,
-            "num_cpus": 2,
-            **LOOPBACK,
-        },
-    )
-    watcher = imds = None
+    """One variant on a fresh cluster; the cluster and every process the variant started end with it."""
+    run = _VariantRun(options, variant, progress)
     try:
-        progress(f"{variant}: starting a head and two workers")
-        worker_a = cluster.add_node(num_cpus=1, resources={SLOT: 1}, **LOOPBACK)
-        worker_b = cluster.add_node(num_cpus=1, resources={SLOT: 1}, **LOOPBACK)
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+        return run.run()
+    finally:
+        run.stop()
+
+
+class _VariantRun:
+    """One variant's cluster, load and (for `watcher`) fake IMDS and spot watcher, in the order they happen."""
+
+    def __init__(self, options: DrillOptions, variant: str, progress: Callable[[str], None]):
+        from ray.cluster_utils import Cluster
+
+        self.options, self.variant, self.progress = options, variant, progress
+        self.watched = variant == "watcher"
+        self.cluster = Cluster(
+            initialize_head=True,
+            head_node_args={
+                "gcs_server_port": options.gcs_port,
+                "dashboard_port": options.dashboard_port,
+                "num_cpus": 2,
+                **LOOPBACK,
+            },
+        )
+        self.imds: FakeImds | None = None
+        self.watcher: subprocess.Popen | None = None
+        self.watcher_log = ""
+
+    def run(self) -> VariantResult:
+        load, worker_a = self._serve_on_two_workers()
+        if self.watched:
+            self._start_watcher(worker_a.node_id)
+        time.sleep(self.options.warmup_seconds)
+        notice, lost, spare = self._lose(worker_a)
+        self.progress(f"{self.variant}: worker A gone after {lost:.1f}s; load continues")
+        _wait(lambda: load.first_success_from(spare.node_id, notice) is not None, 60, "the replacement replica")
+        time.sleep(self.options.after_seconds)
+        load.finish()
+        return self._result(load, spare.node_id, notice, lost)
+
+    def _add_worker(self) -> Node:
+        return self.cluster.add_node(num_cpus=1, resources={SLOT: 1}, **LOOPBACK)
+
+    def _serve_on_two_workers(self) -> tuple[Load, Node]:
+        """Workers A and B, a replica on each, and load running until both have answered."""
+        import ray
+        from ray import serve
+
+        options = self.options
+        self.progress(f"{self.variant}: starting a head and two workers")
+        worker_a, worker_b = self._add_worker(), self._add_worker()
+        self.cluster.wait_for_nodes()
+        ray.init(address=self.cluster.address, logging_level="ERROR", log_to_driver=False)
         serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": options.serve_port})
-        progress(f"{variant}: deploying a replica on each worker")
+        self.progress(f"{self.variant}: deploying a replica on each worker")
         serve.run(_deployment(options.work_seconds), name=APP_NAME, route_prefix=ROUTE)
-        load = Load(f"http://127.0.0.1:{options.serve_port}{ROUTE}", options.concurrency, options.max_requests, options.request_timeout)
-        load.start()
+        url = f"http://127.0.0.1:{options.serve_port}{ROUTE}"
+        load = Load(url, options.concurrency, options.max_requests, options.request_timeout).start()
         both = {worker_a.node_id, worker_b.node_id}
         _wait(lambda: both <= load.nodes_seen(), 60, "replicas on both workers")
-        if watched:
-            imds = FakeImds().start()
-            log_path = os.path.join(os.environ.get("RAY_TMPDIR", tempfile.gettempdir()), "spot-watcher.log")
-            watcher = _start_watcher(imds.url, cluster.address, worker_a.node_id, log_path)
-        time.sleep(options.warmup_seconds)
+        return load, worker_a
 
-        progress(f"{variant}: {'spot notice' if watched else 'abrupt loss'} for worker A under load")
+    def _start_watcher(self, node_id: str) -> None:
+        self.imds = FakeImds().start()
+        self.watcher_log = os.path.join(os.environ.get("RAY_TMPDIR", tempfile.gettempdir()), "spot-watcher.log")
+        self.watcher = _start_watcher(self.imds.url, self.cluster.address, node_id, self.watcher_log)
+
+    def _lose(self, worker_a: Node) -> tuple[float, float, Node]:
+        """Worker A goes, after the notice's deadline or at once, and a replacement joins at the notice.
+
+        Returns when the notice came (monotonic), how long A lasted after it, and the replacement
+        (the instance the ASG would launch).
+        """
+        self.progress(f"{self.variant}: {'spot notice' if self.watched else 'abrupt loss'} for worker A under load")
         notice = time.monotonic()
-        if watched:
-            imds.spot_notice(deadline_seconds=options.deadline_seconds)
+        if self.watched:
+            self.imds.spot_notice(deadline_seconds=self.options.deadline_seconds)
+            spare = self._add_worker()
+            time.sleep(max(0.0, notice + self.options.deadline_seconds - time.monotonic()))
+            self.cluster.remove_node(worker_a, allow_graceful=False)
+            lost = time.monotonic() - notice
         else:
-            cluster.remove_node(worker_a, allow_graceful=False)
+            self.cluster.remove_node(worker_a, allow_graceful=False)
             lost = time.monotonic() - notice
-        spare = cluster.add_node(num_cpus=1, resources={SLOT: 1}, **LOOPBACK)  # the ASG's replacement instance
-        if watched:
-            time.sleep(max(0.0, notice + options.deadline_seconds - time.monotonic()))
-            cluster.remove_node(worker_a, allow_graceful=False)
-            lost = time.monotonic() - notice
-        progress(f"{variant}: worker A gone after {lost:.1f}s; load continues")
-        _wait(lambda: load.first_success_from(spare.node_id, notice) is not None, 60, "the replacement replica")
-        time.sleep(options.after_seconds)
-        load.finish()
+            spare = self._add_worker()
+        return notice, lost, spare
 
-        replaced = load.first_success_from(spare.node_id, notice)
+    def _result(self, load: Load, spare_node_id: str, notice: float, lost: float) -> VariantResult:
+        replaced = load.first_success_from(spare_node_id, notice)
         failures = [detail for _, ok, detail in load.records if not ok]
-        drained = False
-        if watcher is not None:
-            watcher.terminate()
-            watcher.wait(10)
-            with open(log_path) as f:
-                drained = "drain accepted" in f.read()
         return VariantResult(
-            variant=variant,
+            variant=self.variant,
             served=len(load.records) - len(failures),
             failed=len(failures),
             replacement_seconds=None if replaced is None else round(replaced - notice, 2),
             node_lost_after_seconds=round(lost, 2),
-            drained=drained,
+            drained=self._watcher_drained(),
             p99_ms=load.latency_ms(0.99),
             max_ms=load.latency_ms(1.0),
             errors=sorted(set(failures))[:3],
         )
-    finally:
-        if watcher is not None and watcher.poll() is None:
-            watcher.kill()
-        if imds is not None:
-            imds.stop()
+
+    def _watcher_drained(self) -> bool:
+        """Whether the spot watcher saw its drain accepted (stopping it first, so its log is complete)."""
+        if self.watcher is None:
+            return False
+        self.watcher.terminate()
+        self.watcher.wait(10)
+        with open(self.watcher_log) as f:
+            return "drain accepted" in f.read()
+
+    def stop(self) -> None:
+        import ray
+        from ray import serve
+
+        if self.watcher is not None and self.watcher.poll() is None:
+            self.watcher.kill()
+        if self.imds is not None:
+            self.imds.stop()
         try:
             serve.shutdown()
         except Exception:  # noqa: BLE001 - the cluster goes away next anyway
             pass
         ray.shutdown()
-        cluster.shutdown()
+        self.cluster.shutdown()
 
 
 @contextlib.contextmanager

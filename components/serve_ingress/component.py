@@ -17,6 +17,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.contract import SERVE_PORT
 from components.serve_ingress import plan
 from components.serve_ingress.args import ServeIngressArgs
 from components.tags import build_tags
@@ -35,107 +36,12 @@ class ServeIngress(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServeIngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"rayfleet:{COMPONENT}:ServeIngress", name, None, opts)
         self.args = args
-        child = pulumi.ResourceOptions(parent=self)
-        prefix = f"{args.tags.cluster}-ingress"
-
-        def tags(role: str) -> dict[str, str]:
-            return build_tags(args.tags, COMPONENT, name=f"{prefix}-{role}")
-
-        alb_sg = aws.ec2.SecurityGroup(
-            f"{name}-alb-sg",
-            vpc_id=args.vpc_id,
-            description=f"{prefix}: the internet to the load balancer; the load balancer to Serve only",
-            tags=tags("alb-sg"),
-            opts=child,
-        )
-        for port in plan.public_ports(args.tls):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-alb-in-{port}",
-                security_group_id=alb_sg.id,
-                cidr_ipv4=plan.WORLD_V4,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                description=f"clients to the load balancer on {port}",
-                tags=tags(f"alb-in-{port}"),
-                opts=child,
-            )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-to-serve",
-            security_group_id=alb_sg.id,
-            referenced_security_group_id=args.node_security_group_id,
-            ip_protocol="tcp",
-            from_port=plan.SERVE_PORT,
-            to_port=plan.SERVE_PORT,
-            description="load balancer to the Serve proxies",
-            tags=tags("alb-to-serve"),
-            opts=child,
-        )
-        # ALB and target-group names are capped at 32 characters; an auto-name from
-        # the logical name plus Pulumi's suffix would overflow in regions with long
-        # names (eu-central-1, ap-southeast-1), so AWS generates them from a prefix.
-        alb = aws.lb.LoadBalancer(
-            f"{name}-alb",
-            name_prefix=plan.ALB_NAME_PREFIX,
-            internal=False,
-            load_balancer_type="application",
-            security_groups=[alb_sg.id],
-            subnets=args.public_subnet_ids,
-            drop_invalid_header_fields=True,
-            idle_timeout=plan.ALB_IDLE_TIMEOUT_SECONDS,
-            tags=tags("alb"),
-            opts=child,
-        )
-        target_group = aws.lb.TargetGroup(
-            f"{name}-serve",
-            name_prefix=plan.TARGET_GROUP_NAME_PREFIX,
-            port=plan.SERVE_PORT,
-            protocol="HTTP",
-            target_type="instance",
-            vpc_id=args.vpc_id,
-            deregistration_delay=plan.deregistration_delay_seconds(),
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                protocol="HTTP",
-                port="traffic-port",
-                path=plan.HEALTH_PATH,
-                matcher="200",
-                interval=plan.HEALTH_INTERVAL_SECONDS,
-                timeout=plan.HEALTH_TIMEOUT_SECONDS,
-                healthy_threshold=plan.HEALTHY_THRESHOLD,
-                unhealthy_threshold=plan.UNHEALTHY_THRESHOLD,
-            ),
-            tags=tags("serve-tg"),
-            opts=child,
-        )
-
-        certificate_arn = self._certificate(name, args, tags)
-        forward = aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
-        redirect = aws.lb.ListenerDefaultActionArgs(
-            type="redirect",
-            redirect=aws.lb.ListenerDefaultActionRedirectArgs(port="443", protocol="HTTPS", status_code="HTTP_301"),
-        )
-        for listener in plan.listeners(args.tls):
-            https = listener.protocol == "HTTPS"
-            aws.lb.Listener(
-                f"{name}-{listener.protocol.lower()}",
-                load_balancer_arn=alb.arn,
-                port=listener.port,
-                protocol=listener.protocol,
-                ssl_policy=plan.SSL_POLICY if https else None,
-                certificate_arn=certificate_arn if https else None,
-                default_actions=[forward if listener.action == "forward" else redirect],
-                tags=tags(listener.protocol.lower()),
-                opts=child,
-            )
-
-        for key, asg_name in args.asg_names.items():
-            aws.autoscaling.Attachment(
-                f"{name}-attach-{plan.attachment_key(key)}",
-                autoscaling_group_name=asg_name,
-                lb_target_group_arn=target_group.arn,
-                opts=child,
-            )
+        alb_sg = self._security_group(name)
+        alb = self._load_balancer(name, alb_sg)
+        target_group = self._target_group(name)
+        certificate_arn = self._certificate(name)
+        self._listeners(name, alb, target_group, certificate_arn)
+        self._attachments(name, target_group)
 
         self.dns_name = alb.dns_name
         self.zone_id = alb.zone_id
@@ -152,8 +58,92 @@ class ServeIngress(pulumi.ComponentResource):
             }
         )
 
-    def _certificate(self, name: str, args: ServeIngressArgs, tags) -> pulumi.Input[str] | None:
+    def _tags(self, role: str) -> dict[str, str]:
+        return build_tags(self.args.tags, COMPONENT, name=f"{self._prefix}-{role}")
+
+    @property
+    def _prefix(self) -> str:
+        return f"{self.args.tags.cluster}-ingress"
+
+    def _security_group(self, name: str) -> aws.ec2.SecurityGroup:
+        """The load balancer's group: the listeners' ports from the internet in, Serve's port on the nodes out."""
+        alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            vpc_id=self.args.vpc_id,
+            description=f"{self._prefix}: the internet to the load balancer; the load balancer to Serve only",
+            tags=self._tags("alb-sg"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        for port in plan.public_ports(self.args.tls):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-alb-in-{port}",
+                security_group_id=alb_sg.id,
+                cidr_ipv4=plan.WORLD_V4,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                description=f"clients to the load balancer on {port}",
+                tags=self._tags(f"alb-in-{port}"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-serve",
+            security_group_id=alb_sg.id,
+            referenced_security_group_id=self.args.node_security_group_id,
+            ip_protocol="tcp",
+            from_port=SERVE_PORT,
+            to_port=SERVE_PORT,
+            description="load balancer to the Serve proxies",
+            tags=self._tags("alb-to-serve"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return alb_sg
+
+    def _load_balancer(self, name: str, alb_sg: aws.ec2.SecurityGroup) -> aws.lb.LoadBalancer:
+        # ALB and target-group names are capped at 32 characters; an auto-name from
+        # the logical name plus Pulumi's suffix would overflow in regions with long
+        # names (eu-central-1, ap-southeast-1), so AWS generates them from a prefix.
+        return aws.lb.LoadBalancer(
+            f"{name}-alb",
+            name_prefix=plan.ALB_NAME_PREFIX,
+            internal=False,
+            load_balancer_type="application",
+            security_groups=[alb_sg.id],
+            subnets=self.args.public_subnet_ids,
+            drop_invalid_header_fields=True,
+            idle_timeout=plan.ALB_IDLE_TIMEOUT_SECONDS,
+            tags=self._tags("alb"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _target_group(self, name: str) -> aws.lb.TargetGroup:
+        """Serve's port on every node, checked and drained as plan.py derives."""
+        return aws.lb.TargetGroup(
+            f"{name}-serve",
+            name_prefix=plan.TARGET_GROUP_NAME_PREFIX,
+            port=SERVE_PORT,
+            protocol="HTTP",
+            target_type="instance",
+            vpc_id=self.args.vpc_id,
+            deregistration_delay=plan.deregistration_delay_seconds(),
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True,
+                protocol="HTTP",
+                port="traffic-port",
+                path=plan.HEALTH_PATH,
+                matcher="200",
+                interval=plan.HEALTH_INTERVAL_SECONDS,
+                timeout=plan.HEALTH_TIMEOUT_SECONDS,
+                healthy_threshold=plan.HEALTHY_THRESHOLD,
+                unhealthy_threshold=plan.UNHEALTHY_THRESHOLD,
+            ),
+            tags=self._tags("serve-tg"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _certificate(self, name: str) -> pulumi.Input[str] | None:
         """The HTTPS listener's certificate ARN (None when the region serves HTTP only)."""
+        args = self.args
         self.validation_record_fqdns = None
         if args.tls == "none":
             return None
@@ -163,26 +153,12 @@ class ServeIngress(pulumi.ComponentResource):
             f"{name}-cert",
             domain_name=args.domain,
             validation_method="DNS",
-            tags=tags("cert"),
+            tags=self._tags("cert"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         fqdns = args.validation_record_fqdns
         if fqdns is None:
-            # One name, so exactly one validation option: its record is known to exist, not created in apply().
-            option = certificate.domain_validation_options.apply(lambda options: options[0])
-            record = aws.route53.Record(
-                f"{name}-cert-dns",
-                zone_id=args.zone_id,
-                name=option.resource_record_name,
-                type=option.resource_record_type,
-                records=[option.resource_record_value],
-                ttl=300,
-                # The same record validates this name's certificates in every region of the account.
-                allow_overwrite=True,
-                opts=pulumi.ResourceOptions(parent=self, provider=args.dns_provider),
-            )
-            fqdns = [record.fqdn]
-            self.validation_record_fqdns = fqdns
+            fqdns = self.validation_record_fqdns = [self._validation_record(name, certificate).fqdn]
         validation = aws.acm.CertificateValidation(
             f"{name}-cert-validation",
             certificate_arn=certificate.arn,
@@ -191,3 +167,56 @@ class ServeIngress(pulumi.ComponentResource):
         )
         # The listener waits for an issued certificate: ALB rejects a pending one.
         return validation.certificate_arn
+
+    def _validation_record(self, name: str, certificate: aws.acm.Certificate) -> aws.route53.Record:
+        """The DNS record that proves the certificate's name, written through the account-wide DNS provider."""
+        # One name, so exactly one validation option: its record is known to exist, not created in apply().
+        option = certificate.domain_validation_options.apply(lambda options: options[0])
+        return aws.route53.Record(
+            f"{name}-cert-dns",
+            zone_id=self.args.zone_id,
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=300,
+            # The same record validates this name's certificates in every region of the account.
+            allow_overwrite=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.args.dns_provider),
+        )
+
+    def _listeners(
+        self,
+        name: str,
+        alb: aws.lb.LoadBalancer,
+        target_group: aws.lb.TargetGroup,
+        certificate_arn: pulumi.Input[str] | None,
+    ) -> None:
+        """plan.listeners: HTTPS forwards to Serve and HTTP redirects to it, or plain HTTP forwards."""
+        forward = aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
+        redirect = aws.lb.ListenerDefaultActionArgs(
+            type="redirect",
+            redirect=aws.lb.ListenerDefaultActionRedirectArgs(port="443", protocol="HTTPS", status_code="HTTP_301"),
+        )
+        for listener in plan.listeners(self.args.tls):
+            https = listener.protocol == "HTTPS"
+            aws.lb.Listener(
+                f"{name}-{listener.protocol.lower()}",
+                load_balancer_arn=alb.arn,
+                port=listener.port,
+                protocol=listener.protocol,
+                ssl_policy=plan.SSL_POLICY if https else None,
+                certificate_arn=certificate_arn if https else None,
+                default_actions=[forward if listener.action == "forward" else redirect],
+                tags=self._tags(listener.protocol.lower()),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _attachments(self, name: str, target_group: aws.lb.TargetGroup) -> None:
+        """Every ASG whose instances run a Serve proxy registers them with the target group."""
+        for key, asg_name in self.args.asg_names.items():
+            aws.autoscaling.Attachment(
+                f"{name}-attach-{plan.attachment_key(key)}",
+                autoscaling_group_name=asg_name,
+                lb_target_group_arn=target_group.arn,
+                opts=pulumi.ResourceOptions(parent=self),
+            )

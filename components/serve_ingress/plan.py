@@ -16,8 +16,6 @@ from typing import Literal
 #: Where a region's HTTPS certificate comes from: config, issued for failover.domain, or nowhere (HTTP only).
 TlsSource = Literal["configured", "issued", "none"]
 
-#: Serve's HTTP proxy port on every node (head and workers).
-SERVE_PORT = 8000
 #: AWS caps ALB and target-group names at 32 characters and `name_prefix` at 6;
 #: AWS completes the name with a unique suffix, which also lets a replacement
 #: be created before the old one is deleted.

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 from rich.status import Status
 
+from components.contract import COMPONENT_KEY
 from rayfleet.commands.common import EnvOption, FileOption, JsonOption, load, stack_file
 from rayfleet.output import console, err_console, print_json
 
@@ -99,7 +100,7 @@ def refresh(
 def report(
     env: str = EnvOption,
     days: int = typer.Option(14, "--days", min=1, max=365, help="How many days back, ending yesterday."),
-    group_by: str = typer.Option("rayfleet:component", "--group-by", help="The tag key to group spend by."),
+    group_by: str = typer.Option(COMPONENT_KEY, "--group-by", help="The tag key to group spend by."),
     estimate_too: bool = typer.Option(True, "--estimate/--no-estimate", help="Compare with the estimate."),
     as_json: bool = JsonOption,
 ) -> None:

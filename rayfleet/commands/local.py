@@ -8,6 +8,7 @@ from rich.text import Text
 
 from rayfleet.commands.serve import YesOption, confirmer
 from rayfleet.output import console, err_console, print_json
+from components.contract import DASHBOARD_PORT, GCS_PORT, SERVE_PORT
 from components.errors import RayfleetError
 
 app = typer.Typer(help="Run the Serve applications on a local Ray cluster.", no_args_is_help=True)
@@ -20,9 +21,9 @@ def _step(message: str) -> None:
 @app.command()
 def up(
     env: str = typer.Option("dev", "--env", "-e", help="Environment whose rayfleet:serve applications to run."),
-    port: int = typer.Option(8000, "--port", help="Serve's HTTP port."),
-    ray_port: int = typer.Option(6379, "--ray-port", help="Ray GCS port of the local head."),
-    dashboard_port: int = typer.Option(8265, "--dashboard-port", help="Ray dashboard port of the local head."),
+    port: int = typer.Option(SERVE_PORT, "--port", help="Serve's HTTP port."),
+    ray_port: int = typer.Option(GCS_PORT, "--ray-port", help="Ray GCS port of the local head."),
+    dashboard_port: int = typer.Option(DASHBOARD_PORT, "--dashboard-port", help="Ray dashboard port of the local head."),
     yes: bool = YesOption,
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for every application to be RUNNING."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts instead of the terminal view."),
