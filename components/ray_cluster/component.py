@@ -24,7 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.contract import Market
-from components.node_groups import GroupAsg, NodeGroup
+from components.node_groups import ROOT_DEVICE, ROOT_VOLUME_TYPE, GroupAsg, NodeGroup
 from components.ray_cluster import permissions
 from components.ray_cluster.args import NodeImage, RayClusterArgs
 from components.ray_cluster.autoscaler_config import autoscaler_config, to_yaml
@@ -36,7 +36,6 @@ from components.ray_cluster.plan import (
     DRAIN_HOOK,
     HEAD_NODE_TYPE,
     REDIS_PORT,
-    ROOT_DEVICE,
     has_gpus,
     head_record_name,
     log_group_name,
@@ -276,7 +275,10 @@ class RayCluster(pulumi.ComponentResource):
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                     device_name=ROOT_DEVICE,
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=group.root_volume_gb, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                        volume_size=group.root_volume_gb,
+                        volume_type=ROOT_VOLUME_TYPE,
+                        encrypted="true",
+                        delete_on_termination="true",
                     ),
                 )
             ],

@@ -29,9 +29,6 @@ COMPONENT = "cluster"
 #: Seconds a terminating worker may take to drain before the ASG goes on (Serve's proxy drains in ~30 s).
 DRAIN_HEARTBEAT_SECONDS = 300
 
-#: Ubuntu's root device name (the default image is Ubuntu 24.04, see stacks.config.ImageConfig).
-ROOT_DEVICE = "/dev/sda1"
-
 #: Share of a node's memory Ray gives its object store by default
 #: (ray._private.ray_constants.DEFAULT_OBJECT_STORE_MEMORY_PROPORTION); the rest is the `memory` resource.
 OBJECT_STORE_MEMORY_PROPORTION = 0.3

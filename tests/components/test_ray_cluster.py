@@ -17,6 +17,7 @@ from components.contract import (
     NODE_TYPE_KEY,
     Market,
 )
+from components.node_groups import ROOT_VOLUME_TYPE
 from stacks.loader import load_environment
 from tests.conftest import ENVIRONMENTS
 
@@ -154,7 +155,7 @@ def test_launch_templates_take_types_volumes_and_image_from_config(plans, env, r
         inputs = templates[group.name]
         assert inputs["instanceType"] == group.instance_types[0]
         assert inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == group.root_volume_gb
-        assert inputs["blockDeviceMappings"][0]["ebs"]["volumeType"] == "gp3"
+        assert inputs["blockDeviceMappings"][0]["ebs"]["volumeType"] == ROOT_VOLUME_TYPE
     # The default image is resolved per region from the public SSM parameter (mocked: ami-<digest>).
     assert all(t["imageId"].startswith("ami-") for t in templates.values())
     for inputs in templates.values():
