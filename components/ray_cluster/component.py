@@ -292,16 +292,9 @@ class RayCluster(pulumi.ComponentResource):
         )
 
     def _head_asg(self, asg: GroupAsg, template: aws.ec2.LaunchTemplate) -> aws.autoscaling.Group:
-        return aws.autoscaling.Group(
-            f"{self._name}-{asg.role}",
-            name=asg.name,
-            min_size=asg.min_size,
-            max_size=asg.max_size,
-            desired_capacity=asg.min_size,
-            vpc_zone_identifiers=self.args.private_subnet_ids,
+        return self._asg(
+            asg,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Latest"),
-            health_check_type="EC2",
-            health_check_grace_period=300,
             # A changed template (new autoscaler config, Ray version, image) only reaches the head at boot:
             # replace it, terminating the old head first so two heads never share the GCS store.
             instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
@@ -310,18 +303,11 @@ class RayCluster(pulumi.ComponentResource):
                     min_healthy_percentage=0, max_healthy_percentage=100
                 ),
             ),
-            tags=asg_tags(self._tags(asg.role, asg.tags)),
-            opts=self._child(ignore_changes=["desiredCapacity"]),
         )
 
     def _worker_asg(self, asg: GroupAsg, template: aws.ec2.LaunchTemplate) -> aws.autoscaling.Group:
-        return aws.autoscaling.Group(
-            f"{self._name}-{asg.role}",
-            name=asg.name,
-            min_size=asg.min_size,
-            max_size=asg.max_size,
-            desired_capacity=asg.min_size,
-            vpc_zone_identifiers=self.args.private_subnet_ids,
+        return self._asg(
+            asg,
             mixed_instances_policy=self._mixed_instances(asg, template),
             capacity_rebalance=asg.market is Market.SPOT,
             initial_lifecycle_hooks=[
@@ -334,12 +320,26 @@ class RayCluster(pulumi.ComponentResource):
             ],
             # Ray's autoscaler decides which nodes go; AZ rebalancing would kill busy ones.
             suspended_processes=["AZRebalance"],
-            health_check_type="EC2",
-            health_check_grace_period=300,
             # Capacity is the autoscaler's business; `pulumi up` does not wait for spot to arrive.
             wait_for_capacity_timeout="0",
+        )
+
+    def _asg(self, asg: GroupAsg, **launch) -> aws.autoscaling.Group:
+        """One `GroupAsg` of the model across the private subnets: its name, sizes and tags; `launch` says
+        how it launches instances and replaces them."""
+        return aws.autoscaling.Group(
+            f"{self._name}-{asg.role}",
+            name=asg.name,
+            min_size=asg.min_size,
+            max_size=asg.max_size,
+            desired_capacity=asg.min_size,
+            vpc_zone_identifiers=self.args.private_subnet_ids,
+            health_check_type="EC2",
+            health_check_grace_period=300,
             tags=asg_tags(self._tags(asg.role, asg.tags)),
+            # Pulumi sets the starting size; from then on, desired capacity is Ray's autoscaler's.
             opts=self._child(ignore_changes=["desiredCapacity"]),
+            **launch,
         )
 
     @staticmethod
