@@ -75,3 +75,8 @@ def closest(name: str, candidates) -> str | None:
     """The candidate most like `name`, for "did you mean" hints."""
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return match[0] if match else None
+
+
+def smallest(names) -> InstanceType:
+    """The smallest of some instance types (fewest GPUs, then vCPUs, then memory): what every one of them offers."""
+    return min((instance_type(n) for n in names), key=lambda t: (t.gpus, t.vcpus, t.memory_gib, t.name))

@@ -89,13 +89,15 @@ class Distribution:
 ALL_ON_DEMAND = Distribution()
 
 
+#: Seconds a spot shortfall may last before it moves to the on-demand twin, unless configured.
+DEFAULT_FALLBACK_AFTER_SECONDS = 180
+
+
 @dataclass(frozen=True)
 class SpotPolicy:
-    """How a worker group uses spot capacity: its spot ASG's distribution and when to fall back."""
+    """How a worker group buys spot capacity: its spot ASG's distribution."""
 
     distribution: Distribution = Distribution(0, 0, "price-capacity-optimized")
-    #: Seconds a spot shortfall may last before it moves to the on-demand twin.
-    fallback_after_seconds: int = 180
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,10 @@ class NodeGroup:
     spot: SpotPolicy | None = None
     #: Custom Ray resources each node advertises, besides what its instance type gives.
     custom_resources: Mapping[str, int] = field(default_factory=dict)
+    #: Seconds a spot shortfall may last before the node provider moves it to the on-demand twin.
+    #: A group's own setting rather than its spot policy's: the autoscaler config names it for every
+    #: worker group, as configured, even where spot is disabled and nothing acts on it.
+    fallback_after_seconds: int = DEFAULT_FALLBACK_AFTER_SECONDS
 
     def __post_init__(self) -> None:
         if not self.min_workers <= self.expected_workers <= self.max_workers:
@@ -156,6 +162,11 @@ class NodeGroup:
     @property
     def is_head(self) -> bool:
         return self.name == HEAD_NODE_TYPE
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The node-group key its launch template puts on every instance and volume (the ASG adds the market)."""
+        return {NODE_TYPE_KEY: self.name}
 
     @property
     def spot_asg(self) -> GroupAsg | None:

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.catalog import closest, facts, instance_type, is_aws_region, is_known_instance_type
+from components.catalog import closest, facts, instance_type, is_aws_region, is_known_instance_type, smallest
 
 #: The Ray minor version this rayfleet deploys with; clusters must run the same.
 RAY_MINOR = "2.60"
@@ -343,10 +343,7 @@ class WorkerGroup(Model):
     @property
     def smallest_type(self):
         """The group's smallest instance type: the resources Ray may count on for any node of it."""
-        return min(
-            (instance_type(t) for t in self.instance_types),
-            key=lambda t: (t.gpus, t.vcpus, t.memory_gib, t.name),
-        )
+        return smallest(self.instance_types)
 
     @property
     def has_gpus(self) -> bool:

@@ -36,11 +36,10 @@ def worker_group(group: WorkerGroup, cluster_id: str) -> NodeGroup:
         max_workers=group.max_workers,
         expected_workers=group.expected,
         root_volume_gb=group.root_volume_gb,
-        spot=SpotPolicy(
-            Distribution(spot.on_demand_base, spot.on_demand_percent_above_base, spot.allocation_strategy),
-            spot.fallback_after_seconds,
-        )
+        spot=SpotPolicy(Distribution(spot.on_demand_base, spot.on_demand_percent_above_base, spot.allocation_strategy))
         if spot.enabled
         else None,
-        custom_resources={key: int(amount) for key, amount in sorted(group.resources.items())},
+        # In config order: the worker's `ray start --resources` keeps it, the autoscaler config sorts.
+        custom_resources={key: int(amount) for key, amount in group.resources.items()},
+        fallback_after_seconds=spot.fallback_after_seconds,
     )

@@ -22,11 +22,10 @@ from components.cost_allocation import CostAllocation, CostAllocationArgs
 from components.global_failover.args import GlobalFailoverArgs, RegionEndpoint
 from components.global_failover.component import GlobalFailover
 from components.network import Network, NetworkArgs
-from components.ray_cluster.args import RayClusterArgs
-from components.ray_cluster.autoscaler_config import autoscaler_config, to_yaml
 from components.ray_cluster.component import RayCluster
 from components.serve_ingress import ServeIngress, ServeIngressArgs
 from components.tags import TagContext, build_tags
+from stacks.cluster_args import ray_cluster_args
 from stacks.config import EnvironmentConfig
 from stacks.export import export_model, resolved
 from stacks.outputs_model import FailoverOutputs, RegionOutputs, StackOutputs
@@ -132,17 +131,7 @@ def add_cluster(cfg: EnvironmentConfig, stack: RegionStack) -> None:
     )
     stack.cluster = RayCluster(
         f"cluster-{stack.name}",
-        RayClusterArgs(
-            region=stack.name,
-            cluster=cfg.cluster,
-            tags=stack.tags,
-            autoscaler_yaml=to_yaml(autoscaler_config(cfg, stack.name)),
-            vpc_id=stack.network.vpc_id,
-            private_subnet_ids=stack.network.private_subnet_ids,
-            artifact_bucket_name=stack.artifacts.bucket_name,
-            artifact_bucket_arn=stack.artifacts.bucket_arn,
-            node_agent_key=stack.artifacts.node_agent_key,
-        ),
+        ray_cluster_args(cfg, stack.name, stack.tags, stack.network, stack.artifacts),
         opts=in_region,
     )
 
@@ -152,7 +141,7 @@ class ClusterHandles:
     """What one region's Ray cluster hands the serving path: its nodes' security group, ASGs and bucket."""
 
     node_security_group_id: Any
-    #: Every ASG whose instances run a Serve proxy (head and workers), by a stable key.
+    #: Every ASG whose instances run a Serve proxy (head and workers), by its node-group role ('cpu-spot').
     asg_names: dict[str, Any]
     artifact_bucket_id: Any
     artifact_bucket_arn: Any
@@ -165,9 +154,8 @@ class ClusterHandles:
     def of(cls, stack: RegionStack) -> ClusterHandles:
         cluster, artifacts = stack.cluster, stack.artifacts
         assert cluster is not None and artifacts is not None
-        asgs = {"head": cluster.head_asg_name}
-        # Every node runs a Serve proxy: both markets of every worker group take traffic.
-        asgs.update({f"{group}-{market}": asg.name for (group, market), asg in cluster.asgs.items()})
+        # Every node runs a Serve proxy: the head and both markets of every worker group take traffic.
+        asgs = {asg.role: cluster.asgs[asg.role].name for asg in cluster.args.nodes.asgs}
         return cls(
             node_security_group_id=cluster.node_security_group_id,
             asg_names=asgs,

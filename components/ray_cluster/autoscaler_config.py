@@ -1,6 +1,6 @@
-"""The Ray cluster config the head's autoscaler reads, rendered per region from the environment.
+"""The Ray cluster config the head's autoscaler reads, rendered from a region's node groups.
 
-    >>> config = autoscaler_config(load_environment("prod"), "us-east-1")
+    >>> config = autoscaler_config(cluster_nodes(load_environment("prod"), "us-east-1"), "us-east-1", Scaling())
     >>> config["provider"]["module"], sorted(config["available_node_types"])
     ('components.node_agents.node_provider.AsgNodeProvider', ['cpu', 'gpu', 'head'])
 
@@ -14,72 +14,86 @@ rayfleet's node provider (components/node_agents/node_provider.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from components.node_groups import ClusterNodes
 from components.ray_cluster.plan import HEAD_NODE_TYPE, HEAD_RESOURCES, node_resources
-from components.errors import RayfleetError
 
 NODE_PROVIDER_CLASS = "components.node_agents.node_provider.AsgNodeProvider"
 
+#: Fields of Ray's cluster launcher that mean nothing with an external provider whose nodes boot from
+#: user data, written out empty because `prepare_config` would not fill them in.
+UNUSED_LAUNCHER_FIELDS: dict[str, Any] = {
+    "file_mounts": {},
+    "cluster_synced_files": [],
+    "file_mounts_sync_continuously": False,
+    "rsync_exclude": [],
+    "rsync_filter": [],
+    "initialization_commands": [],
+    "setup_commands": [],
+    "head_setup_commands": [],
+    "worker_setup_commands": [],
+    "head_start_ray_commands": [],
+    "worker_start_ray_commands": [],
+    "no_restart": False,
+}
 
-class UnknownRegionError(RayfleetError):
-    """A region was asked for that the environment does not deploy to."""
+
+@dataclass(frozen=True)
+class Scaling:
+    """How Ray's autoscaler paces itself: how fast it adds nodes, how long an idle one stays."""
+
+    upscaling_speed: float = 1.0
+    idle_timeout_minutes: float = 5
 
 
-def autoscaler_config(cfg, region: str) -> dict[str, Any]:
-    """The autoscaler config of `cfg` (a `stacks.config.EnvironmentConfig`) in `region`."""
-    if region not in cfg.region_names:
-        regions = ", ".join(cfg.region_names)
-        raise UnknownRegionError(
-            f"region '{region}' is not in environment '{cfg.env}' (its regions: {regions}). "
-            f"Fix: pass --region with one of {regions}"
-        )
-    cluster = cfg.cluster
-    node_types: dict[str, Any] = {
+def autoscaler_config(nodes: ClusterNodes, region: str, scaling: Scaling) -> dict[str, Any]:
+    """The autoscaler config of the cluster whose node groups are `nodes`, in `region`."""
+    return {
+        "cluster_name": nodes.cluster_id,
+        "max_workers": sum(group.max_workers for group in nodes.workers),
+        "upscaling_speed": scaling.upscaling_speed,
+        "idle_timeout_minutes": scaling.idle_timeout_minutes,
+        "provider": provider_section(nodes, region),
+        "auth": {},
+        "head_node_type": HEAD_NODE_TYPE,
+        "available_node_types": node_types(nodes),
+        **UNUSED_LAUNCHER_FIELDS,
+    }
+
+
+def provider_section(nodes: ClusterNodes, region: str) -> dict[str, Any]:
+    """What rayfleet's node provider reads: where the cluster's ASGs are and when spot falls back."""
+    return {
+        "type": "external",
+        "module": NODE_PROVIDER_CLASS,
+        "region": region,
+        "cluster_name": nodes.cluster_id,
+        # BatchingNodeProvider requires all three: nodes are set up by user data, not by SSH updaters.
+        "disable_node_updaters": True,
+        "disable_launch_config_check": True,
+        "foreground_node_launch": True,
+        "fallback_after_seconds": {group.name: group.fallback_after_seconds for group in nodes.workers},
+    }
+
+
+def node_types(nodes: ClusterNodes) -> dict[str, Any]:
+    """The head, then one node type per worker group, in config order."""
+    types: dict[str, Any] = {
         HEAD_NODE_TYPE: {"resources": dict(HEAD_RESOURCES), "node_config": {}, "min_workers": 0, "max_workers": 0}
     }
-    for group in cluster.worker_groups:
-        node_types[group.name] = {
+    for group in nodes.workers:
+        types[group.name] = {
             "resources": node_resources(group),
             # The node provider finds a type's ASGs by tags; nothing per node is configured here.
             "node_config": {},
             "min_workers": group.min_workers,
             "max_workers": group.max_workers,
         }
-    return {
-        "cluster_name": cfg.cluster_id(region),
-        "max_workers": sum(g.max_workers for g in cluster.worker_groups),
-        "upscaling_speed": cluster.upscaling_speed,
-        "idle_timeout_minutes": cluster.idle_timeout_minutes,
-        "provider": {
-            "type": "external",
-            "module": NODE_PROVIDER_CLASS,
-            "region": region,
-            "cluster_name": cfg.cluster_id(region),
-            # BatchingNodeProvider requires all three: nodes are set up by user data, not by SSH updaters.
-            "disable_node_updaters": True,
-            "disable_launch_config_check": True,
-            "foreground_node_launch": True,
-            "fallback_after_seconds": {g.name: g.spot.fallback_after_seconds for g in cluster.worker_groups},
-        },
-        "auth": {},
-        "head_node_type": HEAD_NODE_TYPE,
-        "available_node_types": node_types,
-        "file_mounts": {},
-        "cluster_synced_files": [],
-        "file_mounts_sync_continuously": False,
-        "rsync_exclude": [],
-        "rsync_filter": [],
-        "initialization_commands": [],
-        "setup_commands": [],
-        "head_setup_commands": [],
-        "worker_setup_commands": [],
-        "head_start_ray_commands": [],
-        "worker_start_ray_commands": [],
-        "no_restart": False,
-    }
+    return types
 
 
 def to_yaml(config: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """The cluster's security groups: nodes talk freely among themselves, everything else is closed by default.
 
-    groups = ClusterSecurity(name, args, parent=cluster)
+    groups = ClusterSecurity(name, args, parent=cluster)   # with a Redis group when args.gcs_redis is set
     groups.allow_serve_from("ingress", alb_security_group.id)   # Serve's 8000 from the load balancer only
 
 Inbound: all traffic between cluster nodes; the dashboard (8265) only from the
@@ -15,8 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.ray_cluster.args import RayClusterArgs
-from components.ray_cluster.plan import COMPONENT, DASHBOARD_PORT, REDIS_PORT, SERVE_PORT
-from components.tags import build_tags
+from components.ray_cluster.plan import DASHBOARD_PORT, REDIS_PORT, SERVE_PORT, resource_tags
 
 ANYWHERE = "0.0.0.0/0"
 #: Outbound to the world: package mirrors (apt uses HTTP), PyPI, AWS APIs and S3.
@@ -26,11 +25,11 @@ EGRESS_PORTS = (443, 80)
 class ClusterSecurity:
     """Creates the node (and Redis) security groups as children of `parent`."""
 
-    def __init__(self, name: str, args: RayClusterArgs, parent: pulumi.Resource, *, with_redis: bool):
+    def __init__(self, name: str, args: RayClusterArgs, parent: pulumi.Resource):
         self._name = name
         self._args = args
         self._opts = pulumi.ResourceOptions(parent=parent)
-        cluster = args.tags.cluster
+        cluster = args.cluster_id
         self.node = aws.ec2.SecurityGroup(
             f"{name}-nodes",
             vpc_id=args.vpc_id,
@@ -46,11 +45,11 @@ class ClusterSecurity:
                 tags=self.tags("redis"),
                 opts=self._opts,
             )
-            if with_redis
+            if args.head_fault_tolerance
             else None
         )
         self._ingress("intra-cluster", "all traffic between the cluster's nodes", protocol="-1", source=self.node.id)
-        for index, cidr in enumerate(args.cluster.operator_cidrs):
+        for index, cidr in enumerate(args.operator_cidrs):
             self._ingress(
                 f"dashboard-{index}",
                 f"Ray dashboard from operators ({cidr})",
@@ -75,7 +74,7 @@ class ClusterSecurity:
             )
 
     def tags(self, role: str) -> dict[str, str]:
-        return build_tags(self._args.tags, COMPONENT, name=f"{self._args.tags.cluster}-{role}")
+        return resource_tags(self._args.tags, role)
 
     def allow_serve_from(self, name: str, source_security_group_id: pulumi.Input[str]):
         """Open Serve's port to one security group (the ingress load balancer's)."""

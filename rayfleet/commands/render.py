@@ -23,10 +23,11 @@ RegionOption = typer.Option(
 @app.command()
 def autoscaler(env: str = EnvOption, file: Path = FileOption, region: str = RegionOption, as_json: bool = JsonOption) -> None:
     """The Ray autoscaler config a region's head runs with (the cluster YAML Ray's monitor validates)."""
-    from components.ray_cluster.autoscaler_config import autoscaler_config, to_yaml
+    from components.ray_cluster.autoscaler_config import to_yaml
+    from stacks.cluster_args import region_autoscaler_config
 
     cfg = load(env, file)
-    config = autoscaler_config(cfg, region or cfg.primary_region.name)
+    config = region_autoscaler_config(cfg, region or cfg.primary_region.name)
     if as_json:
         print_json(config)
         return

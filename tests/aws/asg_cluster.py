@@ -1,8 +1,8 @@
-"""A rayfleet cluster's ASGs built in moto the way the Ray cluster component tags them, plus a spot
-capacity limit moto cannot produce on its own.
+"""A rayfleet cluster's ASGs built in moto from the node-group model, as the Ray cluster component builds
+them, plus a spot capacity limit moto cannot produce on its own.
 
     names = build_cluster(session, "rayfleet-test-us-east-1", {"cpu": GroupSpec(max_size=10)})
-    names["cpu"]["spot"]  # 'rayfleet-test-us-east-1-cpu-spot'
+    names["cpu"][Market.SPOT]  # 'rayfleet-test-us-east-1-cpu-spot'
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from components.tags import CLUSTER_KEY, MARKET_KEY, NODE_TYPE_KEY
+from components.contract import CLUSTER_KEY, HEAD_NODE_TYPE, Market
+from components.node_groups import ClusterNodes, GroupAsg, NodeGroup, SpotPolicy, head_group
 
 REGION = "us-east-1"
 CLUSTER = "rayfleet-test-us-east-1"
 AMI = "ami-12c6146b"  # one of moto's built-in images
+#: The instance type of the fixture's groups (moto launches the launch template's type).
+INSTANCE_TYPE = "m6i.large"
 
 
 @pytest.fixture
@@ -45,18 +48,17 @@ def session(aws):
 
 @dataclass
 class GroupSpec:
+    """A worker group of the fixture, in the config's terms: its min and max workers, and whether it uses spot."""
+
     min_size: int = 0
     max_size: int = 10
     spot: bool = True
-    spot_min_size: int | None = None
 
-
-def _tags(asg: str, cluster: str, node_type: str, market: str) -> list[dict]:
-    tags = {CLUSTER_KEY: cluster, NODE_TYPE_KEY: node_type, MARKET_KEY: market, "Name": asg}
-    return [
-        {"ResourceId": asg, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
-        for k, v in tags.items()
-    ]
+    def node_group(self, name: str, cluster: str) -> NodeGroup:
+        return NodeGroup(
+            name, cluster, (INSTANCE_TYPE,), self.min_size, self.max_size, self.min_size, 100,
+            SpotPolicy() if self.spot else None,
+        )
 
 
 def build_cluster(
@@ -65,56 +67,76 @@ def build_cluster(
     groups: dict[str, GroupSpec] | None = None,
     head: bool = True,
     region: str = REGION,
-) -> dict[str, dict[str, str]]:
-    """Create a launch template, the head ASG (1/1) and a spot + on-demand ASG per group; return names."""
+) -> dict[str, dict[Market, str]]:
+    """The ASGs of a cluster with these worker groups (default: one spot `cpu` group) and, unless `head` is
+    false, the head's; their names by node type and market."""
     groups = groups if groups is not None else {"cpu": GroupSpec()}
+    workers = tuple(spec.node_group(name, cluster) for name, spec in groups.items())
+    nodes = ClusterNodes(cluster, head_group(cluster, INSTANCE_TYPE, 100), workers)
+    return create_asgs(session, nodes, region, head=head)
+
+
+def build_planned_cluster(session: boto3.session.Session, cfg, region: str = REGION) -> dict[str, dict[Market, str]]:
+    """The cluster's ASGs exactly as the Ray cluster component builds them for `cfg` in `region`."""
+    from stacks.node_groups import cluster_nodes
+
+    return create_asgs(session, cluster_nodes(cfg, region), region)
+
+
+def create_asgs(
+    session: boto3.session.Session, nodes: ClusterNodes, region: str = REGION, *, head: bool = True
+) -> dict[str, dict[Market, str]]:
+    """Every ASG of `nodes` (the head's unless `head` is false) over one launch template: names, sizes,
+    distributions and tags from the model. Returns their names by node type and market."""
     asg = session.client("autoscaling", region_name=region)
     ec2 = session.client("ec2", region_name=region)
-    template = f"{cluster}-lt"
+    template = f"{nodes.cluster_id}-lt"
     try:
-        ec2.create_launch_template(LaunchTemplateName=template, LaunchTemplateData={"ImageId": AMI, "InstanceType": "m6i.large"})
+        ec2.create_launch_template(LaunchTemplateName=template, LaunchTemplateData={"ImageId": AMI, "InstanceType": INSTANCE_TYPE})
     except ec2.exceptions.ClientError:
         pass  # a second cluster in the same test shares it
-    names: dict[str, dict[str, str]] = {}
-
-    def create(name: str, node_type: str, market: str, min_size: int, max_size: int, desired: int) -> None:
-        asg.create_auto_scaling_group(
-            AutoScalingGroupName=name,
-            LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
-            MinSize=min_size,
-            MaxSize=max_size,
-            DesiredCapacity=desired,
-            AvailabilityZones=[f"{region}a"],
-            Tags=_tags(name, cluster, node_type, market),
-        )
-
-    if head:
-        create(f"{cluster}-head", "head", "on-demand", 1, 1, 1)
-        names["head"] = {"on-demand": f"{cluster}-head"}
-    for group, spec in groups.items():
-        names[group] = {}
-        if spec.spot:
-            spot_min = spec.min_size if spec.spot_min_size is None else spec.spot_min_size
-            create(f"{cluster}-{group}-spot", group, "spot", spot_min, spec.max_size, spot_min)
-            names[group]["spot"] = f"{cluster}-{group}-spot"
-        od_min = 0 if spec.spot else spec.min_size
-        create(f"{cluster}-{group}-od", group, "on-demand", od_min, spec.max_size, od_min)
-        names[group]["on-demand"] = f"{cluster}-{group}-od"
+    names: dict[str, dict[Market, str]] = {}
+    for group in nodes.groups if head else nodes.workers:
+        for planned in group.asgs:
+            asg.create_auto_scaling_group(**_asg_request(planned, nodes.cluster_id, template, region))
+            names.setdefault(group.name, {})[planned.market] = planned.name
     return names
 
 
-def build_planned_cluster(session: boto3.session.Session, cfg, region: str = REGION) -> dict[str, dict[str, str]]:
-    """The cluster's ASGs exactly as the Ray cluster component plans them for `cfg` in `region`."""
-    from components.ray_cluster.plan import node_groups
+def _asg_request(planned: GroupAsg, cluster: str, template: str, region: str) -> dict:
+    """CreateAutoScalingGroup's parameters for one ASG of the model; the head has no MixedInstancesPolicy."""
+    request = {
+        "AutoScalingGroupName": planned.name,
+        "MinSize": planned.min_size,
+        "MaxSize": planned.max_size,
+        "DesiredCapacity": planned.min_size,
+        "AvailabilityZones": [f"{region}a"],
+        "Tags": _tags(planned, cluster),
+    }
+    spec = {"LaunchTemplateName": template, "Version": "$Latest"}
+    if planned.node_type == HEAD_NODE_TYPE:
+        return {**request, "LaunchTemplate": spec}
+    distribution = planned.distribution
+    instances = {"OnDemandBaseCapacity": distribution.on_demand_base,
+                 "OnDemandPercentageAboveBaseCapacity": distribution.on_demand_percent_above_base}
+    if distribution.spot_allocation_strategy:
+        instances["SpotAllocationStrategy"] = distribution.spot_allocation_strategy
+    policy = {
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": spec,
+            "Overrides": [{"InstanceType": t} for t in planned.instance_types],
+        },
+        "InstancesDistribution": instances,
+    }
+    return {**request, "MixedInstancesPolicy": policy}
 
-    groups: dict[str, GroupSpec] = {}
-    for plan in node_groups(cfg.cluster):
-        spec = groups.setdefault(plan.group, GroupSpec(spot=False, max_size=plan.max_size))
-        if plan.market == "spot":
-            spec.spot, spec.spot_min_size, spec.min_size = True, plan.min_size, plan.min_size
-        elif not spec.spot:
-            spec.min_size = plan.min_size
-    return build_cluster(session, cfg.cluster_id(region), groups, region=region)
+
+def _tags(planned: GroupAsg, cluster: str) -> list[dict]:
+    tags = {CLUSTER_KEY: cluster, **planned.tags, "Name": planned.name}
+    return [
+        {"ResourceId": planned.name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
+        for k, v in tags.items()
+    ]
 
 
 def desired(session: boto3.session.Session, name: str, region: str = REGION) -> int:

@@ -18,7 +18,9 @@ from ray.autoscaler.tags import (
     TAG_RAY_USER_NODE_TYPE,
 )
 
+from components.contract import HEAD_NODE_TYPE, Market
 from components.node_agents.node_provider import AsgNodeProvider
+from components.ray_cluster.autoscaler_config import NODE_PROVIDER_CLASS
 from tests.aws.asg_cluster import (  # noqa: F401 - fixtures
     CLUSTER,
     REGION,
@@ -54,7 +56,7 @@ def all_private_ips(session) -> set[str]:
 def make_provider(session, *, membership=None, clock=None, **config) -> AsgNodeProvider:
     provider_config = {
         "type": "external",
-        "module": "components.node_agents.node_provider.AsgNodeProvider",
+        "module": NODE_PROVIDER_CLASS,
         "region": REGION,
         "cluster_name": CLUSTER,
         "disable_node_updaters": True,
@@ -94,9 +96,9 @@ def test_discovers_only_its_own_clusters_asgs_by_tags(session):
     assert provider.node_tags(head) == {
         TAG_RAY_NODE_KIND: NODE_KIND_HEAD,
         TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE,
-        TAG_RAY_USER_NODE_TYPE: "head",
+        TAG_RAY_USER_NODE_TYPE: HEAD_NODE_TYPE,
     }
-    assert head in in_service(session, names["head"]["on-demand"])
+    assert head in in_service(session, names[HEAD_NODE_TYPE][Market.ON_DEMAND])
     assert provider.internal_ip(head).startswith("10.")
 
 
@@ -104,9 +106,9 @@ def test_scale_up_sets_the_spot_asgs_desired_capacity(session):
     names = build_cluster(session)
     provider = make_provider(session)
     scale(provider, "cpu", 3)
-    assert desired(session, names["cpu"]["spot"]) == 3
-    assert desired(session, names["cpu"]["on-demand"]) == 0
-    assert sorted(workers(provider)) == in_service(session, names["cpu"]["spot"])
+    assert desired(session, names["cpu"][Market.SPOT]) == 3
+    assert desired(session, names["cpu"][Market.ON_DEMAND]) == 0
+    assert sorted(workers(provider)) == in_service(session, names["cpu"][Market.SPOT])
     assert {provider.node_tags(n)[TAG_RAY_NODE_STATUS] for n in workers(provider)} == {STATUS_UP_TO_DATE}
 
 
@@ -154,9 +156,9 @@ def test_scale_down_terminates_exactly_the_requested_node_and_decrements(session
     provider.terminate_node(victim)
     provider.post_process()
     assert victim not in workers(provider)
-    assert desired(session, names["cpu"]["spot"]) == 2
-    assert victim not in in_service(session, names["cpu"]["spot"])
-    assert len(in_service(session, names["cpu"]["spot"])) == 2
+    assert desired(session, names["cpu"][Market.SPOT]) == 2
+    assert victim not in in_service(session, names["cpu"][Market.SPOT])
+    assert len(in_service(session, names["cpu"][Market.SPOT])) == 2
 
 
 def test_a_deleted_node_vanishes_at_once_even_when_termination_is_throttled(session):
@@ -180,12 +182,12 @@ def test_a_deleted_node_vanishes_at_once_even_when_termination_is_throttled(sess
     provider.non_terminated_nodes({})
     provider.terminate_node(victim)
     provider.post_process()  # every attempt throttled: recorded, not raised
-    assert victim in in_service(session, names["cpu"]["spot"])
+    assert victim in in_service(session, names["cpu"][Market.SPOT])
     assert victim not in workers(provider)
     assert provider.errors["cpu"].startswith("Throttling")
     throttled["on"] = False
     provider.post_process()  # the next update retries it
-    assert victim not in in_service(session, names["cpu"]["spot"])
+    assert victim not in in_service(session, names["cpu"][Market.SPOT])
     assert victim not in workers(provider)
 
 
@@ -193,11 +195,11 @@ def test_the_head_is_never_terminated_or_resized(session):
     names = build_cluster(session)
     provider = make_provider(session)
     (head,) = provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_HEAD})
-    provider.submit_scale_request(ScaleRequest(desired_num_workers={"head": 0, "cpu": 0}, workers_to_delete={head}))
+    provider.submit_scale_request(ScaleRequest(desired_num_workers={HEAD_NODE_TYPE: 0, "cpu": 0}, workers_to_delete={head}))
     provider.post_process()
     assert head in provider.non_terminated_nodes({})
-    assert in_service(session, names["head"]["on-demand"]) == [head]
-    assert desired(session, names["head"]["on-demand"]) == 1
+    assert in_service(session, names[HEAD_NODE_TYPE][Market.ON_DEMAND]) == [head]
+    assert desired(session, names[HEAD_NODE_TYPE][Market.ON_DEMAND]) == 1
 
 
 def test_desired_capacity_stays_within_each_asgs_min_and_max(session):
@@ -205,12 +207,12 @@ def test_desired_capacity_stays_within_each_asgs_min_and_max(session):
     provider = make_provider(session)
     provider.non_terminated_nodes({})
     provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 20}))
-    assert desired(session, names["cpu"]["spot"]) == 4
-    assert desired(session, names["cpu"]["on-demand"]) == 4  # spot's overflow, up to the twin's max
+    assert desired(session, names["cpu"][Market.SPOT]) == 4
+    assert desired(session, names["cpu"][Market.ON_DEMAND]) == 4  # spot's overflow, up to the twin's max
     provider.non_terminated_nodes({})
     provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 0}))
-    assert desired(session, names["cpu"]["spot"]) == 1
-    assert desired(session, names["cpu"]["on-demand"]) == 0
+    assert desired(session, names["cpu"][Market.SPOT]) == 1
+    assert desired(session, names["cpu"][Market.ON_DEMAND]) == 0
 
 
 def test_an_unchanged_request_sends_no_write(session):
@@ -254,7 +256,7 @@ def test_throttled_writes_are_retried_with_backoff(session):
         stub.add_response(
             "set_desired_capacity",
             {},
-            {"AutoScalingGroupName": names["cpu"]["spot"], "DesiredCapacity": 2, "HonorCooldown": False},
+            {"AutoScalingGroupName": names["cpu"][Market.SPOT], "DesiredCapacity": 2, "HonorCooldown": False},
         )
         provider.submit_scale_request(ScaleRequest(desired_num_workers={"cpu": 2}))
         stub.assert_no_pending_responses()
@@ -292,7 +294,7 @@ def test_a_failed_read_keeps_the_last_nodes_and_backs_off(session):
 
 def test_spot_group_falls_back_to_on_demand_on_a_capacity_failure(session):
     names = build_cluster(session)
-    spot, od = names["cpu"]["spot"], names["cpu"]["on-demand"]
+    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
     SpotCapacityLimit(session, spot, capacity=2)
     provider = make_provider(session)
     scale(provider, "cpu", 5)
@@ -310,7 +312,7 @@ def test_spot_group_falls_back_to_on_demand_on_a_capacity_failure(session):
 
 def test_spot_shortfall_moves_after_the_grace_period_without_a_reported_failure(session):
     names = build_cluster(session)
-    spot, od = names["cpu"]["spot"], names["cpu"]["on-demand"]
+    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
     SpotCapacityLimit(session, spot, capacity=1, report_failures=False)
     clock = Clock()
     provider = make_provider(session, clock=clock)
@@ -330,7 +332,7 @@ def test_spot_shortfall_moves_after_the_grace_period_without_a_reported_failure(
 
 def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
     names = build_cluster(session)
-    spot, od = names["cpu"]["spot"], names["cpu"]["on-demand"]
+    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
     limit = SpotCapacityLimit(session, spot, capacity=1)
     clock = Clock()
     provider = make_provider(session, clock=clock, retry_spot_after_seconds=600)
@@ -349,7 +351,7 @@ def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
 
 def test_on_demand_goes_first_when_demand_falls(session):
     names = build_cluster(session)
-    spot, od = names["cpu"]["spot"], names["cpu"]["on-demand"]
+    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
     SpotCapacityLimit(session, spot, capacity=2)
     provider = make_provider(session)
     scale(provider, "cpu", 4)
@@ -372,12 +374,12 @@ def test_works_against_a_moto_server_on_loopback(aws_env):  # noqa: F811
     names = build_cluster(session)
     provider = make_provider(session)
     scale(provider, "cpu", 2)
-    assert desired(session, names["cpu"]["spot"]) == 2
+    assert desired(session, names["cpu"][Market.SPOT]) == 2
     victim = workers(provider)[0]
     provider.non_terminated_nodes({})
     provider.terminate_node(victim)
     provider.post_process()
-    assert workers(provider) == in_service(session, names["cpu"]["spot"])
+    assert workers(provider) == in_service(session, names["cpu"][Market.SPOT])
     assert len(workers(provider)) == 1
 
 def _calls(provider) -> list[str]:
@@ -396,14 +398,14 @@ def test_deleting_every_node_of_an_asg_takes_one_call(session):
     provider.terminate_nodes(victims)
     provider.post_process()
     assert calls == ["DescribeAutoScalingGroups", "SetDesiredCapacity"]
-    assert desired(session, names["cpu"]["spot"]) == 0
-    assert in_service(session, names["cpu"]["spot"]) == []
+    assert desired(session, names["cpu"][Market.SPOT]) == 0
+    assert in_service(session, names["cpu"][Market.SPOT]) == []
     assert workers(provider) == []
 
 
 def test_with_a_launch_in_flight_each_deleted_node_is_terminated_by_id(session):
     names = build_cluster(session)
-    spot = names["cpu"]["spot"]
+    spot = names["cpu"][Market.SPOT]
     SpotCapacityLimit(session, spot, capacity=2, report_failures=False)
     provider = make_provider(session)
     scale(provider, "cpu", 3)  # two run, one launch still wanted

@@ -80,37 +80,23 @@ def drive(provider, node_config: dict, tags: dict, nodes: int, counter: CallCoun
 
 def rayfleet_side(session, nodes: int, counter: CallCounter, batch: int) -> dict:
     from components.node_agents.node_provider import AsgNodeProvider
-    from components.tags import CLUSTER_KEY, MARKET_KEY, NODE_TYPE_KEY
+    from components.node_groups import ClusterNodes, NodeGroup, SpotPolicy, head_group
+    from components.ray_cluster.autoscaler_config import provider_section
     from ray.autoscaler.tags import NODE_KIND_WORKER, TAG_RAY_NODE_KIND, TAG_RAY_USER_NODE_TYPE
+    from tests.aws.asg_cluster import create_asgs
 
+    # The head and one spot group scaling 0..nodes, with its on-demand twin: the ASGs the component builds.
     cluster = "rayfleet-bench-us-east-1"
-    asg, ec2 = session.client("autoscaling"), session.client("ec2")
-    ec2.create_launch_template(LaunchTemplateName="bench", LaunchTemplateData={"ImageId": AMI, "InstanceType": "m6i.large"})
-    for name, node_type, market, size in (("head", "head", "on-demand", 1), ("cpu-spot", "cpu", "spot", 0), ("cpu-od", "cpu", "on-demand", 0)):
-        tags = {CLUSTER_KEY: cluster, NODE_TYPE_KEY: node_type, MARKET_KEY: market}
-        asg.create_auto_scaling_group(
-            AutoScalingGroupName=f"{cluster}-{name}",
-            LaunchTemplate={"LaunchTemplateName": "bench", "Version": "$Latest"},
-            MinSize=size,
-            MaxSize=max(size, nodes),
-            DesiredCapacity=size,
-            AvailabilityZones=[f"{REGION}a"],
-            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": f"{cluster}-{name}", "ResourceType": "auto-scaling-group"} for k, v in tags.items()],
-        )
+    cpu = NodeGroup("cpu", cluster, ("m6i.large",), 0, nodes, 0, 100, SpotPolicy())
+    model = ClusterNodes(cluster, head_group(cluster, "m6i.large", 100), (cpu,))
+    create_asgs(session, model, REGION)
     provider = AsgNodeProvider(
-        {
-            "region": REGION,
-            "cluster_name": cluster,
-            "disable_node_updaters": True,
-            "disable_launch_config_check": True,
-            "foreground_node_launch": True,
-            "fallback_after_seconds": {"cpu": 180},
-        },
+        provider_section(model, REGION),  # the provider config the head's autoscaler passes
         cluster,
         session=session,
         membership=lambda: None,  # Ray membership is not an AWS call; leave it out of the count
     )
-    tags = {TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: "cpu"}
+    tags = {TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: cpu.name}
     return drive(provider, {}, tags, nodes, counter, batch)
 
 

@@ -7,7 +7,17 @@ import json
 
 import pytest
 
-from components.contract import DRAIN_HOOK
+from components.contract import (
+    CLUSTER_KEY,
+    COMPONENT_KEY,
+    DRAIN_HOOK,
+    ENV_KEY,
+    HEAD_NODE_TYPE,
+    MARKET_KEY,
+    NODE_TYPE_KEY,
+    Market,
+)
+from components.node_groups import ROOT_VOLUME_TYPE
 from stacks.loader import load_environment
 from tests.conftest import ENVIRONMENTS
 
@@ -24,7 +34,7 @@ def _asg_tags(asg) -> dict[str, str]:
 
 
 def _asgs(plan, region):
-    return {(_asg_tags(a)["rayfleet:node-type"], _asg_tags(a)["rayfleet:market"]): a for a in plan.of_type(ASG, region)}
+    return {(_asg_tags(a)[NODE_TYPE_KEY], Market(_asg_tags(a)[MARKET_KEY])): a for a in plan.of_type(ASG, region)}
 
 
 def _user_data(template) -> str:
@@ -34,7 +44,7 @@ def _user_data(template) -> str:
 @pytest.mark.parametrize("env, region", REGIONS)
 def test_head_asg_is_one_on_demand_node_across_the_private_subnets(plans, env, region):
     plan = plans(env)
-    head = _asgs(plan, region)[("head", "on-demand")]
+    head = _asgs(plan, region)[(HEAD_NODE_TYPE, Market.ON_DEMAND)]
     inputs = head.inputs
     assert (inputs["minSize"], inputs["maxSize"], inputs["desiredCapacity"]) == (1, 1, 1)
     assert inputs["vpcZoneIdentifiers"] == plan.outputs["regions"][region]["privateSubnetIds"]
@@ -48,11 +58,11 @@ def test_head_asg_is_one_on_demand_node_across_the_private_subnets(plans, env, r
 def test_each_worker_group_has_a_spot_asg_and_an_on_demand_twin(plans, env, region):
     cfg = load_environment(env)
     asgs = _asgs(plans(env), region)
-    assert set(asgs) == {("head", "on-demand")} | {
-        (g.name, market) for g in cfg.cluster.worker_groups for market in ("spot", "on-demand")
+    assert set(asgs) == {(HEAD_NODE_TYPE, Market.ON_DEMAND)} | {
+        (g.name, market) for g in cfg.cluster.worker_groups for market in Market
     }
     for group in cfg.cluster.worker_groups:
-        spot, twin = asgs[(group.name, "spot")].inputs, asgs[(group.name, "on-demand")].inputs
+        spot, twin = asgs[(group.name, Market.SPOT)].inputs, asgs[(group.name, Market.ON_DEMAND)].inputs
         distribution = spot["mixedInstancesPolicy"]["instancesDistribution"]
         assert distribution["spotAllocationStrategy"] == group.spot.allocation_strategy
         assert distribution["onDemandBaseCapacity"] == group.spot.on_demand_base
@@ -77,16 +87,21 @@ def test_group_with_spot_disabled_has_only_its_on_demand_asg(tmp_path):
     config = stack_config("dev")
     config["rayfleet:cluster"]["workerGroups"][0]["spot"] = {"enabled": False}
     config["rayfleet:cluster"]["workerGroups"][0]["minWorkers"] = 1
-    asgs = _asgs(run_plan(path=write_stack(tmp_path, config)), "us-west-2")
-    assert set(asgs) == {("head", "on-demand"), ("cpu", "on-demand")}
-    assert asgs[("cpu", "on-demand")].inputs["minSize"] == 1
+    plan = run_plan(path=write_stack(tmp_path, config))
+    asgs = _asgs(plan, "us-west-2")
+    assert set(asgs) == {(HEAD_NODE_TYPE, Market.ON_DEMAND), ("cpu", Market.ON_DEMAND)}
+    assert asgs[("cpu", Market.ON_DEMAND)].inputs["minSize"] == 1
+    assert asgs[("cpu", Market.ON_DEMAND)].inputs["capacityRebalance"] is False
+    assert plan.outputs["regions"]["us-west-2"]["workerAsgs"] == {
+        "cpu": {Market.ON_DEMAND.value: "rayfleet-test-us-west-2-cpu-on-demand"}
+    }
 
 
 @pytest.mark.parametrize("env, region", REGIONS)
 def test_every_worker_asg_has_the_drain_hook(plans, env, region):
     for (node_type, _), asg in _asgs(plans(env), region).items():
         hooks = asg.inputs.get("initialLifecycleHooks", [])
-        if node_type == "head":
+        if node_type == HEAD_NODE_TYPE:
             assert hooks == []
             continue
         assert hooks == [
@@ -105,9 +120,9 @@ def test_asg_tags_follow_the_contract_and_propagate_at_launch(plans, env):
     for asg in plans(env).of_type(ASG):
         tags = _asg_tags(asg)
         assert all(t["propagateAtLaunch"] is True for t in asg.inputs["tags"])
-        assert tags["rayfleet:cluster"] == cfg.cluster_id(asg.region)
-        assert tags["rayfleet:market"] in ("spot", "on-demand")
-        assert tags["rayfleet:env"] == env and tags["rayfleet:component"] == "cluster"
+        assert tags[CLUSTER_KEY] == cfg.cluster_id(asg.region)
+        assert tags[MARKET_KEY] in {m.value for m in Market}
+        assert tags[ENV_KEY] == env and tags[COMPONENT_KEY] == "cluster"
         assert {k: tags[k] for k in cfg.cost.tags} == cfg.cost.tags
 
 
@@ -131,15 +146,16 @@ def test_pulumi_leaves_desired_capacity_to_rays_autoscaler(monkeypatch):
 @pytest.mark.parametrize("env, region", REGIONS)
 def test_launch_templates_take_types_volumes_and_image_from_config(plans, env, region):
     cfg = load_environment(env)
-    templates = {t.inputs["tagSpecifications"][0]["tags"]["rayfleet:node-type"]: t.inputs for t in plans(env).of_type(TEMPLATE, region)}
-    assert set(templates) == {"head"} | {g.name for g in cfg.cluster.worker_groups}
-    assert templates["head"]["instanceType"] == cfg.cluster.head.instance_type
-    assert templates["head"]["blockDeviceMappings"][0]["ebs"]["volumeSize"] == cfg.cluster.head.root_volume_gb
+    templates = {t.inputs["tagSpecifications"][0]["tags"][NODE_TYPE_KEY]: t.inputs for t in plans(env).of_type(TEMPLATE, region)}
+    assert set(templates) == {HEAD_NODE_TYPE} | {g.name for g in cfg.cluster.worker_groups}
+    head = templates[HEAD_NODE_TYPE]
+    assert head["instanceType"] == cfg.cluster.head.instance_type
+    assert head["blockDeviceMappings"][0]["ebs"]["volumeSize"] == cfg.cluster.head.root_volume_gb
     for group in cfg.cluster.worker_groups:
         inputs = templates[group.name]
         assert inputs["instanceType"] == group.instance_types[0]
         assert inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == group.root_volume_gb
-        assert inputs["blockDeviceMappings"][0]["ebs"]["volumeType"] == "gp3"
+        assert inputs["blockDeviceMappings"][0]["ebs"]["volumeType"] == ROOT_VOLUME_TYPE
     # The default image is resolved per region from the public SSM parameter (mocked: ami-<digest>).
     assert all(t["imageId"].startswith("ami-") for t in templates.values())
     for inputs in templates.values():
@@ -157,16 +173,28 @@ def test_fixed_ami_in_config_is_used_as_is(tmp_path):
     assert {t.inputs["imageId"] for t in plan.of_type(TEMPLATE)} == {"ami-0123456789abcdef0"}
 
 
+def test_a_worker_groups_own_image_is_used_for_its_template_only(tmp_path):
+    from stacks.plan import run_plan
+    from tests.conftest import stack_config, write_stack
+
+    config = stack_config("dev")
+    config["rayfleet:cluster"]["workerGroups"][0]["image"] = {"ami": "ami-0123456789abcdef0"}
+    plan = run_plan(path=write_stack(tmp_path, config))
+    images = {t.inputs["tagSpecifications"][0]["tags"][NODE_TYPE_KEY]: t.inputs["imageId"] for t in plan.of_type(TEMPLATE)}
+    assert images["cpu"] == "ami-0123456789abcdef0"
+    assert images[HEAD_NODE_TYPE].startswith("ami-") and images[HEAD_NODE_TYPE] != images["cpu"]  # the SSM parameter's
+
+
 @pytest.mark.parametrize("env, region", REGIONS)
 def test_user_data_starts_the_right_ray_on_each_node_type(plans, env, region):
     plan = plans(env)
     outputs = plan.outputs["regions"][region]
     for template in plan.of_type(TEMPLATE, region):
         script = _user_data(template)
-        node_type = template.inputs["tagSpecifications"][0]["tags"]["rayfleet:node-type"]
+        node_type = template.inputs["tagSpecifications"][0]["tags"][NODE_TYPE_KEY]
         assert f'get_object(Bucket="{outputs["artifactBucket"]}"' in script
         assert json.dumps(outputs["dashboardTokenSecretArn"]) in script
-        if node_type == "head":
+        if node_type == HEAD_NODE_TYPE:
             assert "ray start --head" in script
             assert f"cluster_name: rayfleet-{env}-{region}\n" in script
         else:
@@ -212,8 +240,12 @@ def test_region_outputs_name_what_the_deployer_needs(plans, env, region):
     cluster = f"rayfleet-{env}-{region}"
     assert out["clusterName"] == cluster
     assert out["headAsgName"] == f"{cluster}-head"
+    # One spelling of the market: the keys are the Market values, as in the ASGs' names and tags.
     assert out["workerAsgs"] == {
-        g.name: {"spot": f"{cluster}-{g.name}-spot", "onDemand": f"{cluster}-{g.name}-on-demand"}
+        g.name: {
+            Market.SPOT.value: f"{cluster}-{g.name}-spot",
+            Market.ON_DEMAND.value: f"{cluster}-{g.name}-on-demand",
+        }
         for g in cfg.cluster.worker_groups
     }
     assert out["headAddress"] == f"head.{cluster}.rayfleet.internal"

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import pytest
 
+from components.contract import CLUSTER_KEY, COMPONENT_KEY, ENV_KEY, HEAD_NODE_TYPE, NODE_TYPE_KEY
 from stacks.loader import load_environment
 from tests.conftest import ENVIRONMENTS
 
@@ -150,15 +151,15 @@ def test_every_taggable_resource_carries_rayfleet_and_cost_tags(plans, env):
         walked += 1
         assert "tags" in resource.inputs, f"{resource.name} ({resource.type}) has no tags"
         tags = _tag_map(resource.inputs["tags"])
-        assert tags["rayfleet:env"] == env, resource.name
+        assert tags[ENV_KEY] == env, resource.name
         # Account-wide resources (region `global`) belong to one region's cluster, e.g. its health check.
         clusters = (
             [cfg.cluster_id(r) for r in cfg.region_names]
             if resource.region == "global"
             else [cfg.cluster_id(resource.region)]
         )
-        assert tags["rayfleet:cluster"] in clusters, resource.name
-        assert tags["rayfleet:component"] == resource.component, resource.name
+        assert tags[CLUSTER_KEY] in clusters, resource.name
+        assert tags[COMPONENT_KEY] == resource.component, resource.name
         assert {k: tags.get(k) for k in cfg.cost.tags} == cfg.cost.tags, resource.name
     assert walked >= 25  # dev, the smallest environment, has 31 taggable resources
 
@@ -177,6 +178,6 @@ def test_launch_templates_tag_instances_and_volumes(plans, env):
     for template in plans(env).of_type("aws:ec2/launchTemplate:LaunchTemplate"):
         for spec in template.inputs["tagSpecifications"]:
             tags = spec["tags"]
-            assert tags["rayfleet:cluster"] == cfg.cluster_id(template.region)
-            assert tags["rayfleet:node-type"]
+            assert tags[CLUSTER_KEY] == cfg.cluster_id(template.region)
+            assert tags[NODE_TYPE_KEY] in {HEAD_NODE_TYPE} | {g.name for g in cfg.cluster.worker_groups}
             assert {k: tags.get(k) for k in cfg.cost.tags} == cfg.cost.tags

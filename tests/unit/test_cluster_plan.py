@@ -1,38 +1,42 @@
-"""Pure cluster decisions: which ASGs a worker group becomes, and the names the cluster uses."""
+"""Pure cluster decisions: which ASGs prod's worker groups become, and the names the cluster uses."""
 
 from __future__ import annotations
 
-from components.ray_cluster.plan import head_record_name, node_groups, redis_group_id
+from components.contract import HEAD_NODE_TYPE, Market
+from components.node_groups import ALL_ON_DEMAND, Distribution
+from components.ray_cluster.plan import has_gpus, head_record_name, redis_group_id
 from stacks.loader import load_environment, load_file
+from stacks.node_groups import cluster_nodes
 from tests.conftest import stack_config, write_stack
 
 
 def test_each_spot_group_is_a_spot_asg_and_an_empty_on_demand_twin():
-    plans = node_groups(load_environment("prod").cluster)
-    assert [(p.group, p.market, p.min_size, p.max_size) for p in plans] == [
-        ("cpu", "spot", 2, 20),
-        ("cpu", "on-demand", 0, 20),
-        ("gpu", "spot", 0, 4),
-        ("gpu", "on-demand", 0, 4),
+    nodes = cluster_nodes(load_environment("prod"), "us-east-1")
+    asgs = [asg for group in nodes.workers for asg in group.asgs]
+    assert [(a.node_type, a.market, a.min_size, a.max_size) for a in asgs] == [
+        ("cpu", Market.SPOT, 2, 20),
+        ("cpu", Market.ON_DEMAND, 0, 20),
+        ("gpu", Market.SPOT, 0, 4),
+        ("gpu", Market.ON_DEMAND, 0, 4),
     ]
-    spot, twin = plans[2], plans[3]
-    assert (spot.spot_allocation_strategy, spot.on_demand_base, spot.on_demand_percent_above_base) == (
-        "capacity-optimized",
-        0,
-        25,
-    )
-    assert (twin.spot_allocation_strategy, twin.on_demand_percent_above_base) == (None, 100)
+    spot, twin = asgs[2], asgs[3]
+    assert spot.distribution == Distribution(0, 25, "capacity-optimized")
+    assert twin.distribution == ALL_ON_DEMAND
     assert spot.instance_types == twin.instance_types == ("g5.xlarge", "g6.xlarge", "g4dn.xlarge")
 
 
 def test_group_without_spot_is_one_on_demand_asg_holding_the_minimum(tmp_path):
     config = stack_config("prod")
     config["rayfleet:cluster"]["workerGroups"][0]["spot"] = {"enabled": False}
-    plans = node_groups(load_file(write_stack(tmp_path, config)).cluster)
-    cpu = [p for p in plans if p.group == "cpu"]
-    assert [(p.market, p.min_size, p.max_size, p.on_demand_percent_above_base) for p in cpu] == [
-        ("on-demand", 2, 20, 100)
+    cpu = cluster_nodes(load_file(write_stack(tmp_path, config)), "us-east-1").group("cpu")
+    assert [(a.market, a.min_size, a.max_size, a.distribution) for a in cpu.asgs] == [
+        (Market.ON_DEMAND, 2, 20, ALL_ON_DEMAND)
     ]
+
+
+def test_only_groups_of_gpu_types_install_the_gpu_driver():
+    nodes = cluster_nodes(load_environment("prod"), "us-east-1")
+    assert {group.name: has_gpus(group) for group in nodes.groups} == {HEAD_NODE_TYPE: False, "cpu": False, "gpu": True}
 
 
 def test_redis_group_ids_fit_elasticaches_40_characters():

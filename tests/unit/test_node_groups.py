@@ -18,7 +18,7 @@ def _group(spot: SpotPolicy | None, lo: int = 2, hi: int = 20, expected: int = 4
 
 
 def test_a_spot_group_is_a_spot_asg_holding_the_minimum_and_an_empty_twin():
-    group = _group(SpotPolicy(Distribution(1, 25, "capacity-optimized"), 120))
+    group = _group(SpotPolicy(Distribution(1, 25, "capacity-optimized")))
     spot, twin = group.asgs
     assert (spot.name, spot.market, spot.min_size, spot.max_size) == ("rf-test-cpu-spot", Market.SPOT, 2, 20)
     assert spot.distribution == Distribution(1, 25, "capacity-optimized")

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from components.contract import HEAD_NODE_TYPE
+from components.ray_cluster.plan import head_record_name
 from components.ray_cluster.userdata import NodeBoot, RedisBoot, render_head, render_worker
 from tests.snapshots import assert_matches_snapshot
 
@@ -14,12 +16,12 @@ CLUSTER = "rayfleet-prod-us-east-1"
 BASE = NodeBoot(
     cluster_id=CLUSTER,
     region="us-east-1",
-    node_type="head",
+    node_type=HEAD_NODE_TYPE,
     ray_version="2.60.0",
     artifact_bucket="rayfleet-prod-us-east-1-0123456789ab",
     agent_key="node-agent/rayfleet-node-agent.zip",
     dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:dashboard-token-AbCdEf",
-    head_address=f"head.{CLUSTER}.rayfleet.internal",
+    head_address=head_record_name(CLUSTER),
     gcs_fault_tolerance=True,
 )
 HEAD = dataclasses.replace(
