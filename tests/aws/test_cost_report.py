@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws.route53_stack import _free_port
-from tests.cli.conftest import run_cli
+from tests.fakes.cli import run_cli
+from tests.fakes.ports import free_port
 
 GROUPS = {"cluster": ["41.20", "39.85"], "network": ["3.24", "3.24"], "": ["0.07", "0.11"]}
 
 
 @pytest.fixture(scope="module")
 def moto_server():
-    port = _free_port()
+    port = free_port()
     server = Path(sys.executable).parent / "moto_server"
     proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from components.contract import Market
-from tests.conftest import ENVIRONMENTS, ROOT, stack_config, write_stack
+from tests.fakes.environments import ENVIRONMENTS, ROOT, stack_config, write_stack
 
 LINE_KEYS = {"region", "component", "name", "instanceType", "market", "hourlyPrice", "count", "monthly"}
 

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.fakes.ports import free_port
 
 
 def test_render_serve_prod_json_is_accepted_by_serve_deploy_schema(cli):
@@ -61,7 +56,7 @@ def test_status_needs_exactly_one_target(cli):
 
 
 def test_deploy_to_an_unreachable_dashboard_is_a_clear_error(cli, tmp_path):
-    port = _free_port()
+    port = free_port()
     run = cli("serve", "deploy", "--env", "dev", "--address", f"127.0.0.1:{port}", "--token", "t",
               env={"RAYFLEET_HOME": str(tmp_path)})
     assert run.code == 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import run_cli
+from tests.fakes.cli import run_cli
 
 #: Tests that stop the shared cluster; they run after every other test.
 LAST = ("test_local_down",)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from cost.ray_state import fetch_snapshot
-from tests.cli.conftest import run_cli
-from tests.serve.cost_cluster import local_head
+from tests.fakes.cli import run_cli
+from tests.fakes.local_head import local_head
 
 TOKEN = "rfcost" + uuid.uuid4().hex
 SERVE_CONFIG = {
