@@ -1,67 +1,26 @@
-"""A private local Ray head for the allocation tests, started and stopped by process id only.
+"""A private local Ray head, started and stopped by process id only.
 
     with local_head(temp_dir, gcs_port=6400, dashboard_port=8280, token="...") as dashboard_url:
         ...
 
 Never `ray stop` (it kills every Ray process on the machine, other people's too):
-the head runs with its own temp dir, and only processes under that dir's
-session, and their descendants, are terminated.
+the head runs with its own temp dir, and only the processes naming that dir, and
+their descendants, are stopped (serve_apps.processes.stop_session, as `rayfleet local down` does).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def cluster_pids(temp_dir: Path) -> list[int]:
-    """Processes whose command line names this cluster's temp dir, and all their descendants."""
-    out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    roots = [int(line.split(None, 1)[0]) for line in out.splitlines() if str(temp_dir) in line]
-    found: list[int] = []
-    queue = list(roots)
-    while queue:
-        pid = queue.pop()
-        if pid in found or pid == os.getpid():
-            continue
-        found.append(pid)
-        queue.extend(_children(pid))
-    return found
-
-
-def stop(temp_dir: Path, timeout: float = 10) -> None:
-    pids = cluster_pids(temp_dir)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
-        time.sleep(0.2)
-    for pid in pids:
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from serve_apps.processes import stop_session
+from tests.fakes.environments import ROOT
 
 
 def start(temp_dir: Path, *, gcs_port: int, dashboard_port: int, token: str, num_cpus: int = 4) -> str:
@@ -93,4 +52,7 @@ def local_head(temp_dir: Path, **kwargs):
     try:
         yield start(temp_dir, **kwargs)
     finally:
-        stop(temp_dir)
+        # `ray start` runs in the caller's process group: the temp dir alone marks the head's processes.
+        left = stop_session(None, str(temp_dir))
+        assert not left, f"the private Ray head in {temp_dir} left processes {left}; stop them by pid"
+        shutil.rmtree(temp_dir, ignore_errors=True)
