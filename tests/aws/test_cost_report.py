@@ -99,6 +99,7 @@ def _create_budget(env_vars: dict, name: str, limit: str) -> None:
                 os.environ[key] = value
 
 
+@pytest.mark.slow  # a moto_server process, and `rayfleet` in a subprocess against it
 def test_report_json_totals_exactly_what_cost_explorer_returned(moto_server, aws_env):
     _post(moto_server + "/moto-api/static/ce/cost-and-usage-results", _results(3))
     _create_budget(aws_env, "rayfleet-prod-monthly", "8000.0")
@@ -116,6 +117,7 @@ def test_report_json_totals_exactly_what_cost_explorer_returned(moto_server, aws
     assert D(data["budget"]["limit"]) == D(8000)
 
 
+@pytest.mark.slow  # a moto_server process, and `rayfleet` in a subprocess against it
 def test_report_view_says_the_forecast_is_missing_and_compares_with_the_estimate(moto_server, aws_env):
     _post(moto_server + "/moto-api/static/ce/cost-and-usage-results", _results(5))
     run = run_cli("cost", "report", "--env", "dev", "--days", "5", env=aws_env)
@@ -139,6 +141,7 @@ def test_report_without_credentials_explains_the_fix(tmp_path):
     )
 
 
+@pytest.mark.slow  # a moto_server process, and `rayfleet` in a subprocess against it
 def test_catalog_refresh_against_an_endpoint_without_pricing_fails_with_the_fix(moto_server, aws_env):
     env = {**aws_env, "AWS_MAX_ATTEMPTS": "1"}
     run = run_cli("cost", "catalog", "refresh", "--regions", "us-east-1", "--types", "m6i.xlarge", env=env)

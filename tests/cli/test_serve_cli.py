@@ -55,6 +55,7 @@ def test_status_needs_exactly_one_target(cli):
     assert both.err == neither.err == "error: give exactly one of --env ENV or --address URL\n"
 
 
+@pytest.mark.slow  # trains the digits model before it reaches the dashboard
 def test_deploy_to_an_unreachable_dashboard_is_a_clear_error(cli, tmp_path):
     port = free_port()
     run = cli("serve", "deploy", "--env", "dev", "--address", f"127.0.0.1:{port}", "--token", "t",
@@ -79,6 +80,7 @@ def test_deploy_with_outputs_missing_the_region_says_which(cli, tmp_path):
     )
 
 
+@pytest.mark.slow  # trains the digits model
 def test_build_models_writes_the_versioned_artifact(cli, tmp_path):
     run = cli("serve", "build-models", "--out", str(tmp_path))
     assert run.code == 0, run.err
