@@ -1,27 +1,15 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder: the session's offline plans, and the fakes' fixtures."""
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-STACKS = ROOT / "stacks"
-ENVIRONMENTS = ("dev", "staging", "prod")
-
-
-def stack_config(env: str) -> dict:
-    """A fresh copy of an environment file's `config:` mapping, to mutate in tests."""
-    return copy.deepcopy(yaml.safe_load((STACKS / f"Pulumi.{env}.yaml").read_text())["config"])
-
-
-def write_stack(tmp_path: Path, config: dict, env: str = "test") -> Path:
-    path = tmp_path / f"Pulumi.{env}.yaml"
-    path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-    return path
+# Modules of tests/fakes that define fixtures; plain helpers there are imported where used.
+pytest_plugins = [
+    "tests.fakes.aws_env",
+    "tests.fakes.route53_stack",
+    "tests.fakes.asg_cluster",
+]
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ import components.node_agents.node_provider as node_provider
 from components.contract import HEAD_NODE_TYPE, Market
 from stacks.cluster_args import region_autoscaler_config
 from stacks.loader import load_environment
-from tests.aws.asg_cluster import aws, build_planned_cluster, desired, in_service, session  # noqa: F401
+from tests.fakes.asg_cluster import build_planned_cluster, desired, in_service
 
 
 class FakeGcs:

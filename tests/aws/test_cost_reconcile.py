@@ -1,4 +1,4 @@
-"""Reconciling an allocation with the bill: Cost Explorer's actual for the cluster (moto, in-process)."""
+"""Reconciling an allocation with the bill: Cost Explorer's actual for the cluster (moto in-process: the `aws` fixture)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,13 @@ from datetime import date, timedelta
 from decimal import Decimal as D
 
 import boto3
-import pytest
-from moto import mock_aws
 from moto.moto_api._internal import moto_api_backend
 
 from cost.actuals import cluster_actual
 from cost.attribution import cloud_pricer, reconcile_with_bill
 from cost.prices import PriceCatalog
 from stacks.loader import load_environment
-from tests.aws.test_price_refresh import aws_env  # noqa: F401 - a fixture
 from tests.fakes.cost import actor, node, replica, run, snapshot
-
-
-@pytest.fixture
-def aws(aws_env):
-    with mock_aws():
-        yield
 
 
 def _queue(amounts: list[str]) -> None:

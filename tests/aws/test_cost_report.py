@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws.route53_stack import _free_port
-from tests.cli.conftest import run_cli
+from tests.fakes.cli import run_cli
+from tests.fakes.ports import free_port
 
 GROUPS = {"cluster": ["41.20", "39.85"], "network": ["3.24", "3.24"], "": ["0.07", "0.11"]}
 
 
 @pytest.fixture(scope="module")
 def moto_server():
-    port = _free_port()
+    port = free_port()
     server = Path(sys.executable).parent / "moto_server"
     proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,6 +99,7 @@ def _create_budget(env_vars: dict, name: str, limit: str) -> None:
                 os.environ[key] = value
 
 
+@pytest.mark.slow  # a moto_server process, and `rayfleet` in a subprocess against it
 def test_report_json_totals_exactly_what_cost_explorer_returned(moto_server, aws_env):
     _post(moto_server + "/moto-api/static/ce/cost-and-usage-results", _results(3))
     _create_budget(aws_env, "rayfleet-prod-monthly", "8000.0")
@@ -116,6 +117,7 @@ def test_report_json_totals_exactly_what_cost_explorer_returned(moto_server, aws
     assert D(data["budget"]["limit"]) == D(8000)
 
 
+@pytest.mark.slow  # a moto_server process, and `rayfleet` in a subprocess against it
 def test_report_view_says_the_forecast_is_missing_and_compares_with_the_estimate(moto_server, aws_env):
     _post(moto_server + "/moto-api/static/ce/cost-and-usage-results", _results(5))
     run = run_cli("cost", "report", "--env", "dev", "--days", "5", env=aws_env)
@@ -139,6 +141,7 @@ def test_report_without_credentials_explains_the_fix(tmp_path):
     )
 
 
+@pytest.mark.slow  # a moto_server process, and `rayfleet` in a subprocess against it
 def test_catalog_refresh_against_an_endpoint_without_pricing_fails_with_the_fix(moto_server, aws_env):
     env = {**aws_env, "AWS_MAX_ATTEMPTS": "1"}
     run = run_cli("cost", "catalog", "refresh", "--regions", "us-east-1", "--types", "m6i.xlarge", env=env)

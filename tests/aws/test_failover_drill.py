@@ -21,7 +21,7 @@ from components.drills.failover import HealthObservation
 from components.drills.failover_targets import DrillError, RegionTarget
 from stacks.drill_target import drill_target
 from stacks.outputs import parse_stack_outputs
-from tests.aws.route53_stack import PRIMARY, SECONDARY, aws_env, deployed, moto_endpoint, plan_outputs  # noqa: F401
+from tests.fakes.route53_stack import PRIMARY, SECONDARY
 
 
 class SimulatedRoute53:

@@ -21,18 +21,7 @@ from ray.autoscaler.tags import (
 from components.contract import HEAD_NODE_TYPE, Market
 from components.node_agents.node_provider import AsgNodeProvider
 from components.ray_cluster.autoscaler_config import NODE_PROVIDER_CLASS
-from tests.aws.asg_cluster import (  # noqa: F401 - fixtures
-    CLUSTER,
-    REGION,
-    GroupSpec,
-    SpotCapacityLimit,
-    aws,
-    build_cluster,
-    desired,
-    in_service,
-    session,
-)
-from tests.aws.route53_stack import aws_env, moto_endpoint  # noqa: F401 - the shared moto_server fixtures
+from tests.fakes.asg_cluster import CLUSTER, REGION, GroupSpec, SpotCapacityLimit, build_cluster, desired, in_service
 
 
 class Clock:
@@ -369,7 +358,7 @@ def test_the_three_batching_flags_are_required(session, flag):
         make_provider(session, **{flag: False})
 
 
-def test_works_against_a_moto_server_on_loopback(aws_env):  # noqa: F811
+def test_works_against_a_moto_server_on_loopback(aws_env):
     session = boto3.session.Session(region_name=REGION)
     names = build_cluster(session)
     provider = make_provider(session)

@@ -35,14 +35,6 @@ def product(instance_type: str, usd: str) -> str:
     )
 
 
-@pytest.fixture
-def aws_env(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-
-
 def stubbed_pricing(answers: dict[str, str | None]):
     pricing = boto3.client("pricing", region_name="us-east-1")
     stub = Stubber(pricing)
@@ -73,7 +65,7 @@ def test_price_list_entry_yields_its_hourly_usd_price():
     assert on_demand_price([]) is None
 
 
-def test_refresh_writes_the_cache_the_catalog_then_prefers(aws_env, tmp_path):
+def test_refresh_writes_the_cache_the_catalog_then_prefers(aws_credentials, tmp_path):
     pricing, stub = stubbed_pricing({"g5.xlarge": "1.0060000000", "m6i.xlarge": "0.2000000000"})
     with mock_aws():
         ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -97,7 +89,7 @@ def test_refresh_writes_the_cache_the_catalog_then_prefers(aws_env, tmp_path):
     assert prices.source(["us-east-1"]).kind == "aws-pricing-api"
 
 
-def test_type_the_pricing_api_does_not_know_keeps_the_shipped_price(aws_env, tmp_path):
+def test_type_the_pricing_api_does_not_know_keeps_the_shipped_price(aws_credentials, tmp_path):
     pricing, _ = stubbed_pricing({"m6i.xlarge": None})
     with mock_aws():
         ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -106,7 +98,7 @@ def test_type_the_pricing_api_does_not_know_keeps_the_shipped_price(aws_env, tmp
     assert PriceCatalog.load(tmp_path).on_demand("m6i.xlarge", "us-east-1") == D("0.192")
 
 
-def test_refused_pricing_call_names_the_region_and_permissions(aws_env, tmp_path):
+def test_refused_pricing_call_names_the_region_and_permissions(aws_credentials, tmp_path):
     pricing = boto3.client("pricing", region_name="us-east-1")
     stub = Stubber(pricing)
     stub.add_client_error("get_products", service_error_code="AccessDeniedException", service_message="denied")

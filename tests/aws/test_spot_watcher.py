@@ -21,7 +21,7 @@ from components.node_agents.spot_watcher import (
     SpotWatcher,
     WatcherConfig,
 )
-from tests.conftest import ROOT
+from tests.fakes.environments import ROOT
 
 INSTANCE, IP, ASG = "i-0123456789abcdef0", "10.10.1.7", "rayfleet-test-us-east-1-cpu-spot"
 

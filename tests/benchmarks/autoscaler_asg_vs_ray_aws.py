@@ -83,7 +83,7 @@ def rayfleet_side(session, nodes: int, counter: CallCounter, batch: int) -> dict
     from components.node_groups import ClusterNodes, NodeGroup, SpotPolicy, head_group
     from components.ray_cluster.autoscaler_config import provider_section
     from ray.autoscaler.tags import NODE_KIND_WORKER, TAG_RAY_NODE_KIND, TAG_RAY_USER_NODE_TYPE
-    from tests.aws.asg_cluster import create_asgs
+    from tests.fakes.asg_cluster import create_asgs
 
     # The head and one spot group scaling 0..nodes, with its on-demand twin: the ASGs the component builds.
     cluster = "rayfleet-bench-us-east-1"

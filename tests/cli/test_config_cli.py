@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import ENVIRONMENTS, STACKS, stack_config, write_stack
+from tests.fakes.environments import ENVIRONMENTS, STACKS, stack_config, write_stack
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from components.contract import Market
-from tests.conftest import ENVIRONMENTS, ROOT, stack_config, write_stack
+from tests.fakes.environments import ENVIRONMENTS, ROOT, stack_config, write_stack
 
 LINE_KEYS = {"region", "component", "name", "instanceType", "market", "hourlyPrice", "count", "monthly"}
 
@@ -18,6 +18,7 @@ def no_cache(tmp_path):
     return {"RAYFLEET_PRICE_CACHE": str(tmp_path / "prices")}
 
 
+@pytest.mark.slow  # every environment's full offline plan, in a subprocess
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_estimate_json_follows_the_contract_and_adds_up(cli, no_cache, env):
     run = cli("cost", "estimate", "--env", env, "--json", env=no_cache)
@@ -39,6 +40,7 @@ def test_estimate_json_follows_the_contract_and_adds_up(cli, no_cache, env):
             assert abs(D(line["monthly"][scenario]) - D(line["hourlyPrice"]) * 730 * line["count"][scenario]) < D("0.000001")
 
 
+@pytest.mark.slow  # prod's full offline plan, in a subprocess
 def test_estimate_prices_prod_spot_below_its_on_demand_twins(cli, no_cache):
     data = json.loads(cli("cost", "estimate", "--env", "prod", "--json", env=no_cache).out)
     on_demand = {l["name"]: D(l["hourlyPrice"]) for l in data["lines"] if l["market"] == "on-demand"}
@@ -53,6 +55,7 @@ def test_estimate_prices_prod_spot_below_its_on_demand_twins(cli, no_cache):
     assert twins and all(l["count"] == {"min": 0, "expected": 0, "max": 0} for l in twins)
 
 
+@pytest.mark.slow  # prod's full offline plan, in a subprocess
 def test_estimate_uses_real_public_prices_for_prod_instance_types(cli, no_cache):
     data = json.loads(cli("cost", "estimate", "--env", "prod", "--json", env=no_cache).out)
     hourly = {(l["name"], l["market"]): l["hourlyPrice"] for l in data["lines"]}
@@ -63,6 +66,7 @@ def test_estimate_uses_real_public_prices_for_prod_instance_types(cli, no_cache)
     assert hourly[("cluster-us-east-1-redis", "on-demand")] == "0.065"  # cache.t4g.medium
 
 
+@pytest.mark.slow  # prod's full offline plan, in a subprocess
 def test_estimate_tree_shows_regions_components_and_the_price_source(cli, no_cache):
     run = cli("cost", "estimate", "--env", "prod", env=no_cache)
     assert run.code == 0, run.err
@@ -74,6 +78,7 @@ def test_estimate_tree_shows_regions_components_and_the_price_source(cli, no_cac
     assert "prices: shipped, as of 2025-01-15" in run.out
 
 
+@pytest.mark.slow  # dev's full offline plan, in a subprocess
 def test_estimate_counts_a_spot_group_bought_all_on_demand_once(cli, no_cache, tmp_path):
     config = stack_config("dev")  # cpu: 0..4 workers, 1 expected, m6i.xlarge first, spot enabled
     config["rayfleet:cluster"]["workerGroups"][0]["spot"]["onDemandPercentAboveBase"] = 100
@@ -94,6 +99,7 @@ def test_estimate_counts_a_spot_group_bought_all_on_demand_once(cli, no_cache, t
     assert twin["count"] == {"min": 0, "expected": 0, "max": 0}
 
 
+@pytest.mark.slow  # four full offline plans, in subprocesses
 def test_diff_compares_two_environments_line_by_line(cli, no_cache):
     run = cli("cost", "diff", "--env", "staging", "--against", "prod", "--json", env=no_cache)
     assert run.code == 0, run.err

@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from tests.aws.route53_stack import aws_env, deployed, moto_endpoint, plan_outputs  # noqa: F401
-
 
 def _write_outputs(tmp_path, outputs) -> str:
     path = tmp_path / "outputs.json"
@@ -15,7 +13,7 @@ def _write_outputs(tmp_path, outputs) -> str:
     return str(path)
 
 
-def test_dry_run_prints_the_exact_steps_and_changes_nothing(cli, tmp_path, plan_outputs):  # noqa: F811
+def test_dry_run_prints_the_exact_steps_and_changes_nothing(cli, tmp_path, plan_outputs):
     path = _write_outputs(tmp_path, plan_outputs)
     failover = plan_outputs["failover"]
     primary, secondary = failover["records"]
@@ -41,13 +39,13 @@ def test_dry_run_prints_the_exact_steps_and_changes_nothing(cli, tmp_path, plan_
     )
 
 
-def test_dry_run_json_lists_the_steps(cli, tmp_path, plan_outputs):  # noqa: F811
+def test_dry_run_json_lists_the_steps(cli, tmp_path, plan_outputs):
     run = cli("drill", "failover", "--env", "prod", "--dry-run", "--json", "--outputs", _write_outputs(tmp_path, plan_outputs))
     assert run.code == 0, run.err
     assert [s["title"] for s in json.loads(run.out)["steps"]] == ["check", "invert", "poll", "restore", "report"]
 
 
-def test_dry_run_reads_a_plan_json_file_too(cli, tmp_path, plan_outputs):  # noqa: F811
+def test_dry_run_reads_a_plan_json_file_too(cli, tmp_path, plan_outputs):
     path = _write_outputs(tmp_path, {"env": "prod", "resources": [], "outputs": plan_outputs})
     run = cli("drill", "failover", "--env", "prod", "--dry-run", "--json", "--outputs", path)
     assert run.code == 0, run.err
@@ -78,7 +76,7 @@ def test_without_pulumi_a_real_drill_asks_for_outputs(cli, tmp_path):
     )
 
 
-def test_drill_against_moto_restores_the_check_when_route53_cannot_answer(cli, tmp_path, deployed, aws_env):  # noqa: F811
+def test_drill_against_moto_restores_the_check_when_route53_cannot_answer(cli, tmp_path, deployed, aws_env):
     client, outputs = deployed
     check = outputs["failover"]["records"][0]["healthCheckId"]
     run = cli("drill", "failover", "--env", "prod", "--outputs", _write_outputs(tmp_path, outputs), "--timeout", "5",
@@ -90,7 +88,7 @@ def test_drill_against_moto_restores_the_check_when_route53_cannot_answer(cli, t
     assert config["Inverted"] is False
 
 
-def test_outputs_come_from_pulumi_stack_output_by_default(cli, tmp_path, plan_outputs):  # noqa: F811
+def test_outputs_come_from_pulumi_stack_output_by_default(cli, tmp_path, plan_outputs):
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps(plan_outputs))
     calls = tmp_path / "calls.txt"

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+# Each test runs prod's full offline plan in a subprocess (seconds each).
+pytestmark = pytest.mark.slow
+
 
 def test_plan_prod_shows_both_regions_networks(cli):
     run = cli("plan", "--env", "prod")

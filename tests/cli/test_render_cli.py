@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 
 
@@ -34,6 +35,7 @@ def test_render_autoscaler_refuses_a_region_outside_the_environment(cli):
     )
 
 
+@pytest.mark.slow  # prod's full offline plan, in a subprocess
 def test_plan_prod_shows_the_cluster_of_each_region(cli):
     run = cli("plan", "--env", "prod")
     assert run.code == 0, run.err

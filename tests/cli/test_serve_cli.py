@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.fakes.ports import free_port
 
 
 def test_render_serve_prod_json_is_accepted_by_serve_deploy_schema(cli):
@@ -60,8 +55,9 @@ def test_status_needs_exactly_one_target(cli):
     assert both.err == neither.err == "error: give exactly one of --env ENV or --address URL\n"
 
 
+@pytest.mark.slow  # trains the digits model before it reaches the dashboard
 def test_deploy_to_an_unreachable_dashboard_is_a_clear_error(cli, tmp_path):
-    port = _free_port()
+    port = free_port()
     run = cli("serve", "deploy", "--env", "dev", "--address", f"127.0.0.1:{port}", "--token", "t",
               env={"RAYFLEET_HOME": str(tmp_path)})
     assert run.code == 1
@@ -84,6 +80,7 @@ def test_deploy_with_outputs_missing_the_region_says_which(cli, tmp_path):
     )
 
 
+@pytest.mark.slow  # trains the digits model
 def test_build_models_writes_the_versioned_artifact(cli, tmp_path):
     run = cli("serve", "build-models", "--out", str(tmp_path))
     assert run.code == 0, run.err

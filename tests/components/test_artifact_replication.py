@@ -11,7 +11,7 @@ from components.artifact_replication.permissions import (
     SOURCE_BUCKET_ACTIONS,
     SOURCE_OBJECT_ACTIONS,
 )
-from tests.components.serving import artifact_bucket
+from tests.fakes.serving import artifact_bucket
 
 CONFIG = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 ROLE = "aws:iam/role:Role"

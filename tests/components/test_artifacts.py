@@ -14,7 +14,7 @@ import pytest
 from components.artifacts.component import node_agent_zip, write_node_agent_zip
 from components.artifacts.plan import NODE_AGENT_KEY, node_agent_files
 from stacks.loader import load_environment
-from tests.conftest import ENVIRONMENTS, ROOT
+from tests.fakes.environments import ENVIRONMENTS, ROOT
 
 NODE_AGENT_FILES = node_agent_files(ROOT)
 REGIONS = [(env, r) for env in ENVIRONMENTS for r in load_environment(env).region_names]

@@ -11,7 +11,7 @@ from components.cost_allocation.plan import activated_tag_keys
 from components.tags import CLUSTER_KEY, COMPONENT_KEY, COST_ALLOCATION_KEYS, ENV_KEY
 from stacks.loader import load_environment
 from stacks.plan import run_plan
-from tests.conftest import ENVIRONMENTS, stack_config, write_stack
+from tests.fakes.environments import ENVIRONMENTS, stack_config, write_stack
 
 TAG = "aws:costexplorer/costAllocationTag:CostAllocationTag"
 BUDGET = "aws:budgets/budget:Budget"

@@ -6,7 +6,7 @@ import pytest
 
 from components.global_failover import plan as failover_plan
 from stacks.plan import run_plan
-from tests.conftest import stack_config, write_stack
+from tests.fakes.environments import stack_config, write_stack
 
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 RECORD = "aws:route53/record:Record"

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from stacks.loader import load_environment
-from tests.conftest import ENVIRONMENTS
+from tests.fakes.environments import ENVIRONMENTS
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from stacks.outputs_model import FailoverOutputs, FailoverRecord, RegionOutputs, StackOutputs
-from tests.conftest import ENVIRONMENTS
+from tests.fakes.environments import ENVIRONMENTS
 
 
 def _keys(model: type[BaseModel]) -> set[str]:

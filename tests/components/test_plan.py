@@ -8,7 +8,7 @@ import pytest
 
 from components.errors import ConfigError
 from stacks.plan import run_plan
-from tests.conftest import ENVIRONMENTS, stack_config, write_stack
+from tests.fakes.environments import ENVIRONMENTS, stack_config, write_stack
 
 
 def test_prod_plans_both_regions_with_at_least_30_resources(plans):

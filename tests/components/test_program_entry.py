@@ -19,7 +19,7 @@ from components.errors import ConfigError
 from stacks.loader import load_file
 from stacks.mocks import pulumi_program_config
 from stacks.plan import Plan, capture
-from tests.conftest import stack_config, write_stack
+from tests.fakes.environments import stack_config, write_stack
 
 PROGRAM = Path(stacks.__file__).resolve().parent  # `main: stacks/` in Pulumi.yaml
 FAILOVER = {"mode": "active-passive", "domain": "api.example.com", "hostedZone": "example.com"}

@@ -19,7 +19,7 @@ from components.contract import (
 )
 from components.node_groups import ROOT_VOLUME_TYPE
 from stacks.loader import load_environment
-from tests.conftest import ENVIRONMENTS
+from tests.fakes.environments import ENVIRONMENTS
 
 ASG = "aws:autoscaling/group:Group"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -82,7 +82,7 @@ def test_each_worker_group_has_a_spot_asg_and_an_on_demand_twin(plans, env, regi
 
 def test_group_with_spot_disabled_has_only_its_on_demand_asg(tmp_path):
     from stacks.plan import run_plan
-    from tests.conftest import stack_config, write_stack
+    from tests.fakes.environments import stack_config, write_stack
 
     config = stack_config("dev")
     config["rayfleet:cluster"]["workerGroups"][0]["spot"] = {"enabled": False}
@@ -165,7 +165,7 @@ def test_launch_templates_take_types_volumes_and_image_from_config(plans, env, r
 
 def test_fixed_ami_in_config_is_used_as_is(tmp_path):
     from stacks.plan import run_plan
-    from tests.conftest import stack_config, write_stack
+    from tests.fakes.environments import stack_config, write_stack
 
     config = stack_config("dev")
     config["rayfleet:cluster"]["image"] = {"ami": "ami-0123456789abcdef0"}
@@ -175,7 +175,7 @@ def test_fixed_ami_in_config_is_used_as_is(tmp_path):
 
 def test_a_worker_groups_own_image_is_used_for_its_template_only(tmp_path):
     from stacks.plan import run_plan
-    from tests.conftest import stack_config, write_stack
+    from tests.fakes.environments import stack_config, write_stack
 
     config = stack_config("dev")
     config["rayfleet:cluster"]["workerGroups"][0]["image"] = {"ami": "ami-0123456789abcdef0"}

@@ -12,7 +12,7 @@ import pytest
 
 from components.contract import CLUSTER_KEY, COMPONENT_KEY, ENV_KEY, HEAD_NODE_TYPE, NODE_TYPE_KEY
 from stacks.loader import load_environment
-from tests.conftest import ENVIRONMENTS
+from tests.fakes.environments import ENVIRONMENTS
 
 WORLD = {"0.0.0.0/0", "::/0"}
 RULE_TYPES = (

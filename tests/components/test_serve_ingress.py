@@ -7,8 +7,8 @@ import pytest
 from components.serve_ingress import plan as ingress_plan
 from stacks.loader import load_environment
 from stacks.plan import run_plan
-from tests.components.serving import node_security_group_id, proxy_asg_names
-from tests.conftest import ENVIRONMENTS, stack_config, write_stack
+from tests.fakes.serving import node_security_group_id, proxy_asg_names
+from tests.fakes.environments import ENVIRONMENTS, stack_config, write_stack
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"

@@ -1,9 +1,12 @@
 """One local Ray cluster for the whole session, started by `rayfleet local up` as a user would.
 
 Every test in tests/serve/ shares it: the apps through DeploymentHandles and
-over HTTP, the deployer against its real dashboard, and finally
-`rayfleet local down` (ordered last by `pytest_collection_modifyitems`).
-RAYFLEET_HOME points at a session folder, so nothing of the user's is touched.
+over HTTP, the deployer against its real dashboard, the node agents' GCS reads,
+and finally `rayfleet local down` (ordered last by `pytest_collection_modifyitems`).
+Two modules start a cluster of their own, each saying why: test_ray_agents.py
+(a worker to drain) and test_cost_allocate_live.py (apps with known resources on a
+head with room for them). RAYFLEET_HOME points at a session folder, so nothing of
+the user's is touched.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import run_cli
+from tests.fakes.cli import run_cli
 
 #: Tests that stop the shared cluster; they run after every other test.
 LAST = ("test_local_down",)
@@ -53,20 +56,31 @@ def local_cluster(rayfleet_home):
     run_cli("local", "down", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def ray_driver(local_cluster):
-    """This process joined to the cluster as a Ray driver (token auth), for DeploymentHandles.
-
-    Module-scoped: the driver leaves before `local down`, so no handle outlives the cluster.
-    """
-    import ray
+@pytest.fixture(scope="session")
+def cluster_token(local_cluster):
+    """This process holds the cluster's token (token auth), so that its Ray drivers and GCS clients get in."""
     from ray._raylet import Config
 
     state = local_cluster["state"]
     os.environ.update(state.ray_env())
     Config.initialize("")  # Ray caches RAY_AUTH_MODE; make it see token mode
-    ray.init(address=state.gcs_address, logging_level="ERROR", log_to_driver=False)
-    yield state
+    return state
+
+
+@pytest.fixture(scope="module")
+def ray_driver(cluster_token):
+    """This process joined to the cluster as a Ray driver (token auth), for DeploymentHandles.
+
+    Module-scoped: the driver leaves before `local down`, so no handle outlives the cluster.
+    """
+    import ray
+    from ray._private import auto_init_hook
+
+    ray.init(address=cluster_token.gcs_address, logging_level="ERROR", log_to_driver=False)
+    yield cluster_token
+    # A handle's router thread outlives the driver and calls Ray again; with auto-connect on, that
+    # call would start a fresh local Ray on the default ports, beside the session cluster.
+    auto_init_hook.enable_auto_connect = False
     ray.shutdown()
 
 

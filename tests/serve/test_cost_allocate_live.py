@@ -1,7 +1,10 @@
 """`rayfleet cost allocate --local` against a real local Ray head running two Serve applications.
 
 The head is this test's own (GCS 6400, dashboard 8280, Serve 8030, its own temp dir and
-token) and is stopped by process id afterwards, never with `ray stop`.
+token) and is stopped by process id afterwards, never with `ray stop`. It cannot be the session
+cluster: `local up` reserves that head's every CPU for dev's apps at their maxReplicas (so that
+autoscaling never leaves a replica pending), and the shares asserted here need apps of known
+sizes, with request counts no other test adds to, on a head with room for them (4 CPUs).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from cost.ray_state import fetch_snapshot
-from tests.cli.conftest import run_cli
-from tests.serve.cost_cluster import local_head
+from tests.fakes.cli import run_cli
+from tests.fakes.local_head import local_head
 
 TOKEN = "rfcost" + uuid.uuid4().hex
 SERVE_CONFIG = {

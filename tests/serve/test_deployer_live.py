@@ -108,7 +108,7 @@ def test_missing_token_is_refused_with_401(local_cluster):
 def test_status_cli_shows_apps_of_the_local_cluster(local_cluster, rayfleet_home):
     import json
 
-    from tests.cli.conftest import run_cli
+    from tests.fakes.cli import run_cli
 
     run = run_cli("serve", "status", "--address", "127.0.0.1:8265", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)})
     assert run.code == 0, run.err
@@ -119,7 +119,7 @@ def test_status_cli_shows_apps_of_the_local_cluster(local_cluster, rayfleet_home
 
 
 def test_cli_deploy_then_rollback_through_the_local_dashboard(local_cluster, rayfleet_home):
-    from tests.cli.conftest import run_cli
+    from tests.fakes.cli import run_cli
 
     env = {"RAYFLEET_HOME": str(rayfleet_home)}
     history = History.for_target(local_cluster["state"].dashboard_url)

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.cli.conftest import run_cli
+from tests.fakes.cli import run_cli
 
 
 def _listening(port: int) -> bool:

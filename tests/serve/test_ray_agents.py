@@ -1,4 +1,8 @@
-"""The node agents' Ray calls against a real local cluster: GCS membership and the preemption drain."""
+"""The node agents' Ray calls against real local clusters: GCS membership and the preemption drain.
+
+Membership reads the session cluster. The drain needs a worker node to drain, and the session
+cluster is a single head that the other tests keep serving from: it gets a two-node cluster of its own.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,12 @@ from components.node_agents.spot_watcher import SPOT_INTERRUPTION, Notice, RayDr
 
 @pytest.fixture(scope="module")
 def cluster():
+    """A head and one worker, apart from the session cluster: draining takes a node out of service."""
     from ray.cluster_utils import Cluster
 
     with local_ray_env():
-        # The issue-4 development ports (GCS 6390, dashboard 8270): other local clusters keep theirs.
-        c = Cluster(initialize_head=True, head_node_args={"gcs_server_port": 6390, "dashboard_port": 8270, **LOOPBACK})
+        # GCS 6390: other local clusters keep their ports. Nothing here reads the dashboard: none is started.
+        c = Cluster(initialize_head=True, head_node_args={"gcs_server_port": 6390, "include_dashboard": False, **LOOPBACK})
         worker = c.add_node(num_cpus=1, **LOOPBACK)
         c.wait_for_nodes()
         try:
@@ -24,9 +29,14 @@ def cluster():
             c.shutdown()
 
 
-def test_gcs_membership_lists_the_joined_nodes(cluster):
-    c, _ = cluster
-    assert GcsMembership(c.address)() == {"127.0.0.1"}
+def test_gcs_membership_lists_the_joined_nodes(cluster_token):
+    from cost.ray_state import fetch_snapshot
+
+    # The head registers under this host's address, not the loopback it was given: ask Ray's state API which.
+    nodes = fetch_snapshot(cluster_token.dashboard_url, cluster_token.token()).nodes
+    joined = {node["node_ip"] for node in nodes if node["state"] == "ALIVE"}
+    assert len(joined) == 1
+    assert GcsMembership(cluster_token.gcs_address)() == joined
 
 
 def test_the_watchers_drain_is_accepted_by_the_gcs(cluster):

@@ -14,9 +14,8 @@ from components.node_groups import ClusterNodes, NodeGroup, SpotPolicy, head_gro
 from components.ray_cluster.autoscaler_config import NODE_PROVIDER_CLASS, Scaling, autoscaler_config, to_yaml
 from stacks.cluster_args import UnknownRegionError, region_autoscaler_config
 from stacks.loader import load_environment, load_file
-from tests.conftest import stack_config, write_stack
-from tests.conftest import ENVIRONMENTS
-from tests.snapshots import assert_matches_snapshot
+from tests.fakes.environments import ENVIRONMENTS, stack_config, write_stack
+from tests.fakes.snapshots import assert_matches_snapshot
 
 REGIONS = [(env, region) for env in ENVIRONMENTS for region in load_environment(env).region_names]
 

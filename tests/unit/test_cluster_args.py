@@ -14,7 +14,7 @@ from components.ray_cluster.autoscaler_config import Scaling
 from stacks.cluster_args import ray_cluster_args
 from stacks.loader import load_environment, load_file
 from stacks.program import region_tags
-from tests.conftest import stack_config, write_stack
+from tests.fakes.environments import stack_config, write_stack
 
 UBUNTU = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 NETWORK = SimpleNamespace(vpc_id="vpc-1", private_subnet_ids=["subnet-1", "subnet-2"])

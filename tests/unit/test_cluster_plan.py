@@ -7,7 +7,7 @@ from components.node_groups import ALL_ON_DEMAND, Distribution
 from components.ray_cluster.plan import has_gpus, head_record_name, redis_group_id
 from stacks.loader import load_environment, load_file
 from stacks.node_groups import cluster_nodes
-from tests.conftest import stack_config, write_stack
+from tests.fakes.environments import stack_config, write_stack
 
 
 def test_each_spot_group_is_a_spot_asg_and_an_empty_on_demand_twin():

@@ -6,7 +6,7 @@ import pytest
 
 from components.errors import ConfigError
 from stacks.loader import load_file
-from tests.conftest import ENVIRONMENTS, STACKS, stack_config, write_stack
+from tests.fakes.environments import ENVIRONMENTS, STACKS, stack_config, write_stack
 
 
 _CERT_US_EAST_1 = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"

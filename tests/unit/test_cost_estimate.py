@@ -22,7 +22,7 @@ from cost.prices import PriceCatalog, PriceNotFound, RegionCache
 from stacks.loader import load_environment, parse_environment
 from stacks.node_groups import cluster_nodes
 from stacks.plan import Plan
-from tests.conftest import ENVIRONMENTS, stack_config
+from tests.fakes.environments import ENVIRONMENTS, stack_config
 from tests.fakes.cost import REGION, asg_resource_name, cluster, planned, planned_asgs, shipped_prices, worker
 
 CPU_TYPES = ("m6i.2xlarge", "m6a.2xlarge", "m5.2xlarge")

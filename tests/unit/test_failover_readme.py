@@ -9,7 +9,7 @@ from components.global_failover.plan import (
 )
 from components.serve_ingress.plan import deregistration_delay_seconds
 from stacks.config import FailoverConfig
-from tests.conftest import ROOT
+from tests.fakes.environments import ROOT
 
 README = (ROOT / "README.md").read_text()
 

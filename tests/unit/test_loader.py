@@ -6,7 +6,7 @@ import pytest
 
 from components.errors import ConfigError, RayfleetError
 from stacks.loader import environment_file, load_file, parse_environment, parse_stack_config
-from tests.conftest import STACKS, stack_config, write_stack
+from tests.fakes.environments import STACKS, stack_config, write_stack
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):

@@ -10,7 +10,7 @@ from components.contract import HEAD_NODE_TYPE, MARKET_KEY, NODE_TYPE_KEY, Marke
 from components.node_groups import ALL_ON_DEMAND, Distribution, NodeGroup, Purchase, SpotPolicy
 from stacks.loader import load_environment
 from stacks.node_groups import cluster_nodes
-from tests.conftest import ENVIRONMENTS
+from tests.fakes.environments import ENVIRONMENTS
 
 
 def _group(spot: SpotPolicy | None, lo: int = 2, hi: int = 20, expected: int = 4) -> NodeGroup:

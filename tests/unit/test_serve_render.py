@@ -7,7 +7,7 @@ import pytest
 from serve_apps.render import CloudTarget, LocalTarget, Machine, render_serve_config, validate_serve_config
 from components.errors import RayfleetError
 from stacks.loader import load_environment, load_file
-from tests.conftest import ENVIRONMENTS, stack_config, write_stack
+from tests.fakes.environments import ENVIRONMENTS, stack_config, write_stack
 
 CLOUD = CloudTarget(models_base="s3://bucket/models", working_dir="s3://bucket/serve/code-0123456789ab.zip")
 

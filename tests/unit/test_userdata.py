@@ -10,7 +10,7 @@ import pytest
 from components.contract import HEAD_NODE_TYPE
 from components.ray_cluster.plan import head_record_name
 from components.ray_cluster.userdata import NodeBoot, RedisBoot, render_head, render_worker
-from tests.snapshots import assert_matches_snapshot
+from tests.fakes.snapshots import assert_matches_snapshot
 
 CLUSTER = "rayfleet-prod-us-east-1"
 BASE = NodeBoot(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SNAPSHOTS = Path(__file__).resolve().parent / "unit" / "snapshots"
+SNAPSHOTS = Path(__file__).resolve().parents[1] / "unit" / "snapshots"
 
 
 def assert_matches_snapshot(text: str, name: str) -> None:

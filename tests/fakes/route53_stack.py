@@ -1,8 +1,9 @@
 """prod's failover, deployed into a moto_server on 127.0.0.1: the zone, health checks and records.
 
-Fixtures for the drill's tests (import them into a test module):
+Fixtures (registered for every test in tests/conftest.py), on top of tests.fakes.aws_env's `aws_env`:
 
-    from tests.aws.route53_stack import aws_env, deployed, moto_endpoint, plan_outputs  # noqa: F401
+    def test_drill(deployed):
+        client, outputs = deployed  # boto3 route53 client on moto; prod's outputs with moto's IDs
 """
 
 from __future__ import annotations
@@ -10,52 +11,21 @@ from __future__ import annotations
 import copy
 import json
 import os
-import socket
 
 import boto3
 import pytest
-
-from stacks.plan import run_plan
 
 PRIMARY = "us-east-1"
 SECONDARY = "us-west-2"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
+def plan_outputs(plans):
+    """prod's outputs as the offline plan exports them: the shape `pulumi stack output --json` has.
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(moto_endpoint, monkeypatch):
-    env = {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": PRIMARY,
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return env
-
-
-@pytest.fixture(scope="module")
-def plan_outputs():
-    """prod's outputs as the offline plan exports them: the shape `pulumi stack output --json` has."""
-    return json.loads(json.dumps(run_plan("prod").outputs, default=str))
+    A copy per module, through JSON: the session's plan stays untouched.
+    """
+    return json.loads(json.dumps(plans("prod").outputs, default=str))
 
 
 @pytest.fixture

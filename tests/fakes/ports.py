@@ -1,0 +1,15 @@
+"""Loopback ports for servers a test starts (moto_server, fake dashboards), or for one it needs unanswered.
+
+    url = f"http://127.0.0.1:{free_port()}"
+"""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
