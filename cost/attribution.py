@@ -21,12 +21,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cost.allocation import Allocation, NodePrice, allocate
 from components.catalog import instance_type
+from components.contract import Market
+from cost.allocation import Allocation, NodePrice, allocate
 from cost.prices import PriceCatalog
 from cost.ray_state import fetch_snapshot
-from stacks.config import EnvironmentConfig
 from components.errors import RayfleetError
+from stacks.config import EnvironmentConfig
 
 LOCAL_DASHBOARD = "http://127.0.0.1:8265"
 
@@ -46,7 +47,7 @@ def cloud_pricer(cfg: EnvironmentConfig, region: str, prices: PriceCatalog):
             cpus, gpus = _node_counts(node)
             matching = [t for t in worker_types if (instance_type(t).vcpus, instance_type(t).gpus) == (cpus, gpus)]
             name = matching[0] if matching else worker_types[0]
-        return NodePrice(name, "on-demand", prices.on_demand(name, region))
+        return NodePrice(name, Market.ON_DEMAND, prices.on_demand(name, region))
 
     return price
 
@@ -54,7 +55,7 @@ def cloud_pricer(cfg: EnvironmentConfig, region: str, prices: PriceCatalog):
 def local_pricer(cfg: EnvironmentConfig, prices: PriceCatalog):
     name = cfg.cluster.worker_groups[0].instance_types[0]
     hourly = prices.on_demand(name, cfg.primary_region.name)
-    return lambda node: NodePrice(name, "on-demand", hourly)
+    return lambda node: NodePrice(name, Market.ON_DEMAND, hourly)
 
 
 def allocate_local(cfg: EnvironmentConfig, address: str, *, window_hours: Decimal, token: str | None = None,

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from components.contract import HEAD_NODE_TYPE
 from components.catalog import closest, facts, instance_type, is_aws_region, is_known_instance_type, smallest
 
 #: The Ray minor version this rayfleet deploys with; clusters must run the same.
@@ -381,7 +382,7 @@ class ClusterConfig(Model):
                 value=name,
             )
         for index, name in enumerate(names):
-            if name == "head":
+            if name == HEAD_NODE_TYPE:
                 raise Rule(
                     "is reserved for the head node",
                     "name the worker group something else, for example 'cpu'",

@@ -33,7 +33,7 @@ def test_estimate_json_follows_the_contract_and_adds_up(cli, no_cache, env):
         assert sum(D(line["monthly"][scenario]) for line in data["lines"]) == monthly[scenario]
     for line in data["lines"]:
         assert set(line) == LINE_KEYS
-        assert line["market"] in ("spot", "on-demand", None)
+        assert line["market"] in (*(m.value for m in Market), None)
         assert line["count"]["min"] <= line["count"]["expected"] <= line["count"]["max"]
         for scenario in ("min", "expected", "max"):
             # monthly-billed lines (zones, health checks) carry a rounded hourly price, hence the tolerance
@@ -43,15 +43,15 @@ def test_estimate_json_follows_the_contract_and_adds_up(cli, no_cache, env):
 @pytest.mark.slow  # prod's full offline plan, in a subprocess
 def test_estimate_prices_prod_spot_below_its_on_demand_twins(cli, no_cache):
     data = json.loads(cli("cost", "estimate", "--env", "prod", "--json", env=no_cache).out)
-    on_demand = {l["name"]: D(l["hourlyPrice"]) for l in data["lines"] if l["market"] == "on-demand"}
-    spot = [l for l in data["lines"] if l["market"] == "spot"]
+    on_demand = {l["name"]: D(l["hourlyPrice"]) for l in data["lines"] if l["market"] == Market.ON_DEMAND}
+    spot = [l for l in data["lines"] if l["market"] == Market.SPOT]
     assert {l["name"] for l in spot} == {
         f"cluster-{region}-{group}-spot" for region in ("us-east-1", "us-west-2") for group in ("cpu", "gpu")
     }
     for line in spot:
         twin = line["name"].removesuffix("-spot") + "-on-demand"
         assert D(line["hourlyPrice"]) < on_demand[twin]
-    twins = [l for l in data["lines"] if l["name"].endswith("-on-demand") and l["market"] == "on-demand"]
+    twins = [l for l in data["lines"] if l["name"].endswith(f"-{Market.ON_DEMAND}") and l["market"] == Market.ON_DEMAND]
     assert twins and all(l["count"] == {"min": 0, "expected": 0, "max": 0} for l in twins)
 
 
@@ -60,10 +60,10 @@ def test_estimate_uses_real_public_prices_for_prod_instance_types(cli, no_cache)
     data = json.loads(cli("cost", "estimate", "--env", "prod", "--json", env=no_cache).out)
     hourly = {(l["name"], l["market"]): l["hourlyPrice"] for l in data["lines"]}
     # AWS's public on-demand Linux prices in us-east-1 and us-west-2
-    assert hourly[("cluster-us-east-1-head", "on-demand")] == "0.192"  # m6i.xlarge
-    assert hourly[("cluster-us-west-2-cpu-spot", "on-demand")] == "0.384"  # m6i.2xlarge
-    assert hourly[("cluster-us-east-1-gpu-spot", "on-demand")] == "1.006"  # g5.xlarge
-    assert hourly[("cluster-us-east-1-redis", "on-demand")] == "0.065"  # cache.t4g.medium
+    assert hourly[("cluster-us-east-1-head", Market.ON_DEMAND)] == "0.192"  # m6i.xlarge
+    assert hourly[("cluster-us-west-2-cpu-spot", Market.ON_DEMAND)] == "0.384"  # m6i.2xlarge
+    assert hourly[("cluster-us-east-1-gpu-spot", Market.ON_DEMAND)] == "1.006"  # g5.xlarge
+    assert hourly[("cluster-us-east-1-redis", Market.ON_DEMAND)] == "0.065"  # cache.t4g.medium
 
 
 @pytest.mark.slow  # prod's full offline plan, in a subprocess

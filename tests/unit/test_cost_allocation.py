@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from components.contract import Market
 from cost.allocation import IDLE, SYSTEM, NodePrice, allocate, node_rates
 from cost.ray_state import Snapshot, request_counts
 from tests.fakes.cost import GIB, SOURCE, actor, node, replica, run, snapshot
@@ -80,7 +81,7 @@ def test_cloud_head_goes_to_system_with_controller_and_proxies():
         ],
     )
     prices = {"head": D("0.192"), "gpu": D("1.006")}
-    alloc = allocate(snap, lambda n: NodePrice("t", "on-demand", prices[n["node_id"]]), window_hours=D(24),
+    alloc = allocate(snap, lambda n: NodePrice("t", Market.ON_DEMAND, prices[n["node_id"]]), window_hours=D(24),
                      cluster="c", source=SOURCE, basis="test", head_is_system=True)
     vision = D("7.607875")  # (0.7042 GPU + 0.0565875 CPU) × 10 h
     proxy = D("0.2829375")  # 0.5 CPU × 0.0565875 × 10 h

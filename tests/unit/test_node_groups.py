@@ -39,7 +39,7 @@ def test_the_head_is_one_on_demand_node_in_an_asg_named_head():
     assert (head.name, head.node_type, head.market, head.min_size, head.max_size) == (
         "rayfleet-prod-us-east-1-head", HEAD_NODE_TYPE, Market.ON_DEMAND, 1, 1
     )
-    assert head.role == "head"
+    assert head.role == HEAD_NODE_TYPE
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

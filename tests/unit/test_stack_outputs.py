@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from components.contract import Market
 from components.errors import RayfleetError
 from cost.attribution import stack_dashboard
 from serve_apps.cloud import region_outputs
@@ -46,7 +47,7 @@ def test_keys_this_rayfleet_does_not_know_are_ignored():
 
 
 def test_worker_asgs_keep_whatever_market_keys_the_program_wrote():
-    asgs = {"cpu": {"spot": "c-cpu-spot", "on-demand": "c-cpu-on-demand"}}
+    asgs = {"cpu": {Market.SPOT.value: "c-cpu-spot", Market.ON_DEMAND.value: "c-cpu-on-demand"}}
     region = RegionOutputs.model_validate({"workerAsgs": asgs})
     assert region.worker_asgs == asgs
     assert region.to_json() == {"workerAsgs": asgs}
