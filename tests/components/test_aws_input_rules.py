@@ -193,6 +193,13 @@ def test_the_walk_reaches_descriptions_names_and_tag_sets(plans):
     } <= checked
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_security_group_type_the_program_creates_has_a_row(plans, env):
+    # A new kind of rule resource with no row would carry its description past the check unseen.
+    types = {r.type for r in plans(env).resources if "securityGroup" in r.type}
+    assert types <= set(RULES)
+
+
 def _crafted(type_token: str, inputs: dict[str, Any], name: str = "crafted") -> PlannedResource:
     return PlannedResource(type_token, name, f"urn:{name}", f"id-{name}", "us-east-1", "test", "test", inputs, None)
 
