@@ -63,12 +63,18 @@ SG_DESCRIPTION = (
     ),
     at_most(255, EC2_SG_DOC),
 )
-LOWERCASE = {
-    source: Rule("lowercase", source, lambda v: v == v.lower()) for source in (S3_NAME_DOC, S3_PREFIX_DOC, ELASTICACHE_ID_DOC)
-}
+def lowercase(source: str) -> Rule:
+    return Rule("lowercase", source, lambda v: v == v.lower())
+
+
 ELASTICACHE_ID = (
     at_most(40, ELASTICACHE_ID_DOC),
-    LOWERCASE[ELASTICACHE_ID_DOC],
+    lowercase(ELASTICACHE_ID_DOC),
+    Rule(
+        "only letters, digits and hyphens",
+        ELASTICACHE_ID_DOC,
+        lambda v: re.fullmatch(r"[A-Za-z0-9-]+", v) is not None,
+    ),
     Rule("starts with a letter", ELASTICACHE_ID_DOC, lambda v: v[:1].isalpha()),
     Rule("no '--'", ELASTICACHE_ID_DOC, lambda v: "--" not in v),
     Rule("does not end with '-'", ELASTICACHE_ID_DOC, lambda v: not v.endswith("-")),
@@ -95,8 +101,8 @@ ELB_ROW = Row(
 )
 S3_ROW = Row(
     {
-        "bucket": (at_most(63, S3_NAME_DOC), LOWERCASE[S3_NAME_DOC]),
-        "bucketPrefix": (at_most(37, S3_PREFIX_DOC), LOWERCASE[S3_PREFIX_DOC]),
+        "bucket": (at_most(63, S3_NAME_DOC), lowercase(S3_NAME_DOC)),
+        "bucketPrefix": (at_most(37, S3_PREFIX_DOC), lowercase(S3_PREFIX_DOC)),
     },
     ("bucket", "bucketPrefix"),
 )
@@ -215,7 +221,8 @@ BITES = [
      "only a-zA-Z0-9"),
     (SG, {"description": "ok", "egress": [{"description": "it's"}]}, "egress[0].description", "only a-zA-Z0-9"),
     ("aws:ec2/securityGroupRule:SecurityGroupRule", {"description": "a\"b"}, "description", "only a-zA-Z0-9"),
-    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", {"description": "a'b"}, "description", "only a-zA-Z0-9"),
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", {"description": "a'b"}, "description",
+     "only a-zA-Z0-9"),
     ("aws:lb/loadBalancer:LoadBalancer", {"name": "x" * 33}, "name", "at most 32 characters"),
     ("aws:lb/targetGroup:TargetGroup", {"namePrefix": "rfserv-"}, "namePrefix", "at most 6 characters"),
     ("aws:iam/role:Role", {"name": "r" * 65}, "name", "at most 64 characters"),
@@ -232,6 +239,8 @@ BITES = [
      "starts with a letter"),
     ("aws:elasticache/replicationGroup:ReplicationGroup", {"replicationGroupId": "a--b"}, "replicationGroupId",
      "no '--'"),
+    ("aws:elasticache/replicationGroup:ReplicationGroup", {"replicationGroupId": "gcs_store"}, "replicationGroupId",
+     "only letters, digits and hyphens"),
     ("aws:elasticache/replicationGroup:ReplicationGroup", {"replicationGroupId": "gcs-"}, "replicationGroupId",
      "does not end with '-'"),
     ("aws:ec2/vpc:Vpc", {"tags": TAGS_50 | {"one-more": "v"}}, "tags", "at most 50 tags"),
