@@ -30,7 +30,7 @@ EC2_SG_DOC = (
 ELB_NAME_DOC = "ELBv2 CreateLoadBalancer / CreateTargetGroup Name: at most 32 characters"
 ELB_PREFIX_DOC = "pulumi_aws lb.LoadBalancer / lb.TargetGroup name_prefix: cannot be longer than 6 characters"
 IAM_NAME_DOC = "IAM CreateRole RoleName: 1-64 characters"
-IAM_PREFIX_DOC = "pulumi_aws iam.Role name_prefix: 64 less the provider's 26-character unique suffix = 38"
+IAM_PREFIX_DOC = "terraform-provider-aws iam/role.go: roleNamePrefixMaxLen = 64 - UniqueIDSuffixLength (26) = 38"
 S3_NAME_DOC = "S3 general purpose bucket naming rules: 3-63 characters, lowercase letters, digits, dots and hyphens"
 S3_PREFIX_DOC = "pulumi_aws s3.Bucket bucket_prefix: lowercase, at most 37 characters"
 ELASTICACHE_ID_DOC = (
