@@ -515,11 +515,12 @@ class CostConfig(Model):
     tags: dict[str, str] = {}
     monthly_budget_usd: Annotated[Decimal, Field(gt=0)] | None = None
     alert_emails: list[Email] = []
-    #: Activate rayfleet's and these tag keys as cost-allocation tags (default true). Cost Explorer
-    #: accepts a key only once it has appeared in billing data (about a day after the first tagged
-    #: resource) and only in an organization's management account: set false for the first
-    #: `pulumi up` of a new account, or in a member account.
-    activate_tags: bool = True
+    #: Activate rayfleet's and these tag keys as cost-allocation tags (default false). Activation is
+    #: account-wide, so one environment per account owns it (of the shipped files, prod). Cost
+    #: Explorer accepts a key only once it has appeared in billing data (about a day after the first
+    #: tagged resource) and only in an organization's management account; a destroy leaves the keys
+    #: active.
+    activate_tags: bool = False
 
     @model_validator(mode="after")
     def _tags_valid(self) -> CostConfig:

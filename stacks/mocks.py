@@ -208,11 +208,62 @@ class PlanMocks(pulumi.runtime.Mocks):
         return (handler(args.args, region) if handler else {}), []
 
 
-def _zones(_args: dict, region: str) -> dict:
-    letters = "abc"
+def _region_zones(region: str) -> list[dict[str, str]]:
+    """A region's zones as DescribeAvailabilityZones lists them, for an account opted in to one Local Zone.
+
+    AWS sorts by name, so the Local Zone (`us-east-1-bos-1a`) comes before `us-east-1a`.
+    """
+    short = f"{region[:2]}{region.split('-')[1][:1]}{region[-1]}"
+    local = {
+        "zoneName": f"{region}-bos-1a",
+        "zoneId": f"{short}-bos1-az1",
+        "groupName": f"{region}-bos-1",
+        "zoneType": "local-zone",
+        "optInStatus": "opted-in",
+        "state": "available",
+        "regionName": region,
+    }
+    standard = [
+        {
+            "zoneName": f"{region}{letter}",
+            "zoneId": f"{short}-az{k + 1}",
+            "groupName": region,
+            "zoneType": "availability-zone",
+            "optInStatus": "opt-in-not-required",
+            "state": "available",
+            "regionName": region,
+        }
+        for k, letter in enumerate("abc")
+    ]
+    return [local, *standard]
+
+
+#: DescribeAvailabilityZones filter names -> the zone attribute each matches.
+_ZONE_FILTERS = {
+    "zone-name": "zoneName",
+    "zone-id": "zoneId",
+    "group-name": "groupName",
+    "zone-type": "zoneType",
+    "opt-in-status": "optInStatus",
+    "state": "state",
+    "region-name": "regionName",
+}
+
+
+def _zones(args: dict, region: str) -> dict:
+    """getAvailabilityZones as AWS answers it: `state` and every filter narrow the list, unknown filters fail."""
+    zones = _region_zones(region)
+    if args.get("state"):
+        zones = [z for z in zones if z["state"] == args["state"]]
+    for f in args.get("filters") or []:
+        attribute = _ZONE_FILTERS.get(f["name"])
+        if attribute is None:
+            raise ValueError(f"InvalidParameterValue: the filter '{f['name']}' is invalid")
+        zones = [z for z in zones if z[attribute] in f["values"]]
     return {
-        "names": [f"{region}{c}" for c in letters],
-        "zoneIds": [f"{region[:2]}{region.split('-')[1][:1]}{region[-1]}-az{k + 1}" for k in range(len(letters))],
+        "names": [z["zoneName"] for z in zones],
+        "zoneIds": [z["zoneId"] for z in zones],
+        "groupNames": sorted({z["groupName"] for z in zones}),
         "id": region,
     }
 

@@ -1,4 +1,4 @@
-"""Tags and budgets as code: cost-allocation tags activated account-wide and a monthly budget per environment."""
+"""Tags and budgets as code: a monthly budget per environment; cost-allocation tags activated once per account."""
 
 from components.cost_allocation.args import CostAllocationArgs
 from components.cost_allocation.component import CostAllocation

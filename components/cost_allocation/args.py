@@ -19,6 +19,6 @@ class CostAllocationArgs(BaseModel):
     monthly_budget_usd: Decimal | None = Field(default=None, gt=0)
     #: Who the budget's alerts go to (default: nobody, the budget still records spend).
     alert_emails: list[str] = []
-    #: Create the CostAllocationTag activations (default true; see CostConfig.activate_tags).
-    activate_tags: bool = True
+    #: Create the CostAllocationTag activations (default false; see CostConfig.activate_tags).
+    activate_tags: bool = False
     tags: TagContext

@@ -5,7 +5,9 @@
                    opts=pulumi.ResourceOptions(provider=aws_global))
 
 Both resources are account-wide: create the component once per environment,
-with the account-wide provider (`aws-global`).
+with the account-wide provider (`aws-global`). Tag activation is account-wide
+too, so only the one environment that owns it sets `activate_tags`, and a
+destroy never deactivates a key (`retain_on_delete`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ class CostAllocation(pulumi.ComponentResource):
         self.tag_keys = activated_tag_keys(args.cost_tag_keys) if args.activate_tags else []
         self.allocation_tags = [
             aws.costexplorer.CostAllocationTag(
-                f"{name}-tag-{_slug(key)}", tag_key=key, status="Active", opts=pulumi.ResourceOptions(parent=self)
+                f"{name}-tag-{_slug(key)}",
+                tag_key=key,
+                status="Active",
+                # Deleting the resource sets the key Inactive for the whole account, and so
+                # blinds every environment's budget: a destroy leaves the activation alone.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
             for key in self.tag_keys
         ]

@@ -57,8 +57,18 @@ class Network(pulumi.ComponentResource):
         return build_tags(self.args.tags, COMPONENT, name=f"{self.args.tags.cluster}-{role}")
 
     def _availability_zones(self) -> list[pulumi.Output[str]]:
-        """The first `az_count` zones the region offers, in AWS's order."""
-        zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self))
+        """The first `az_count` Availability Zones the region offers, in AWS's order.
+
+        Without the filter AWS also lists the Local Zones the account opted in to, and
+        sorts them first (`us-east-1-bos-1a` < `us-east-1a`): a subnet there has no NAT
+        gateway, no ElastiCache and few instance types. Availability Zones proper
+        always report `opt-in-not-required`.
+        """
+        zones = aws.get_availability_zones_output(
+            state="available",
+            filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
         return [zones.names.apply(lambda names, i=i: names[i]) for i in range(self.args.az_count)]
 
     def _vpc(self, name: str) -> aws.ec2.Vpc:

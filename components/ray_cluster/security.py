@@ -48,7 +48,7 @@ class ClusterSecurity:
             if args.head_fault_tolerance
             else None
         )
-        self._ingress("intra-cluster", "all traffic between the cluster's nodes", protocol="-1", source=self.node.id)
+        self._ingress("intra-cluster", "all traffic between nodes of the cluster", protocol="-1", source=self.node.id)
         for index, cidr in enumerate(args.operator_cidrs):
             self._ingress(
                 f"dashboard-{index}",
@@ -58,13 +58,13 @@ class ClusterSecurity:
             )
         for port in EGRESS_PORTS:
             self._egress(f"egress-{port}", f"outbound {port} (packages, AWS APIs)", port=port, cidr=ANYWHERE)
-        self._egress("egress-cluster", "all traffic to the cluster's nodes", protocol="-1", target=self.node.id)
+        self._egress("egress-cluster", "all traffic to nodes of the cluster", protocol="-1", target=self.node.id)
         if self.redis is not None:
             self._egress("egress-redis", "GCS state in Redis", port=REDIS_PORT, target=self.redis.id)
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-redis-from-nodes",
                 security_group_id=self.redis.id,
-                description="Redis from the cluster's Ray heads",
+                description="Redis from Ray heads of the cluster",
                 ip_protocol="tcp",
                 from_port=REDIS_PORT,
                 to_port=REDIS_PORT,

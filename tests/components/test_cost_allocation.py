@@ -6,6 +6,7 @@ import importlib
 import inspect
 
 import pytest
+from pulumi.runtime import mocks as pulumi_mocks
 
 from components.cost_allocation.plan import activated_tag_keys
 from components.tags import CLUSTER_KEY, COMPONENT_KEY, COST_ALLOCATION_KEYS, ENV_KEY
@@ -28,13 +29,43 @@ def _taggable(type_token: str) -> bool:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_rayfleet_and_environment_tag_keys_are_activated_once_account_wide(plans, env):
+def test_only_the_owning_environment_activates_its_tag_keys_account_wide(plans, env):
     cfg = load_environment(env)
     tags = plans(env).of_type(TAG)
-    assert sorted(t.inputs["tagKey"] for t in tags) == sorted([*COST_ALLOCATION_KEYS, *cfg.cost.tags])
-    assert {t.inputs["status"] for t in tags} == {"Active"}
-    assert {t.region for t in tags} == {"global"}
-    assert {t.component for t in tags} == {"cost"}
+    expected = sorted([*COST_ALLOCATION_KEYS, *cfg.cost.tags]) if cfg.cost.activate_tags else []
+    assert sorted(t.inputs["tagKey"] for t in tags) == expected
+    assert {t.inputs["status"] for t in tags} <= {"Active"}
+    assert {t.region for t in tags} <= {"global"}
+    assert {t.component for t in tags} <= {"cost"}
+
+
+def test_prod_owns_the_activation_and_dev_and_staging_leave_it_alone(plans):
+    assert len(plans("prod").of_type(TAG)) == len(COST_ALLOCATION_KEYS) + 2
+    assert plans("dev").of_type(TAG) == plans("staging").of_type(TAG) == []
+
+
+@pytest.fixture
+def retained(monkeypatch):
+    """Resource name -> whether its registration asked the engine to keep it on delete."""
+    seen: dict[str, bool] = {}
+    register = pulumi_mocks.MockMonitor.RegisterResource
+
+    def recording(self, request):
+        seen[request.name] = request.retainOnDelete
+        return register(self, request)
+
+    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", recording)
+    return seen
+
+
+def test_destroying_the_stack_leaves_the_tag_keys_active(tmp_path, retained):
+    # Deleting a CostAllocationTag sets its key Inactive for the whole account, blinding every budget.
+    plan = run_plan(path=write_stack(tmp_path, stack_config("prod"), env="prod"))
+    names = [t.name for t in plan.of_type(TAG)]
+    assert len(names) == len(COST_ALLOCATION_KEYS) + 2
+    assert {name: retained[name] for name in names} == dict.fromkeys(names, True)
+    (budget,) = plan.of_type(BUDGET)
+    assert retained[budget.name] is False
 
 
 def test_activated_keys_put_rayfleet_keys_first_without_repeats():
@@ -67,6 +98,7 @@ def test_prod_budget_filters_on_its_env_tag_and_alerts_at_80_and_100_percent(pla
 def test_no_budget_without_a_monthly_budget(tmp_path):
     config = stack_config("dev")
     del config["rayfleet:cost"]["monthlyBudgetUsd"]
+    config["rayfleet:cost"]["activateTags"] = True
     plan = run_plan(path=write_stack(tmp_path, config, env="nobudget"))
     assert plan.of_type(BUDGET) == []
     assert len(plan.of_type(TAG)) == len(COST_ALLOCATION_KEYS) + 2

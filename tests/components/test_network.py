@@ -48,6 +48,13 @@ def test_subnets_span_distinct_azs_inside_the_vpc(plans, env, region):
 
 
 @pytest.mark.parametrize("env, region", REGIONS)
+def test_subnets_sit_in_availability_zones_never_in_an_opted_in_local_zone(plans, env, region):
+    # The mocks answer like an account opted in to a Local Zone, which AWS lists first.
+    zones = {s.inputs["availabilityZone"] for s in plans(env).of_type(SUBNET, region)}
+    assert zones == {f"{region}{letter}" for letter in "abcd"[: load_environment(env).network.az_count]}
+
+
+@pytest.mark.parametrize("env, region", REGIONS)
 def test_nat_gateways_follow_the_configured_mode(plans, env, region):
     cfg = load_environment(env)
     expected = cfg.network.az_count if cfg.network.nat_gateways == "one-per-az" else 1

@@ -371,3 +371,23 @@ def test_tls_comes_from_config_then_failover_domain_then_none(tmp_path):
     assert [prod.tls_source(r) for r in prod.region_names] == ["configured", "issued"]
     dev = load_file(STACKS / "Pulumi.dev.yaml")
     assert dev.tls_source("us-west-2") == "none"
+
+
+def test_cost_tags_are_not_activated_unless_the_file_says_so(tmp_path):
+    # Cost Explorer refuses to activate keys in a new or member account: a stack that does not ask never tries.
+    config = stack_config("prod")
+    del config["rayfleet:cost"]["activateTags"]
+    assert load_file(write_stack(tmp_path, config)).cost.activate_tags is False
+
+
+def test_one_shipped_stack_owns_the_accounts_cost_tag_activation():
+    # Activation is account-wide; two owners would fight over it, and a destroyed one used to deactivate it.
+    owners = [env for env in ENVIRONMENTS if load_file(STACKS / f"Pulumi.{env}.yaml").cost.activate_tags]
+    assert owners == ["prod"]
+
+
+def test_the_owning_stack_activates_every_shipped_stacks_cost_tag_keys():
+    # Only the owner activates keys, so a key another stack tags with would never reach billing reports.
+    configs = [load_file(STACKS / f"Pulumi.{env}.yaml") for env in ENVIRONMENTS]
+    (owner,) = [cfg for cfg in configs if cfg.cost.activate_tags]
+    assert {key for cfg in configs for key in cfg.cost.tags} <= set(owner.cost.tags)
