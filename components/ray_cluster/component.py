@@ -263,7 +263,7 @@ class RayCluster(pulumi.ComponentResource):
             image_id=self._image(self.args.images[group.name]),
             instance_type=group.instance_types[0],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
-            vpc_security_group_ids=[self.security.node.id],
+            vpc_security_group_ids=self.security.of_node_type(group.name),
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",
