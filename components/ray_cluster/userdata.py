@@ -41,6 +41,19 @@ GCS_RECONNECT_TIMEOUT_S = 600
 #: Seconds, in DNS, of the head address record (short: a replaced head moves it).
 HEAD_RECORD_TTL = 10
 
+#: The IAM actions the boot steps' boto3 calls need, with the reason: plain data, composed into
+#: the node roles by `permissions.py` (tests check them against the calls in the rendered scripts).
+_FETCH_AGENTS = (("s3:GetObject", "fetch the node agents from the region's artifact bucket"),)
+HEAD_BOOT_PERMISSIONS = _FETCH_AGENTS + (
+    ("secretsmanager:GetSecretValue", "read the dashboard token (and, with GCS fault tolerance, the Redis AUTH token)"),
+    ("secretsmanager:PutSecretValue", "the cluster's first head creates the dashboard token"),
+    ("route53:ChangeResourceRecordSets", "publish this head's private IP as the stable head address"),
+    ("route53:GetChange", "wait until the head address is live before starting Ray"),
+)
+WORKER_BOOT_PERMISSIONS = _FETCH_AGENTS + (
+    ("secretsmanager:GetSecretValue", "read the dashboard token that lets this node join"),
+)
+
 
 @dataclass(frozen=True)
 class RedisBoot:
