@@ -33,29 +33,11 @@ class ClusterSecurity:
         self._args = args
         self._opts = pulumi.ResourceOptions(parent=parent)
         cluster = args.cluster_id
-        self.node = aws.ec2.SecurityGroup(
-            f"{name}-nodes",
-            vpc_id=args.vpc_id,
-            description=f"Ray nodes of {cluster}",
-            tags=self.tags("nodes"),
-            opts=self._opts,
-        )
+        self.node = self._group("nodes", f"Ray nodes of {cluster}")
         #: Carried by the head alone, so rules can single it out (Redis admits only this group).
-        self.head = aws.ec2.SecurityGroup(
-            f"{name}-head",
-            vpc_id=args.vpc_id,
-            description=f"Ray head of {cluster}",
-            tags=self.tags("head"),
-            opts=self._opts,
-        )
+        self.head = self._group("head", f"Ray head of {cluster}")
         self.redis = (
-            aws.ec2.SecurityGroup(
-                f"{name}-redis",
-                vpc_id=args.vpc_id,
-                description=f"GCS Redis of {cluster}: Redis from its Ray nodes only",
-                tags=self.tags("redis"),
-                opts=self._opts,
-            )
+            self._group("redis", f"GCS Redis of {cluster}: Redis from its Ray head only")
             if args.head_fault_tolerance
             else None
         )
@@ -91,6 +73,15 @@ class ClusterSecurity:
     def of_node_type(self, node_type: str) -> list[pulumi.Output[str]]:
         """The groups a node type's instances carry: every node the node group; the head also its own."""
         return [self.node.id, self.head.id] if node_type == HEAD_NODE_TYPE else [self.node.id]
+
+    def _group(self, role: str, description: str) -> aws.ec2.SecurityGroup:
+        return aws.ec2.SecurityGroup(
+            f"{self._name}-{role}",
+            vpc_id=self._args.vpc_id,
+            description=description,
+            tags=self.tags(role),
+            opts=self._opts,
+        )
 
     def tags(self, role: str) -> dict[str, str]:
         return resource_tags(self._args.tags, role)
