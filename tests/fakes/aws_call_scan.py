@@ -93,8 +93,17 @@ def declared_actions(module: str) -> set[str]:
 
 
 def _python_in(script: str) -> list[str]:
-    """The Python snippets user data runs (`python - <<'PY' ... PY`)."""
-    return re.findall(r"<<'PY'\n(.*?)\nPY\n", script, flags=re.S)
+    """The Python in user data: every heredoc (`python - <<'PY'`, or a file the boot writes) that parses as
+    Python and uses boto3."""
+    snippets = []
+    for _, body in re.findall(r"<<'?(\w+)'?\n(.*?)\n\1\n", script, flags=re.S):
+        try:
+            ast.parse(body)
+        except SyntaxError:
+            continue
+        if "boto3" in body:
+            snippets.append(body)
+    return snippets
 
 
 _CLI = re.compile(r"\baws ([a-z0-9-]+) ([a-z0-9-]+)")

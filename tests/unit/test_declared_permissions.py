@@ -7,7 +7,14 @@ import importlib
 import pytest
 
 from components.ray_cluster.permissions import HEAD_AGENTS, WORKER_AGENTS, declared_by
-from tests.fakes.aws_call_scan import AGENT_MODULES, agent_services, agent_source, calls_in, declared_actions
+from tests.fakes.aws_call_scan import (
+    AGENT_MODULES,
+    agent_services,
+    agent_source,
+    calls_in,
+    declared_actions,
+    user_data_calls,
+)
 
 
 def _calls(source: str) -> set[str]:
@@ -56,3 +63,14 @@ def test_calls_dispatched_by_name_paginators_and_waiters_are_found():
         "ec2:DescribeInstances",
         "route53:GetChange",
     }
+
+
+def test_boot_python_is_found_in_any_heredoc_the_user_data_writes():
+    script = (
+        "cat > /opt/rayfleet/bin/mark-unhealthy <<'RAYFLEET_EOF'\n"
+        "import boto3\n"
+        'boto3.client("autoscaling").set_instance_health(InstanceId=i, HealthStatus="Unhealthy")\n'
+        "RAYFLEET_EOF\n"
+        "cat > /etc/rayfleet/ray.env <<'RAYFLEET_EOF'\nHOME=/var/lib/ray\nRAYFLEET_EOF\n"
+    )
+    assert user_data_calls(script) == {"autoscaling:SetInstanceHealth"}
