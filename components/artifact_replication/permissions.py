@@ -27,7 +27,10 @@ def trust_policy(account_id: str) -> dict:
     """Only S3, acting for a bucket of this account, may assume the replication role.
 
     `aws:SourceAccount` keeps S3 acting for another account's bucket (a confused deputy) from
-    assuming it, as IAM's cross-service guidance recommends for service roles.
+    assuming it, as IAM's cross-service guidance recommends for service roles. S3's own
+    replication guide shows the trust without a condition and does not say S3 sends the key on
+    this AssumeRole: after the first deploy, check that a new `models/` object reaches replication
+    status COMPLETED (FAILED means the condition, not the policy, refused S3).
     """
     return {
         "Version": "2012-10-17",
