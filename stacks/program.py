@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from components.artifact_replication import ArtifactReplication, ArtifactReplicationArgs
 from components.artifacts import Artifacts, ArtifactsArgs
+from components.artifacts.plan import MODELS_PREFIX
 from components.cost_allocation import CostAllocation, CostAllocationArgs
 from components.global_failover.args import GlobalFailoverArgs, RegionEndpoint
 from components.global_failover.component import GlobalFailover
@@ -244,6 +245,7 @@ def add_serving(cfg: EnvironmentConfig, stacks: list[RegionStack], clusters: dic
                 source_region=primary.name,
                 source_bucket_id=clusters[primary.name].artifact_bucket_id,
                 source_bucket_arn=clusters[primary.name].artifact_bucket_arn,
+                prefix=MODELS_PREFIX,
                 destination_bucket_arns={s.name: clusters[s.name].artifact_bucket_arn for s in secondaries},
                 tags=primary.tags,
             ),

@@ -21,6 +21,9 @@ class ArtifactReplicationArgs(BaseModel):
     source_region: str
     source_bucket_id: Any
     source_bucket_arn: Any
+    #: The key prefix replicated (the models): the rest of a bucket (node agents, app code) is
+    #: written by each region for itself, and replicas would overwrite it.
+    prefix: str = Field(min_length=1, pattern=r"/$")
     #: Destination bucket ARN per secondary region, in region order.
     destination_bucket_arns: dict[str, Any] = Field(min_length=1)
     #: The primary region's tag context (the role and the configuration live there).

@@ -1,11 +1,13 @@
 """The ArtifactReplication component: S3 replication from the primary's artifact bucket to every secondary's.
 
     ArtifactReplication("replication", ArtifactReplicationArgs(source_region="us-east-1",
-        source_bucket_id=primary.bucket_id, source_bucket_arn=primary.bucket_arn,
+        source_bucket_id=primary.bucket_id, source_bucket_arn=primary.bucket_arn, prefix="models/",
         destination_bucket_arns={"us-west-2": secondary.bucket_arn}, tags=ctx),
         opts=pulumi.ResourceOptions(provider=aws_us_east_1, depends_on=[...versioning...]))
 
-Every region then loads the same model versions from a bucket in its own region.
+Every region then loads the same model versions from a bucket in its own region. Only
+`args.prefix` (the models) is replicated: node agents and app code are uploaded by each
+region's own stack, and a replica would overwrite them.
 S3 replicates objects written after the configuration exists; objects already in
 the primary bucket need one S3 Batch Replication job.
 """
@@ -40,9 +42,10 @@ class ArtifactReplication(pulumi.ComponentResource):
     def _role(self, name: str) -> aws.iam.Role:
         """The role S3 assumes to copy the primary's objects."""
         cluster, regions = self.args.tags.cluster, list(self.args.destination_bucket_arns)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         return aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps(trust_policy()),
+            assume_role_policy=account.account_id.apply(lambda account_id: json.dumps(trust_policy(account_id))),
             description=f"S3 replication of {cluster}'s artifacts to {', '.join(regions)}",
             tags=build_tags(self.args.tags, COMPONENT, name=f"{cluster}-replication"),
             opts=pulumi.ResourceOptions(parent=self),
@@ -72,8 +75,9 @@ class ArtifactReplication(pulumi.ComponentResource):
                     id=rule.id,
                     priority=rule.priority,
                     status="Enabled",
-                    # An empty filter selects every object, and is what lets several rules coexist.
-                    filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
+                    # A filter (schema V2) is what lets several rules coexist; S3 then requires
+                    # delete_marker_replication to be stated.
+                    filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=self.args.prefix),
                     delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
                         status="Enabled"
                     ),

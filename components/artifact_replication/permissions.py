@@ -3,6 +3,8 @@
     >>> policy = replication_policy("arn:aws:s3:::src", ["arn:aws:s3:::dst"])
     >>> policy["Statement"][2]["Resource"]
     ['arn:aws:s3:::dst/*']
+    >>> trust_policy("123456789012")["Statement"][0]["Condition"]
+    {'StringEquals': {'aws:SourceAccount': '123456789012'}}
 
 Pure: the component fills in the ARNs once the buckets exist.
 """
@@ -21,12 +23,24 @@ SOURCE_OBJECT_ACTIONS = [
 DESTINATION_OBJECT_ACTIONS = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
 
 
-def trust_policy() -> dict:
-    """Only S3 may assume the replication role."""
+def trust_policy(account_id: str) -> dict:
+    """Only S3, acting for a bucket of this account, may assume the replication role.
+
+    `aws:SourceAccount` keeps S3 acting for another account's bucket (a confused deputy) from
+    assuming it, as IAM's cross-service guidance recommends for service roles. S3's own
+    replication guide shows the trust without a condition and does not say S3 sends the key on
+    this AssumeRole: after the first deploy, check that a new `models/` object reaches replication
+    status COMPLETED (FAILED means the condition, not the policy, refused S3).
+    """
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
         ],
     }
 

@@ -56,6 +56,16 @@ from components.contract import CLUSTER_KEY, HEAD_NODE_TYPE, MARKET_KEY, NODE_TY
 
 log = logging.getLogger(__name__)
 
+#: The IAM actions this provider calls, with the reason: plain data, composed into the head's
+#: policy by `components.ray_cluster.permissions` (tests check it against the calls below).
+PERMISSIONS = (
+    ("autoscaling:DescribeAutoScalingGroups", "list the cluster's ASGs by tag, with their sizes and instances"),
+    ("ec2:DescribeInstances", "read the state and private IP of the cluster's instances"),
+    ("autoscaling:DescribeScalingActivities", "see failed spot launches, to fall back to the on-demand twin"),
+    ("autoscaling:SetDesiredCapacity", "set each worker ASG's desired capacity to what Ray asks for"),
+    ("autoscaling:TerminateInstanceInAutoScalingGroup", "remove the idle workers Ray drained"),
+)
+
 DEFAULT_FALLBACK_AFTER_SECONDS = 180
 DEFAULT_RETRY_SPOT_AFTER_SECONDS = 600
 DEFAULT_JOIN_TIMEOUT_SECONDS = 900

@@ -40,6 +40,14 @@ from components.node_agents.imds import DEFAULT_URL, Imds, ImdsError
 
 log = logging.getLogger("rayfleet.spot_watcher")
 
+#: The IAM actions this watcher calls, with the reason: plain data, composed into the workers'
+#: policy by `components.ray_cluster.permissions` (tests check it against the calls below).
+PERMISSIONS = (
+    ("autoscaling:DescribeAutoScalingInstances", "learn this instance's ASG and lifecycle state where IMDS lacks it"),
+    ("autoscaling:RecordLifecycleActionHeartbeat", "hold the drain hook while the node drains"),
+    ("autoscaling:CompleteLifecycleAction", "let the ASG terminate the drained instance"),
+)
+
 LIFECYCLE_HOOK = DRAIN_HOOK
 SPOT_INTERRUPTION, REBALANCE, ASG_TERMINATION = "spot-interruption", "rebalance-recommendation", "asg-termination"
 

@@ -160,7 +160,6 @@ class RayCluster(pulumi.ComponentResource):
             bucket_arn=self.args.artifact_bucket_arn,
             token_arn=stores.token_secret.arn,
             zone_id=stores.zone.zone_id,
-            log_arn=stores.log_group.arn,
             redis_arn=stores.redis_auth.arn if stores.redis_auth else None,
         ).apply(
             lambda v: permissions.Scope(
@@ -171,13 +170,13 @@ class RayCluster(pulumi.ComponentResource):
                 dashboard_token_secret_arn=v["token_arn"],
                 hosted_zone_id=v["zone_id"],
                 head_record_name=head_record_name(cluster_id),
-                log_group_arn=v["log_arn"],
+                worker_node_types=tuple(group.name for group in self.args.nodes.workers),
                 redis_secret_arn=v["redis_arn"],
             )
         )
 
     def _role(self, kind: str, policy: pulumi.Input[str]) -> aws.iam.InstanceProfile:
-        """A node role with its scoped inline policy and Session Manager, as an instance profile."""
+        """A node role with its scoped inline policy (Session Manager's actions included), as an instance profile."""
         name = self._name
         role = aws.iam.Role(
             f"{name}-{kind}-role",
@@ -187,9 +186,6 @@ class RayCluster(pulumi.ComponentResource):
             opts=self._child(),
         )
         aws.iam.RolePolicy(f"{name}-{kind}-policy", role=role.id, policy=policy, opts=self._child())
-        aws.iam.RolePolicyAttachment(
-            f"{name}-{kind}-ssm", role=role.name, policy_arn=permissions.SSM_MANAGED_POLICY_ARN, opts=self._child()
-        )
         return aws.iam.InstanceProfile(
             f"{name}-{kind}-profile", role=role.name, tags=self._tags(f"{kind}-profile"), opts=self._child()
         )
@@ -263,7 +259,7 @@ class RayCluster(pulumi.ComponentResource):
             image_id=self._image(self.args.images[group.name]),
             instance_type=group.instance_types[0],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
-            vpc_security_group_ids=[self.security.node.id],
+            vpc_security_group_ids=self.security.of_node_type(group.name),
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",

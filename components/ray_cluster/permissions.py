@@ -1,32 +1,39 @@
-"""The IAM permissions the cluster's nodes need, declared next to the code that needs them.
+"""The IAM permissions the cluster's nodes need, composed from what the code on them declares.
 
     >>> doc = head_policy(scope)
     >>> [s["Sid"] for s in doc["Statement"]][:2]
-    ['DiscoverClusterNodes', 'ScaleOwnAutoScalingGroups']
+    ['DescribeClusterNodes', 'ScaleWorkerGroups']
 
-Each `Permission` says which actions a node role needs, on what, and why. The
-policy documents are plain JSON built here (no invoke, no pulumi), so tests
-check the scoping directly. Rules they keep, in contrast to Ray's own launcher
-(AmazonEC2FullAccess + AmazonS3FullAccess on the head):
+The code that makes an AWS call declares the IAM action next to it, with the
+reason, as plain data (as Cloud Custodian's actions declare `permissions`):
+each node agent's `PERMISSIONS`, the user data's `HEAD_BOOT_PERMISSIONS` and
+`WORKER_BOOT_PERMISSIONS`, and here `SESSION_MANAGER` for the SSM agent the
+image ships. This module only adds *where* each action may act (`GRANTS`) and
+which code runs on which role; tests check that every declared action is
+called and every call is declared. Rules the documents keep, in contrast to
+Ray's own launcher (AmazonEC2FullAccess + AmazonS3FullAccess on the head):
 
 - no `*` in any action; `Resource: "*"` only for actions AWS cannot scope
-  (Describe*, PutMetricData), and then with a condition where AWS offers one;
-- changes to Auto Scaling Groups only on ASGs tagged with the node's own
-  `rayfleet:cluster`; secrets, bucket, log group and DNS zone by exact ARN;
-- Session Manager through AWS's `AmazonSSMManagedInstanceCore` (no SSH).
+  (Describe*, Session Manager's channels);
+- changes to Auto Scaling Groups only on this cluster's worker ASGs (by tag),
+  never the head's own; secrets, bucket and DNS zone by exact ARN;
+- no AWS-managed policy: `AmazonSSMManagedInstanceCore` would also give user
+  code on the nodes `ssm:GetParameter(s)` on every parameter of the account.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import ast
+import importlib.util
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
+from components.contract import NODE_TYPE_KEY
+from components.ray_cluster.userdata import HEAD_BOOT_PERMISSIONS, WORKER_BOOT_PERMISSIONS
 from components.tags import CLUSTER_KEY
 
-#: Session Manager access instead of SSH (AWS-managed; not a *FullAccess policy).
-SSM_MANAGED_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-#: The CloudWatch namespace nodes may write metrics to.
-METRICS_NAMESPACE = "rayfleet"
+#: (IAM action, why the code needs it): the form every declaration takes.
+Declared = tuple[tuple[str, str], ...]
 
 EC2_ASSUME_ROLE_POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
@@ -34,6 +41,21 @@ EC2_ASSUME_ROLE_POLICY: dict[str, Any] = {
         {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ],
 }
+
+#: What the SSM agent needs for Session Manager (no SSH), per AWS's "minimal Session Manager
+#: permissions" for a custom instance profile: no Run Command (ec2messages), no parameters.
+SESSION_MANAGER: Declared = (
+    ("ssm:UpdateInstanceInformation", "the SSM agent registers the node with Session Manager"),
+    ("ssmmessages:CreateControlChannel", "the SSM agent opens Session Manager's control channel"),
+    ("ssmmessages:CreateDataChannel", "the SSM agent opens a session's data channel"),
+    ("ssmmessages:OpenControlChannel", "the SSM agent opens Session Manager's control channel"),
+    ("ssmmessages:OpenDataChannel", "the SSM agent opens a session's data channel"),
+    ("s3:GetEncryptionConfiguration", "the SSM agent checks the encryption of a session-log bucket"),
+)
+
+#: The node-agent modules each role runs (the head runs the autoscaler; workers the spot watcher).
+HEAD_AGENTS = ("components.node_agents.node_provider",)
+WORKER_AGENTS = ("components.node_agents.spot_watcher",)
 
 
 @dataclass(frozen=True)
@@ -47,7 +69,8 @@ class Scope:
     dashboard_token_secret_arn: str
     hosted_zone_id: str
     head_record_name: str
-    log_group_arn: str
+    #: The worker groups' node types: the only ASGs the head may scale.
+    worker_node_types: tuple[str, ...] = ()
     #: The Redis auth-token secret, when the head keeps GCS state in ElastiCache.
     redis_secret_arn: str | None = None
 
@@ -59,6 +82,64 @@ class Scope:
     def own_cluster(self) -> dict[str, Any]:
         """The condition that limits an action to resources tagged with this cluster."""
         return {"StringEquals": {f"aws:ResourceTag/{CLUSTER_KEY}": self.cluster_id}}
+
+    @property
+    def own_workers(self) -> dict[str, Any]:
+        """This cluster's worker ASGs: its tag and a worker node type, so never the head's own ASG."""
+        tags = {f"aws:ResourceTag/{CLUSTER_KEY}": self.cluster_id}
+        tags[f"aws:ResourceTag/{NODE_TYPE_KEY}"] = list(self.worker_node_types)
+        return {"StringEquals": tags}
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.dashboard_token_secret_arn,) + ((self.redis_secret_arn,) if self.redis_secret_arn else ())
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Where a group of actions may act: one policy statement per `sid`."""
+
+    sid: str
+    resources: Callable[[Scope], tuple[str, ...]] = lambda s: ("*",)
+    condition: Callable[[Scope], dict[str, Any]] = lambda s: {}
+
+
+_UNSCOPABLE = Grant("DescribeClusterNodes")
+_SESSION_MANAGER = Grant("SessionManager")
+
+#: Where each declared action may act. An action some code declares but this table lacks fails
+#: the policy build: a new call gets a deliberate scope, never `*` by default.
+GRANTS: dict[str, Grant] = {
+    "autoscaling:DescribeAutoScalingGroups": _UNSCOPABLE,
+    "autoscaling:DescribeAutoScalingInstances": _UNSCOPABLE,
+    "autoscaling:DescribeScalingActivities": _UNSCOPABLE,
+    "ec2:DescribeInstances": _UNSCOPABLE,
+    "autoscaling:SetDesiredCapacity": Grant("ScaleWorkerGroups", lambda s: (s.asg_arns,), lambda s: s.own_workers),
+    "autoscaling:TerminateInstanceInAutoScalingGroup": Grant(
+        "ScaleWorkerGroups", lambda s: (s.asg_arns,), lambda s: s.own_workers
+    ),
+    "autoscaling:CompleteLifecycleAction": Grant("CompleteDrainHook", lambda s: (s.asg_arns,), lambda s: s.own_cluster),
+    "autoscaling:RecordLifecycleActionHeartbeat": Grant(
+        "CompleteDrainHook", lambda s: (s.asg_arns,), lambda s: s.own_cluster
+    ),
+    # A failed boot marks its own instance unhealthy; IAM cannot narrow InstanceId to "self".
+    "autoscaling:SetInstanceHealth": Grant("ReportFailedBoot", lambda s: (s.asg_arns,), lambda s: s.own_cluster),
+    "s3:GetObject": Grant("ReadArtifacts", lambda s: (f"{s.artifact_bucket_arn}/*",)),
+    "secretsmanager:GetSecretValue": Grant("ReadClusterSecrets", lambda s: s.secrets),
+    "secretsmanager:PutSecretValue": Grant("CreateDashboardToken", lambda s: (s.dashboard_token_secret_arn,)),
+    "route53:ChangeResourceRecordSets": Grant(
+        "PublishHeadAddress",
+        lambda s: (f"arn:aws:route53:::hostedzone/{s.hosted_zone_id}",),
+        lambda s: {
+            "ForAllValues:StringEquals": {
+                "route53:ChangeResourceRecordSetsNormalizedRecordNames": [s.head_record_name],
+                "route53:ChangeResourceRecordSetsRecordTypes": ["A"],
+            }
+        },
+    ),
+    "route53:GetChange": Grant("WaitForDnsChange", lambda s: ("arn:aws:route53:::change/*",)),
+    **{action: _SESSION_MANAGER for action, _ in SESSION_MANAGER},
+}
 
 
 @dataclass(frozen=True)
@@ -81,121 +162,61 @@ class Permission:
         return statement
 
 
-def _artifact_read(s: Scope) -> Permission:
-    return Permission(
-        "ReadArtifacts",
-        ("s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"),
-        "fetch the node-agent package and model artifacts from the region's bucket",
-        (s.artifact_bucket_arn, f"{s.artifact_bucket_arn}/*"),
-    )
+def declared_by(module: str) -> Declared:
+    """A node-agent module's `PERMISSIONS`, read from its source without importing it.
+
+    Agents import ray and boto3, which the Pulumi program does not need; the declaration is a
+    literal, so reading it is enough.
+    """
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"{module}: no such module")
+    with open(spec.origin, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read(), spec.origin)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PERMISSIONS" for t in node.targets):
+            return tuple(tuple(pair) for pair in ast.literal_eval(node.value))
+    raise ValueError(f"{module}: no PERMISSIONS declaration")
 
 
-def _logs(s: Scope) -> Permission:
-    return Permission(
-        "WriteLogs",
-        ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
-        "ship node logs to the cluster's own log group",
-        (s.log_group_arn, f"{s.log_group_arn}:log-stream:*"),
-    )
+def head_declarations() -> Declared:
+    """Every action code on the head calls: its agents, its boot, the SSM agent."""
+    return sum((declared_by(m) for m in HEAD_AGENTS), ()) + HEAD_BOOT_PERMISSIONS + SESSION_MANAGER
 
 
-def _metrics() -> Permission:
-    return Permission(
-        "WriteMetrics",
-        ("cloudwatch:PutMetricData",),
-        "publish node metrics (PutMetricData cannot be resource-scoped; the namespace is fixed)",
-        condition={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
-    )
+def worker_declarations() -> Declared:
+    """Every action code on a worker calls: its agents, its boot, the SSM agent."""
+    return sum((declared_by(m) for m in WORKER_AGENTS), ()) + WORKER_BOOT_PERMISSIONS + SESSION_MANAGER
 
 
-def _read_token(s: Scope) -> Permission:
-    return Permission(
-        "ReadDashboardToken",
-        ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"),
-        "Ray token auth: every node presents the cluster's token to join and to call the dashboard",
-        (s.dashboard_token_secret_arn,),
-    )
+def compose(declarations: Declared, scope: Scope) -> list[Permission]:
+    """One statement per grant, in first-declared order, holding the actions declared for it and why."""
+    by_sid: dict[str, tuple[Grant, dict[str, str]]] = {}
+    for action, why in declarations:
+        grant = GRANTS.get(action)
+        if grant is None:
+            raise ValueError(f"{action} is declared by node code but has no scope in GRANTS; add one")
+        reasons = by_sid.setdefault(grant.sid, (grant, {}))[1]
+        reasons.setdefault(action, why)
+    return [
+        Permission(
+            grant.sid,
+            tuple(reasons),
+            "; ".join(dict.fromkeys(reasons.values())),
+            grant.resources(scope),
+            grant.condition(scope),
+        )
+        for grant, reasons in by_sid.values()
+    ]
 
 
 def head_permissions(s: Scope) -> list[Permission]:
-    secrets = (s.dashboard_token_secret_arn,) + ((s.redis_secret_arn,) if s.redis_secret_arn else ())
-    return [
-        Permission(
-            "DiscoverClusterNodes",
-            (
-                "autoscaling:DescribeAutoScalingGroups",
-                "autoscaling:DescribeAutoScalingInstances",
-                "autoscaling:DescribeScalingActivities",
-                "ec2:DescribeInstances",
-            ),
-            "the node provider lists the cluster's ASGs and instances (Describe calls cannot be resource-scoped)",
-        ),
-        Permission(
-            "ScaleOwnAutoScalingGroups",
-            (
-                "autoscaling:SetDesiredCapacity",
-                "autoscaling:TerminateInstanceInAutoScalingGroup",
-                "autoscaling:UpdateAutoScalingGroup",
-            ),
-            "the node provider sets desired capacity and removes idle workers, only in this cluster's ASGs",
-            (s.asg_arns,),
-            s.own_cluster,
-        ),
-        Permission(
-            "ReadClusterSecrets",
-            ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"),
-            "start Ray with the dashboard token (and the Redis auth token for GCS fault tolerance)",
-            secrets,
-        ),
-        Permission(
-            "CreateDashboardToken",
-            ("secretsmanager:PutSecretValue",),
-            "the first head generates the dashboard token, so it never passes through Pulumi state",
-            (s.dashboard_token_secret_arn,),
-        ),
-        Permission(
-            "PublishHeadAddress",
-            ("route53:ChangeResourceRecordSets",),
-            "the head UPSERTs its private IP as the stable head address workers join",
-            (f"arn:aws:route53:::hostedzone/{s.hosted_zone_id}",),
-            {
-                "ForAllValues:StringEquals": {
-                    "route53:ChangeResourceRecordSetsNormalizedRecordNames": [s.head_record_name],
-                    "route53:ChangeResourceRecordSetsRecordTypes": ["A"],
-                }
-            },
-        ),
-        Permission(
-            "WaitForDnsChange",
-            ("route53:GetChange",),
-            "wait until the head address is live before starting Ray",
-            ("arn:aws:route53:::change/*",),
-        ),
-        _artifact_read(s),
-        _logs(s),
-        _metrics(),
-    ]
+    return compose(head_declarations(), s)
 
 
 def worker_permissions(s: Scope) -> list[Permission]:
-    return [
-        _read_token(s),
-        Permission(
-            "FindOwnAutoScalingGroup",
-            ("autoscaling:DescribeAutoScalingInstances",),
-            "the spot watcher learns which ASG holds its instance (Describe calls cannot be resource-scoped)",
-        ),
-        Permission(
-            "CompleteDrainHook",
-            ("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"),
-            "the spot watcher holds the termination hook while the node drains, then completes it",
-            (s.asg_arns,),
-            s.own_cluster,
-        ),
-        _artifact_read(s),
-        _logs(s),
-        _metrics(),
-    ]
+    # Workers never read the Redis AUTH token: only the head talks to Redis.
+    return compose(worker_declarations(), replace(s, redis_secret_arn=None))
 
 
 def _document(permissions: list[Permission]) -> dict[str, Any]:

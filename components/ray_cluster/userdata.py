@@ -41,6 +41,19 @@ GCS_RECONNECT_TIMEOUT_S = 600
 #: Seconds, in DNS, of the head address record (short: a replaced head moves it).
 HEAD_RECORD_TTL = 10
 
+#: The IAM actions the boot steps' boto3 calls need, with the reason: plain data, composed into
+#: the node roles by `permissions.py` (tests check them against the calls in the rendered scripts).
+_FETCH_AGENTS = (("s3:GetObject", "fetch the node agents from the region's artifact bucket"),)
+HEAD_BOOT_PERMISSIONS = _FETCH_AGENTS + (
+    ("secretsmanager:GetSecretValue", "read the dashboard token (and, with GCS fault tolerance, the Redis AUTH token)"),
+    ("secretsmanager:PutSecretValue", "the cluster's first head creates the dashboard token"),
+    ("route53:ChangeResourceRecordSets", "publish this head's private IP as the stable head address"),
+    ("route53:GetChange", "wait until the head address is live before starting Ray"),
+)
+WORKER_BOOT_PERMISSIONS = _FETCH_AGENTS + (
+    ("secretsmanager:GetSecretValue", "read the dashboard token that lets this node join"),
+)
+
 
 @dataclass(frozen=True)
 class RedisBoot:
@@ -84,6 +97,7 @@ def render_head(boot: NodeBoot) -> str:
         raise ValueError("a head needs node_type 'head', hosted_zone_id and autoscaler_yaml")
     parts = [
         _preamble(boot),
+        _hide_other_users_processes(),
         _install(boot),
         _fetch_token_or_create(boot),
         _redis_password(boot) if boot.redis else "",
@@ -103,6 +117,7 @@ def render_worker(boot: NodeBoot) -> str:
     watcher = f"{VENV}/bin/python3 -m components.node_agents.spot_watcher --region {boot.region}"
     parts = [
         _preamble(boot),
+        _hide_other_users_processes(),
         _install(boot),
         _wait_for_token(boot),
         _env_file(boot),
@@ -133,6 +148,44 @@ export DEBIAN_FRONTEND=noninteractive
 export AWS_DEFAULT_REGION={shlex.quote(boot.region)}
 
 """
+
+
+#: /proc shows each user only their own processes (proc(5)); root is unaffected.
+PROC_MOUNT_OPTIONS = "hidepid=invisible"
+PROC_FSTAB_LINE = f"proc /proc proc defaults,{PROC_MOUNT_OPTIONS} 0 0"
+
+
+#: systemd (root) answers GetUnitProcesses with every process's command line to any caller
+#: (`systemctl status ray`), around hidepid: only root may ask.
+UNIT_PROCESSES_DBUS_POLICY = """<?xml version="1.0"?>
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy context="default">
+    <deny send_destination="org.freedesktop.systemd1" send_interface="org.freedesktop.systemd1.Manager"
+          send_member="GetUnitProcesses"/>
+  </policy>
+  <policy user="root">
+    <allow send_destination="org.freedesktop.systemd1" send_interface="org.freedesktop.systemd1.Manager"
+           send_member="GetUnitProcesses"/>
+  </policy>
+</busconfig>
+"""
+
+
+def _hide_other_users_processes() -> str:
+    # Ray 2.60 passes the Redis AUTH token on gcs_server's command line, and /proc/<pid>/cmdline
+    # is world-readable by default. systemd's ProtectProc= cannot help: it changes only the
+    # unit's own view of /proc. The host-wide mount hides Ray's processes from every other
+    # non-root user; fstab keeps it across reboots (systemd-remount-fs applies /proc's options).
+    return (
+        f"""# Other local users cannot read Ray's command lines (secrets on argv: the GCS store's AUTH token).
+grep -q '^proc /proc proc .*{PROC_MOUNT_OPTIONS}' /etc/fstab || echo '{PROC_FSTAB_LINE}' >> /etc/fstab
+mount -o remount,{PROC_MOUNT_OPTIONS} /proc
+"""
+        + _write_file("/etc/dbus-1/system.d/rayfleet-unit-processes.conf", UNIT_PROCESSES_DBUS_POLICY, mode="0644")
+        + "systemctl reload dbus\n\n"
+    )
 
 
 def _install(boot: NodeBoot) -> str:

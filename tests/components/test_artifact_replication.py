@@ -11,6 +11,8 @@ from components.artifact_replication.permissions import (
     SOURCE_BUCKET_ACTIONS,
     SOURCE_OBJECT_ACTIONS,
 )
+from components.artifacts.plan import MODELS_PREFIX, NODE_AGENT_KEY
+from stacks.mocks import ACCOUNT_ID
 from tests.fakes.serving import artifact_bucket
 
 CONFIG = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
@@ -35,7 +37,7 @@ def test_prod_replicates_the_primary_bucket_into_the_secondary(plans):
     assert rule["status"] == "Enabled"
     assert rule["destination"]["bucket"] == destination_arn
     assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
-    assert rule["filter"] == {"prefix": ""}
+    assert rule["filter"] == {"prefix": MODELS_PREFIX}
     assert config.inputs["role"].startswith("arn:aws:iam::123456789012:role/replication-us-east-1-role")
 
 
@@ -46,6 +48,23 @@ def test_replication_role_is_assumable_by_s3_only(plans):
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
     assert role.inputs["tags"]["rayfleet:component"] == "replication"
+
+
+def test_replication_role_is_assumable_only_for_this_accounts_buckets(plans):
+    trust = json.loads(_replication(plans("prod"), ROLE).inputs["assumeRolePolicy"])
+    (statement,) = trust["Statement"]
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+
+
+def test_replication_copies_only_the_models_not_agents_or_app_code(plans):
+    """Each region uploads its own node agents and app code; a replica would overwrite them."""
+    (rule,) = _replication(plans("prod"), CONFIG).inputs["rules"]
+    prefix = rule["filter"]["prefix"]
+    assert prefix == "models/"
+    assert not NODE_AGENT_KEY.startswith(prefix)
+    assert not "serve/code-abc.zip".startswith(prefix)
+    # S3 rejects a V2 rule (one with a filter) that omits DeleteMarkerReplication.
+    assert rule["deleteMarkerReplication"]["status"] in {"Enabled", "Disabled"}
 
 
 def test_replication_role_reaches_exactly_the_two_buckets(plans):

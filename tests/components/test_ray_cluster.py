@@ -221,18 +221,6 @@ def test_redis_exists_exactly_when_head_fault_tolerance_is_on(plans, env):
         assert "RAY_REDIS_ADDRESS=rediss://master." in head_script
 
 
-@pytest.mark.parametrize("env", ["prod", "staging"])
-def test_redis_accepts_only_the_cluster_nodes(plans, env):
-    plan = plans(env)
-    for region in load_environment(env).region_names:
-        (group,) = plan.of_type(REDIS, region)
-        (redis_sg_id,) = group.inputs["securityGroupIds"]
-        rules = [r.inputs for r in plan.of_type(INGRESS, region) if r.inputs["securityGroupId"] == redis_sg_id]
-        node_sg = plan.outputs["regions"][region]["nodeSecurityGroupId"]
-        assert [(r["fromPort"], r["toPort"], r["referencedSecurityGroupId"]) for r in rules] == [(6379, 6379, node_sg)]
-        assert all("cidrIpv4" not in r for r in rules)
-
-
 @pytest.mark.parametrize("env, region", REGIONS)
 def test_region_outputs_name_what_the_deployer_needs(plans, env, region):
     cfg = load_environment(env)

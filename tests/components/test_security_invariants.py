@@ -103,9 +103,44 @@ def test_no_iam_statement_grants_a_wildcard_action_on_every_resource(plans, env)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_no_full_access_or_admin_policy_is_attached(plans, env):
-    attached = [a.inputs["policyArn"] for a in plans(env).of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
-    assert attached and set(attached) == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+def test_no_aws_managed_policy_is_attached(plans, env):
+    """Managed policies grant more than the code calls (AmazonSSMManagedInstanceCore: ssm:GetParameter on *)."""
+    plan = plans(env)
+    assert plan.of_type("aws:iam/role:Role")
+    assert not plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert not plan.of_type("aws:iam/policyAttachment:PolicyAttachment")
+    for role in plan.of_type("aws:iam/role:Role"):
+        assert not role.inputs.get("managedPolicyArns"), role.name
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_redis_admits_only_the_head_security_group(plans, env):
+    """Only the head talks to the GCS store; workers run user code and never reach Redis."""
+    plan = plans(env)
+    cfg = load_environment(env)
+    checked = 0
+    for region in cfg.region_names:
+        stores = plan.of_type("aws:elasticache/replicationGroup:ReplicationGroup", region)
+        groups = {g.name: g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup", region)}
+        if not cfg.cluster.head_fault_tolerance:
+            assert not stores
+            continue
+        (store,) = stores
+        (redis_id,) = store.inputs["securityGroupIds"]
+        (head,) = [g for name, g in groups.items() if name.endswith("-head")]
+        into_redis = [r.inputs for r in plan.of_type(RULE_TYPES[0], region) if r.inputs["securityGroupId"] == redis_id]
+        assert [(r["referencedSecurityGroupId"], r["fromPort"], r["toPort"]) for r in into_redis] == [
+            (head.id, 6379, 6379)
+        ]
+        assert not [r for r in into_redis if "cidrIpv4" in r]
+        to_redis = [r.inputs for r in plan.of_type(RULE_TYPES[1], region) if r.inputs.get("referencedSecurityGroupId") == redis_id]
+        assert [r["securityGroupId"] for r in to_redis] == [head.id]
+        templates = plan.of_type("aws:ec2/launchTemplate:LaunchTemplate", region)
+        for template in templates:
+            carries_head = head.id in template.inputs["vpcSecurityGroupIds"]
+            assert carries_head == (template.inputs["tagSpecifications"][0]["tags"][NODE_TYPE_KEY] == HEAD_NODE_TYPE)
+        checked += 1
+    assert checked or not cfg.cluster.head_fault_tolerance
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

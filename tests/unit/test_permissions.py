@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.ray_cluster.permissions import Scope, head_policy, worker_policy
+from components.ray_cluster.permissions import Scope, compose, head_policy, worker_policy
 
 SCOPE = Scope(
     region="us-east-1",
@@ -14,10 +14,25 @@ SCOPE = Scope(
     dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:token-AbCdEf",
     hosted_zone_id="Z0123",
     head_record_name="head.rayfleet-prod-us-east-1.rayfleet.internal",
-    log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/rayfleet/rayfleet-prod-us-east-1",
+    worker_node_types=("cpu", "gpu"),
     redis_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-GhIjKl",
 )
 OWN_CLUSTER = {"StringEquals": {"aws:ResourceTag/rayfleet:cluster": "rayfleet-prod-us-east-1"}}
+OWN_WORKERS = {
+    "StringEquals": {
+        "aws:ResourceTag/rayfleet:cluster": "rayfleet-prod-us-east-1",
+        "aws:ResourceTag/rayfleet:node-type": ["cpu", "gpu"],
+    }
+}
+#: AWS's minimal Session Manager permissions for an instance profile (no ssm:GetParameter*).
+SESSION_MANAGER_ACTIONS = {
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "s3:GetEncryptionConfiguration",
+}
 ASG_ARNS = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"
 
 
@@ -43,23 +58,31 @@ def test_only_unscopable_actions_run_on_every_resource(policy):
         "autoscaling:DescribeAutoScalingInstances",
         "autoscaling:DescribeScalingActivities",
         "ec2:DescribeInstances",
-        "cloudwatch:PutMetricData",
-    }
+    } | SESSION_MANAGER_ACTIONS
     for statement in policy(SCOPE)["Statement"]:
         if statement["Resource"] == "*":
             assert set(statement["Action"]) <= unscopable, statement
 
 
-def test_head_changes_only_asgs_tagged_with_its_own_cluster():
+def test_head_scales_only_its_own_clusters_worker_asgs_never_its_own():
     doc = head_policy(SCOPE)
-    for action in (
-        "autoscaling:SetDesiredCapacity",
-        "autoscaling:TerminateInstanceInAutoScalingGroup",
-        "autoscaling:UpdateAutoScalingGroup",
-    ):
+    for action in ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"):
         (statement,) = _granting(doc, action)
         assert statement["Resource"] == ASG_ARNS
-        assert statement["Condition"] == OWN_CLUSTER
+        assert statement["Condition"] == OWN_WORKERS
+        assert "head" not in statement["Condition"]["StringEquals"]["aws:ResourceTag/rayfleet:node-type"]
+
+
+def test_head_cannot_reconfigure_auto_scaling_groups():
+    """No code calls UpdateAutoScalingGroup: Pulumi owns the ASGs' sizes and templates."""
+    assert not _granting(head_policy(SCOPE), "autoscaling:UpdateAutoScalingGroup")
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_nodes_get_session_manager_but_no_parameter_store(policy):
+    actions = {a for s in policy(SCOPE)["Statement"] for a in s["Action"]}
+    assert SESSION_MANAGER_ACTIONS <= actions
+    assert not {a for a in actions if a.startswith(("ssm:Get", "ec2messages:"))}
 
 
 def test_head_reads_exactly_its_secrets_and_writes_only_the_token():
@@ -109,11 +132,13 @@ def test_workers_cannot_scale_write_secrets_or_touch_dns():
 @pytest.mark.parametrize("policy", [head_policy, worker_policy])
 def test_artifacts_are_read_only_from_the_regions_bucket(policy):
     statement = _statements(policy(SCOPE))["ReadArtifacts"]
-    assert statement["Action"] == ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
-    assert statement["Resource"] == [SCOPE.artifact_bucket_arn, SCOPE.artifact_bucket_arn + "/*"]
+    assert statement["Action"] == ["s3:GetObject"]
+    assert statement["Resource"] == SCOPE.artifact_bucket_arn + "/*"
 
 
-@pytest.mark.parametrize("policy", [head_policy, worker_policy])
-def test_metrics_go_only_to_rayfleets_namespace(policy):
-    statement = _statements(policy(SCOPE))["WriteMetrics"]
-    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "rayfleet"}}
+def test_an_action_without_a_scope_is_refused():
+    with pytest.raises(ValueError) as raised:
+        compose((("autoscaling:UpdateAutoScalingGroup", "resize"),), SCOPE)
+    assert str(raised.value) == (
+        "autoscaling:UpdateAutoScalingGroup is declared by node code but has no scope in GRANTS; add one"
+    )

@@ -7,6 +7,28 @@ echo "rayfleet boot: $(date -u +%FT%TZ)"
 export DEBIAN_FRONTEND=noninteractive
 export AWS_DEFAULT_REGION=us-east-1
 
+# Other local users cannot read Ray's command lines (secrets on argv: the GCS store's AUTH token).
+grep -q '^proc /proc proc .*hidepid=invisible' /etc/fstab || echo 'proc /proc proc defaults,hidepid=invisible 0 0' >> /etc/fstab
+mount -o remount,hidepid=invisible /proc
+cat > /etc/dbus-1/system.d/rayfleet-unit-processes.conf <<'RAYFLEET_EOF'
+<?xml version="1.0"?>
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy context="default">
+    <deny send_destination="org.freedesktop.systemd1" send_interface="org.freedesktop.systemd1.Manager"
+          send_member="GetUnitProcesses"/>
+  </policy>
+  <policy user="root">
+    <allow send_destination="org.freedesktop.systemd1" send_interface="org.freedesktop.systemd1.Manager"
+           send_member="GetUnitProcesses"/>
+  </policy>
+</busconfig>
+RAYFLEET_EOF
+chmod 0644 /etc/dbus-1/system.d/rayfleet-unit-processes.conf
+
+systemctl reload dbus
+
 apt-get update -q
 apt-get install -y -q python3-venv
 id ray >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/ray --shell /usr/sbin/nologin ray
