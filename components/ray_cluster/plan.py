@@ -11,6 +11,7 @@ cluster needs. No pulumi, boto3 or ray imports: this module is tested as is.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from components.catalog import InstanceType, smallest
 from components.contract import (  # noqa: F401 - the cluster's side of the contract, used through this module
@@ -90,3 +91,50 @@ def node_resources(group: NodeGroup) -> dict[str, int]:
 
 #: The head schedules no tasks or replicas (it runs the GCS, the autoscaler, the dashboard and a Serve proxy).
 HEAD_RESOURCES: dict[str, int] = {"CPU": 0}
+
+
+# --- rollouts: how a new launch template version reaches running nodes ----------------
+
+#: Seconds from a worker's InService to its raylet joining the cluster: the user data's apt, pip
+#: install of `ray[serve]` and `ray start` take a few minutes on a CPU node; this allows twice that.
+WORKER_WARMUP_SECONDS = 600
+#: A GPU node first installs NVIDIA's driver (unless its image has one): allow more.
+GPU_WORKER_WARMUP_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """An ASG's instance-refresh preferences: how it replaces instances when its launch template version changes.
+
+    AWS starts a refresh whenever the ASG's launch template or mixed-instances
+    policy changes (the version is pinned to a number, never `$Latest`, so a new
+    template version is such a change); percentages are of desired capacity.
+    """
+
+    min_healthy_percentage: int
+    max_healthy_percentage: int
+    #: Seconds after a replacement is InService before the refresh counts it and moves on.
+    instance_warmup_seconds: int
+    #: Leave instances that already run the desired version and types: a second `pulumi up`
+    #: (which cancels a running refresh and starts a new one) does not replace them again.
+    skip_matching: bool = True
+
+
+def worker_refresh(group: NodeGroup) -> Refresh:
+    """Launch before terminate, never below desired capacity.
+
+    min 100%: a rollout never takes away a node that serves before its replacement
+    is in service and warmed up (has joined Ray). max 200%: at any size, one node
+    included, the group may launch every replacement first; the extra capacity
+    lasts one boot, the warmup and the drain. Each old node then leaves through the
+    `rayfleet-drain` termination hook (a refresh's terminations are ordinary ones),
+    so Serve moves its replicas to the new nodes before it is terminated.
+    """
+    warmup = GPU_WORKER_WARMUP_SECONDS if has_gpus(group) else WORKER_WARMUP_SECONDS
+    return Refresh(min_healthy_percentage=100, max_healthy_percentage=200, instance_warmup_seconds=warmup)
+
+
+#: The head: terminate first (0%..100%), so two heads never run at once against the same GCS
+#: store and head address; with head fault tolerance the new head resumes from Redis while
+#: workers and their replicas keep serving (raylets wait for it), without it the cluster restarts.
+HEAD_REFRESH = Refresh(min_healthy_percentage=0, max_healthy_percentage=100, instance_warmup_seconds=WORKER_WARMUP_SECONDS)
