@@ -1,7 +1,7 @@
 """What a stack's previous update left running, and the changes that cannot roll onto it.
 
     check_rollable(cfg, StackOutputs.model_validate(previous))   # at the start of `pulumi up`
-    RayVersionChangeError: cluster.rayVersion changes from 2.60.0 to 2.60.1 on a stack whose clusters ...
+    RayVersionChangeError: rayfleet:cluster.rayVersion changes from 2.60.0 to 2.60.1 on a stack whose clusters ...
 
 Most changes roll: a new launch template version, refreshed ASG by ASG. A Ray
 version does not: Ray refuses a node whose Ray version differs from the one
@@ -43,8 +43,8 @@ def check_rollable(cfg: EnvironmentConfig, previous: StackOutputs) -> None:
     if running is None or running == wanted:
         return
     raise RayVersionChangeError(
-        f"cluster.rayVersion changes from {running} to {wanted} on a stack whose clusters already run {running}: "
+        f"rayfleet:cluster.rayVersion changes from {running} to {wanted} on a stack whose clusters already run {running}: "
         f"Ray cannot mix versions in one cluster, so the change cannot roll onto running nodes. "
-        f"Fix: set cluster.rayVersion back to {running} for this stack; to move to {wanted}, deploy it as a "
+        f"Fix: set rayfleet:cluster.rayVersion back to {running} for this stack; to move to {wanted}, deploy it as a "
         f"new stack beside this one, move traffic there, then destroy this one"
     )
