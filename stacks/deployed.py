@@ -26,6 +26,16 @@ class RayVersionChangeError(RayfleetError):
     """The config's Ray version differs from the one the stack's clusters already run."""
 
 
+def own_stack_names(organization: str | None, project: str, stack: str) -> list[str]:
+    """The names to read this stack's outputs by, most precise first.
+
+    `org/project/stack` finds it in any organization of Pulumi Cloud and in a
+    project-scoped DIY backend; a DIY backend in the legacy layout (made by a
+    Pulumi CLI before 3.61 and never upgraded) takes only the bare stack name.
+    """
+    return [f"{organization}/{project}/{stack}", stack] if organization else [stack]
+
+
 def running_ray_version(previous: StackOutputs) -> str | None:
     """The Ray version the stack's clusters run, from its previous update's outputs.
 

@@ -30,7 +30,7 @@ from components.serve_ingress import ServeIngress, ServeIngressArgs
 from components.tags import TagContext, build_tags
 from stacks.cluster_args import ray_cluster_args
 from stacks.config import EnvironmentConfig
-from stacks.deployed import check_rollable
+from stacks.deployed import check_rollable, own_stack_names
 from stacks.export import export_model, resolved
 from stacks.outputs_model import FailoverOutputs, RegionOutputs, StackOutputs
 
@@ -122,8 +122,16 @@ def previous_outputs() -> StackOutputs:
     leaves the stack as it was. A stack with no checkpoint yet has no root
     resource, and the engine answers with no outputs.
     """
-    organization = pulumi.get_organization()
-    name = "/".join(part for part in (organization, pulumi.get_project(), pulumi.get_stack()) if part)
+    *precise, bare = own_stack_names(pulumi.get_organization(), pulumi.get_project(), pulumi.get_stack())
+    for name in precise:
+        try:
+            return _stack_outputs(name)
+        except Exception:  # noqa: BLE001 - the engine's refusal of this form of name; the bare one follows
+            pulumi.log.debug(f"reading stack outputs as {name!r} failed; trying {bare!r}")
+    return _stack_outputs(bare)
+
+
+def _stack_outputs(name: str) -> StackOutputs:
     result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": name})
     return StackOutputs.model_validate((result.value or {}).get("outputs") or {})
 

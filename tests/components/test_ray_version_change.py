@@ -14,7 +14,7 @@ import pulumi
 import pytest
 
 import stacks
-from stacks.deployed import RayVersionChangeError
+from stacks.deployed import RayVersionChangeError, own_stack_names
 from stacks.mocks import pulumi_program_config
 from stacks.plan import capture, run_plan
 from tests.fakes.environments import stack_config, write_stack
@@ -79,3 +79,8 @@ def test_a_stack_deployed_before_ray_version_was_recorded_is_not_refused(plans, 
 def test_readme_shows_the_refusal_as_the_program_prints_it():
     readme = (Path(stacks.__file__).resolve().parents[1] / "README.md").read_text()
     assert f"```text\n{REFUSED}\n```" in readme
+
+
+def test_the_program_reads_its_own_stack_by_its_full_name_first():
+    assert own_stack_names("acme", "rayfleet", "prod") == ["acme/rayfleet/prod", "prod"]
+    assert own_stack_names(None, "rayfleet", "prod") == ["prod"]
