@@ -325,7 +325,7 @@ class RayCluster(pulumi.ComponentResource):
         return self._asg(
             asg,
             mixed_instances_policy=self._mixed_instances(asg, template),
-            # Replacements launch first; each old node drains through the hook below before it goes.
+            # One node at a time, never above desired capacity; each drains through the hook below first.
             instance_refresh=_instance_refresh(refresh),
             depends_on=self._first_boot_needs("worker"),
             capacity_rebalance=asg.market is Market.SPOT,

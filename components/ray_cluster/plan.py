@@ -121,17 +121,25 @@ class Refresh:
 
 
 def worker_refresh(group: NodeGroup) -> Refresh:
-    """Launch before terminate, never below desired capacity.
+    """One node at a time, each drained before it goes, never above desired capacity.
 
-    min 100%: a rollout never takes away a node that serves before its replacement
-    is in service and warmed up (has joined Ray). max 200%: at any size, one node
-    included, the group may launch every replacement first; the extra capacity
-    lasts one boot, the warmup and the drain. Each old node then leaves through the
-    `rayfleet-drain` termination hook (a refresh's terminations are ordinary ones),
-    so Serve moves its replicas to the new nodes before it is terminated.
+    min 100%: AWS replaces one instance at a time. Its termination goes through the
+    `rayfleet-drain` hook (a refresh's terminations are ordinary ones), so Serve
+    starts that node's replicas elsewhere before it goes, and the next node is taken
+    only once the replacement is in service and warmed up (has joined Ray).
+
+    max 100%, not launch-first (above 100%): Ray's autoscaler owns the group's size
+    and counts every instance of it as a node. Instances above desired capacity
+    would be trimmed at once where the type is at `max_workers`
+    (`ray.autoscaler._private.autoscaler`, "max_workers_per_type") or once idle,
+    each trim lowering desired capacity, and the next scale request would write the
+    inflated count back as desired capacity (`BatchingNodeProvider.cur_num_workers`).
+    Where a drained node's replicas find no room, they are pending demand, and the
+    autoscaler adds the node they need: extra capacity comes from Ray, never from
+    the refresh.
     """
     warmup = GPU_WORKER_WARMUP_SECONDS if has_gpus(group) else WORKER_WARMUP_SECONDS
-    return Refresh(min_healthy_percentage=100, max_healthy_percentage=200, instance_warmup_seconds=warmup)
+    return Refresh(min_healthy_percentage=100, max_healthy_percentage=100, instance_warmup_seconds=warmup)
 
 
 #: The head: terminate first (0%..100%), so two heads never run at once against the same GCS

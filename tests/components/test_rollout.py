@@ -57,7 +57,7 @@ def test_every_asg_pins_its_templates_latest_version_by_number(plans, env):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_worker_asgs_launch_replacements_before_old_nodes_drain_through_the_hook(plans, env):
+def test_worker_asgs_replace_one_drained_node_at_a_time_within_desired_capacity(plans, env):
     for asg in plans(env).of_type(ASG):
         node_type, _ = _role(asg)
         refresh = asg.inputs["instanceRefresh"]
@@ -68,8 +68,8 @@ def test_worker_asgs_launch_replacements_before_old_nodes_drain_through_the_hook
             # Terminate first: two heads must never share the GCS store and the head address.
             assert (preferences["minHealthyPercentage"], preferences["maxHealthyPercentage"]) == (0, 100)
             continue
-        # Never below desired capacity; room to launch a replacement for every node, even a single one.
-        assert (preferences["minHealthyPercentage"], preferences["maxHealthyPercentage"]) == (100, 200)
+        # One at a time, never above the desired capacity Ray's autoscaler owns.
+        assert (preferences["minHealthyPercentage"], preferences["maxHealthyPercentage"]) == (100, 100)
         assert int(preferences["instanceWarmup"]) >= 600
         assert [hook["name"] for hook in asg.inputs["initialLifecycleHooks"]] == [DRAIN_HOOK]
 
@@ -130,10 +130,8 @@ def test_readme_states_the_rollout_the_code_does():
     readme = " ".join((ROOT / "README.md").read_text().split())
     cpu, gpu = cluster_nodes(load_environment("prod"), "us-east-1").workers
     refresh = worker_refresh(cpu)
-    assert (
-        f"keeps {refresh.min_healthy_percentage} % of its desired capacity healthy "
-        f"and may run up to {refresh.max_healthy_percentage} %"
-    ) in readme
+    assert (refresh.min_healthy_percentage, refresh.max_healthy_percentage) == (100, 100)
+    assert "replaces one node at a time and never runs above its desired capacity" in readme
     assert f"({refresh.instance_warmup_seconds} s, {worker_refresh(gpu).instance_warmup_seconds} s for GPU groups" in readme
     assert f"before it goes (up to {DRAIN_HEARTBEAT_SECONDS} s)" in readme
     assert (HEAD_REFRESH.min_healthy_percentage, HEAD_REFRESH.max_healthy_percentage) == (0, 100)
