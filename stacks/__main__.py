@@ -53,4 +53,12 @@ def _load():
         raise pulumi.RunError(str(err)) from None
 
 
-build(_load())
+def _build(cfg) -> None:
+    try:
+        build(cfg)
+    except RayfleetError as err:
+        # A change the program refuses (a new Ray version on a running stack): one line, no traceback.
+        raise pulumi.RunError(str(err)) from None
+
+
+_build(_load())

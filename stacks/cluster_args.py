@@ -53,6 +53,7 @@ def ray_cluster_args(
         artifact_bucket_name=artifacts.bucket_name,
         artifact_bucket_arn=artifacts.bucket_arn,
         node_agent_key=artifacts.node_agent_key,
+        node_agent=artifacts.node_agent,
     )
 
 

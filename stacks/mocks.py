@@ -24,6 +24,8 @@ ACCOUNT_ID = "123456789012"
 GLOBAL = "global"
 #: The provider for account-wide resources (DNS zones, budgets, cost-allocation tags).
 GLOBAL_PROVIDER = "aws-global"
+#: The engine's built-in invoke for a stack's outputs (answered by the engine, not by AWS).
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
 #: Hosted-zone IDs of Application Load Balancers, per region (public AWS constants).
 ALB_ZONE_IDS = {
@@ -77,7 +79,10 @@ EXTRA_OUTPUTS: dict[str, Extra] = {
         "name": n,
         "arn": arn("autoscaling", r, f"autoScalingGroup:{_digest(n, length=8)}:autoScalingGroupName/{n}"),
     },
-    "aws:ec2/launchTemplate:LaunchTemplate": lambda a, r, i, n: {"latestVersion": 1, "defaultVersion": 1},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda a, r, i, n: {
+        "latestVersion": template_version(a.inputs),
+        "defaultVersion": template_version(a.inputs),  # update_default_version: the new one is the default
+    },
     "aws:lb/loadBalancer:LoadBalancer": lambda a, r, i, n: {
         "dnsName": f"{n}-{_digest(n, length=10)}.{r}.elb.amazonaws.com",
         "zoneId": ALB_ZONE_IDS.get(r, "Z0000000000000"),
@@ -131,6 +136,18 @@ EXTRA_OUTPUTS: dict[str, Extra] = {
 }
 
 
+def template_version(inputs: Mapping[str, Any]) -> int:
+    """A launch template's latest version number for `inputs`.
+
+    AWS writes a new version, with a new number, whenever a template's inputs
+    change, and keeps the number while they do not. Derived from the inputs'
+    hash, this number does the same, so a plan of a changed config shows the
+    new version each ASG pins and refreshes to, and an unchanged one the same.
+    """
+    canonical = json.dumps(inputs, sort_keys=True, default=str)
+    return 1 + int(_digest("launch-template", canonical, length=8), 16) % 1_000_000
+
+
 def _uuid(*parts: str) -> str:
     hexes = _digest(*parts, length=32)
     return f"{hexes[:8]}-{hexes[8:12]}-{hexes[12:16]}-{hexes[16:20]}-{hexes[20:]}"
@@ -161,8 +178,11 @@ def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
 class PlanMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes as AWS would, region by region."""
 
-    def __init__(self, default_region: str = "us-east-1"):
+    def __init__(self, default_region: str = "us-east-1", previous_outputs: Mapping[str, Any] | None = None):
         self.default_region = default_region
+        #: The stack's outputs as its previous `pulumi up` left them (None: a new stack), which the
+        #: program reads back through the engine's `readStackOutputs` invoke.
+        self.previous_outputs = dict(previous_outputs or {})
         #: Provider logical name -> its region; how each resource learns where it lives.
         self.provider_regions: dict[str, str] = {}
 
@@ -201,6 +221,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         return physical_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        if args.token == READ_STACK_OUTPUTS:
+            return {"name": args.args.get("name"), "outputs": self.previous_outputs, "secretOutputNames": []}, []
         region = self.region_of(args.provider)
         if region == GLOBAL:
             region = self.default_region

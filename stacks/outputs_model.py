@@ -6,7 +6,7 @@
 
 The keys are camelCase, as `pulumi stack output --json` prints them:
 
-    env, primaryRegion,
+    env, primaryRegion, rayVersion,
     regions.<region>.{primary, cluster, vpcId, privateSubnetIds, publicSubnetIds, clusterName,
                       headAsgName, workerAsgs, headAddress, dashboardUrl, dashboardTokenSecretArn,
                       artifactBucket, nodeSecurityGroupId, loadBalancerDnsName, tls, healthCheckId},
@@ -102,5 +102,7 @@ class StackOutputs(OutputsModel):
 
     env: str | None = None
     primary_region: str | None = None
+    #: The Ray version the stack's clusters run; the next update reads it back (stacks/deployed.py).
+    ray_version: str | None = None
     regions: dict[str, RegionOutputs] = {}
     failover: FailoverOutputs | None = None

@@ -53,6 +53,8 @@ class PlannedResource:
     component_name: str
     inputs: dict[str, Any]
     parent_urn: str | None
+    #: URNs of the resources it waits for: `depends_on` and every resource whose outputs its inputs use.
+    dependencies: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,10 +127,11 @@ class _Registration:
     provider: str
     custom: bool
     inputs: dict[str, Any]
+    dependencies: tuple[str, ...]
 
 
 class _CapturingMonitor(pulumi_mocks.MockMonitor):
-    """A MockMonitor that also keeps each registration's parent, provider and inputs."""
+    """A MockMonitor that also keeps each registration's parent, provider, inputs and dependencies."""
 
     def __init__(self, mocks: PlanMocks):
         super().__init__(mocks)
@@ -147,6 +150,7 @@ class _CapturingMonitor(pulumi_mocks.MockMonitor):
                 provider=request.provider,
                 custom=bool(request.custom),
                 inputs=rpc.deserialize_properties(request.object),
+                dependencies=tuple(request.dependencies),
             )
             with self._lock:
                 self.registrations.append(registration)
@@ -156,13 +160,25 @@ class _CapturingMonitor(pulumi_mocks.MockMonitor):
 _RUN_LOCK = threading.Lock()
 
 
-def run_plan(env: str | None = None, *, path: Path | str | None = None) -> Plan:
-    """Run the program for one environment (by name, or a stack file's path) and capture it."""
+def run_plan(
+    env: str | None = None, *, path: Path | str | None = None, previous_outputs: dict[str, Any] | None = None
+) -> Plan:
+    """Run the program for one environment (by name, or a stack file's path) and capture it.
+
+    `previous_outputs` are the stack's outputs as its last `pulumi up` left them
+    (`pulumi stack output --json`): the plan of a change to a deployed stack. None: a new stack.
+    """
     stack_file = Path(path) if path else environment_file(env or "")
     cfg = load_file(stack_file)  # raises ConfigError before anything runs
     from stacks.program import build  # every component and pulumi_aws: imported only when a plan runs
 
-    return capture(cfg.env, str(stack_file), lambda: build(cfg), primary_region=cfg.primary_region.name)
+    return capture(
+        cfg.env,
+        str(stack_file),
+        lambda: build(cfg),
+        primary_region=cfg.primary_region.name,
+        previous_outputs=previous_outputs,
+    )
 
 
 def capture(
@@ -172,18 +188,20 @@ def capture(
     *,
     primary_region: str,
     config: dict[str, str] | None = None,
+    previous_outputs: dict[str, Any] | None = None,
 ) -> Plan:
     """Run `program` as stack `env` under the plan's mocks, and capture every resource it registers.
 
     `config` is the stack config the program sees (`pulumi.Config`), as Pulumi passes it
     (stacks.mocks.pulumi_program_config); the plan's program, `build(cfg)`, reads none.
+    `previous_outputs` are what the stack's previous update exported (None: a new stack).
     """
     # Pulumi's runtime settings are process-global: one run at a time.
     with _RUN_LOCK:
-        return _run(env, source, program, primary_region, config or {})
+        return _run(env, source, program, PlanMocks(primary_region, previous_outputs), config or {})
 
 
-def _run(env: str, source: str, program: Callable[[], None], primary_region: str, config: dict[str, str]) -> Plan:
+def _run(env: str, source: str, program: Callable[[], None], mocks: PlanMocks, config: dict[str, str]) -> Plan:
     # A fresh event loop per run, closed afterwards. The mock monitor answers on executor
     # threads, each with a loop of its own; a private executor, shut down afterwards,
     # lets those loops close while the process is still whole.
@@ -201,7 +219,6 @@ def _run(env: str, source: str, program: Callable[[], None], primary_region: str
     loop = asyncio.new_event_loop()
     loop.set_default_executor(executor)
     asyncio.set_event_loop(loop)
-    mocks = PlanMocks(default_region=primary_region)
     monitor = _CapturingMonitor(mocks)
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=env, preview=False, monitor=monitor)
@@ -243,6 +260,7 @@ def _resources(monitor: _CapturingMonitor, mocks: PlanMocks) -> list[PlannedReso
                 component_name=component.name if component else "stack",
                 inputs=reg.inputs,
                 parent_urn=reg.parent or None,
+                dependencies=reg.dependencies,
             )
         )
     return out

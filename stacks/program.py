@@ -4,6 +4,9 @@
 
 `build` is the only place that composes components; each component gets its
 region's explicit provider, so nothing depends on the default provider's region.
+Before it registers anything, `build` reads the stack's own outputs as its
+previous update left them and refuses a change that cannot roll onto running
+nodes (stacks/deployed.py: a new Ray version).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from components.serve_ingress import ServeIngress, ServeIngressArgs
 from components.tags import TagContext, build_tags
 from stacks.cluster_args import ray_cluster_args
 from stacks.config import EnvironmentConfig
+from stacks.deployed import check_rollable, own_stack_names
 from stacks.export import export_model, resolved
 from stacks.outputs_model import FailoverOutputs, RegionOutputs, StackOutputs
 
@@ -35,6 +39,8 @@ from stacks.outputs_model import FailoverOutputs, RegionOutputs, StackOutputs
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 #: The account-wide provider's name; the plan's mocks place its resources in region `global`.
 GLOBAL_PROVIDER = "aws-global"
+#: The engine's built-in invoke that reads a stack's outputs: what a `pulumi.StackReference` reads.
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
 
 @dataclass
@@ -75,6 +81,7 @@ def global_provider(cfg: EnvironmentConfig) -> aws.Provider:
 
 def build(cfg: EnvironmentConfig) -> list[RegionStack]:
     _global_providers.clear()  # a new program run (the plan runs several per process)
+    check_rollable(cfg, previous_outputs())
     stacks = []
     for index, region in enumerate(cfg.regions):
         tags = region_tags(cfg, region.name)
@@ -104,6 +111,30 @@ def build(cfg: EnvironmentConfig) -> list[RegionStack]:
     add_cost_allocation(cfg)
     export_outputs(cfg, stacks, serving)
     return stacks
+
+
+def previous_outputs() -> StackOutputs:
+    """This stack's outputs as its previous update left them; empty on its first update.
+
+    A stack may reference itself (the engine reads the last checkpoint of any stack
+    it is given by name). The engine's built-in `readStackOutputs`, which
+    `pulumi.StackReference` reads too, is invoked synchronously here, so the
+    answer is in hand before any resource is registered: a refused change
+    leaves the stack as it was. A stack with no checkpoint yet has no root
+    resource, and the engine answers with no outputs.
+    """
+    *precise, bare = own_stack_names(pulumi.get_organization(), pulumi.get_project(), pulumi.get_stack())
+    for name in precise:
+        try:
+            return _stack_outputs(name)
+        except Exception:  # noqa: BLE001 - the engine's refusal of this form of name; the bare one follows
+            pulumi.log.debug(f"reading stack outputs as {name!r} failed; trying {bare!r}")
+    return _stack_outputs(bare)
+
+
+def _stack_outputs(name: str) -> StackOutputs:
+    result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": name})
+    return StackOutputs.model_validate((result.value or {}).get("outputs") or {})
 
 
 def add_cost_allocation(cfg: EnvironmentConfig) -> CostAllocation:
@@ -298,7 +329,12 @@ def export_outputs(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: S
         for s in stacks
     }
     export_model(
-        StackOutputs, env=cfg.env, primary_region=cfg.primary_region.name, regions=regions, failover=failover
+        StackOutputs,
+        env=cfg.env,
+        primary_region=cfg.primary_region.name,
+        ray_version=cfg.cluster.ray_version,
+        regions=regions,
+        failover=failover,
     )
 
 

@@ -3,6 +3,7 @@
     artifacts = Artifacts("artifacts-us-east-1", ArtifactsArgs(region="us-east-1", tags=ctx, source_root=ROOT),
                           opts=pulumi.ResourceOptions(provider=aws_us_east_1))
     artifacts.bucket_name, artifacts.node_agent_key   # what the cluster's user data fetches
+    artifacts.node_agent                              # the object itself: what a node's first boot waits for
 
 Versioning is on from the start, so cross-region replication (which requires
 it) can be added by a later component from `bucket_id` / `bucket_arn`.
@@ -10,7 +11,6 @@ it) can be added by a later component from `bucket_id` / `bucket_arn`.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.artifacts.args import ArtifactsArgs
-from components.artifacts.plan import COMPONENT, NODE_AGENT_KEY, bucket_prefix, node_agent_files
+from components.artifacts.plan import COMPONENT, bucket_prefix, node_agent_files, node_agent_key, package_digest
 from components.tags import build_tags
 
 
@@ -30,7 +30,9 @@ class Artifacts(pulumi.ComponentResource):
     bucket_id: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
+    #: `node-agent/rayfleet-node-agent-<hash>.zip`: a new key whenever the agent code changes.
     node_agent_key: str
+    node_agent: aws.s3.BucketObjectv2
 
     def __init__(self, name: str, args: ArtifactsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("rayfleet:artifacts:Artifacts", name, None, opts)
@@ -43,13 +45,12 @@ class Artifacts(pulumi.ComponentResource):
         )
         settings = self._bucket_settings(name, bucket)
         self._tls_only_policy(name, bucket, settings)
-        self._node_agent(name, bucket, settings)
+        self.node_agent_key, self.node_agent = self._node_agent(name, bucket, settings)
 
         self.bucket_id = bucket.id
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
-        self.node_agent_key = NODE_AGENT_KEY
-        self.register_outputs({"bucketId": bucket.id, "bucketArn": bucket.arn, "nodeAgentKey": NODE_AGENT_KEY})
+        self.register_outputs({"bucketId": bucket.id, "bucketArn": bucket.arn, "nodeAgentKey": self.node_agent_key})
 
     def _tags(self, role: str) -> dict[str, str]:
         return build_tags(self.args.tags, COMPONENT, name=f"{self.args.tags.cluster}-{role}")
@@ -100,16 +101,22 @@ class Artifacts(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=settings),
         )
 
-    def _node_agent(self, name: str, bucket: aws.s3.Bucket, settings: list[pulumi.Resource]) -> None:
-        """The node-agent package, at NODE_AGENT_KEY: what every node's user data fetches."""
+    def _node_agent(
+        self, name: str, bucket: aws.s3.Bucket, settings: list[pulumi.Resource]
+    ) -> tuple[str, aws.s3.BucketObjectv2]:
+        """The node-agent package at its content-addressed key: what every node's user data fetches."""
         # An S3 object's `source` takes a file asset, not an archive (the provider rejects one):
         # zip the agents here and upload that file.
         source_root = self.args.source_root
-        package_path = write_node_agent_zip(source_root, node_agent_files(source_root), Path(tempfile.gettempdir()))
-        aws.s3.BucketObjectv2(
+        package = node_agent_zip(source_root, node_agent_files(source_root))
+        key = node_agent_key(package)
+        # A new key replaces the object: Pulumi creates the new one, updates what depends on it
+        # (the ASGs, which then refresh to a template naming the new key), and deletes the old one last.
+        package_path = write_package(package, Path(tempfile.gettempdir()))
+        return key, aws.s3.BucketObjectv2(
             f"{name}-node-agent",
             bucket=bucket.id,
-            key=NODE_AGENT_KEY,
+            key=key,
             source=pulumi.FileAsset(str(package_path)),
             content_type="application/zip",
             tags=self._tags("node-agent"),
@@ -152,8 +159,12 @@ def node_agent_zip(source_root: Path, files: tuple[str, ...]) -> bytes:
 
 def write_node_agent_zip(source_root: Path, files: tuple[str, ...], directory: Path) -> Path:
     """The package as a file named by its content, so its path (part of the asset) changes only with it."""
-    package = node_agent_zip(source_root, files)
-    path = directory / f"rayfleet-node-agent-{hashlib.sha256(package).hexdigest()[:16]}.zip"
+    return write_package(node_agent_zip(source_root, files), directory)
+
+
+def write_package(package: bytes, directory: Path) -> Path:
+    """`package` written once to a file named by its content hash (the same hash as its bucket key)."""
+    path = directory / f"rayfleet-node-agent-{package_digest(package)}.zip"
     if not path.exists():
         # Written aside and renamed: concurrent runs never see half a file.
         partial = path.with_suffix(f".{os.getpid()}.tmp")

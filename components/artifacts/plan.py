@@ -1,11 +1,16 @@
 """Pure decisions about the artifact bucket: what the node-agent package holds, and where it lives.
 
-    >>> NODE_AGENT_KEY
-    'node-agent/rayfleet-node-agent.zip'
+    >>> node_agent_key(b"PK...")
+    'node-agent/rayfleet-node-agent-8fba1050d81d4d9b.zip'
     >>> bucket_prefix("rayfleet-prod-us-east-1")
     'rayfleet-prod-us-east-1-'
     >>> "components/node_agents/node_provider.py" in node_agent_files(SOURCE_ROOT)
     True
+
+The package's key carries the hash of its bytes, and the user data names the
+key: new agent code is a new key, so new user data, a new launch template
+version and a rollout to every node (an unchanged package keeps its key, and
+no node is replaced).
 
 The node agents run on cluster nodes that have only ray and boto3. The package
 is `components/node_agents/` whole, plus the core modules (top-level modules
@@ -16,6 +21,7 @@ by hand, so a new agent module ships without anyone remembering to add it.
 from __future__ import annotations
 
 import ast
+import hashlib
 from pathlib import Path
 
 #: The `rayfleet:component` tag value of the bucket and its objects (and the type token's middle part).
@@ -25,12 +31,23 @@ COMPONENT = "artifacts"
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 #: The package shipped to the nodes, relative to the source root.
 NODE_AGENT_PACKAGE = "components/node_agents"
-NODE_AGENT_KEY = "node-agent/rayfleet-node-agent.zip"
+#: Where node-agent packages live in the bucket, one object per package content.
+NODE_AGENT_PREFIX = "node-agent/"
 #: Where model versions go (replicated across regions by the failover work).
 MODELS_PREFIX = "models/"
 
 #: S3 allows at most 37 characters in a bucket-name prefix (Pulumi appends a random suffix).
 _MAX_PREFIX = 37
+
+
+def package_digest(package: bytes) -> str:
+    """The short content hash that names a package (its file here, its key in the bucket)."""
+    return hashlib.sha256(package).hexdigest()[:16]
+
+
+def node_agent_key(package: bytes) -> str:
+    """The bucket key of a node-agent package: named by its content, so changed code is a new key."""
+    return f"{NODE_AGENT_PREFIX}rayfleet-node-agent-{package_digest(package)}.zip"
 
 
 def bucket_prefix(cluster_id: str) -> str:

@@ -67,6 +67,9 @@ class RayClusterArgs(BaseModel):
     artifact_bucket_name: Any
     artifact_bucket_arn: Any
     node_agent_key: str
+    #: The S3 object holding the node-agent package at `node_agent_key`: every ASG waits for it,
+    #: since a node's first boot fetches it. None only where no cluster is deployed (rendering).
+    node_agent: Any = None
 
     @model_validator(mode="after")
     def _one_cluster(self) -> RayClusterArgs:

@@ -12,6 +12,12 @@ launch templates whose user data comes from userdata.py, and one ASG per
 `GroupAsg` of the node-group model: the head's (1/1/1) and, per worker group,
 a spot ASG plus its on-demand twin. Pulumi owns the ASGs; Ray's autoscaler
 owns their desired capacity.
+
+Every ASG runs its template's latest version, pinned by number, and refreshes
+its instances when that number changes (plan.worker_refresh, plan.HEAD_REFRESH):
+a change to the user data (Ray's config, the node-agent package's key), the
+image or the instance types reaches running nodes. ASGs wait for the node-agent
+object and the node roles' policies, which a node's first boot needs.
 """
 
 from __future__ import annotations
@@ -35,12 +41,15 @@ from components.ray_cluster.plan import (
     DRAIN_HEARTBEAT_SECONDS,
     DRAIN_HOOK,
     HEAD_NODE_TYPE,
+    HEAD_REFRESH,
     REDIS_PORT,
+    Refresh,
     has_gpus,
     head_record_name,
     log_group_name,
     private_zone_name,
     resource_tags,
+    worker_refresh,
 )
 from components.ray_cluster.security import ClusterSecurity
 from components.ray_cluster.userdata import NodeBoot, RedisBoot, render_head, render_worker
@@ -83,6 +92,8 @@ class RayCluster(pulumi.ComponentResource):
         self.dashboard_url = f"http://{self.head_address}:{DASHBOARD_PORT}"
 
         self.security = ClusterSecurity(name, args, self)
+        #: Per node role ("head", "worker"), the policies its instances need from their first boot.
+        self._role_grants: dict[str, list[pulumi.Resource]] = {}
         stores = self._stores()
         scope = self._permission_scope(stores)
         self.head_instance_profile = self._role(HEAD_NODE_TYPE, scope.apply(lambda s: json.dumps(permissions.head_policy(s))))
@@ -185,7 +196,9 @@ class RayCluster(pulumi.ComponentResource):
             tags=self._tags(f"{kind}-role"),
             opts=self._child(),
         )
-        aws.iam.RolePolicy(f"{name}-{kind}-policy", role=role.id, policy=policy, opts=self._child())
+        self._role_grants[kind] = [
+            aws.iam.RolePolicy(f"{name}-{kind}-policy", role=role.id, policy=policy, opts=self._child())
+        ]
         return aws.iam.InstanceProfile(
             f"{name}-{kind}-profile", role=role.name, tags=self._tags(f"{kind}-profile"), opts=self._child()
         )
@@ -217,8 +230,15 @@ class RayCluster(pulumi.ComponentResource):
             for group in nodes.workers
         }
         for group in nodes.workers:
-            asgs.update({asg.role: self._worker_asg(asg, templates[group.name]) for asg in group.asgs})
+            refresh = worker_refresh(group)
+            asgs.update({asg.role: self._worker_asg(asg, templates[group.name], refresh) for asg in group.asgs})
         return asgs
+
+    def _first_boot_needs(self, kind: str) -> list[pulumi.Resource]:
+        """What a node of role `kind` fetches or calls at its first boot, beyond what its user data names:
+        the node-agent object and its role's policies (an instance profile exists before its policies do)."""
+        agent = [self.args.node_agent] if self.args.node_agent is not None else []
+        return agent + self._role_grants[kind]
 
     def _head_user_data(self, v: dict, autoscaler_yaml: str) -> str:
         redis = RedisBoot(v["redis_endpoint"], REDIS_PORT, v["redis_arn"]) if self.args.gcs_redis else None
@@ -290,21 +310,20 @@ class RayCluster(pulumi.ComponentResource):
     def _head_asg(self, asg: GroupAsg, template: aws.ec2.LaunchTemplate) -> aws.autoscaling.Group:
         return self._asg(
             asg,
-            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Latest"),
-            # A changed template (new autoscaler config, Ray version, image) only reaches the head at boot:
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version=_pinned(template)),
+            # A changed template (new autoscaler config, agents, image) only reaches the head at boot:
             # replace it, terminating the old head first so two heads never share the GCS store.
-            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
-                strategy="Rolling",
-                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
-                    min_healthy_percentage=0, max_healthy_percentage=100
-                ),
-            ),
+            instance_refresh=_instance_refresh(HEAD_REFRESH),
+            depends_on=self._first_boot_needs(HEAD_NODE_TYPE),
         )
 
-    def _worker_asg(self, asg: GroupAsg, template: aws.ec2.LaunchTemplate) -> aws.autoscaling.Group:
+    def _worker_asg(self, asg: GroupAsg, template: aws.ec2.LaunchTemplate, refresh: Refresh) -> aws.autoscaling.Group:
         return self._asg(
             asg,
             mixed_instances_policy=self._mixed_instances(asg, template),
+            # One node at a time, never above desired capacity; each drains through the hook below first.
+            instance_refresh=_instance_refresh(refresh),
+            depends_on=self._first_boot_needs("worker"),
             capacity_rebalance=asg.market is Market.SPOT,
             initial_lifecycle_hooks=[
                 aws.autoscaling.GroupInitialLifecycleHookArgs(
@@ -320,9 +339,9 @@ class RayCluster(pulumi.ComponentResource):
             wait_for_capacity_timeout="0",
         )
 
-    def _asg(self, asg: GroupAsg, **launch) -> aws.autoscaling.Group:
+    def _asg(self, asg: GroupAsg, *, depends_on: list[pulumi.Resource], **launch) -> aws.autoscaling.Group:
         """One `GroupAsg` of the model across the private subnets: its name, sizes and tags; `launch` says
-        how it launches instances and replaces them."""
+        how it launches instances and replaces them; it waits for `depends_on`."""
         return aws.autoscaling.Group(
             f"{self._name}-{asg.role}",
             name=asg.name,
@@ -334,7 +353,7 @@ class RayCluster(pulumi.ComponentResource):
             health_check_grace_period=300,
             tags=asg_tags(self._tags(asg.role, asg.tags)),
             # Pulumi sets the starting size; from then on, desired capacity is Ray's autoscaler's.
-            opts=self._child(ignore_changes=["desiredCapacity"]),
+            opts=self._child(ignore_changes=["desiredCapacity"], depends_on=depends_on),
             **launch,
         )
 
@@ -352,7 +371,7 @@ class RayCluster(pulumi.ComponentResource):
             ),
             launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
                 launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
-                    launch_template_id=template.id, version="$Latest"
+                    launch_template_id=template.id, version=_pinned(template)
                 ),
                 overrides=[
                     aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(instance_type=t)
@@ -368,3 +387,21 @@ class RayCluster(pulumi.ComponentResource):
 
     def _tags(self, role: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         return resource_tags(self.args.tags, role, extra)
+
+
+def _pinned(template: aws.ec2.LaunchTemplate) -> pulumi.Output[str]:
+    """The template's latest version by number: AWS starts no instance refresh for `$Latest`, whose
+    string never changes, and with a number skip-matching knows which instances already run it."""
+    return template.latest_version.apply(str)
+
+
+def _instance_refresh(refresh: Refresh) -> aws.autoscaling.GroupInstanceRefreshArgs:
+    return aws.autoscaling.GroupInstanceRefreshArgs(
+        strategy="Rolling",
+        preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+            min_healthy_percentage=refresh.min_healthy_percentage,
+            max_healthy_percentage=refresh.max_healthy_percentage,
+            instance_warmup=str(refresh.instance_warmup_seconds),
+            skip_matching=refresh.skip_matching,
+        ),
+    )

@@ -11,6 +11,7 @@ cluster needs. No pulumi, boto3 or ray imports: this module is tested as is.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from components.catalog import InstanceType, smallest
 from components.contract import (  # noqa: F401 - the cluster's side of the contract, used through this module
@@ -90,3 +91,58 @@ def node_resources(group: NodeGroup) -> dict[str, int]:
 
 #: The head schedules no tasks or replicas (it runs the GCS, the autoscaler, the dashboard and a Serve proxy).
 HEAD_RESOURCES: dict[str, int] = {"CPU": 0}
+
+
+# --- rollouts: how a new launch template version reaches running nodes ----------------
+
+#: Seconds from a worker's InService to its raylet joining the cluster: the user data's apt, pip
+#: install of `ray[serve]` and `ray start` take a few minutes on a CPU node; this allows twice that.
+WORKER_WARMUP_SECONDS = 600
+#: A GPU node first installs NVIDIA's driver (unless its image has one): allow more.
+GPU_WORKER_WARMUP_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """An ASG's instance-refresh preferences: how it replaces instances when its launch template version changes.
+
+    AWS starts a refresh whenever the ASG's launch template or mixed-instances
+    policy changes (the version is pinned to a number, never `$Latest`, so a new
+    template version is such a change); percentages are of desired capacity.
+    """
+
+    min_healthy_percentage: int
+    max_healthy_percentage: int
+    #: Seconds after a replacement is InService before the refresh counts it and moves on.
+    instance_warmup_seconds: int
+    #: Leave instances that already run the desired version and types: a second `pulumi up`
+    #: (which cancels a running refresh and starts a new one) does not replace them again.
+    skip_matching: bool = True
+
+
+def worker_refresh(group: NodeGroup) -> Refresh:
+    """One node at a time, each drained before it goes, never above desired capacity.
+
+    min 100%: AWS replaces one instance at a time. Its termination goes through the
+    `rayfleet-drain` hook (a refresh's terminations are ordinary ones), so Serve
+    starts that node's replicas elsewhere before it goes, and the next node is taken
+    only once the replacement is in service and warmed up (has joined Ray).
+
+    max 100%, not launch-first (above 100%): Ray's autoscaler owns the group's size
+    and counts every instance of it as a node. Instances above desired capacity
+    would be trimmed at once where the type is at `max_workers`
+    (`ray.autoscaler._private.autoscaler`, "max_workers_per_type") or once idle,
+    each trim lowering desired capacity, and the next scale request would write the
+    inflated count back as desired capacity (`BatchingNodeProvider.cur_num_workers`).
+    Where a drained node's replicas find no room, they are pending demand, and the
+    autoscaler adds the node they need: extra capacity comes from Ray, never from
+    the refresh.
+    """
+    warmup = GPU_WORKER_WARMUP_SECONDS if has_gpus(group) else WORKER_WARMUP_SECONDS
+    return Refresh(min_healthy_percentage=100, max_healthy_percentage=100, instance_warmup_seconds=warmup)
+
+
+#: The head: terminate first (0%..100%), so two heads never run at once against the same GCS
+#: store and head address; with head fault tolerance the new head resumes from Redis while
+#: workers and their replicas keep serving (raylets wait for it), without it the cluster restarts.
+HEAD_REFRESH = Refresh(min_healthy_percentage=0, max_healthy_percentage=100, instance_warmup_seconds=WORKER_WARMUP_SECONDS)

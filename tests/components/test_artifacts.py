@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pulumi
 import pytest
 
 from components.artifacts.component import node_agent_zip, write_node_agent_zip
-from components.artifacts.plan import NODE_AGENT_KEY, node_agent_files
+from components.artifacts.plan import node_agent_files, node_agent_key
 from stacks.loader import load_environment
 from tests.fakes.environments import ENVIRONMENTS, ROOT
 
@@ -54,9 +55,21 @@ def test_bucket_refuses_requests_without_tls(plans, env, region):
 def test_node_agent_package_is_uploaded_where_the_user_data_fetches_it(plans, env, region):
     plan = plans(env)
     package = _one(plan, "aws:s3/bucketObjectv2:BucketObjectv2", region)
-    assert package.inputs["key"] == NODE_AGENT_KEY
     assert package.inputs["bucket"] == _one(plan, "aws:s3/bucket:Bucket", region).id
     assert package.inputs["bucket"] == plan.outputs["regions"][region]["artifactBucket"]
+    fetch = f'Key="{package.inputs["key"]}")'
+    for template in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate", region):
+        assert fetch in base64.b64decode(template.inputs["userData"]).decode()
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_node_agent_key_is_named_by_the_package_content(plans, env):
+    # New agent code is a new key, so new user data: the change rolls out to running nodes.
+    for package in plans(env).of_type("aws:s3/bucketObjectv2:BucketObjectv2"):
+        with open(package.inputs["source"].path, "rb") as handle:
+            assert package.inputs["key"] == node_agent_key(handle.read())
+    assert node_agent_key(b"one") != node_agent_key(b"two")
+    assert node_agent_key(b"one").startswith("node-agent/rayfleet-node-agent-")
 
 
 AGENTS = ("components/node_agents/node_provider.py", "components/node_agents/spot_watcher.py")

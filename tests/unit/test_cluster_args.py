@@ -18,7 +18,9 @@ from tests.fakes.environments import stack_config, write_stack
 
 UBUNTU = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 NETWORK = SimpleNamespace(vpc_id="vpc-1", private_subnet_ids=["subnet-1", "subnet-2"])
-ARTIFACTS = SimpleNamespace(bucket_name="bucket", bucket_arn="arn:aws:s3:::bucket", node_agent_key="node-agent/a.zip")
+ARTIFACTS = SimpleNamespace(
+    bucket_name="bucket", bucket_arn="arn:aws:s3:::bucket", node_agent_key="node-agent/a.zip", node_agent=None
+)
 
 
 def _args(cfg, region: str):
