@@ -11,7 +11,7 @@ from components.artifact_replication.permissions import (
     SOURCE_BUCKET_ACTIONS,
     SOURCE_OBJECT_ACTIONS,
 )
-from components.artifacts.plan import MODELS_PREFIX, NODE_AGENT_KEY
+from components.artifacts.plan import MODELS_PREFIX, NODE_AGENT_PREFIX
 from stacks.mocks import ACCOUNT_ID
 from tests.fakes.serving import artifact_bucket
 
@@ -61,7 +61,7 @@ def test_replication_copies_only_the_models_not_agents_or_app_code(plans):
     (rule,) = _replication(plans("prod"), CONFIG).inputs["rules"]
     prefix = rule["filter"]["prefix"]
     assert prefix == "models/"
-    assert not NODE_AGENT_KEY.startswith(prefix)
+    assert not NODE_AGENT_PREFIX.startswith(prefix)
     assert not "serve/code-abc.zip".startswith(prefix)
     # S3 rejects a V2 rule (one with a filter) that omits DeleteMarkerReplication.
     assert rule["deleteMarkerReplication"]["status"] in {"Enabled", "Disabled"}

@@ -122,8 +122,8 @@ def test_every_asg_waits_for_the_node_agent_and_its_roles_policies(plans, env):
         (agent,) = plan.of_type(AGENT, region)
         for asg in plan.of_type(ASG, region):
             role = "head" if _role(asg)[0] == HEAD_NODE_TYPE else "worker"
-            grants = {plan.named(f"cluster-{region}-{role}-policy").urn, plan.named(f"cluster-{region}-{role}-ssm").urn}
-            assert {agent.urn, *grants} <= set(asg.dependencies), asg.name
+            policy = plan.named(f"cluster-{region}-{role}-policy")
+            assert {agent.urn, policy.urn} <= set(asg.dependencies), asg.name
 
 
 def test_readme_states_the_rollout_the_code_does():
