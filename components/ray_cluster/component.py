@@ -36,11 +36,11 @@ from components.ray_cluster.plan import (
     DRAIN_HOOK,
     HEAD_NODE_TYPE,
     REDIS_PORT,
-    has_gpus,
     head_record_name,
     log_group_name,
     private_zone_name,
     resource_tags,
+    smallest_type,
 )
 from components.ray_cluster.security import ClusterSecurity
 from components.ray_cluster.userdata import NodeBoot, RedisBoot, render_head, render_worker
@@ -231,7 +231,7 @@ class RayCluster(pulumi.ComponentResource):
         )
 
     def _worker_user_data(self, group: NodeGroup, v: dict) -> str:
-        return render_worker(self._boot(group.name, v, gpus=has_gpus(group), resources=dict(group.custom_resources)))
+        return render_worker(self._boot(group.name, v, gpus=smallest_type(group).gpus, resources=dict(group.custom_resources)))
 
     def _boot(self, node_type: str, v: dict, **extra) -> NodeBoot:
         return NodeBoot(

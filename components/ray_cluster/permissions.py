@@ -117,6 +117,16 @@ def _read_token(s: Scope) -> Permission:
     )
 
 
+def _mark_unhealthy(s: Scope) -> Permission:
+    return Permission(
+        "MarkFailedBootUnhealthy",
+        ("autoscaling:SetInstanceHealth",),
+        "a node whose boot failed marks itself Unhealthy so that its ASG replaces it, only in this cluster's ASGs",
+        (s.asg_arns,),
+        s.own_cluster,
+    )
+
+
 def head_permissions(s: Scope) -> list[Permission]:
     secrets = (s.dashboard_token_secret_arn,) + ((s.redis_secret_arn,) if s.redis_secret_arn else ())
     return [
@@ -174,6 +184,7 @@ def head_permissions(s: Scope) -> list[Permission]:
         _artifact_read(s),
         _logs(s),
         _metrics(),
+        _mark_unhealthy(s),
     ]
 
 
@@ -195,6 +206,7 @@ def worker_permissions(s: Scope) -> list[Permission]:
         _artifact_read(s),
         _logs(s),
         _metrics(),
+        _mark_unhealthy(s),
     ]
 
 
