@@ -35,10 +35,12 @@ from components.ray_cluster.plan import (
     DRAIN_HEARTBEAT_SECONDS,
     DRAIN_HOOK,
     HEAD_NODE_TYPE,
+    NEGATIVE_CACHE_TTL,
     REDIS_PORT,
     head_record_name,
     log_group_name,
     private_zone_name,
+    private_zone_soa,
     resource_tags,
     smallest_type,
 )
@@ -130,6 +132,7 @@ class RayCluster(pulumi.ComponentResource):
             tags=self._tags("zone"),
             opts=self._child(),
         )
+        self._short_negative_caching(zone)
         token_secret = aws.secretsmanager.Secret(
             f"{self._name}-dashboard-token",
             description=f"Ray dashboard token of {cluster_id}; its value is created by the cluster's first head",
@@ -148,6 +151,21 @@ class RayCluster(pulumi.ComponentResource):
         assert self.security.redis is not None
         gcs = GcsStore(self._name, self.args, self, self.security.redis)
         return ClusterStores(zone, token_secret, log_group, gcs.group, gcs.auth_secret)
+
+    def _short_negative_caching(self, zone: aws.route53.Zone) -> aws.route53.Record:
+        """Replace the zone's SOA (Route 53 writes it with the zone): a worker's lookup of the head address
+        before the head publishes it is cached for NEGATIVE_CACHE_TTL seconds, not Route 53's 900."""
+        return aws.route53.Record(
+            f"{self._name}-zone-soa",
+            zone_id=zone.zone_id,
+            name=zone.name,
+            type="SOA",
+            ttl=NEGATIVE_CACHE_TTL,
+            records=[zone.primary_name_server.apply(private_zone_soa)],
+            allow_overwrite=True,
+            # Route 53 refuses to delete a zone's SOA; it goes with the zone.
+            opts=self._child(retain_on_delete=True),
+        )
 
     # --- node roles -------------------------------------------------------------------
 
