@@ -18,34 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from components.contract import HEAD_NODE_TYPE
-from components.ray_cluster.permissions import Scope, head_policy, worker_policy
 from components.ray_cluster.plan import head_record_name
-from components.ray_cluster.userdata import NodeBoot, render_head, render_worker
+from components.ray_cluster.userdata import render_head, render_worker
+from tests.fakes.node_boots import CLUSTER, CPU_WORKER, DEV_HEAD, GPU_WORKER, HEAD
 
-CLUSTER = "rayfleet-prod-us-east-1"
 INSTANCE_ID = "i-0123456789abcdef0"
-GPU_WORKER = NodeBoot(
-    cluster_id=CLUSTER,
-    region="us-east-1",
-    node_type="gpu",
-    ray_version="2.60.0",
-    artifact_bucket="rayfleet-prod-us-east-1-0123456789ab",
-    agent_key="node-agent/rayfleet-node-agent.zip",
-    dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:dashboard-token-AbCdEf",
-    head_address=head_record_name(CLUSTER),
-    gpus=1,
-)
-CPU_WORKER = dataclasses.replace(GPU_WORKER, node_type="cpu", gpus=0)
-HEAD = dataclasses.replace(
-    GPU_WORKER,
-    node_type=HEAD_NODE_TYPE,
-    gpus=0,
-    hosted_zone_id="Z0123456789ABCDEFGHIJ",
-    autoscaler_yaml="cluster_name: rayfleet-prod-us-east-1\n",
-)
 #: The only real tools on the sandbox's PATH besides the shims.
-REAL_TOOLS = ("bash", "cat", "tee", "date", "grep", "seq", "mkdir", "chmod", "head", "sed")
+REAL_TOOLS = ("bash", "cat", "tee", "date", "grep", "seq", "mkdir", "chmod")
 #: What `nvidia-smi -L` prints on a g5.xlarge.
 ONE_GPU = "echo 'GPU 0: NVIDIA A10G (UUID: GPU-5c3e2f1a-0b7d-4e21-9a8c-3f6d1e2b4a90)'"
 OK = "exit 0"
@@ -87,7 +66,7 @@ def _shim(path: Path, calls: Path, body: str) -> None:
     path.chmod(0o755)
 
 
-def _venv_python(root: Path, calls: Path, unhealthy: Path) -> str:
+def _venv_python(root: Path, unhealthy: Path) -> str:
     """The venv's python: runs the rendered SetInstanceHealth snippet for real against a recording boto3;
     every other step (agents, token, DNS) succeeds without doing anything."""
     fake_boto3 = root / "fake_boto3"
@@ -115,7 +94,7 @@ def run_boot(tmp_path: Path, script: str, **shims: str) -> Boot:
     calls, unhealthy = tmp_path / "calls.log", tmp_path / "unhealthy.jsonl"
     calls.touch()
     unhealthy.touch()
-    venv_python = _venv_python(root, calls, unhealthy)
+    venv_python = _venv_python(root, unhealthy)
     # python3 -m venv DIR: a venv whose pip succeeds and whose python is the double above.
     make_venv = f'mkdir -p "$3/bin"; printf "#!/bin/bash\\nexit 0\\n" > "$3/bin/pip"; chmod +x "$3/bin/pip"\n'
     make_venv += f"cat > \"$3/bin/python\" <<'SHIM'\n#!/bin/bash\n{venv_python}\nSHIM\nchmod +x \"$3/bin/python\""
@@ -197,7 +176,7 @@ def test_without_auto_scaling_a_failed_node_powers_off(tmp_path):
     assert boot.called("systemctl")[-1] == "systemctl poweroff"
 
 
-@pytest.mark.parametrize("script", [render_head(HEAD), render_worker(CPU_WORKER), render_worker(GPU_WORKER)])
+@pytest.mark.parametrize("script", [render_head(HEAD), render_head(DEV_HEAD), render_worker(CPU_WORKER), render_worker(GPU_WORKER)])
 def test_a_successful_boot_starts_ray_and_marks_nothing_unhealthy(tmp_path, script):
     boot = run_boot(tmp_path, script)
 
@@ -246,29 +225,3 @@ def test_gpu_node_whose_driver_lists_its_gpus_boots(tmp_path):
     assert boot.called("nvidia-smi") == ["nvidia-smi -L"]
     assert not boot.called("ubuntu-drivers")  # the image has a driver
 
-
-# --- the permission the failure path uses --------------------------------------------------
-
-
-@pytest.mark.parametrize("policy", [head_policy, worker_policy])
-def test_nodes_may_mark_instances_unhealthy_only_in_their_own_clusters_asgs(policy):
-    scope = Scope(
-        region="us-east-1",
-        account_id="123456789012",
-        cluster_id=CLUSTER,
-        artifact_bucket_arn="arn:aws:s3:::rayfleet-prod-us-east-1-abc",
-        dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:token-AbCdEf",
-        hosted_zone_id="Z0123",
-        head_record_name=head_record_name(CLUSTER),
-        log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/rayfleet/rayfleet-prod-us-east-1",
-    )
-    granting = [s for s in policy(scope)["Statement"] if "autoscaling:SetInstanceHealth" in s["Action"]]
-    assert granting == [
-        {
-            "Sid": "MarkFailedBootUnhealthy",
-            "Effect": "Allow",
-            "Action": ["autoscaling:SetInstanceHealth"],
-            "Resource": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*",
-            "Condition": {"StringEquals": {"aws:ResourceTag/rayfleet:cluster": CLUSTER}},
-        }
-    ]

@@ -117,3 +117,17 @@ def test_artifacts_are_read_only_from_the_regions_bucket(policy):
 def test_metrics_go_only_to_rayfleets_namespace(policy):
     statement = _statements(policy(SCOPE))["WriteMetrics"]
     assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "rayfleet"}}
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_nodes_may_mark_instances_unhealthy_only_in_their_own_clusters_asgs(policy):
+    # A node whose boot failed marks itself Unhealthy so that its ASG replaces it.
+    assert _granting(policy(SCOPE), "autoscaling:SetInstanceHealth") == [
+        {
+            "Sid": "MarkFailedBootUnhealthy",
+            "Effect": "Allow",
+            "Action": ["autoscaling:SetInstanceHealth"],
+            "Resource": ASG_ARNS,
+            "Condition": OWN_CLUSTER,
+        }
+    ]
