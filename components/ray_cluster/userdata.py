@@ -252,6 +252,11 @@ def _gpu_driver(boot: NodeBoot) -> str:
 if ! command -v nvidia-smi >/dev/null 2>&1; then
   retry {APT_GET} install -y ubuntu-drivers-common
   retry ubuntu-drivers install --gpgpu
+  # --gpgpu installs the headless driver without nvidia-smi: add the utilities of the same branch.
+  branch=$(dpkg-query -W -f='${{Status}} ${{Package}}\\n' 'nvidia-headless-no-dkms-*' \\
+    | sed -n 's/^install ok installed nvidia-headless-no-dkms-\\([0-9]*-server\\).*/\\1/p' | head -n 1) || true
+  [ -n "$branch" ] || fail "ubuntu-drivers installed no NVIDIA server driver"
+  retry {APT_GET} install -y "nvidia-utils-$branch"
   modprobe nvidia
 fi
 {_step("check the NVIDIA driver")}gpus=$(nvidia-smi -L 2>&1) || fail "nvidia-smi failed, the NVIDIA driver does not work: $gpus"

@@ -24,7 +24,7 @@ from tests.fakes.node_boots import CLUSTER, CPU_WORKER, DEV_HEAD, GPU_WORKER, HE
 
 INSTANCE_ID = "i-0123456789abcdef0"
 #: The only real tools on the sandbox's PATH besides the shims.
-REAL_TOOLS = ("bash", "cat", "tee", "date", "grep", "seq", "mkdir", "chmod")
+REAL_TOOLS = ("bash", "cat", "tee", "date", "grep", "seq", "mkdir", "chmod", "sed", "head")
 #: What `nvidia-smi -L` prints on a g5.xlarge.
 ONE_GPU = "echo 'GPU 0: NVIDIA A10G (UUID: GPU-5c3e2f1a-0b7d-4e21-9a8c-3f6d1e2b4a90)'"
 OK = "exit 0"
@@ -33,6 +33,8 @@ OK = "exit 0"
 BASE_SHIMS = {
     "apt-get": OK,
     "ubuntu-drivers": OK,
+    # What `ubuntu-drivers install --gpgpu` leaves installed on a g6 (an L4 takes the open modules).
+    "dpkg-query": "echo 'install ok installed nvidia-headless-no-dkms-580-server-open'",
     "modprobe": OK,
     "useradd": OK,
     "id": OK,
@@ -127,6 +129,7 @@ AWS_CLI_UNHEALTHY = (
     f"aws autoscaling set-instance-health --instance-id {INSTANCE_ID} --health-status Unhealthy "
     "--no-should-respect-grace-period"
 )
+NO_DRIVER = 'echo "dpkg-query: no packages found matching nvidia-headless-no-dkms-*" >&2; exit 1'
 APT_LOCKED = 'echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234 (unattended-upgr)" >&2; exit 100'
 
 
@@ -210,6 +213,24 @@ def test_gpu_node_whose_driver_does_not_work_fails_its_boot_before_ray_starts(tm
     assert f"rayfleet boot FAILED in step 'check the NVIDIA driver' (exit 1): {reason}" in boot.log
     assert boot.called("aws") == [AWS_CLI_UNHEALTHY]
     assert not any("enable" in call for call in boot.called("systemctl"))
+
+
+def test_gpu_node_without_a_driver_installs_the_server_driver_and_its_nvidia_smi(tmp_path):
+    boot = run_boot(tmp_path, render_worker(GPU_WORKER), **{"nvidia-smi": None})
+
+    assert boot.called("ubuntu-drivers") == ["ubuntu-drivers install --gpgpu"]
+    assert "apt-get -q -o DPkg::Lock::Timeout=600 install -y nvidia-utils-580-server" in boot.called("apt-get")
+    assert boot.called("modprobe") == ["modprobe nvidia"]
+
+
+def test_gpu_node_where_ubuntu_drivers_installed_no_server_driver_fails_its_boot(tmp_path):
+    boot = run_boot(tmp_path, render_worker(GPU_WORKER), **{"nvidia-smi": None, "dpkg-query": NO_DRIVER})
+
+    assert (
+        "rayfleet boot FAILED in step 'install the NVIDIA driver' (exit 1): ubuntu-drivers installed no NVIDIA server driver"
+        in boot.log
+    )
+    assert boot.called("aws") == [AWS_CLI_UNHEALTHY]
 
 
 def test_gpu_node_with_fewer_gpus_than_its_type_has_fails_its_boot(tmp_path):

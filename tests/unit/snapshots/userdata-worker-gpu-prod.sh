@@ -75,6 +75,11 @@ step 'install the NVIDIA driver'
 if ! command -v nvidia-smi >/dev/null 2>&1; then
   retry apt-get -q -o DPkg::Lock::Timeout=600 install -y ubuntu-drivers-common
   retry ubuntu-drivers install --gpgpu
+  # --gpgpu installs the headless driver without nvidia-smi: add the utilities of the same branch.
+  branch=$(dpkg-query -W -f='${Status} ${Package}\n' 'nvidia-headless-no-dkms-*' \
+    | sed -n 's/^install ok installed nvidia-headless-no-dkms-\([0-9]*-server\).*/\1/p' | head -n 1) || true
+  [ -n "$branch" ] || fail "ubuntu-drivers installed no NVIDIA server driver"
+  retry apt-get -q -o DPkg::Lock::Timeout=600 install -y "nvidia-utils-$branch"
   modprobe nvidia
 fi
 step 'check the NVIDIA driver'
