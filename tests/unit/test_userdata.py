@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import subprocess
 
 import pytest
 
-from components.ray_cluster.plan import head_record_name
+from components.ray_cluster.plan import head_record_name, node_resources
 from components.ray_cluster.userdata import render_head, render_worker
+from stacks.loader import load_environment
+from stacks.node_groups import cluster_nodes
 from tests.fakes.node_boots import CLUSTER, DEV_HEAD, GPU_WORKER, HEAD
 from tests.fakes.snapshots import assert_matches_snapshot
 
@@ -152,3 +155,21 @@ def test_gpu_worker_checks_its_driver_sees_its_gpus_before_ray_starts():
     assert "modprobe nvidia || true" not in script
     assert '[ "$listed" -ge 4 ] || fail "nvidia-smi lists $listed GPUs; this node type has 4"' in script
     assert script.index("nvidia-smi -L") < script.index("systemctl enable --now ray.service")
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_planned_gpu_templates_check_for_the_gpus_the_autoscaler_counts_on(plans, env):
+    plan = plans(env)
+    declared = {
+        group.name: node_resources(group).get("GPU", 0)
+        for region in load_environment(env).region_names
+        for group in cluster_nodes(load_environment(env), region).workers
+    }
+    for template in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        group = template.name.removeprefix(f"{template.component_name}-").removesuffix("-template")
+        script = base64.b64decode(template.inputs["userData"]).decode()
+        gpus = declared.get(group, 0)
+        if gpus:
+            assert f'[ "$listed" -ge {gpus} ] || fail' in script, template.name
+        else:
+            assert "nvidia-smi" not in script, template.name
