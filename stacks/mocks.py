@@ -96,6 +96,7 @@ EXTRA_OUTPUTS: dict[str, Extra] = {
     "aws:route53/zone:Zone": lambda a, r, i, n: {
         "zoneId": i,
         "nameServers": [f"ns-{k}.awsdns-{k:02d}.net" for k in range(1, 5)],
+        "primaryNameServer": "ns-1.awsdns-01.net",
     },
     "aws:elasticache/replicationGroup:ReplicationGroup": lambda a, r, i, n: {
         "primaryEndpointAddress": f"master.{n}.{_digest(n, length=6)}.{r[:6]}.cache.amazonaws.com",

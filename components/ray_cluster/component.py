@@ -42,13 +42,15 @@ from components.ray_cluster.plan import (
     DRAIN_HOOK,
     HEAD_NODE_TYPE,
     HEAD_REFRESH,
+    NEGATIVE_CACHE_TTL,
     REDIS_PORT,
     Refresh,
-    has_gpus,
     head_record_name,
     log_group_name,
     private_zone_name,
+    private_zone_soa,
     resource_tags,
+    smallest_type,
     worker_refresh,
 )
 from components.ray_cluster.security import ClusterSecurity
@@ -141,6 +143,7 @@ class RayCluster(pulumi.ComponentResource):
             tags=self._tags("zone"),
             opts=self._child(),
         )
+        self._short_negative_caching(zone)
         token_secret = aws.secretsmanager.Secret(
             f"{self._name}-dashboard-token",
             description=f"Ray dashboard token of {cluster_id}; its value is created by the cluster's first head",
@@ -159,6 +162,21 @@ class RayCluster(pulumi.ComponentResource):
         assert self.security.redis is not None
         gcs = GcsStore(self._name, self.args, self, self.security.redis)
         return ClusterStores(zone, token_secret, log_group, gcs.group, gcs.auth_secret)
+
+    def _short_negative_caching(self, zone: aws.route53.Zone) -> aws.route53.Record:
+        """Replace the zone's SOA (Route 53 writes it with the zone): a worker's lookup of the head address
+        before the head publishes it is cached for NEGATIVE_CACHE_TTL seconds, not Route 53's 900."""
+        return aws.route53.Record(
+            f"{self._name}-zone-soa",
+            zone_id=zone.zone_id,
+            name=zone.name,
+            type="SOA",
+            ttl=NEGATIVE_CACHE_TTL,
+            records=[zone.primary_name_server.apply(private_zone_soa)],
+            allow_overwrite=True,
+            # Route 53 refuses to delete a zone's SOA; it goes with the zone.
+            opts=self._child(retain_on_delete=True),
+        )
 
     # --- node roles -------------------------------------------------------------------
 
@@ -247,7 +265,7 @@ class RayCluster(pulumi.ComponentResource):
         )
 
     def _worker_user_data(self, group: NodeGroup, v: dict) -> str:
-        return render_worker(self._boot(group.name, v, gpus=has_gpus(group), resources=dict(group.custom_resources)))
+        return render_worker(self._boot(group.name, v, gpus=smallest_type(group).gpus, resources=dict(group.custom_resources)))
 
     def _boot(self, node_type: str, v: dict, **extra) -> NodeBoot:
         return NodeBoot(

@@ -50,6 +50,21 @@ def head_record_name(cluster_id: str) -> str:
     return f"{HEAD_NODE_TYPE}.{private_zone_name(cluster_id)}"
 
 
+#: Seconds resolvers may cache "no such name" from a cluster's private zone (Route 53's SOA makes it 900): a
+#: worker that looked up the head address just before the head published it must see the record soon.
+NEGATIVE_CACHE_TTL = 10
+
+
+def private_zone_soa(primary_name_server: str) -> str:
+    """The private zone's SOA value, with Route 53's defaults but a short negative-cache time.
+
+    A resolver caches a negative answer for the lesser of the SOA record's TTL and its last field
+    (minimum), so both are NEGATIVE_CACHE_TTL (the record's TTL is set where it is created). The name
+    server may come with or without its final dot.
+    """
+    return f"{primary_name_server.rstrip('.')}. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 {NEGATIVE_CACHE_TTL}"
+
+
 def redis_group_id(cluster_id: str) -> str:
     """An ElastiCache replication group id (at most 40 characters) unique to the cluster."""
     candidate = f"{cluster_id}-gcs"

@@ -9,14 +9,20 @@ Every node: a Python venv with the pinned `ray[serve]` and boto3, the node
 agents unpacked from the region's artifact bucket onto PYTHONPATH, the
 cluster's dashboard token (Ray token auth for the dashboard and for joining),
 Ray running as the unprivileged `ray` user under systemd (restarted if it dies).
+GPU nodes check with nvidia-smi that the driver sees their GPUs before Ray starts.
 
-The head also generates the token on the cluster's first boot (the secret has
-no value until then, so the token never passes through Pulumi), publishes its
-private IP as the stable head address in the VPC's private zone, writes the
-autoscaler config and runs `ray start --head` with the autoscaler; with head
-fault tolerance, GCS state goes to ElastiCache Redis over TLS. Workers wait for
-the head address, run `ray start --address=<head>:6379` with their group's
-custom resources, and run the spot-interruption watcher.
+The head publishes its private IP as the stable head address in the VPC's
+private zone, then generates the token on the cluster's first boot (the secret
+has no value until then, so the token never passes through Pulumi): a worker
+that sees the token finds the address. It writes the autoscaler config and runs
+`ray start --head` with the autoscaler; with head fault tolerance, GCS state
+goes to ElastiCache Redis over TLS. Workers cache no negative DNS answers, wait
+for the token and the head address, run `ray start --address=<head>:6379` with
+their group's custom resources, and run the spot-interruption watcher.
+
+A boot cannot wedge: apt waits for the package lock, network steps retry with
+backoff, and a failed step (logged with its reason in /var/log/rayfleet-boot.log)
+marks the instance Unhealthy, so its Auto Scaling group replaces it.
 
 Pure: the same inputs give the same script (snapshot-tested).
 """
@@ -40,18 +46,34 @@ CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 GCS_RECONNECT_TIMEOUT_S = 600
 #: Seconds, in DNS, of the head address record (short: a replaced head moves it).
 HEAD_RECORD_TTL = 10
+BOOT_LOG = "/var/log/rayfleet-boot.log"
+#: Seconds apt-get waits for the dpkg lock; apt-get's default is 0 (fail at once), and on a first boot
+#: Ubuntu's apt-daily and unattended-upgrades units often hold the lock for minutes.
+APT_LOCK_TIMEOUT_S = 600
+APT_GET = f"apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_TIMEOUT_S}"
+#: systemd-resolved drop-in: cache only positive answers, so a worker that looked up the head
+#: address before the head published it sees the record as soon as it exists.
+RESOLVED_DROP_IN = "/etc/systemd/resolved.conf.d/rayfleet.conf"
+#: How long a worker's boot waits for the head address once the token exists (the head publishes it first).
+HEAD_ADDRESS_WAIT = (30, 10)  # attempts, seconds apart
 
 #: The IAM actions the boot steps' boto3 calls need, with the reason: plain data, composed into
 #: the node roles by `permissions.py` (tests check them against the calls in the rendered scripts).
 _FETCH_AGENTS = (("s3:GetObject", "fetch the node agents from the region's artifact bucket"),)
+_MARK_UNHEALTHY = (
+    "autoscaling:SetInstanceHealth",
+    "a node whose boot failed marks itself Unhealthy, so that its ASG replaces it",
+)
 HEAD_BOOT_PERMISSIONS = _FETCH_AGENTS + (
     ("secretsmanager:GetSecretValue", "read the dashboard token (and, with GCS fault tolerance, the Redis AUTH token)"),
     ("secretsmanager:PutSecretValue", "the cluster's first head creates the dashboard token"),
     ("route53:ChangeResourceRecordSets", "publish this head's private IP as the stable head address"),
     ("route53:GetChange", "wait until the head address is live before starting Ray"),
+    _MARK_UNHEALTHY,
 )
 WORKER_BOOT_PERMISSIONS = _FETCH_AGENTS + (
     ("secretsmanager:GetSecretValue", "read the dashboard token that lets this node join"),
+    _MARK_UNHEALTHY,
 )
 
 
@@ -78,8 +100,9 @@ class NodeBoot:
     dashboard_token_secret_arn: str
     #: The stable DNS name of the head ('head.<cluster>.rayfleet.internal').
     head_address: str
-    #: Install NVIDIA's driver unless the image has one.
-    gpus: bool = False
+    #: GPUs every node of the group has (its smallest type's): install NVIDIA's driver unless the image
+    #: has one, and check that it sees this many before Ray starts. 0: a CPU node.
+    gpus: int = 0
     #: Custom Ray resources of a worker group (CPU, GPU and memory Ray detects itself).
     resources: dict[str, int] = field(default_factory=dict)
     #: Head only: the private hosted zone the head publishes its address in.
@@ -99,9 +122,11 @@ def render_head(boot: NodeBoot) -> str:
         _preamble(boot),
         _hide_other_users_processes(),
         _install(boot),
+        # The address before the token: workers look the address up as soon as they see the token.
+        _publish_head_address(boot),
         _fetch_token_or_create(boot),
         _redis_password(boot) if boot.redis else "",
-        _publish_head_address(boot),
+        _step("start Ray"),
         _write_file(AUTOSCALER_CONFIG_PATH, boot.autoscaler_yaml, mode="0640"),
         _env_file(boot),
         _start_script(_head_command(boot)),
@@ -118,8 +143,11 @@ def render_worker(boot: NodeBoot) -> str:
     parts = [
         _preamble(boot),
         _hide_other_users_processes(),
+        _resolver(),
         _install(boot),
         _wait_for_token(boot),
+        _wait_for_head_address(boot),
+        _step("start Ray"),
         _env_file(boot),
         _start_script(_worker_command(boot), wait_for=boot.head_address),
         _unit("ray", f"Ray worker ({boot.node_type}) of {boot.cluster_id}", "/opt/rayfleet/bin/start-ray"),
@@ -137,16 +165,73 @@ def render_worker(boot: NodeBoot) -> str:
 # --- the pieces, in boot order --------------------------------------------------
 
 
+#: Bash the rest of the script relies on: steps, bounded retries, and the failure path.
+#: A failure anywhere (set -e, or `fail`) runs `boot_failed` on exit: it logs the step and the reason
+#: and marks the instance Unhealthy (grace period or not), so the ASG replaces it instead of keeping a
+#: node that never joins; if Auto Scaling cannot be reached, it powers off (a stopped instance is
+#: unhealthy to EC2 health checks too).
+_BOOT_FUNCTIONS = f"""
+# Boot steps, bounded retries, and on failure: log the step and why, and have the ASG replace this node.
+BOOT_STEP="start"
+BOOT_REASON=""
+step() {{ BOOT_STEP="$1"; echo "rayfleet boot step: $1"; }}
+fail() {{ BOOT_REASON="$1"; exit 1; }}
+on_error() {{
+  local status=$? command=${{BASH_COMMAND%%$'\\n'*}}
+  [ -n "$BOOT_REASON" ] || BOOT_REASON="\\`$command\\` exited with $status"
+}}
+# Network steps (apt, pip, AWS APIs) get 5 attempts, 10, 20, 40 and 80 s apart.
+retry() {{
+  local attempt delay=10 what=${{*%%$'\\n'*}}
+  for attempt in 1 2 3 4 5; do
+    "$@" && return 0
+    echo "rayfleet boot: attempt $attempt of 5 failed: $what"
+    if [ "$attempt" -lt 5 ]; then sleep "$delay"; delay=$((delay * 2)); fi
+  done
+  fail "gave up after 5 attempts: $what"
+}}
+# Python steps read their code once, so that a retry runs it again.
+python_step() {{ local code; code=$(cat); retry {VENV}/bin/python -c "$code"; }}
+mark_unhealthy() {{
+  local token id
+  token=$(curl -sf -m 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)
+  id=$(curl -sf -m 5 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
+  echo "rayfleet boot: marking $id Unhealthy so that its Auto Scaling group replaces it"
+  if {VENV}/bin/python -c "import boto3" 2>/dev/null; then
+    {VENV}/bin/python -c 'import sys, boto3
+boto3.client("autoscaling").set_instance_health(
+    InstanceId=sys.argv[1], HealthStatus="Unhealthy", ShouldRespectGracePeriod=False)' "$id" && return 0
+  fi
+  if command -v aws >/dev/null 2>&1; then
+    aws autoscaling set-instance-health --instance-id "$id" --health-status Unhealthy \\
+      --no-should-respect-grace-period && return 0
+  fi
+  echo "rayfleet boot: cannot reach Auto Scaling; powering off"
+  systemctl poweroff
+}}
+boot_failed() {{
+  local status=$?
+  [ "$status" -eq 0 ] && return 0
+  set +e
+  trap - ERR
+  echo "rayfleet boot FAILED in step '$BOOT_STEP' (exit $status): ${{BOOT_REASON:-unknown}}"
+  mark_unhealthy
+}}
+trap on_error ERR
+trap boot_failed EXIT
+"""
+
+
 def _preamble(boot: NodeBoot) -> str:
     return f"""#!/bin/bash
 # rayfleet {boot.node_type} node of {boot.cluster_id}.
 # Rendered by components/ray_cluster/userdata.py; the launch template is rebuilt on `pulumi up`.
 set -euo pipefail
-exec > >(tee -a /var/log/rayfleet-boot.log) 2>&1
+exec > >(tee -a {BOOT_LOG}) 2>&1
 echo "rayfleet boot: $(date -u +%FT%TZ)"
 export DEBIAN_FRONTEND=noninteractive
 export AWS_DEFAULT_REGION={shlex.quote(boot.region)}
-
+{_BOOT_FUNCTIONS}
 """
 
 
@@ -188,38 +273,59 @@ mount -o remount,{PROC_MOUNT_OPTIONS} /proc
     )
 
 
+def _resolver() -> str:
+    return _step("cache no negative DNS answers") + _write_file(
+        RESOLVED_DROP_IN,
+        "[Resolve]\n# A worker may look up the head address before the head publishes it.\nCache=no-negative\n",
+        mode="0644",
+        make_dir=True,
+    ) + "systemctl try-restart systemd-resolved.service\n\n"
+
+
 def _install(boot: NodeBoot) -> str:
-    gpu = (
-        """# GPU nodes: NVIDIA's server driver from Ubuntu's archive, unless the image already has one.
-if ! command -v nvidia-smi >/dev/null 2>&1; then
-  apt-get install -y -q ubuntu-drivers-common
-  ubuntu-drivers install --gpgpu
-  modprobe nvidia || true
-fi
-"""
-        if boot.gpus
-        else ""
-    )
     fetch = _python(
         f"""import io, zipfile, boto3
 body = boto3.client("s3").get_object(Bucket={json.dumps(boot.artifact_bucket)}, Key={json.dumps(boot.agent_key)})["Body"].read()
 zipfile.ZipFile(io.BytesIO(body)).extractall({json.dumps(AGENTS)})"""
     )
-    return f"""apt-get update -q
-apt-get install -y -q python3-venv
-{gpu}id ray >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/ray --shell /usr/sbin/nologin ray
+    return f"""{_step("install packages")}retry {APT_GET} update
+retry {APT_GET} install -y python3-venv
+{_gpu_driver(boot)}id ray >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/ray --shell /usr/sbin/nologin ray
 install -d -m 0755 /opt/rayfleet /opt/rayfleet/bin {AGENTS}
 install -d -m 0750 -o root -g ray {CONF}
-python3 -m venv {VENV}
-{VENV}/bin/pip install --quiet --upgrade pip
-{VENV}/bin/pip install --quiet {shlex.quote(f"ray[serve]=={boot.ray_version}")} 'boto3>=1.34,<2'
+{_step("install Ray")}python3 -m venv {VENV}
+retry {VENV}/bin/pip install --quiet --upgrade pip
+retry {VENV}/bin/pip install --quiet {shlex.quote(f"ray[serve]=={boot.ray_version}")} 'boto3>=1.34,<2'
 
-# The node agents (node provider, spot watcher), from the region's artifact bucket.
+{_step("fetch the node agents")}# The node agents (node provider, spot watcher), from the region's artifact bucket.
 {fetch}"""
 
 
+def _gpu_driver(boot: NodeBoot) -> str:
+    """GPU nodes: the driver, then proof that it sees the GPUs Ray's autoscaler counts on for this node type.
+
+    Without it Ray reports 0 GPUs, and pending GPU demand would launch node after node."""
+    if not boot.gpus:
+        return ""
+    return f"""{_step("install the NVIDIA driver")}# NVIDIA's server driver from Ubuntu's archive, unless the image already has one.
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+  retry {APT_GET} install -y ubuntu-drivers-common
+  retry ubuntu-drivers install --gpgpu
+  # --gpgpu installs the headless driver without nvidia-smi: add the utilities of the same branch.
+  branch=$(dpkg-query -W -f='${{Status}} ${{Package}}\\n' 'nvidia-headless-no-dkms-*' \\
+    | sed -n 's/^install ok installed nvidia-headless-no-dkms-\\([0-9]*-server\\).*/\\1/p' | head -n 1) || true
+  [ -n "$branch" ] || fail "ubuntu-drivers installed no NVIDIA server driver"
+  retry {APT_GET} install -y "nvidia-utils-$branch"
+  modprobe nvidia
+fi
+{_step("check the NVIDIA driver")}gpus=$(nvidia-smi -L 2>&1) || fail "nvidia-smi failed, the NVIDIA driver does not work: $gpus"
+listed=$(grep -c '^GPU ' <<<"$gpus" || true)
+[ "$listed" -ge {boot.gpus} ] || fail "nvidia-smi lists $listed GPUs; this node type has {boot.gpus}"
+"""
+
+
 def _fetch_token_or_create(boot: NodeBoot) -> str:
-    return "# The dashboard token: created by the cluster's first head, read by every later one.\n" + _python(
+    return _step("the dashboard token") + "# The dashboard token: created by the cluster's first head, read by every later one.\n" + _python(
         f"""import os, secrets, boto3
 client = boto3.client("secretsmanager")
 arn = {json.dumps(boot.dashboard_token_secret_arn)}
@@ -233,7 +339,7 @@ except client.exceptions.ResourceNotFoundException:
 
 
 def _wait_for_token(boot: NodeBoot) -> str:
-    return "# The dashboard token (Ray token auth): written by the head on the cluster's first boot.\n" + _python(
+    return _step("wait for the dashboard token") + "# The dashboard token (Ray token auth): written by the head on the cluster's first boot.\n" + _python(
         f"""import os, time, boto3
 client = boto3.client("secretsmanager")
 for attempt in range(90):
@@ -244,14 +350,29 @@ for attempt in range(90):
         time.sleep(10)
 else:
     raise SystemExit("the head has not created the dashboard token after 15 minutes")
-{_write_secret_py(TOKEN_PATH, "token")}"""
+{_write_secret_py(TOKEN_PATH, "token")}""",
+        retry=False,  # it waits on its own, and for longer than a retry would
     )
+
+
+def _wait_for_head_address(boot: NodeBoot) -> str:
+    """The head publishes its address before the token, so this is short; it flushes resolved's cache
+    before each retry, in case a negative answer was cached before the drop-in took effect."""
+    attempts, every = HEAD_ADDRESS_WAIT
+    return f"""{_step("wait for the head address")}for attempt in $(seq 1 {attempts}); do
+  getent hosts {boot.head_address} >/dev/null && break
+  resolvectl flush-caches || true
+  sleep {every}
+done
+getent hosts {boot.head_address} >/dev/null || fail "{boot.head_address} does not resolve after {attempts * every} s"
+
+"""
 
 
 def _redis_password(boot: NodeBoot) -> str:
     assert boot.redis is not None
     write = _write_secret_py(f"{CONF}/redis.env", '"REDIS_PASSWORD=" + password + "\\n"')
-    return "# The Redis auth token, for GCS fault tolerance.\n" + _python(
+    return _step("the Redis auth token") + "# The Redis auth token, for GCS fault tolerance.\n" + _python(
         f"""import os, boto3
 password = boto3.client("secretsmanager").get_secret_value(SecretId={json.dumps(boot.redis.auth_secret_arn)})["SecretString"]
 {write}"""
@@ -259,7 +380,7 @@ password = boto3.client("secretsmanager").get_secret_value(SecretId={json.dumps(
 
 
 def _publish_head_address(boot: NodeBoot) -> str:
-    return "# The stable head address: this head's private IP, in the VPC's private zone.\n" + _python(
+    return _step("publish the head address") + "# The stable head address: this head's private IP, in the VPC's private zone.\n" + _python(
         f"""import urllib.request, boto3
 def imds(path):
     put = urllib.request.Request("http://169.254.169.254/latest/api/token", method="PUT",
@@ -368,9 +489,16 @@ WantedBy=multi-user.target
 # --- helpers ------------------------------------------------------------------
 
 
-def _python(code: str) -> str:
-    """Run `code` with the venv's Python; the quoted heredoc keeps bash from expanding anything in it."""
-    return f"{VENV}/bin/python - <<'PY'\n{code}\nPY\n\n"
+def _step(name: str) -> str:
+    """Name the boot step that follows: a failure is reported with it."""
+    return f"step {shlex.quote(name)}\n"
+
+
+def _python(code: str, *, retry: bool = True) -> str:
+    """Run `code` with the venv's Python, retried (it calls AWS); the quoted heredoc keeps bash from
+    expanding anything in it."""
+    run = "python_step" if retry else f"{VENV}/bin/python -"
+    return f"{run} <<'PY'\n{code}\nPY\n\n"
 
 
 def _write_secret_py(path: str, expression: str) -> str:
@@ -383,7 +511,7 @@ def _write_secret_py(path: str, expression: str) -> str:
     )
 
 
-def _write_file(path: str, content: str, *, mode: str) -> str:
+def _write_file(path: str, content: str, *, mode: str, make_dir: bool = False) -> str:
     marker = "RAYFLEET_EOF"
     if marker in content:
         raise ValueError(f"{path}: content may not contain the heredoc marker {marker}")
@@ -391,4 +519,5 @@ def _write_file(path: str, content: str, *, mode: str) -> str:
         content += "\n"
     # Config under /etc/rayfleet is readable by Ray (group ray), never by other users.
     owner = f"chown root:ray {path}\n" if path.startswith(CONF + "/") else ""
-    return f"cat > {path} <<'{marker}'\n{content}{marker}\nchmod {mode} {path}\n{owner}\n"
+    mkdir = f"install -d -m 0755 {path.rsplit('/', 1)[0]}\n" if make_dir else ""
+    return f"{mkdir}cat > {path} <<'{marker}'\n{content}{marker}\nchmod {mode} {path}\n{owner}\n"

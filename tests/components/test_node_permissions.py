@@ -72,11 +72,11 @@ def test_worker_role_grants_exactly_what_the_workers_code_calls(plans, env, regi
 
 def test_a_boot_call_without_a_declaration_is_caught(plans):
     (script,) = _user_data(plans("prod"), "us-east-1", head=False)[:1]
-    extra = 'boto3.client("autoscaling").set_instance_health(InstanceId=i, HealthStatus="Unhealthy")\n'
+    extra = 'boto3.client("ec2").terminate_instances(InstanceIds=[i])\n'
     with_call = script.replace("\nPY\n", "\n" + extra + "PY\n", 1)
-    assert user_data_calls(with_call) - actions(WORKER_BOOT_PERMISSIONS) == {"autoscaling:SetInstanceHealth"}
-    with_cli = script + "aws autoscaling set-instance-health --instance-id i --health-status Unhealthy\n"
-    assert user_data_calls(with_cli) - actions(WORKER_BOOT_PERMISSIONS) == {"autoscaling:SetInstanceHealth"}
+    assert user_data_calls(with_call) - actions(WORKER_BOOT_PERMISSIONS) == {"ec2:TerminateInstances"}
+    with_cli = script + "aws ec2 terminate-instances --instance-ids i\n"
+    assert user_data_calls(with_cli) - actions(WORKER_BOOT_PERMISSIONS) == {"ec2:TerminateInstances"}
 
 
 def test_a_boot_declaration_without_a_call_is_caught(plans):

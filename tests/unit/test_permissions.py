@@ -142,3 +142,17 @@ def test_an_action_without_a_scope_is_refused():
     assert str(raised.value) == (
         "autoscaling:UpdateAutoScalingGroup is declared by node code but has no scope in GRANTS; add one"
     )
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_nodes_may_mark_instances_unhealthy_only_in_their_own_clusters_asgs(policy):
+    # A node whose boot failed marks itself Unhealthy so that its ASG replaces it.
+    assert _granting(policy(SCOPE), "autoscaling:SetInstanceHealth") == [
+        {
+            "Sid": "ReportFailedBoot",
+            "Effect": "Allow",
+            "Action": ["autoscaling:SetInstanceHealth"],
+            "Resource": ASG_ARNS,
+            "Condition": OWN_CLUSTER,
+        }
+    ]

@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import subprocess
 
 import pytest
 
-from components.contract import HEAD_NODE_TYPE
-from components.ray_cluster.plan import head_record_name
-from components.ray_cluster.userdata import NodeBoot, RedisBoot, render_head, render_worker
+from components.ray_cluster.plan import head_record_name, node_resources
+from components.ray_cluster.userdata import render_head, render_worker
+from stacks.loader import load_environment
+from stacks.node_groups import cluster_nodes
+from tests.fakes.node_boots import CLUSTER, DEV_HEAD, GPU_WORKER, HEAD
 from tests.fakes.snapshots import assert_matches_snapshot
-
-CLUSTER = "rayfleet-prod-us-east-1"
-BASE = NodeBoot(
-    cluster_id=CLUSTER,
-    region="us-east-1",
-    node_type=HEAD_NODE_TYPE,
-    ray_version="2.60.0",
-    artifact_bucket="rayfleet-prod-us-east-1-0123456789ab",
-    agent_key="node-agent/rayfleet-node-agent.zip",
-    dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:dashboard-token-AbCdEf",
-    head_address=head_record_name(CLUSTER),
-    gcs_fault_tolerance=True,
-)
-HEAD = dataclasses.replace(
-    BASE,
-    hosted_zone_id="Z0123456789ABCDEFGHIJ",
-    autoscaler_yaml="cluster_name: rayfleet-prod-us-east-1\nmax_workers: 24\n",
-    redis=RedisBoot(
-        "master.rayfleet-prod-us-east-1-gcs.abc123.use1.cache.amazonaws.com",
-        6379,
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth-GhIjKl",
-    ),
-)
-GPU_WORKER = dataclasses.replace(BASE, node_type="gpu", gpus=True, resources={"video_slots": 2})
-DEV_HEAD = dataclasses.replace(
-    HEAD, cluster_id="rayfleet-dev-us-west-2", region="us-west-2", redis=None, gcs_fault_tolerance=False
-)
 
 
 def test_head_user_data_matches_its_snapshot():
@@ -116,7 +92,7 @@ def test_worker_joins_the_head_address_with_its_groups_resources_and_runs_the_sp
 
 
 def test_cpu_worker_installs_no_gpu_driver():
-    assert "ubuntu-drivers" not in render_worker(dataclasses.replace(GPU_WORKER, node_type="cpu", gpus=False))
+    assert "ubuntu-drivers" not in render_worker(dataclasses.replace(GPU_WORKER, node_type="cpu", gpus=0))
 
 
 def test_renderers_refuse_the_wrong_node_kind():
@@ -124,3 +100,76 @@ def test_renderers_refuse_the_wrong_node_kind():
         render_worker(HEAD)
     with pytest.raises(ValueError):
         render_head(GPU_WORKER)
+
+
+def test_head_publishes_its_address_before_it_writes_the_dashboard_token():
+    # Workers look the address up as soon as the token exists; a lookup before the record is an NXDOMAIN
+    # that resolvers cache (Route 53: for the zone's SOA TTL).
+    for head in (HEAD, DEV_HEAD):
+        script = render_head(head)
+        assert script.index("change_resource_record_sets(") < script.index("client.put_secret_value(")
+        assert script.index("resource_record_sets_changed") < script.index("client.get_secret_value(")
+
+
+def test_workers_cache_no_negative_dns_answers_and_flush_before_each_retry():
+    script = render_worker(GPU_WORKER)
+    drop_in = (
+        "cat > /etc/systemd/resolved.conf.d/rayfleet.conf <<'RAYFLEET_EOF'\n[Resolve]\n"
+        "# A worker may look up the head address before the head publishes it.\nCache=no-negative\nRAYFLEET_EOF\n"
+    )
+    assert "install -d -m 0755 /etc/systemd/resolved.conf.d\n" + drop_in in script
+    assert "systemctl try-restart systemd-resolved.service\n" in script
+    # In place before the first lookup of the head address.
+    assert script.index(drop_in) < script.index("getent hosts")
+    head = head_record_name(CLUSTER)
+    assert (
+        f"for attempt in $(seq 1 30); do\n  getent hosts {head} >/dev/null && break\n"
+        "  resolvectl flush-caches || true\n  sleep 10\ndone\n"
+        f'getent hosts {head} >/dev/null || fail "{head} does not resolve after 300 s"\n'
+    ) in script
+
+
+def test_every_apt_get_waits_for_the_package_lock_and_retries():
+    for script in (render_head(HEAD), render_worker(GPU_WORKER)):
+        apt_lines = [line.strip() for line in script.splitlines() if "apt-get" in line]
+        assert apt_lines and all(
+            line.startswith("retry apt-get -q -o DPkg::Lock::Timeout=600 ") for line in apt_lines
+        ), apt_lines
+
+
+def test_network_steps_retry_with_backoff():
+    for script in (render_head(HEAD), render_worker(GPU_WORKER)):
+        assert "retry /opt/rayfleet/venv/bin/pip install --quiet 'ray[serve]==2.60.0'" in script
+        assert "python_step <<'PY'\nimport io, zipfile, boto3\n" in script  # the S3 fetch
+        assert "set -euo pipefail\n" in script and "trap boot_failed EXIT\n" in script
+
+
+def test_a_failed_boot_marks_the_instance_unhealthy_regardless_of_the_grace_period():
+    script = render_head(HEAD)
+    assert 'HealthStatus="Unhealthy", ShouldRespectGracePeriod=False' in script
+    assert "--health-status Unhealthy \\\n      --no-should-respect-grace-period" in script
+
+
+def test_gpu_worker_checks_its_driver_sees_its_gpus_before_ray_starts():
+    script = render_worker(dataclasses.replace(GPU_WORKER, gpus=4))
+    assert "modprobe nvidia || true" not in script
+    assert '[ "$listed" -ge 4 ] || fail "nvidia-smi lists $listed GPUs; this node type has 4"' in script
+    assert script.index("nvidia-smi -L") < script.index("systemctl enable --now ray.service")
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_planned_gpu_templates_check_for_the_gpus_the_autoscaler_counts_on(plans, env):
+    plan = plans(env)
+    declared = {
+        group.name: node_resources(group).get("GPU", 0)
+        for region in load_environment(env).region_names
+        for group in cluster_nodes(load_environment(env), region).workers
+    }
+    for template in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        group = template.name.removeprefix(f"{template.component_name}-").removesuffix("-template")
+        script = base64.b64decode(template.inputs["userData"]).decode()
+        gpus = declared.get(group, 0)
+        if gpus:
+            assert f'[ "$listed" -ge {gpus} ] || fail' in script, template.name
+        else:
+            assert "nvidia-smi" not in script, template.name

@@ -7,6 +7,55 @@ echo "rayfleet boot: $(date -u +%FT%TZ)"
 export DEBIAN_FRONTEND=noninteractive
 export AWS_DEFAULT_REGION=us-east-1
 
+# Boot steps, bounded retries, and on failure: log the step and why, and have the ASG replace this node.
+BOOT_STEP="start"
+BOOT_REASON=""
+step() { BOOT_STEP="$1"; echo "rayfleet boot step: $1"; }
+fail() { BOOT_REASON="$1"; exit 1; }
+on_error() {
+  local status=$? command=${BASH_COMMAND%%$'\n'*}
+  [ -n "$BOOT_REASON" ] || BOOT_REASON="\`$command\` exited with $status"
+}
+# Network steps (apt, pip, AWS APIs) get 5 attempts, 10, 20, 40 and 80 s apart.
+retry() {
+  local attempt delay=10 what=${*%%$'\n'*}
+  for attempt in 1 2 3 4 5; do
+    "$@" && return 0
+    echo "rayfleet boot: attempt $attempt of 5 failed: $what"
+    if [ "$attempt" -lt 5 ]; then sleep "$delay"; delay=$((delay * 2)); fi
+  done
+  fail "gave up after 5 attempts: $what"
+}
+# Python steps read their code once, so that a retry runs it again.
+python_step() { local code; code=$(cat); retry /opt/rayfleet/venv/bin/python -c "$code"; }
+mark_unhealthy() {
+  local token id
+  token=$(curl -sf -m 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)
+  id=$(curl -sf -m 5 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
+  echo "rayfleet boot: marking $id Unhealthy so that its Auto Scaling group replaces it"
+  if /opt/rayfleet/venv/bin/python -c "import boto3" 2>/dev/null; then
+    /opt/rayfleet/venv/bin/python -c 'import sys, boto3
+boto3.client("autoscaling").set_instance_health(
+    InstanceId=sys.argv[1], HealthStatus="Unhealthy", ShouldRespectGracePeriod=False)' "$id" && return 0
+  fi
+  if command -v aws >/dev/null 2>&1; then
+    aws autoscaling set-instance-health --instance-id "$id" --health-status Unhealthy \
+      --no-should-respect-grace-period && return 0
+  fi
+  echo "rayfleet boot: cannot reach Auto Scaling; powering off"
+  systemctl poweroff
+}
+boot_failed() {
+  local status=$?
+  [ "$status" -eq 0 ] && return 0
+  set +e
+  trap - ERR
+  echo "rayfleet boot FAILED in step '$BOOT_STEP' (exit $status): ${BOOT_REASON:-unknown}"
+  mark_unhealthy
+}
+trap on_error ERR
+trap boot_failed EXIT
+
 # Other local users cannot read Ray's command lines (secrets on argv: the GCS store's AUTH token).
 grep -q '^proc /proc proc .*hidepid=invisible' /etc/fstab || echo 'proc /proc proc defaults,hidepid=invisible 0 0' >> /etc/fstab
 mount -o remount,hidepid=invisible /proc
@@ -29,50 +78,28 @@ chmod 0644 /etc/dbus-1/system.d/rayfleet-unit-processes.conf
 
 systemctl reload dbus
 
-apt-get update -q
-apt-get install -y -q python3-venv
+step 'install packages'
+retry apt-get -q -o DPkg::Lock::Timeout=600 update
+retry apt-get -q -o DPkg::Lock::Timeout=600 install -y python3-venv
 id ray >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/ray --shell /usr/sbin/nologin ray
 install -d -m 0755 /opt/rayfleet /opt/rayfleet/bin /opt/rayfleet/agents
 install -d -m 0750 -o root -g ray /etc/rayfleet
+step 'install Ray'
 python3 -m venv /opt/rayfleet/venv
-/opt/rayfleet/venv/bin/pip install --quiet --upgrade pip
-/opt/rayfleet/venv/bin/pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'
+retry /opt/rayfleet/venv/bin/pip install --quiet --upgrade pip
+retry /opt/rayfleet/venv/bin/pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'
 
+step 'fetch the node agents'
 # The node agents (node provider, spot watcher), from the region's artifact bucket.
-/opt/rayfleet/venv/bin/python - <<'PY'
+python_step <<'PY'
 import io, zipfile, boto3
 body = boto3.client("s3").get_object(Bucket="rayfleet-prod-us-east-1-0123456789ab", Key="node-agent/rayfleet-node-agent.zip")["Body"].read()
 zipfile.ZipFile(io.BytesIO(body)).extractall("/opt/rayfleet/agents")
 PY
 
-# The dashboard token: created by the cluster's first head, read by every later one.
-/opt/rayfleet/venv/bin/python - <<'PY'
-import os, secrets, boto3
-client = boto3.client("secretsmanager")
-arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:dashboard-token-AbCdEf"
-try:
-    token = client.get_secret_value(SecretId=arn)["SecretString"]
-except client.exceptions.ResourceNotFoundException:
-    token = secrets.token_hex(32)  # what `ray get-auth-token --generate` makes
-    client.put_secret_value(SecretId=arn, SecretString=token)
-fd = os.open("/etc/rayfleet/auth_token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-with os.fdopen(fd, 'w') as handle:
-    handle.write(token)
-os.chown("/etc/rayfleet/auth_token", 0, __import__('grp').getgrnam('ray').gr_gid)
-PY
-
-# The Redis auth token, for GCS fault tolerance.
-/opt/rayfleet/venv/bin/python - <<'PY'
-import os, boto3
-password = boto3.client("secretsmanager").get_secret_value(SecretId="arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth-GhIjKl")["SecretString"]
-fd = os.open("/etc/rayfleet/redis.env", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-with os.fdopen(fd, 'w') as handle:
-    handle.write("REDIS_PASSWORD=" + password + "\n")
-os.chown("/etc/rayfleet/redis.env", 0, __import__('grp').getgrnam('ray').gr_gid)
-PY
-
+step 'publish the head address'
 # The stable head address: this head's private IP, in the VPC's private zone.
-/opt/rayfleet/venv/bin/python - <<'PY'
+python_step <<'PY'
 import urllib.request, boto3
 def imds(path):
     put = urllib.request.Request("http://169.254.169.254/latest/api/token", method="PUT",
@@ -92,6 +119,35 @@ route53.get_waiter("resource_record_sets_changed").wait(
     Id=change["ChangeInfo"]["Id"], WaiterConfig={"Delay": 5, "MaxAttempts": 60})
 PY
 
+step 'the dashboard token'
+# The dashboard token: created by the cluster's first head, read by every later one.
+python_step <<'PY'
+import os, secrets, boto3
+client = boto3.client("secretsmanager")
+arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:dashboard-token-AbCdEf"
+try:
+    token = client.get_secret_value(SecretId=arn)["SecretString"]
+except client.exceptions.ResourceNotFoundException:
+    token = secrets.token_hex(32)  # what `ray get-auth-token --generate` makes
+    client.put_secret_value(SecretId=arn, SecretString=token)
+fd = os.open("/etc/rayfleet/auth_token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+with os.fdopen(fd, 'w') as handle:
+    handle.write(token)
+os.chown("/etc/rayfleet/auth_token", 0, __import__('grp').getgrnam('ray').gr_gid)
+PY
+
+step 'the Redis auth token'
+# The Redis auth token, for GCS fault tolerance.
+python_step <<'PY'
+import os, boto3
+password = boto3.client("secretsmanager").get_secret_value(SecretId="arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth-GhIjKl")["SecretString"]
+fd = os.open("/etc/rayfleet/redis.env", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+with os.fdopen(fd, 'w') as handle:
+    handle.write("REDIS_PASSWORD=" + password + "\n")
+os.chown("/etc/rayfleet/redis.env", 0, __import__('grp').getgrnam('ray').gr_gid)
+PY
+
+step 'start Ray'
 cat > /etc/rayfleet/autoscaler.yaml <<'RAYFLEET_EOF'
 cluster_name: rayfleet-prod-us-east-1
 max_workers: 24

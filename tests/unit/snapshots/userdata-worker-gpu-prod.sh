@@ -7,6 +7,55 @@ echo "rayfleet boot: $(date -u +%FT%TZ)"
 export DEBIAN_FRONTEND=noninteractive
 export AWS_DEFAULT_REGION=us-east-1
 
+# Boot steps, bounded retries, and on failure: log the step and why, and have the ASG replace this node.
+BOOT_STEP="start"
+BOOT_REASON=""
+step() { BOOT_STEP="$1"; echo "rayfleet boot step: $1"; }
+fail() { BOOT_REASON="$1"; exit 1; }
+on_error() {
+  local status=$? command=${BASH_COMMAND%%$'\n'*}
+  [ -n "$BOOT_REASON" ] || BOOT_REASON="\`$command\` exited with $status"
+}
+# Network steps (apt, pip, AWS APIs) get 5 attempts, 10, 20, 40 and 80 s apart.
+retry() {
+  local attempt delay=10 what=${*%%$'\n'*}
+  for attempt in 1 2 3 4 5; do
+    "$@" && return 0
+    echo "rayfleet boot: attempt $attempt of 5 failed: $what"
+    if [ "$attempt" -lt 5 ]; then sleep "$delay"; delay=$((delay * 2)); fi
+  done
+  fail "gave up after 5 attempts: $what"
+}
+# Python steps read their code once, so that a retry runs it again.
+python_step() { local code; code=$(cat); retry /opt/rayfleet/venv/bin/python -c "$code"; }
+mark_unhealthy() {
+  local token id
+  token=$(curl -sf -m 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)
+  id=$(curl -sf -m 5 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
+  echo "rayfleet boot: marking $id Unhealthy so that its Auto Scaling group replaces it"
+  if /opt/rayfleet/venv/bin/python -c "import boto3" 2>/dev/null; then
+    /opt/rayfleet/venv/bin/python -c 'import sys, boto3
+boto3.client("autoscaling").set_instance_health(
+    InstanceId=sys.argv[1], HealthStatus="Unhealthy", ShouldRespectGracePeriod=False)' "$id" && return 0
+  fi
+  if command -v aws >/dev/null 2>&1; then
+    aws autoscaling set-instance-health --instance-id "$id" --health-status Unhealthy \
+      --no-should-respect-grace-period && return 0
+  fi
+  echo "rayfleet boot: cannot reach Auto Scaling; powering off"
+  systemctl poweroff
+}
+boot_failed() {
+  local status=$?
+  [ "$status" -eq 0 ] && return 0
+  set +e
+  trap - ERR
+  echo "rayfleet boot FAILED in step '$BOOT_STEP' (exit $status): ${BOOT_REASON:-unknown}"
+  mark_unhealthy
+}
+trap on_error ERR
+trap boot_failed EXIT
+
 # Other local users cannot read Ray's command lines (secrets on argv: the GCS store's AUTH token).
 grep -q '^proc /proc proc .*hidepid=invisible' /etc/fstab || echo 'proc /proc proc defaults,hidepid=invisible 0 0' >> /etc/fstab
 mount -o remount,hidepid=invisible /proc
@@ -29,28 +78,53 @@ chmod 0644 /etc/dbus-1/system.d/rayfleet-unit-processes.conf
 
 systemctl reload dbus
 
-apt-get update -q
-apt-get install -y -q python3-venv
-# GPU nodes: NVIDIA's server driver from Ubuntu's archive, unless the image already has one.
+step 'cache no negative DNS answers'
+install -d -m 0755 /etc/systemd/resolved.conf.d
+cat > /etc/systemd/resolved.conf.d/rayfleet.conf <<'RAYFLEET_EOF'
+[Resolve]
+# A worker may look up the head address before the head publishes it.
+Cache=no-negative
+RAYFLEET_EOF
+chmod 0644 /etc/systemd/resolved.conf.d/rayfleet.conf
+
+systemctl try-restart systemd-resolved.service
+
+step 'install packages'
+retry apt-get -q -o DPkg::Lock::Timeout=600 update
+retry apt-get -q -o DPkg::Lock::Timeout=600 install -y python3-venv
+step 'install the NVIDIA driver'
+# NVIDIA's server driver from Ubuntu's archive, unless the image already has one.
 if ! command -v nvidia-smi >/dev/null 2>&1; then
-  apt-get install -y -q ubuntu-drivers-common
-  ubuntu-drivers install --gpgpu
-  modprobe nvidia || true
+  retry apt-get -q -o DPkg::Lock::Timeout=600 install -y ubuntu-drivers-common
+  retry ubuntu-drivers install --gpgpu
+  # --gpgpu installs the headless driver without nvidia-smi: add the utilities of the same branch.
+  branch=$(dpkg-query -W -f='${Status} ${Package}\n' 'nvidia-headless-no-dkms-*' \
+    | sed -n 's/^install ok installed nvidia-headless-no-dkms-\([0-9]*-server\).*/\1/p' | head -n 1) || true
+  [ -n "$branch" ] || fail "ubuntu-drivers installed no NVIDIA server driver"
+  retry apt-get -q -o DPkg::Lock::Timeout=600 install -y "nvidia-utils-$branch"
+  modprobe nvidia
 fi
+step 'check the NVIDIA driver'
+gpus=$(nvidia-smi -L 2>&1) || fail "nvidia-smi failed, the NVIDIA driver does not work: $gpus"
+listed=$(grep -c '^GPU ' <<<"$gpus" || true)
+[ "$listed" -ge 1 ] || fail "nvidia-smi lists $listed GPUs; this node type has 1"
 id ray >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/ray --shell /usr/sbin/nologin ray
 install -d -m 0755 /opt/rayfleet /opt/rayfleet/bin /opt/rayfleet/agents
 install -d -m 0750 -o root -g ray /etc/rayfleet
+step 'install Ray'
 python3 -m venv /opt/rayfleet/venv
-/opt/rayfleet/venv/bin/pip install --quiet --upgrade pip
-/opt/rayfleet/venv/bin/pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'
+retry /opt/rayfleet/venv/bin/pip install --quiet --upgrade pip
+retry /opt/rayfleet/venv/bin/pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'
 
+step 'fetch the node agents'
 # The node agents (node provider, spot watcher), from the region's artifact bucket.
-/opt/rayfleet/venv/bin/python - <<'PY'
+python_step <<'PY'
 import io, zipfile, boto3
 body = boto3.client("s3").get_object(Bucket="rayfleet-prod-us-east-1-0123456789ab", Key="node-agent/rayfleet-node-agent.zip")["Body"].read()
 zipfile.ZipFile(io.BytesIO(body)).extractall("/opt/rayfleet/agents")
 PY
 
+step 'wait for the dashboard token'
 # The dashboard token (Ray token auth): written by the head on the cluster's first boot.
 /opt/rayfleet/venv/bin/python - <<'PY'
 import os, time, boto3
@@ -69,6 +143,15 @@ with os.fdopen(fd, 'w') as handle:
 os.chown("/etc/rayfleet/auth_token", 0, __import__('grp').getgrnam('ray').gr_gid)
 PY
 
+step 'wait for the head address'
+for attempt in $(seq 1 30); do
+  getent hosts head.rayfleet-prod-us-east-1.rayfleet.internal >/dev/null && break
+  resolvectl flush-caches || true
+  sleep 10
+done
+getent hosts head.rayfleet-prod-us-east-1.rayfleet.internal >/dev/null || fail "head.rayfleet-prod-us-east-1.rayfleet.internal does not resolve after 300 s"
+
+step 'start Ray'
 cat > /etc/rayfleet/ray.env <<'RAYFLEET_EOF'
 HOME=/var/lib/ray
 PATH=/opt/rayfleet/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
