@@ -85,3 +85,45 @@ def test_region_health_does_not_count_itself_nor_applications_being_deleted():
 
 def test_region_with_no_application_configured_is_healthy():
     assert verdict({"applications": {}}).healthy
+
+
+def _first_party_imports(path, root):
+    """The modules of rayfleet's own packages one source file imports, as file paths under root."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            if name.split(".")[0] not in ("serve_apps", "components", "stacks"):
+                continue
+            base = root / name.replace(".", "/")
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    found.add(candidate)
+    return found
+
+
+def test_code_package_holds_every_module_the_replicas_import():
+    import io
+    import zipfile
+
+    from serve_apps.catalog import KNOWN_APPS
+    from serve_apps.package import ROOT, code_package
+    from serve_apps.render import REGION_HEALTH_IMPORT_PATH
+
+    names = set(zipfile.ZipFile(io.BytesIO(code_package()[0])).namelist())
+    apps = [*KNOWN_APPS, REGION_HEALTH_IMPORT_PATH]
+    pending = {ROOT / path.split(":")[0].replace(".", "/") / "__init__.py" for path in apps}
+    seen = set()
+    while pending:
+        path = pending.pop()
+        seen.add(path)
+        pending |= _first_party_imports(path, ROOT) - seen
+    # A replica runs from this zip alone: a module it imports that the zip lacks fails it on every cloud node.
+    needed = {p.relative_to(ROOT).as_posix() for p in seen}
+    assert sorted(needed - names) == []
