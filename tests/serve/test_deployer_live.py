@@ -116,7 +116,9 @@ def test_cli_deploy_then_rollback_through_the_local_dashboard(local_cluster, ray
     run = run_cli("serve", "deploy", "--env", "dev", "--address", "127.0.0.1:8265", env=env, timeout=300)
     assert run.code == 0, run.err
     assert "✓ http://127.0.0.1:8265: every application RUNNING in " in run.err
-    assert "sentiment │ /sentiment │ RUNNING │ Sentiment" in run.out
+    rows = [[cell.strip() for cell in line.split("│")][:4] for line in run.out.splitlines() if "│" in line]
+    assert ["sentiment", "/sentiment", "RUNNING", "Sentiment"] in rows
+    assert [REGION_HEALTH_APP, "/-/region-health", "RUNNING", "RegionHealth"] in rows
     back = run_cli("serve", "rollback", "--address", "127.0.0.1:8265", env=env, timeout=300)
     assert back.code == 0, back.err
     assert f"restored deployment #{before} of {history.folder}" in back.err
