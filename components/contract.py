@@ -50,3 +50,15 @@ DASHBOARD_PORT = 8265
 #: Serve's HTTP proxy on every node: what the load balancer forwards to.
 SERVE_PORT = 8000
 REDIS_PORT = 6379
+
+# --- serving ------------------------------------------------------------------
+
+#: The route where every region answers whether it can serve each of its Serve applications:
+#: 200 while it can, 503 naming those it cannot. Route 53 fails a region over on it.
+REGION_HEALTH_ROUTE = "/-/region-health"
+#: The Serve application behind that route, deployed beside the user's applications. A leading
+#: underscore: no application name the config accepts can take it.
+REGION_HEALTH_APP = "_region-health"
+#: How old the status behind that route's answer may be, in seconds: Serve's controller is asked at
+#: most this often, however many health checkers ask the route.
+REGION_HEALTH_REFRESH_SECONDS = 2

@@ -37,7 +37,7 @@ from serve_apps.deployer import DEFAULT_TIMEOUT_S, DeployResult, deploy
 from serve_apps.history import History
 from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.render import LocalTarget, Machine, RenderedConfig, render_serve_config
-from components.contract import DASHBOARD_PORT, GCS_PORT, SERVE_PORT
+from components.contract import DASHBOARD_PORT, GCS_PORT, REGION_HEALTH_APP, SERVE_PORT
 from components.errors import RayfleetError
 from stacks.loader import load_environment
 
@@ -219,8 +219,11 @@ def smoke_test(state: LocalState, config: dict) -> list[SmokeResult]:
     """POST each app's example request to its route and check the answer."""
     results = []
     for app in config["applications"]:
-        spec = app_spec(app["import_path"])
         url = f"http://127.0.0.1:{state.serve_port}{app['route_prefix']}"
+        if app["name"] == REGION_HEALTH_APP:
+            results.append(_region_health_smoke(app["name"], url))
+            continue
+        spec = app_spec(app["import_path"])
         if spec.smoke_request is None:
             results.append(SmokeResult(app["name"], url, True, "no smoke request defined"))
             continue
@@ -236,6 +239,17 @@ def smoke_test(state: LocalState, config: dict) -> list[SmokeResult]:
         got = answer.get(key)
         results.append(SmokeResult(app["name"], url, got == want, f"{key} = {got!r}" + ("" if got == want else f", expected {want!r}")))
     return results
+
+
+def _region_health_smoke(name: str, url: str) -> SmokeResult:
+    """The region-health route answers 200: every application just deployed can serve."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return SmokeResult(name, url, True, f"HTTP {response.status}")
+    except urllib.error.HTTPError as err:
+        return SmokeResult(name, url, False, f"HTTP {err.code}: {err.read().decode(errors='replace')[:300]}")
+    except (urllib.error.URLError, OSError) as err:
+        return SmokeResult(name, url, False, f"request failed: {err}")
 
 
 def up(

@@ -16,8 +16,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What replicas import: the apps, and the error root they raise.
-_FILES = ("serve_apps/**/*.py", "stacks/__init__.py", "components/errors.py")
+#: What replicas import: the apps, the error root they raise, and the contract (the region-health route).
+_FILES = ("serve_apps/**/*.py", "stacks/__init__.py", "components/errors.py", "components/contract.py")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

@@ -4,8 +4,9 @@
     >>> target = CloudTarget(models_base="s3://bucket/models", working_dir="s3://bucket/serve/code-abc.zip")
     >>> rendered = render_serve_config(load_environment("prod"), target)
     >>> [a["name"] for a in rendered.config["applications"]]
-    ['sentiment', 'digits']
+    ['sentiment', 'digits', '_region-health']
 
+Every config also gets the region-health application at REGION_HEALTH_ROUTE.
 Pure: no Ray, no AWS. `validate_serve_config` checks a rendered dict against
 Ray's own `ray.serve.schema.ServeDeploySchema` (that one imports Ray).
 The local target also clamps replicas and resources to the machine and says
@@ -20,7 +21,7 @@ from typing import Any
 
 from serve_apps.catalog import app_spec
 from stacks.config import EnvironmentConfig, ServeApp
-from components.contract import SERVE_PORT
+from components.contract import REGION_HEALTH_APP, REGION_HEALTH_ROUTE, SERVE_PORT
 from components.errors import RayfleetError
 
 #: Replicas get this long to finish in-flight requests when they stop (spot notices give 120 s).
@@ -28,6 +29,9 @@ GRACEFUL_SHUTDOWN_TIMEOUT_S = 20.0
 GRACEFUL_SHUTDOWN_WAIT_LOOP_S = 2.0
 HEALTH_CHECK_PERIOD_S = 10.0
 HEALTH_CHECK_TIMEOUT_S = 30.0
+#: The region-health application, deployed beside the configured ones (see serve_apps/region_health).
+REGION_HEALTH_IMPORT_PATH = "serve_apps.region_health:app"
+REGION_HEALTH_REPLICAS = 2
 #: Local replicas per application at most: a laptop cannot run prod's fleet.
 LOCAL_MAX_REPLICAS = 2
 #: Python packages the model apps need on cloud nodes (pip runtime_env of each app).
@@ -76,7 +80,7 @@ def render_serve_config(cfg: EnvironmentConfig, target: CloudTarget | LocalTarge
     apps = list(cfg.serve.applications)
     if isinstance(target, LocalTarget) and target.machine is not None:
         apps = _clamp_to_machine(apps, target.machine, notes)
-    applications = [_application(app, target) for app in apps]
+    applications = [_application(app, target) for app in apps] + [_region_health(target)]
     config = {
         "proxy_location": "EveryNode",
         "http_options": {"host": target.host, "port": target.port},
@@ -101,6 +105,35 @@ def _application(app: ServeApp, target: CloudTarget | LocalTarget) -> dict[str, 
         out["runtime_env"] = {"working_dir": target.working_dir, "pip": list(APP_REQUIREMENTS)}
     out["logging_config"] = {"encoding": "JSON"}
     out["deployments"] = [_deployment(spec.deployment, app)]
+    return out
+
+
+def _region_health(target: CloudTarget | LocalTarget) -> dict[str, Any]:
+    """The application behind REGION_HEALTH_ROUTE, which the load balancer and Route 53 check.
+
+    It reserves no CPU: it must answer while the apps' replicas fill every CPU (and the head,
+    which has none for replicas, may hold it), and the local clamping has nothing of it to fit.
+    """
+    out: dict[str, Any] = {
+        "name": REGION_HEALTH_APP,
+        "route_prefix": REGION_HEALTH_ROUTE,
+        "import_path": REGION_HEALTH_IMPORT_PATH,
+        "args": {},
+    }
+    if isinstance(target, CloudTarget):
+        out["runtime_env"] = {"working_dir": target.working_dir}
+    out["logging_config"] = {"encoding": "JSON"}
+    out["deployments"] = [
+        {
+            "name": "RegionHealth",
+            # Two, on different nodes where Serve can: a check must not fail because one replica is restarting.
+            "num_replicas": REGION_HEALTH_REPLICAS,
+            "max_ongoing_requests": 64,
+            "ray_actor_options": {"num_cpus": 0, "num_gpus": 0},
+            "health_check_period_s": HEALTH_CHECK_PERIOD_S,
+            "health_check_timeout_s": HEALTH_CHECK_TIMEOUT_S,
+        }
+    ]
     return out
 
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+#: Deployment statuses of a deployment that runs as configured, or is only changing its replica count.
+_SCALED = ("HEALTHY", "UPSCALING", "DOWNSCALING")
+
 
 @dataclass(frozen=True)
 class DeploymentState:
@@ -20,10 +23,21 @@ class DeploymentState:
     running: int
     target: int
     message: str = ""
+    #: The autoscaling floor; None for a fixed replica count.
+    min_replicas: int | None = None
 
     @property
     def healthy(self) -> bool:
         return self.status == "HEALTHY" and self.running >= self.target
+
+    @property
+    def can_serve(self) -> bool:
+        """A request sent now gets an answer: a replica runs, or none needs to (scaled to zero, or waking up).
+
+        An autoscaling floor of 0 makes an empty deployment a cold start, not an outage, unless Serve
+        itself says it is broken (UNHEALTHY, DEPLOY_FAILED) or still being deployed (UPDATING).
+        """
+        return self.running > 0 or (self.min_replicas == 0 and self.status in _SCALED)
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,11 @@ class AppState:
     @property
     def healthy(self) -> bool:
         return self.status == "RUNNING" and all(d.healthy for d in self.deployments)
+
+    @property
+    def can_serve(self) -> bool:
+        """Every deployment can serve (the ingress calls the others); an app with none yet cannot."""
+        return bool(self.deployments) and all(d.can_serve for d in self.deployments)
 
     @property
     def failed(self) -> bool:
@@ -53,6 +72,7 @@ def parse_status(details: dict[str, Any]) -> list[AppState]:
                 running=sum(1 for r in dep.get("replicas") or () if r.get("state") == "RUNNING"),
                 target=int(dep.get("target_num_replicas") or 0),
                 message=str(dep.get("message") or ""),
+                min_replicas=_min_replicas(dep),
             )
             for dname, dep in sorted((app.get("deployments") or {}).items())
         )
@@ -66,6 +86,13 @@ def parse_status(details: dict[str, Any]) -> list[AppState]:
             )
         )
     return apps
+
+
+def _min_replicas(deployment: dict[str, Any]) -> int | None:
+    config = deployment.get("deployment_config") or {}
+    autoscaling = config.get("autoscaling_config") or {}
+    floor = autoscaling.get("min_replicas")
+    return None if floor is None else int(floor)
 
 
 def status_json(apps: list[AppState]) -> list[dict[str, Any]]:

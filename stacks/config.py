@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.contract import HEAD_NODE_TYPE
+from components.contract import HEAD_NODE_TYPE, REGION_HEALTH_ROUTE
 from components.catalog import closest, facts, instance_type, is_aws_region, is_known_instance_type, smallest
 
 #: The Ray minor version this rayfleet deploys with; clusters must run the same.
@@ -144,6 +144,11 @@ def _check_route_prefix(value: str) -> str:
         raise Rule(
             "must start with '/' and contain only path segments of letters, digits, '.', '_', '~' or '-'",
             "write it like '/sentiment' (no trailing '/')",
+        )
+    if value == REGION_HEALTH_ROUTE or value.startswith(REGION_HEALTH_ROUTE + "/"):
+        raise Rule(
+            f"is reserved: every region answers Route 53's health checks at {REGION_HEALTH_ROUTE}",
+            "pick another routePrefix",
         )
     return value
 

@@ -173,7 +173,7 @@ class ClusterHandles:
     """What one region's Ray cluster hands the serving path: its nodes' security group, ASGs and bucket."""
 
     node_security_group_id: Any
-    #: Every ASG whose instances run a Serve proxy (head and workers), by its node-group role ('cpu-spot').
+    #: Every ASG whose instances run Serve replicas (the workers), by its node-group role ('cpu-spot').
     asg_names: dict[str, Any]
     artifact_bucket_id: Any
     artifact_bucket_arn: Any
@@ -186,8 +186,12 @@ class ClusterHandles:
     def of(cls, stack: RegionStack) -> ClusterHandles:
         cluster, artifacts = stack.cluster, stack.artifacts
         assert cluster is not None and artifacts is not None
-        # Every node runs a Serve proxy: the head and both markets of every worker group take traffic.
-        asgs = {asg.role: cluster.asgs[asg.role].name for asg in cluster.args.nodes.asgs}
+        # Only workers take traffic. The head offers no CPU to replicas, and its proxy stays ready with
+        # none running (so that it can wake an app scaled to zero): as a target it would keep the load
+        # balancer, and Route 53's target-health check, green after every worker has gone.
+        asgs = {
+            asg.role: cluster.asgs[asg.role].name for group in cluster.args.nodes.workers for asg in group.asgs
+        }
         return cls(
             node_security_group_id=cluster.node_security_group_id,
             asg_names=asgs,

@@ -37,7 +37,7 @@ class GlobalFailover(pulumi.ComponentResource):
         self.register_outputs({"healthCheckIds": self.health_check_ids, "records": self.records})
 
     def _health_check(self, name: str, endpoint: RegionEndpoint) -> pulumi.Output[str]:
-        """Route 53's view of one region: its load balancer's Serve health path, over HTTPS."""
+        """Route 53's view of one region: can it serve every application (its region-health route), over HTTPS."""
         check = aws.route53.HealthCheck(
             f"{name}-{endpoint.region}-health",
             type=plan.HEALTH_CHECK_TYPE,

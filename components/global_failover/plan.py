@@ -2,29 +2,37 @@
 
     >>> [(r.region, r.policy, r.role) for r in records("active-passive", ["us-east-1", "us-west-2"])]
     [('us-east-1', 'failover', 'PRIMARY'), ('us-west-2', 'failover', 'SECONDARY')]
-    >>> outage_timeline(60).worst_case_seconds
-    120
+    >>> outage_timeline(60).worst_case_seconds, app_outage_timeline(60).worst_case_seconds
+    (120, 132)
 
 No pulumi, boto3 or ray imports.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
+
+from components.contract import REGION_HEALTH_REFRESH_SECONDS, REGION_HEALTH_ROUTE
 
 FailoverMode = Literal["active-passive", "active-active"]
 
 #: Route 53 health checks (per region, from ~15 checker locations).
 HEALTH_CHECK_TYPE = "HTTPS"
 HEALTH_CHECK_PORT = 443
-HEALTH_CHECK_PATH = "/-/healthz"
+#: The region answers 200 there only while it can serve every configured application (a Serve
+#: application the renderer adds); Serve's own /-/healthz stays 200 with no replica running.
+HEALTH_CHECK_PATH = REGION_HEALTH_ROUTE
 #: 10 s is the "fast" interval Route 53 offers (the other is 30 s).
 HEALTH_CHECK_INTERVAL_SECONDS = 10
 HEALTH_CHECK_FAILURE_THRESHOLD = 3
 #: Route 53's own delay between a health-check verdict and its DNS servers answering differently.
 #: AWS does not publish a bound; observed values are tens of seconds, so plan with 30.
 ROUTE53_PROPAGATION_SECONDS = 30
+#: Serve checks every replica this often (`health_check_period_s` in the rendered Serve config), so it
+#: sees a replica that died at its next check at the latest; the region-health route then answers 503
+#: from a status at most REGION_HEALTH_REFRESH_SECONDS old.
+SERVE_REPLICA_CHECK_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -59,16 +67,19 @@ def records(mode: FailoverMode, regions: list[str]) -> list[RecordPlan]:
 
 @dataclass(frozen=True)
 class OutageTimeline:
-    """What a client sees when a region's load balancer stops answering /-/healthz, in seconds."""
+    """What a client sees when a region stops answering 200 on its health route, in seconds."""
 
     detection_seconds: int
     propagation_seconds: int
     ttl_seconds: int
+    #: Before Route 53's checks can fail: how long the region-health route may still answer 200
+    #: (0 when the load balancer itself fails or has no worker left to forward to).
+    serve_detection_seconds: int = 0
 
     @property
     def route53_switch_seconds(self) -> int:
         """From the outage until Route 53's servers answer with the healthy region."""
-        return self.detection_seconds + self.propagation_seconds
+        return self.serve_detection_seconds + self.detection_seconds + self.propagation_seconds
 
     @property
     def worst_case_seconds(self) -> int:
@@ -77,8 +88,17 @@ class OutageTimeline:
 
 
 def outage_timeline(ttl_seconds: int) -> OutageTimeline:
+    """The region is gone: its load balancer fails, or has no worker left (it answers 503 itself)."""
     return OutageTimeline(
         detection_seconds=HEALTH_CHECK_INTERVAL_SECONDS * HEALTH_CHECK_FAILURE_THRESHOLD,
         propagation_seconds=ROUTE53_PROPAGATION_SECONDS,
         ttl_seconds=ttl_seconds,
+    )
+
+
+def app_outage_timeline(ttl_seconds: int) -> OutageTimeline:
+    """An application loses every replica while the region's load balancer and proxies still answer."""
+    return replace(
+        outage_timeline(ttl_seconds),
+        serve_detection_seconds=SERVE_REPLICA_CHECK_SECONDS + REGION_HEALTH_REFRESH_SECONDS,
     )

@@ -21,8 +21,8 @@ class ServeIngressArgs(BaseModel):
     public_subnet_ids: list[Any]
     #: The cluster nodes' security group: the load balancer may reach its port 8000, nothing else.
     node_security_group_id: Any
-    #: Auto Scaling Groups whose instances run a Serve proxy (workers and head), by a stable
-    #: key (`head`, `cpu-spot`, ...) so each attachment keeps its resource name when names change.
+    #: Auto Scaling Groups whose instances run Serve replicas (the workers, not the head), by a stable
+    #: key (`cpu-spot`, ...) so each attachment keeps its resource name when names change.
     asg_names: dict[str, Any]
     tls: TlsSource
     #: `configured`: the certificate to use.

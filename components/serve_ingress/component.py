@@ -1,8 +1,8 @@
-"""The ServeIngress component: one region's internet-facing ALB in front of the Serve proxies on every node.
+"""The ServeIngress component: one region's internet-facing ALB in front of the Serve proxies on the workers.
 
     ingress = ServeIngress("ingress-us-east-1", ServeIngressArgs(region="us-east-1", vpc_id=net.vpc_id,
                            public_subnet_ids=net.public_subnet_ids, node_security_group_id=nodes_sg,
-                           asg_names={"head": head.name, "cpu-spot": spot.name}, tls="none", tags=ctx),
+                           asg_names={"cpu-spot": spot.name, "cpu-on-demand": twin.name}, tls="none", tags=ctx),
                            opts=pulumi.ResourceOptions(provider=aws_us_east_1))
     ingress.dns_name  # what Route 53 aliases point at
 
@@ -212,7 +212,7 @@ class ServeIngress(pulumi.ComponentResource):
             )
 
     def _attachments(self, name: str, target_group: aws.lb.TargetGroup) -> None:
-        """Every ASG whose instances run a Serve proxy registers them with the target group."""
+        """Every ASG whose instances run Serve replicas registers them with the target group."""
         for key, asg_name in self.args.asg_names.items():
             aws.autoscaling.Attachment(
                 f"{name}-attach-{plan.attachment_key(key)}",

@@ -21,7 +21,10 @@ TlsSource = Literal["configured", "issued", "none"]
 #: be created before the old one is deleted.
 ALB_NAME_PREFIX = "rfalb-"
 TARGET_GROUP_NAME_PREFIX = "rfsrv-"
-#: A Serve proxy answers 200 here while it takes traffic, 503 while it drains.
+#: A worker's Serve proxy answers 200 here while it takes traffic, 503 while it drains: the
+#: per-node signal the load balancer needs. It does not say whether the region can serve its
+#: applications (a proxy is ready once any application runs a replica); Route 53 checks
+#: REGION_HEALTH_ROUTE for that, through this load balancer.
 HEALTH_PATH = "/-/healthz"
 #: Ray Serve keeps a draining proxy answering for at least this long
 #: (RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S in ray/serve/_private/constants.py).

@@ -17,7 +17,7 @@ def _failover(plan, type_token):
     return {r.name.split("-", 1)[1].rsplit("-", 1)[0]: r for r in plan.of_type(type_token) if r.component == "failover"}
 
 
-def test_prod_checks_each_regions_load_balancer_over_https_every_10_seconds(plans):
+def test_prod_checks_each_regions_health_route_through_its_load_balancer_over_https_every_10_seconds(plans):
     plan = plans("prod")
     checks = _failover(plan, HEALTH_CHECK)
     assert sorted(checks) == ["us-east-1", "us-west-2"]
@@ -25,7 +25,7 @@ def test_prod_checks_each_regions_load_balancer_over_https_every_10_seconds(plan
         assert check.region == "global"
         inputs = check.inputs
         assert inputs["fqdn"] == plan.outputs["regions"][region]["loadBalancerDnsName"]
-        assert (inputs["type"], inputs["port"], inputs["resourcePath"]) == ("HTTPS", 443, "/-/healthz")
+        assert (inputs["type"], inputs["port"], inputs["resourcePath"]) == ("HTTPS", 443, "/-/region-health")
         assert (inputs["requestInterval"], inputs["failureThreshold"]) == (10, 3)
         assert inputs["tags"]["rayfleet:component"] == "failover"
         assert inputs["tags"]["rayfleet:cluster"] == f"rayfleet-prod-{region}"
@@ -122,6 +122,15 @@ def test_outage_timeline_adds_detection_propagation_and_ttl():
     assert timeline.detection_seconds == 30
     assert timeline.route53_switch_seconds == 30 + failover_plan.ROUTE53_PROPAGATION_SECONDS
     assert timeline.worst_case_seconds == timeline.route53_switch_seconds + 60
+
+
+def test_application_outage_adds_serve_noticing_it_before_route53_checks_fail():
+    region, app = failover_plan.outage_timeline(60), failover_plan.app_outage_timeline(60)
+    # Serve sees a dead replica at its next check (10 s); the route answers from a status at most 2 s old.
+    assert app.serve_detection_seconds == 10 + 2
+    assert app.detection_seconds == region.detection_seconds == 30
+    assert app.route53_switch_seconds == region.route53_switch_seconds + 12
+    assert app.worst_case_seconds == app.route53_switch_seconds + 60
 
 
 def test_active_passive_refuses_a_third_region():

@@ -7,7 +7,7 @@ import pytest
 from components.serve_ingress import plan as ingress_plan
 from stacks.loader import load_environment
 from stacks.plan import run_plan
-from tests.fakes.serving import node_security_group_id, proxy_asg_names
+from tests.fakes.serving import node_security_group_id, worker_asg_names
 from tests.fakes.environments import ENVIRONMENTS, stack_config, write_stack
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
@@ -61,11 +61,14 @@ def test_target_group_checks_serve_healthz_on_8000_and_outlasts_the_proxy_drain(
 
 
 @pytest.mark.parametrize("env, region", REGIONS)
-def test_every_proxy_asg_is_attached_to_the_target_group(plans, env, region):
+def test_every_worker_asg_and_not_the_head_is_attached_to_the_target_group(plans, env, region):
     plan = plans(env)
     group = _one(_ingress(plan, TARGET_GROUP, region))
     attachments = _ingress(plan, ATTACHMENT, region)
-    assert {a.inputs["autoscalingGroupName"] for a in attachments} == proxy_asg_names(plan, region)
+    attached = {a.inputs["autoscalingGroupName"] for a in attachments}
+    assert attached == worker_asg_names(plan, region)
+    # The head runs no replicas, and its proxy answers /-/healthz with 200 even when none runs anywhere.
+    assert plan.outputs["regions"][region]["headAsgName"] not in attached
     assert {a.inputs["lbTargetGroupArn"] for a in attachments} == {_target_group_arn(plan, group)}
 
 

@@ -9,11 +9,10 @@ def node_security_group_id(plan: Plan, region: str) -> str:
     return plan.outputs["regions"][region]["nodeSecurityGroupId"]
 
 
-def proxy_asg_names(plan: Plan, region: str) -> set[str]:
-    """Every ASG whose nodes run a Serve proxy: the head and both markets of every worker group."""
+def worker_asg_names(plan: Plan, region: str) -> set[str]:
+    """Every ASG whose nodes run Serve replicas: both markets of every worker group (not the head)."""
     outputs = plan.outputs["regions"][region]
-    workers = {name for markets in outputs["workerAsgs"].values() for name in markets.values()}
-    return {outputs["headAsgName"], *workers}
+    return {name for markets in outputs["workerAsgs"].values() for name in markets.values()}
 
 
 def artifact_bucket(plan: Plan, region: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ the user's is touched.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -87,3 +88,17 @@ def ray_driver(cluster_token):
 @pytest.fixture
 def serve_url(local_cluster):
     return f"http://127.0.0.1:{local_cluster['state'].serve_port}"
+
+
+@pytest.fixture
+def dashboard(local_cluster):
+    return local_cluster["state"].dashboard()
+
+
+@pytest.fixture
+def current_config(local_cluster):
+    """The config `local up` deployed, read back from its history."""
+    from serve_apps.history import History
+
+    history = History.for_target(local_cluster["state"].dashboard_url)
+    return copy.deepcopy(history.records()[-1].config)

@@ -9,21 +9,10 @@ import copy
 
 import pytest
 
+from components.contract import REGION_HEALTH_APP
 from serve_apps.dashboard import Dashboard, DashboardError
 from serve_apps.deployer import DeployError, deploy, rollback
 from serve_apps.history import History
-
-
-@pytest.fixture
-def dashboard(local_cluster):
-    return local_cluster["state"].dashboard()
-
-
-@pytest.fixture
-def current_config(dashboard, local_cluster, tmp_path):
-    """The config `local up` deployed, read back from its history."""
-    history = History.for_target(local_cluster["state"].dashboard_url)
-    return copy.deepcopy(history.records()[-1].config)
 
 
 def _deployed_args(dashboard, app):
@@ -43,7 +32,7 @@ def test_deploy_shows_progress_until_running_then_rollback_restores(dashboard, c
     assert changed["applications"][0]["name"] == "sentiment"
     assert _deployed_args(dashboard, "sentiment") == {"maxBatchSize": 16}
     assert all(a.healthy for a in result.apps)
-    assert seen[-1] == {"digits": "RUNNING", "sentiment": "RUNNING"}
+    assert seen[-1] == {"digits": "RUNNING", "sentiment": "RUNNING", REGION_HEALTH_APP: "RUNNING"}
     assert [r.outcome for r in history.records()] == ["running", "running"]
 
     restored, again = rollback(dashboard, history, confirm_removal=lambda names: False)
@@ -127,7 +116,9 @@ def test_cli_deploy_then_rollback_through_the_local_dashboard(local_cluster, ray
     run = run_cli("serve", "deploy", "--env", "dev", "--address", "127.0.0.1:8265", env=env, timeout=300)
     assert run.code == 0, run.err
     assert "✓ http://127.0.0.1:8265: every application RUNNING in " in run.err
-    assert "sentiment │ /sentiment │ RUNNING │ Sentiment" in run.out
+    rows = [[cell.strip() for cell in line.split("│")][:4] for line in run.out.splitlines() if "│" in line]
+    assert ["sentiment", "/sentiment", "RUNNING", "Sentiment"] in rows
+    assert [REGION_HEALTH_APP, "/-/region-health", "RUNNING", "RegionHealth"] in rows
     back = run_cli("serve", "rollback", "--address", "127.0.0.1:8265", env=env, timeout=300)
     assert back.code == 0, back.err
     assert f"restored deployment #{before} of {history.folder}" in back.err

@@ -22,6 +22,7 @@ def test_local_up_starts_a_head_clamps_and_smoke_tests_every_route(local_cluster
     assert {s["app"]: (s["url"], s["ok"]) for s in report["smoke"]} == {
         "sentiment": ("http://127.0.0.1:8000/sentiment", True),
         "digits": ("http://127.0.0.1:8000/digits", True),
+        "_region-health": ("http://127.0.0.1:8000/-/region-health", True),
     }
     assert all(a["status"] == "RUNNING" and a["healthy"] for a in report["applications"])
     for note in report["clamped"]:

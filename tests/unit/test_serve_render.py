@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from serve_apps.render import CloudTarget, LocalTarget, Machine, render_serve_config, validate_serve_config
-from components.errors import RayfleetError
+from components.contract import REGION_HEALTH_APP, REGION_HEALTH_ROUTE
+from components.errors import ConfigError, RayfleetError
 from stacks.loader import load_environment, load_file
 from tests.fakes.environments import ENVIRONMENTS, stack_config, write_stack
 
@@ -18,7 +19,7 @@ def test_every_environment_renders_a_config_ray_accepts(env):
 
     rendered = render_serve_config(load_environment(env), CLOUD)
     schema = ServeDeploySchema.model_validate(rendered.config)
-    assert [a.name for a in schema.applications] == ["sentiment", "digits"]
+    assert [a.name for a in schema.applications] == ["sentiment", "digits", REGION_HEALTH_APP]
     assert schema.http_options.host == "0.0.0.0" and schema.http_options.port == 8000
     assert rendered.notes == []
 
@@ -93,3 +94,52 @@ def test_schema_problems_are_listed():
         validate_serve_config(rendered, "dev/us-west-2")
     assert str(caught.value).startswith("dev/us-west-2: Ray's ServeDeploySchema rejects it (1 problem):\n  - applications: ")
     assert str(caught.value).endswith("\nFix: correct rayfleet:serve in the environment file")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_config_answers_region_health_at_the_reserved_route(env):
+    cloud = render_serve_config(load_environment(env), CLOUD).config["applications"]
+    local = render_serve_config(load_environment(env), LocalTarget(models_base="file:///m")).config["applications"]
+    for applications in (cloud, local):
+        (health,) = [a for a in applications if a["route_prefix"] == REGION_HEALTH_ROUTE]
+        assert (health["name"], health["import_path"]) == (REGION_HEALTH_APP, "serve_apps.region_health:app")
+        (deployment,) = health["deployments"]
+        # It must answer while the apps' replicas take every CPU, and on the head, which has none.
+        assert deployment["ray_actor_options"] == {"num_cpus": 0, "num_gpus": 0}
+        assert deployment["num_replicas"] >= 2
+    assert cloud[-1]["runtime_env"] == {"working_dir": CLOUD.working_dir}
+    assert "runtime_env" not in local[-1]
+
+
+def test_local_config_with_region_health_fits_the_machine():
+    machine = Machine(cpus=2, gpus=0, memory_gb=8)
+    config = render_serve_config(load_environment("prod"), LocalTarget(models_base="file:///m", machine=machine)).config
+    validate_serve_config(config)
+    needed = 0.0
+    for app in config["applications"]:
+        (deployment,) = app["deployments"]
+        replicas = deployment.get("num_replicas") or deployment["autoscaling_config"]["max_replicas"]
+        needed += replicas * deployment["ray_actor_options"]["num_cpus"]
+    assert needed <= machine.cpus
+
+
+def test_route_prefix_of_region_health_is_refused_for_an_application(tmp_path):
+    config = stack_config("dev")
+    config["rayfleet:serve"]["applications"][1]["routePrefix"] = "/-/region-health"
+    with pytest.raises(ConfigError) as caught:
+        load_file(write_stack(tmp_path, config))
+    assert [str(issue) for issue in caught.value.issues] == [
+        "rayfleet:serve.applications[1].routePrefix = '/-/region-health': is reserved: every region answers "
+        "Route 53's health checks at /-/region-health. Fix: pick another routePrefix."
+    ]
+
+
+def test_route_prefix_below_region_health_is_refused_too(tmp_path):
+    config = stack_config("dev")
+    config["rayfleet:serve"]["applications"][0]["routePrefix"] = "/-/region-health/sentiment"
+    with pytest.raises(ConfigError) as caught:
+        load_file(write_stack(tmp_path, config))
+    assert len(caught.value.issues) == 1
+    assert str(caught.value.issues[0]).startswith(
+        "rayfleet:serve.applications[0].routePrefix = '/-/region-health/sentiment': is reserved"
+    )
