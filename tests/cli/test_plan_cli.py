@@ -57,8 +57,8 @@ def test_plan_prod_shows_ingress_failover_and_replication(cli):
     assert run.out.count("lb.TargetGroup ×1  serve [HTTP:8000, checks /-/healthz]") == 2
     assert "global (account-wide)" in run.out
     assert (
-        "route53.HealthCheck ×2  us-east-1-health [HTTPS /-/healthz every 10 s, fails after 3], "
-        "us-west-2-health [HTTPS /-/healthz every 10 s, fails after 3]" in run.out
+        "route53.HealthCheck ×2  us-east-1-health [HTTPS /-/region-health every 10 s, fails after 3], "
+        "us-west-2-health [HTTPS /-/region-health every 10 s, fails after 3]" in run.out
     )
     assert (
         "route53.Record ×2  us-east-1-record [PRIMARY, with health check], "
