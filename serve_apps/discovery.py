@@ -30,6 +30,8 @@ from components.errors import RayfleetError
 MODELS_PLACEHOLDER = "${models}"
 #: Key prefix of model artifacts in the artifact bucket: a cloud target's models base is s3://<bucket>/models.
 MODELS_PREFIX = "models"
+IMPORT_FIX = ("check importPath ('module:attribute' naming a Serve application or a builder function) "
+              "and source (the folder its module is found in)")
 #: Discovery imports user code; it must not hang a command.
 DISCOVERY_TIMEOUT_S = 120
 
@@ -125,12 +127,54 @@ def _run(source: Path, apps: list[AppRef]) -> list[Discovered]:
     return [Discovered(a.import_path, f["deployments"], f["ingress"], f["error"]) for a, f in zip(apps, found)]
 
 
+def check_applications(apps, *, imports: bool = True) -> list[str]:
+    """One line per problem of `apps` (ServeApp entries): a missing source folder or requirements file,
+    and with `imports`, an import path that does not import, name a Serve application or builder, or
+    build, and an override naming a deployment the application lacks."""
+    from serve_apps.paths import models_dir
+
+    problems = []
+    by_source: dict[Path, list[tuple[int, Any]]] = {}
+    for index, app in enumerate(apps):
+        at = f"rayfleet:serve.applications[{index}]"
+        source = source_dir(app.source)
+        if not source.is_dir():
+            problems.append(f"{at}.source = '{app.source}': no such folder {source}. "
+                            "Fix: give the folder holding the application's code (absolute, or relative to the project root)")
+            continue
+        pip = app.runtime_env.pip
+        if isinstance(pip, str) and not (source / pip).is_file():
+            problems.append(f"{at}.runtimeEnv.pip = '{pip}': no such file {source / pip}. "
+                            "Fix: give a requirements file relative to source, or a list of requirements")
+        by_source.setdefault(source, []).append((index, app))
+    if not imports:
+        return problems
+    models = models_dir().resolve().as_uri()
+    for source, entries in by_source.items():
+        refs = [AppRef(app.import_path, expand_models(app.args, models)) for _, app in entries]
+        for (index, app), found in zip(entries, discover(source, refs)):
+            problems.extend(problems_of(index, app, found))
+    return problems
+
+
+def problems_of(index: int, app: Any, found: Discovered) -> list[str]:
+    at = f"rayfleet:serve.applications[{index}]"
+    if found.error:
+        return [f"{at}.importPath = '{app.import_path}': {found.error}. Fix: {IMPORT_FIX}"]
+    return [
+        f"{at}.deployments.{name}: application '{app.name}' has no deployment '{name}' "
+        f"(its deployments: {', '.join(found.deployments)}). Fix: name one of those"
+        for name in app.deployments if name not in found.deployments
+    ]
+
+
 # --- the subprocess ---------------------------------------------------------------
 
 
-def _where(err: BaseException, source: str) -> str:
-    """file:line the exception came from: the innermost frame of the user's code (none when the
-    module named by the import path itself is missing: then the folder it was looked for in)."""
+def _where(err: BaseException, source: str, target: Any = None) -> str:
+    """file:line the exception came from: the innermost frame of the user's code; when Ray refused the
+    builder itself, where the builder is defined; when the module named by the import path is missing,
+    the folder it was looked for in."""
     if isinstance(err, SyntaxError) and err.filename:
         return f"{err.filename}:{err.lineno}"
     frames = []
@@ -140,6 +184,13 @@ def _where(err: BaseException, source: str) -> str:
         tb = tb.tb_next
     skip = ("<frozen", os.sep + "importlib" + os.sep, os.sep + "ray" + os.sep, __file__)
     own = [f for f in frames if not any(s in f[0] for s in skip)]
+    if not own and target is not None:
+        import inspect
+
+        try:
+            return f"{inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]}"
+        except (TypeError, OSError):
+            pass
     if not own:
         return f"looked for in {source}"
     filename, line = own[-1]
@@ -147,15 +198,16 @@ def _where(err: BaseException, source: str) -> str:
 
 
 def _build_one(import_path: str, args: dict[str, Any], source: str) -> dict[str, Any]:
+    """What `serve build` and `serve run` do with an import path: import_attr, the builder called through
+    Serve's own argument handling, build_app."""
+    from types import FunctionType
+
     from ray._common.utils import import_attr
+    from ray.serve import Application
     from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
     from ray.serve._private.build_app import build_app
 
-    from types import FunctionType
-
-    from ray.serve import Application
-
-    stage = "cannot import"
+    stage, target = "cannot import", None
     try:
         target = import_attr(import_path)
         if not isinstance(target, (Application, FunctionType)):
@@ -167,7 +219,7 @@ def _build_one(import_path: str, args: dict[str, Any], source: str) -> dict[str,
         built = build_app(app, name="discovery")
     except Exception as err:  # noqa: BLE001 - any failure of user code is reported, one line
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return {"deployments": [], "ingress": None, "error": f"{stage}: {message} ({_where(err, source)})"}
+        return {"deployments": [], "ingress": None, "error": f"{stage}: {message} ({_where(err, source, target)})"}
     return {"deployments": [d.name for d in built.deployments], "ingress": built.ingress_deployment_name, "error": None}
 
 

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serve_apps.discovery import MODELS_PLACEHOLDER, MODELS_PREFIX, AppRef, discover, expand_models, source_dir
+from serve_apps.discovery import (
+    MODELS_PLACEHOLDER, MODELS_PREFIX, AppRef, discover, expand_models, problems_of, source_dir
+)
 from stacks.config import DeploymentOverride, EnvironmentConfig, ReplicaResources, ServeApp
 from components.contract import REGION_HEALTH_APP, REGION_HEALTH_ROUTE, SERVE_PORT
 from components.errors import RayfleetError
@@ -39,8 +41,6 @@ REGION_HEALTH_IMPORT_PATH = "serve_apps.region_health:app"
 REGION_HEALTH_REPLICAS = 2
 #: Local replicas per application at most: a laptop cannot run prod's fleet.
 LOCAL_MAX_REPLICAS = 2
-IMPORT_FIX = ("check importPath ('module:attribute' naming a Serve application or a builder function) "
-              "and source (the folder its module is found in)")
 
 
 @dataclass(frozen=True)
@@ -139,15 +139,9 @@ def _resolve(index: int, app: ServeApp, target: CloudTarget | LocalTarget) -> _A
     if isinstance(target, CloudTarget) and target.bucket_known:
         _check_s3_uris(index, args, target.bucket)
     (found,) = discover(source, [AppRef(app.import_path, args)])
-    if found.error:
-        raise RayfleetError(f"rayfleet:serve.applications[{index}].importPath = '{app.import_path}': {found.error}. "
-                            f"Fix: {IMPORT_FIX}")
-    unknown = sorted(set(app.deployments) - set(found.deployments))
-    if unknown:
-        raise RayfleetError(
-            f"rayfleet:serve.applications[{index}].deployments.{unknown[0]}: application '{app.name}' has no "
-            f"deployment '{unknown[0]}' (its deployments: {', '.join(found.deployments)}). Fix: name one of those"
-        )
+    problems = problems_of(index, app, found)
+    if problems:
+        raise RayfleetError(problems[0])
     ingress = DeploymentOverride.model_construct(
         autoscaling=app.autoscaling, resources=app.resources, max_ongoing_requests=app.max_ongoing_requests
     )

@@ -1,0 +1,106 @@
+"""A user's own application, in a folder outside the project: validated, rendered for the cloud, its
+mistakes reported in one line."""
+
+from __future__ import annotations
+
+import json
+
+from serve_apps.package import source_package
+from tests.fakes.own_app import OWN_APP_DEPLOYMENT, write_own_app, write_own_app_stack
+
+
+def test_config_validate_accepts_an_application_outside_the_project(cli, tmp_path):
+    source = write_own_app(tmp_path / "outside")
+    path = write_own_app_stack(tmp_path, source)
+    run = cli("config", "validate", "--file", str(path))
+    assert run.code == 0, run.err
+    assert run.out.startswith(f"✓ {path}: environment 'own' is valid (")
+
+
+def test_render_serve_packages_the_source_and_ray_accepts_the_config(cli, tmp_path):
+    from ray.serve.schema import ServeDeploySchema
+
+    source = write_own_app(tmp_path / "outside")
+    path = write_own_app_stack(tmp_path, source)
+    run = cli("render", "serve", "--file", str(path), "--region", "us-west-2", "--json")
+    assert run.code == 0, run.err
+    config = json.loads(run.out)
+    ServeDeploySchema.model_validate(config)
+    fraud = config["applications"][0]
+    _, key = source_package(source.resolve())
+    assert key.startswith("serve/source-") and key.endswith(".zip")
+    assert fraud["runtime_env"] == {"working_dir": f"s3://artifact-bucket-unknown/{key}"}
+    assert fraud["import_path"] == "fraud.app:build" and fraud["args"] == {"threshold": 500}
+    assert [d["name"] for d in fraud["deployments"]] == [OWN_APP_DEPLOYMENT]
+    assert fraud["deployments"][0]["ray_actor_options"] == {"num_cpus": 0.5, "num_gpus": 0.0}
+
+
+def test_the_source_package_is_reproducible_and_named_by_its_content(tmp_path):
+    source = write_own_app(tmp_path / "outside")
+    first = source_package(source)
+    (source / "fraud" / "__pycache__").mkdir()
+    (source / "fraud" / "__pycache__" / "rules.cpython-311.pyc").write_bytes(b"cache")
+    assert source_package(source) == first
+    (source / "fraud" / "rules.py").write_text("# changed\n")
+    assert source_package(source)[1] != first[1]
+
+
+def test_a_broken_import_path_fails_validation_in_one_line(cli, tmp_path):
+    source = write_own_app(tmp_path / "outside")
+    path = write_own_app_stack(tmp_path, source, importPath="fraud.ap:build")
+    run = cli("config", "validate", "--file", str(path))
+    assert run.code == 1
+    assert run.err == (
+        f"error: {path}: rayfleet:serve.applications[0].importPath = 'fraud.ap:build': cannot import: No module "
+        f"named 'fraud.ap' (looked for in {source}). Fix: check importPath ('module:attribute' naming a Serve "
+        "application or a builder function) and source (the folder its module is found in)\n"
+    )
+
+
+def test_an_exception_in_the_users_module_names_its_file_and_line(cli, tmp_path):
+    source = write_own_app(tmp_path / "outside")
+    rules = source / "fraud" / "rules.py"
+    rules.write_text(rules.read_text() + "\nraise RuntimeError('no rules table')\n")
+    path = write_own_app_stack(tmp_path, source)
+    run = cli("config", "validate", "--file", str(path))
+    assert run.code == 1
+    line = len(rules.read_text().splitlines())
+    assert run.err.startswith(
+        f"error: {path}: rayfleet:serve.applications[0].importPath = 'fraud.app:build': cannot import: "
+        f"no rules table ({rules}:{line}). Fix: "
+    )
+    assert run.err.count("\n") == 1
+
+
+def test_an_attribute_that_is_not_an_application_fails_validation(cli, tmp_path):
+    source = write_own_app(tmp_path / "outside")
+    path = write_own_app_stack(tmp_path, source, importPath="fraud.rules:score")
+    run = cli("config", "validate", "--file", str(path))
+    assert run.code == 1
+    assert run.err.startswith(
+        f"error: {path}: rayfleet:serve.applications[0].importPath = 'fraud.rules:score': cannot build: "
+        "Application builder functions should take exactly one parameter, a dictionary containing the passed "
+        f"arguments. ({source / 'fraud' / 'rules.py'}:4). Fix: "
+    )
+
+
+def test_an_override_for_a_missing_deployment_fails_validation_with_the_names(cli, tmp_path):
+    source = write_own_app(tmp_path / "outside")
+    path = write_own_app_stack(tmp_path, source, deployments={"Scorer": {"numReplicas": 2}})
+    run = cli("config", "validate", "--file", str(path))
+    assert run.code == 1
+    assert run.err == (
+        f"error: {path}: rayfleet:serve.applications[0].deployments.Scorer: application 'fraud' has no "
+        "deployment 'Scorer' (its deployments: FraudScorer). Fix: name one of those\n"
+    )
+
+
+def test_a_missing_source_folder_fails_validation_without_importing(cli, tmp_path):
+    path = write_own_app_stack(tmp_path, tmp_path / "nowhere")
+    run = cli("config", "validate", "--file", str(path), "--no-imports")
+    assert run.code == 1
+    assert run.err == (
+        f"error: {path}: rayfleet:serve.applications[0].source = '{tmp_path / 'nowhere'}': no such folder "
+        f"{tmp_path / 'nowhere'}. Fix: give the folder holding the application's code (absolute, or relative "
+        "to the project root)\n"
+    )
