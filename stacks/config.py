@@ -669,8 +669,12 @@ class EnvironmentConfig(Model):
     def _replicas_fit(self) -> None:
         nodes = [g.smallest_type for g in self.cluster.worker_groups]
         for index, app in enumerate(self.serve.applications):
-            need = app.resources
-            if not any(n.vcpus >= need.cpus and n.gpus >= need.gpus for n in nodes):
+            needs = [((), app.resources)] + [
+                (("deployments", name), o.resources) for name, o in app.deployments.items() if o.resources
+            ]
+            for below, need in needs:
+                if any(n.vcpus >= need.cpus and n.gpus >= need.gpus for n in nodes):
+                    continue
                 biggest_cpu = max(n.vcpus for n in nodes)
                 biggest_gpu = max(n.gpus for n in nodes)
                 field, have = (
@@ -679,7 +683,7 @@ class EnvironmentConfig(Model):
                 raise Rule(
                     f"a replica needs more than any worker node offers (at most {have})",
                     f"lower resources.{field}, or add a worker group with larger instances",
-                    at=("serve", "applications", index, "resources", field),
+                    at=("serve", "applications", index, *below, "resources", field),
                 )
 
     # --- derived facts, used across the program -------------------------------
