@@ -104,3 +104,22 @@ def test_a_missing_source_folder_fails_validation_without_importing(cli, tmp_pat
         f"{tmp_path / 'nowhere'}. Fix: give the folder holding the application's code (absolute, or relative "
         "to the project root)\n"
     )
+
+
+def test_a_local_target_runs_the_source_from_its_package_with_its_requirements_file(tmp_path, monkeypatch):
+    from serve_apps.render import render_serve_config, validate_serve_config
+    from serve_apps.targets import local_target
+    from stacks.loader import load_file
+
+    monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path / "home"))
+    source = write_own_app(tmp_path / "outside")
+    (source / "requirements.txt").write_text("# scoring\nnumpy>=1.26  # arrays\n\nrequests\n")
+    path = write_own_app_stack(tmp_path, source, runtimeEnv={"pip": "requirements.txt", "envVars": {"MODE": "strict"}})
+    config = render_serve_config(load_file(path), local_target(load_file(path))).config
+    validate_serve_config(config)
+    runtime_env = config["applications"][0]["runtime_env"]
+    _, key = source_package(source.resolve())
+    package = tmp_path / "home" / "packages" / key.removeprefix("serve/")
+    assert runtime_env == {"working_dir": package.as_uri(), "pip": ["numpy>=1.26", "requests"],
+                           "env_vars": {"MODE": "strict"}}
+    assert package.read_bytes() == source_package(source.resolve())[0]
