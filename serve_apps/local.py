@@ -290,9 +290,7 @@ def up(
         started = True
     from serve_apps.targets import ensure_models, local_target
 
-    built = ensure_models(cfg)
-    for name in built:
-        on_step(f"built model {name} into {models_dir()}")
+    built = ensure_models(cfg, on_build=lambda name: on_step(f"building model {name} into {models_dir()}"))
     rendered = render_serve_config(cfg, local_target(cfg, machine=machine, port=state.serve_port))
     for note in rendered.notes:
         on_step(f"clamped to this machine: {note}")

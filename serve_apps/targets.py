@@ -79,11 +79,11 @@ def render_cloud(cfg: EnvironmentConfig, outputs: CloudRegion | None) -> Rendere
     return rendered
 
 
-def ensure_models(cfg: EnvironmentConfig) -> list[str]:
+def ensure_models(cfg: EnvironmentConfig, on_build=lambda name: None) -> list[str]:
     """The model files the apps' args name under `${models}`, in this machine's models folder (built when rayfleet can)."""
     from serve_apps.digits.model import ensure_models as ensure
 
-    return ensure([n for app in cfg.serve.applications for n in model_files(app.args)], models_dir())
+    return ensure([n for app in cfg.serve.applications for n in model_files(app.args)], models_dir(), on_build)
 
 
 def local_target(cfg: EnvironmentConfig, **kwargs) -> LocalTarget:

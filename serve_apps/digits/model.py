@@ -56,7 +56,7 @@ ZERO_IMAGE = [
 ]
 
 
-def ensure_models(names: list[str], models_dir: Path) -> list[str]:
+def ensure_models(names: list[str], models_dir: Path, on_build=lambda name: None) -> list[str]:
     """Make sure each model file `names` lists is in `models_dir`: the digits artifact is built when
     missing (this module trains it); any other file must be put there by its owner. The ones built."""
     built = []
@@ -66,6 +66,7 @@ def ensure_models(names: list[str], models_dir: Path) -> list[str]:
         if name != ARTIFACT_NAME:
             raise RayfleetError(f"model file {models_dir / name} is missing (an application's args name "
                                 f"'${{models}}/{name}'). Fix: copy the file there")
+        on_build(name)
         build_model(models_dir)
         built.append(name)
     return built
