@@ -201,3 +201,49 @@ def test_route_prefix_below_region_health_is_refused_too(tmp_path):
     assert str(caught.value.issues[0]).startswith(
         "rayfleet:serve.applications[0].routePrefix = '/-/region-health/sentiment': is reserved"
     )
+
+
+_COMPOSED_APP = '''from ray import serve
+
+
+@serve.deployment
+class Embedder:
+    def __call__(self, text):
+        return len(text)
+
+
+@serve.deployment
+class Router:
+    def __init__(self, embedder):
+        self.embedder = embedder
+
+
+app = Router.bind(Embedder.bind())
+'''
+
+
+def test_overrides_reach_inner_deployments_and_app_settings_the_ingress(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "composed.py").write_text(_COMPOSED_APP)
+    config = stack_config("dev")
+    config["rayfleet:serve"]["applications"] = [{
+        "name": "composed", "importPath": "composed:app", "routePrefix": "/composed", "source": str(tmp_path / "src"),
+        "autoscaling": {"minReplicas": 1, "maxReplicas": 3},
+        "deployments": {"Embedder": {"numReplicas": 4, "resources": {"cpus": 2}, "maxOngoingRequests": 32}},
+    }]
+    cfg = load_file(write_stack(tmp_path, config))
+    target = CloudTarget(models_base="s3://bucket/models", working_dir=CLOUD.working_dir,
+                         working_dirs={str(tmp_path / "src"): "s3://bucket/serve/source-0123456789ab.zip"})
+    app = render_serve_config(cfg, target).config["applications"][0]
+    router, embedder = app["deployments"]
+    assert router["name"] == "Router" and router["autoscaling_config"]["max_replicas"] == 3
+    assert (embedder["name"], embedder["num_replicas"], embedder["max_ongoing_requests"]) == ("Embedder", 4, 32)
+    assert embedder["ray_actor_options"] == {"num_cpus": 2.0, "num_gpus": 0.0}
+    local = render_serve_config(cfg, LocalTarget(models_base="file:///m", machine=Machine(cpus=4),
+                                                 working_dirs={str(tmp_path / "src"): "file:///p/source.zip"}))
+    assert local.notes == [
+        "composed: replicas 1..3 -> 1..2 (at most 2 per app locally)",
+        "composed/Embedder: replicas 4 -> 2 (at most 2 per app locally)",
+        "composed/Embedder: 2 CPU per replica -> 1 (4 CPUs here)",
+    ]
+    validate_serve_config(local.config)
