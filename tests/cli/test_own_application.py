@@ -9,6 +9,13 @@ from serve_apps.package import source_package
 from tests.fakes.own_app import OWN_APP_DEPLOYMENT, write_own_app, write_own_app_stack
 
 
+def _refused(cli, path, *flags) -> str:
+    """What `config validate --file PATH` prints when it refuses the file (exit 1, nothing on stdout)."""
+    run = cli("config", "validate", "--file", str(path), *flags)
+    assert (run.code, run.out) == (1, "")
+    return run.err
+
+
 def test_config_validate_accepts_an_application_outside_the_project(cli, tmp_path):
     source = write_own_app(tmp_path / "outside")
     path = write_own_app_stack(tmp_path, source)
@@ -48,9 +55,8 @@ def test_the_source_package_is_reproducible_and_named_by_its_content(tmp_path):
 def test_a_broken_import_path_fails_validation_in_one_line(cli, tmp_path):
     source = write_own_app(tmp_path / "outside")
     path = write_own_app_stack(tmp_path, source, importPath="fraud.ap:build")
-    run = cli("config", "validate", "--file", str(path))
-    assert run.code == 1
-    assert run.err == (
+    err = _refused(cli, path)
+    assert err == (
         f"error: {path}: rayfleet:serve.applications[0].importPath = 'fraud.ap:build': cannot import: No module "
         f"named 'fraud.ap' (looked for in {source}). Fix: check importPath ('module:attribute' naming a Serve "
         "application or a builder function) and source (the folder its module is found in)\n"
@@ -62,22 +68,20 @@ def test_an_exception_in_the_users_module_names_its_file_and_line(cli, tmp_path)
     rules = source / "fraud" / "rules.py"
     rules.write_text(rules.read_text() + "\nraise RuntimeError('no rules table')\n")
     path = write_own_app_stack(tmp_path, source)
-    run = cli("config", "validate", "--file", str(path))
-    assert run.code == 1
+    err = _refused(cli, path)
     line = len(rules.read_text().splitlines())
-    assert run.err.startswith(
+    assert err.startswith(
         f"error: {path}: rayfleet:serve.applications[0].importPath = 'fraud.app:build': cannot import: "
         f"no rules table ({rules}:{line}). Fix: "
     )
-    assert run.err.count("\n") == 1
+    assert err.count("\n") == 1
 
 
 def test_an_attribute_that_is_not_an_application_fails_validation(cli, tmp_path):
     source = write_own_app(tmp_path / "outside")
     path = write_own_app_stack(tmp_path, source, importPath="fraud.rules:score")
-    run = cli("config", "validate", "--file", str(path))
-    assert run.code == 1
-    assert run.err.startswith(
+    err = _refused(cli, path)
+    assert err.startswith(
         f"error: {path}: rayfleet:serve.applications[0].importPath = 'fraud.rules:score': cannot build: "
         "Application builder functions should take exactly one parameter, a dictionary containing the passed "
         f"arguments. ({source / 'fraud' / 'rules.py'}:4). Fix: "
@@ -87,9 +91,8 @@ def test_an_attribute_that_is_not_an_application_fails_validation(cli, tmp_path)
 def test_an_override_for_a_missing_deployment_fails_validation_with_the_names(cli, tmp_path):
     source = write_own_app(tmp_path / "outside")
     path = write_own_app_stack(tmp_path, source, deployments={"Scorer": {"numReplicas": 2}})
-    run = cli("config", "validate", "--file", str(path))
-    assert run.code == 1
-    assert run.err == (
+    err = _refused(cli, path)
+    assert err == (
         f"error: {path}: rayfleet:serve.applications[0].deployments.Scorer: application 'fraud' has no "
         "deployment 'Scorer' (its deployments: FraudScorer). Fix: name one of those\n"
     )
@@ -97,9 +100,8 @@ def test_an_override_for_a_missing_deployment_fails_validation_with_the_names(cl
 
 def test_a_missing_source_folder_fails_validation_without_importing(cli, tmp_path):
     path = write_own_app_stack(tmp_path, tmp_path / "nowhere")
-    run = cli("config", "validate", "--file", str(path), "--no-imports")
-    assert run.code == 1
-    assert run.err == (
+    err = _refused(cli, path, "--no-imports")
+    assert err == (
         f"error: {path}: rayfleet:serve.applications[0].source = '{tmp_path / 'nowhere'}': no such folder "
         f"{tmp_path / 'nowhere'}. Fix: give the folder holding the application's code (absolute, or relative "
         "to the project root)\n"
