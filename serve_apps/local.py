@@ -31,14 +31,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from serve_apps.catalog import app_spec
 from serve_apps.dashboard import Dashboard, DashboardError
 from serve_apps.deployer import DEFAULT_TIMEOUT_S, DeployResult, deploy
 from serve_apps.history import History
 from serve_apps.paths import models_dir, rayfleet_home
-from serve_apps.render import LocalTarget, Machine, RenderedConfig, render_serve_config
+from serve_apps.render import Machine, RenderedConfig, render_serve_config
 from components.contract import DASHBOARD_PORT, GCS_PORT, REGION_HEALTH_APP, SERVE_PORT
 from components.errors import RayfleetError
+from stacks.config import SmokeRequest
 from stacks.loader import load_environment
 
 START_TIMEOUT_S = 120
@@ -215,19 +215,19 @@ def start_head(gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: fl
     return state
 
 
-def smoke_test(state: LocalState, config: dict) -> list[SmokeResult]:
-    """POST each app's example request to its route and check the answer."""
+def smoke_test(state: LocalState, config: dict, requests: dict[str, SmokeRequest | None]) -> list[SmokeResult]:
+    """POST each app's `smokeRequest` (by app name) to its route and check the answer has what it expects."""
     results = []
     for app in config["applications"]:
         url = f"http://127.0.0.1:{state.serve_port}{app['route_prefix']}"
         if app["name"] == REGION_HEALTH_APP:
             results.append(_region_health_smoke(app["name"], url))
             continue
-        spec = app_spec(app["import_path"])
-        if spec.smoke_request is None:
+        smoke = requests.get(app["name"])
+        if smoke is None:
             results.append(SmokeResult(app["name"], url, True, "no smoke request defined"))
             continue
-        body = json.dumps(spec.smoke_request).encode()
+        body = json.dumps(smoke.body).encode()
         request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -235,10 +235,17 @@ def smoke_test(state: LocalState, config: dict) -> list[SmokeResult]:
         except (urllib.error.URLError, OSError, json.JSONDecodeError) as err:
             results.append(SmokeResult(app["name"], url, False, f"request failed: {err}"))
             continue
-        key, want = spec.smoke_expect
-        got = answer.get(key)
-        results.append(SmokeResult(app["name"], url, got == want, f"{key} = {got!r}" + ("" if got == want else f", expected {want!r}")))
+        results.append(_check_answer(app["name"], url, answer, smoke.expect))
     return results
+
+
+def _check_answer(name: str, url: str, answer, expect: dict) -> SmokeResult:
+    got = answer if isinstance(answer, dict) else {}
+    wrong = [key for key, want in expect.items() if got.get(key) != want]
+    detail = ", ".join(f"{key} = {got.get(key)!r}" for key in expect) or "answered"
+    if wrong:
+        detail += "; expected " + ", ".join(f"{key} = {expect[key]!r}" for key in wrong)
+    return SmokeResult(name, url, not wrong, detail)
 
 
 def _region_health_smoke(name: str, url: str) -> SmokeResult:
@@ -263,8 +270,6 @@ def up(
     on_progress=lambda apps, elapsed: None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> UpResult:
-    from serve_apps.digits.model import build_model
-
     cfg = load_environment(env)
     machine = this_machine()
     state = read_state()
@@ -283,17 +288,10 @@ def up(
         on_step(f"starting a Ray head: GCS {gcs_port}, dashboard {dashboard_port}, {machine.cpus:g} CPUs")
         state = start_head(gcs_port, dashboard_port, serve_port, machine.cpus)
         started = True
-    built = []
-    models = models_dir()
-    for app in cfg.serve.applications:
-        spec = app_spec(app.import_path)
-        if spec.model_artifact and not (models / spec.model_artifact).is_file():
-            on_step(f"building model {spec.model_artifact} into {models}")
-            build_model(models)
-            built.append(spec.model_artifact)
-    rendered = render_serve_config(
-        cfg, LocalTarget(models_base=models.resolve().as_uri(), machine=machine, port=state.serve_port)
-    )
+    from serve_apps.targets import ensure_models, local_target
+
+    built = ensure_models(cfg, on_build=lambda name: on_step(f"building model {name} into {models_dir()}"))
+    rendered = render_serve_config(cfg, local_target(cfg, machine=machine, port=state.serve_port))
     for note in rendered.notes:
         on_step(f"clamped to this machine: {note}")
     on_step(f"deploying {len(rendered.config['applications'])} application(s) through {state.dashboard_url}")
@@ -306,7 +304,7 @@ def up(
         timeout_s=timeout_s,
         note=f"rayfleet local up --env {env}",
     )
-    smoke = smoke_test(state, rendered.config)
+    smoke = smoke_test(state, rendered.config, {app.name: app.smoke_request for app in cfg.serve.applications})
     return UpResult(state, started, built, rendered, result, smoke)
 
 

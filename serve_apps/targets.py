@@ -21,8 +21,9 @@ from serve_apps.cloud import CloudRegion, region_outputs, upload_artifacts
 from stacks.outputs import dashboard_token, read_stack_outputs
 from serve_apps.dashboard import Dashboard, normalize_address
 from serve_apps.history import History
-from serve_apps.package import code_package
-from serve_apps.paths import models_dir
+from serve_apps.discovery import model_files
+from serve_apps.package import app_sources, code_package, local_packages, source_package
+from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.render import CloudTarget, LocalTarget, RenderedConfig, render_serve_config
 from stacks.config import EnvironmentConfig
 from components.errors import RayfleetError
@@ -66,13 +67,29 @@ def check_regions(cfg: EnvironmentConfig, region: str | None) -> list[str]:
 
 
 def render_cloud(cfg: EnvironmentConfig, outputs: CloudRegion | None) -> RenderedConfig:
-    """The cloud config for one region; without outputs the bucket is a visible placeholder."""
-    _, key = code_package()
+    """The cloud config for one region, nothing uploaded; without outputs the bucket is a visible placeholder."""
     bucket = outputs.artifact_bucket if outputs else "artifact-bucket-unknown"
-    rendered = render_serve_config(cfg, CloudTarget(models_base=f"s3://{bucket}/models", working_dir=f"s3://{bucket}/{key}"))
+    _, key = code_package()
+    working_dirs = {str(s): f"s3://{bucket}/{source_package(s)[1]}" for s in app_sources(cfg.serve.applications)}
+    target = CloudTarget(models_base=f"s3://{bucket}/models", working_dir=f"s3://{bucket}/{key}",
+                         working_dirs=working_dirs, bucket_known=outputs is not None)
+    rendered = render_serve_config(cfg, target)
     if outputs is None:
         rendered.notes.append("no stack outputs: the artifact bucket is a placeholder (pass --outputs FILE)")
     return rendered
+
+
+def ensure_models(cfg: EnvironmentConfig, on_build=lambda name: None) -> list[str]:
+    """The model files the apps' args name under `${models}`, in this machine's models folder (built when rayfleet can)."""
+    from serve_apps.digits.model import ensure_models as ensure
+
+    return ensure([n for app in cfg.serve.applications for n in model_files(app.args)], models_dir(), on_build)
+
+
+def local_target(cfg: EnvironmentConfig, **kwargs) -> LocalTarget:
+    """A LocalTarget for `cfg`: models from this machine's folder, other sources packaged under $RAYFLEET_HOME."""
+    working_dirs = local_packages(app_sources(cfg.serve.applications), rayfleet_home() / "packages")
+    return LocalTarget(models_base=models_dir().resolve().as_uri(), working_dirs=working_dirs, **kwargs)
 
 
 def env_targets(
@@ -94,11 +111,10 @@ def env_targets(
         secret = secret or dashboard_token(found.token_secret_arn, name)
         rendered = None
         if upload:
-            from serve_apps.digits.model import build_model
-
-            build_model(models_dir())
-            working_dir = upload_artifacts(found, models_dir())
-            rendered = render_serve_config(cfg, CloudTarget(models_base=found.models_base, working_dir=working_dir))
+            ensure_models(cfg)
+            working_dir, working_dirs = upload_artifacts(found, models_dir(), cfg.serve.applications)
+            target = CloudTarget(models_base=found.models_base, working_dir=working_dir, working_dirs=working_dirs)
+            rendered = render_serve_config(cfg, target)
         targets.append(Target(f"{cfg.env}/{name}", Dashboard(found.dashboard_url, secret), History.for_target(f"{cfg.env}-{name}"), rendered))
     return targets
 
@@ -109,18 +125,15 @@ def address_target(
     address = normalize_address(address)
     rendered = None
     if cfg is not None:
-        from serve_apps.digits.model import build_model
-
-        build_model(models_dir())
         from serve_apps.local import read_state, this_machine
 
+        ensure_models(cfg)
         state = read_state()
-        models = models_dir().resolve().as_uri()
         if state is not None and state.dashboard_url == address:
             # The cluster of `rayfleet local up`: the same clamped config it deploys.
-            target = LocalTarget(models_base=models, machine=this_machine(), port=state.serve_port)
+            target = local_target(cfg, machine=this_machine(), port=state.serve_port)
         else:
-            target = LocalTarget(models_base=models, host="127.0.0.1" if _is_loopback(address) else "0.0.0.0")
+            target = local_target(cfg, host="127.0.0.1" if _is_loopback(address) else "0.0.0.0")
         rendered = render_serve_config(cfg, target)
     return Target(address, Dashboard(address, resolve_token(address, token, token_file)), History.for_target(address), rendered)
 

@@ -436,15 +436,58 @@ class ReplicaResources(Model):
     memory_gb: Annotated[float, Field(ge=0)] = 0
 
 
+class RuntimeEnv(Model):
+    """What replicas of an application need besides its code (Ray's `runtime_env`)."""
+
+    #: Requirements, or the path of a requirements file relative to the application's `source`.
+    pip: list[str] | str = []
+    env_vars: dict[str, str] = {}
+
+
+class DeploymentOverride(Model):
+    """Settings of one deployment of an application, by its name (`deployments.<name>`)."""
+
+    num_replicas: Annotated[int, Field(ge=1)] | None = None
+    autoscaling: AutoscalingConfig | None = None
+    resources: ReplicaResources | None = None
+    max_ongoing_requests: Annotated[int, Field(ge=1)] | None = None
+    user_config: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_scaling(self) -> DeploymentOverride:
+        if self.num_replicas is not None and self.autoscaling is not None:
+            raise Rule(
+                "takes either numReplicas or autoscaling, not both",
+                "keep numReplicas for a fixed count, or autoscaling for a range",
+                at=("numReplicas",),
+                value=self.num_replicas,
+            )
+        return self
+
+
+class SmokeRequest(Model):
+    """A request `rayfleet local up` POSTs to the application, and what its JSON answer must contain."""
+
+    body: Any
+    #: Keys and values the answer must have.
+    expect: dict[str, Any] = {}
+
+
 class ServeApp(Model):
     name: Name
     import_path: ImportPath
     route_prefix: RoutePrefix
+    #: The folder holding the application's code: absolute, or relative to the project root (the default).
+    source: str | None = None
+    runtime_env: RuntimeEnv = RuntimeEnv()
+    #: Settings of the ingress deployment; other deployments keep their own unless `deployments` names them.
     autoscaling: AutoscalingConfig = AutoscalingConfig()
     resources: ReplicaResources = ReplicaResources()
     max_ongoing_requests: Annotated[int, Field(ge=1)] = 8
-    #: Arguments passed to the application builder (for example `modelUri`).
+    #: Arguments passed to the application builder; `${models}` in a string becomes the target's models base.
     args: dict[str, Any] = {}
+    deployments: dict[str, DeploymentOverride] = {}
+    smoke_request: SmokeRequest | None = None
 
 
 class ServeConfig(Model):
@@ -626,8 +669,12 @@ class EnvironmentConfig(Model):
     def _replicas_fit(self) -> None:
         nodes = [g.smallest_type for g in self.cluster.worker_groups]
         for index, app in enumerate(self.serve.applications):
-            need = app.resources
-            if not any(n.vcpus >= need.cpus and n.gpus >= need.gpus for n in nodes):
+            needs = [((), app.resources)] + [
+                (("deployments", name), o.resources) for name, o in app.deployments.items() if o.resources
+            ]
+            for below, need in needs:
+                if any(n.vcpus >= need.cpus and n.gpus >= need.gpus for n in nodes):
+                    continue
                 biggest_cpu = max(n.vcpus for n in nodes)
                 biggest_gpu = max(n.gpus for n in nodes)
                 field, have = (
@@ -636,7 +683,7 @@ class EnvironmentConfig(Model):
                 raise Rule(
                     f"a replica needs more than any worker node offers (at most {have})",
                     f"lower resources.{field}, or add a worker group with larger instances",
-                    at=("serve", "applications", index, "resources", field),
+                    at=("serve", "applications", index, *below, "resources", field),
                 )
 
     # --- derived facts, used across the program -------------------------------

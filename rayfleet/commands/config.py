@@ -10,16 +10,29 @@ from rich.text import Text
 
 from rayfleet.commands.common import EnvOption, FileOption, JsonOption, load, stack_file
 from rayfleet.output import console, print_json
+from components.errors import RayfleetError
 from stacks.config import EnvironmentConfig
+
+ImportsOption = typer.Option(
+    True, "--imports/--no-imports",
+    help="Also import and build every application (a subprocess, about 2 s) to check its import path and overrides.",
+)
 
 app = typer.Typer(help="Check and show environment configuration.", no_args_is_help=True)
 
 
 @app.command()
-def validate(env: str = EnvOption, file: Path = FileOption) -> None:
+def validate(env: str = EnvOption, file: Path = FileOption, imports: bool = ImportsOption) -> None:
     """Validate an environment file against rayfleet's config model; exit 1 with every problem found."""
+    from serve_apps.discovery import check_applications
+
     path = stack_file(env, file)
     cfg = load(None, path)
+    problems = check_applications(cfg.serve.applications, imports=imports)
+    if len(problems) == 1:
+        raise RayfleetError(f"{path}: {problems[0]}")
+    if problems:
+        raise RayfleetError(f"{path}: {len(problems)} problems\n" + "\n".join(f"  - {p}" for p in problems))
     groups = len(cfg.cluster.worker_groups)
     apps = len(cfg.serve.applications)
     console.print(

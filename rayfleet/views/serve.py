@@ -54,7 +54,7 @@ def progress_line(apps: list[AppState], elapsed: float) -> Text:
     return line if apps else line + Text("waiting for the controller", style="muted")
 
 
-def print_rendered(env: str | None, region: str | None, outputs, as_json: bool) -> None:
+def print_rendered(env: str | None, region: str | None, outputs, as_json: bool, file=None) -> None:
     """`rayfleet render serve`: each region's Serve config, validated by Ray's schema, as YAML or JSON."""
     import yaml
 
@@ -65,7 +65,7 @@ def print_rendered(env: str | None, region: str | None, outputs, as_json: bool) 
     from serve_apps.render import validate_serve_config
     from serve_apps.targets import check_regions, render_cloud
 
-    cfg = load(env, None)
+    cfg = load(env, file)
     found = read_stack_outputs(cfg.env, outputs) if outputs else None
     rendered = {}
     for name in check_regions(cfg, region):

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from serve_apps.catalog import DIGITS_ARTIFACT
 from components.errors import RayfleetError
 
 #: The training recipe; bump it when the recipe changes so new artifacts get a new name.
 RECIPE = "v1"
-#: File name of the artifact in a models directory or bucket prefix.
-ARTIFACT_NAME = DIGITS_ARTIFACT
+#: File name of the artifact in a models directory or bucket prefix; the stack files name it as
+#: `args.modelUri: ${models}/digits-v1.json`.
+ARTIFACT_NAME = "digits-v1.json"
 FORMAT = "rayfleet-digits/1"
 TRAIN_SIZE = 1500
 #: Pixel intensities of load_digits run 0..16.
@@ -47,6 +47,29 @@ class DigitsModel:
         import numpy as np
 
         return self.classifier.predict_proba(np.asarray(pixels, dtype=float) / PIXEL_MAX)
+
+
+#: The first image of load_digits (a 0), inlined so tests and the stack files' smokeRequest need no scikit-learn.
+ZERO_IMAGE = [
+    0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0,
+    0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0,
+]
+
+
+def ensure_models(names: list[str], models_dir: Path, on_build=lambda name: None) -> list[str]:
+    """Make sure each model file `names` lists is in `models_dir`: the digits artifact is built when
+    missing (this module trains it); any other file must be put there by its owner. The ones built."""
+    built = []
+    for name in dict.fromkeys(names):
+        if (models_dir / name).is_file():
+            continue
+        if name != ARTIFACT_NAME:
+            raise RayfleetError(f"model file {models_dir / name} is missing (an application's args name "
+                                f"'${{models}}/{name}'). Fix: copy the file there")
+        on_build(name)
+        build_model(models_dir)
+        built.append(name)
+    return built
 
 
 def held_back():

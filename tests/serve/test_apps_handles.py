@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serve_apps.catalog import ZERO_IMAGE
+from serve_apps.digits.model import ZERO_IMAGE
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import httpx
 
-from serve_apps.catalog import ZERO_IMAGE
+from serve_apps.digits.model import ZERO_IMAGE
 
 
 def post(url: str, body, raw: bool = False):

@@ -212,6 +212,42 @@ CASES = [
         "'package.module:attribute'. Fix: write it like 'serve_apps.sentiment:app'.",
     ),
     (
+        "unknown application key",
+        lambda c: _app(c).update(sorce="apps"),
+        "rayfleet:serve.applications[0].sorce = 'apps': is not a known key. Fix: did you mean 'source'?",
+    ),
+    (
+        "unknown runtime env key",
+        lambda c: _app(c).update(runtimeEnv={"envvars": {"A": "1"}}),
+        "rayfleet:serve.applications[0].runtimeEnv.envvars = {'A': '1'}: is not a known key. "
+        "Fix: did you mean 'envVars'?",
+    ),
+    (
+        "unknown deployment override key",
+        lambda c: _app(c).update(deployments={"Sentiment": {"numReplica": 2}}),
+        "rayfleet:serve.applications[0].deployments.Sentiment.numReplica = 2: is not a known key. "
+        "Fix: did you mean 'numReplicas'?",
+    ),
+    (
+        "unknown smoke request key",
+        lambda c: _app(c)["smokeRequest"].update(expected={"label": "positive"}),
+        "rayfleet:serve.applications[0].smokeRequest.expected = {'label': 'positive'}: is not a known key. "
+        "Fix: did you mean 'expect'?",
+    ),
+    (
+        "override with replicas and autoscaling",
+        lambda c: _app(c).update(deployments={"Sentiment": {"numReplicas": 2, "autoscaling": {"maxReplicas": 3}}}),
+        "rayfleet:serve.applications[0].deployments.Sentiment.numReplicas = 2: takes either numReplicas or "
+        "autoscaling, not both. Fix: keep numReplicas for a fixed count, or autoscaling for a range.",
+    ),
+    (
+        "override replica larger than any node",
+        lambda c: _app(c).update(deployments={"Sentiment": {"resources": {"gpus": 2}}}),
+        "rayfleet:serve.applications[0].deployments.Sentiment.resources.gpus = 2: a replica needs more than "
+        "any worker node offers (at most 1 GPUs). Fix: lower resources.gpus, or add a worker group with larger "
+        "instances.",
+    ),
+    (
         "replica larger than any node",
         lambda c: _app(c)["resources"].update(cpus=64),
         "rayfleet:serve.applications[0].resources.cpus = 64: a replica needs more than any worker node offers "

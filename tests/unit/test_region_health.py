@@ -112,12 +112,13 @@ def test_code_package_holds_every_module_the_replicas_import():
     import io
     import zipfile
 
-    from serve_apps.catalog import KNOWN_APPS
     from serve_apps.package import ROOT, code_package
     from serve_apps.render import REGION_HEALTH_IMPORT_PATH
+    from stacks.loader import load_environment
 
     names = set(zipfile.ZipFile(io.BytesIO(code_package()[0])).namelist())
-    apps = [*KNOWN_APPS, REGION_HEALTH_IMPORT_PATH]
+    shipped = {a.import_path for env in ("dev", "staging", "prod") for a in load_environment(env).serve.applications}
+    apps = [*sorted(shipped), REGION_HEALTH_IMPORT_PATH]
     pending = {ROOT / path.split(":")[0].replace(".", "/") / "__init__.py" for path in apps}
     seen = set()
     while pending:
