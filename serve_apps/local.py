@@ -39,6 +39,7 @@ from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.render import LocalTarget, Machine, RenderedConfig, render_serve_config
 from components.contract import DASHBOARD_PORT, GCS_PORT, REGION_HEALTH_APP, SERVE_PORT
 from components.errors import RayfleetError
+from stacks.config import EnvironmentConfig
 from stacks.loader import load_environment
 
 START_TIMEOUT_S = 120
@@ -204,13 +205,13 @@ def start_head(gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: fl
         output = "(ray start did not finish)"
     if proc.returncode != 0:
         tail = "\n".join(output.strip().splitlines()[-5:])
-        raise RayfleetError(f"'ray start --head' failed (exit {proc.returncode}):\n{tail}\nFix: run 'rayfleet local down', "
-                            "then 'rayfleet local up' again; use --ray-port/--dashboard-port if the ports are taken")
+        raise RayfleetError(f"'ray start --head' failed (exit {proc.returncode}):\n{tail}\nFix: "
+                            "use --ray-port/--dashboard-port if the ports are taken")
     deadline = time.monotonic() + START_TIMEOUT_S
     while not head_alive(state):
         if time.monotonic() > deadline:
             raise RayfleetError(f"the Ray dashboard at {state.dashboard_url} did not answer within {START_TIMEOUT_S} s. "
-                                f"Fix: see the logs in {temp_dir}/session_latest/logs, then 'rayfleet local down'")
+                                f"Fix: see the logs in {temp_dir}/session_latest/logs")
         time.sleep(0.5)
     return state
 
@@ -253,7 +254,7 @@ def _region_health_smoke(name: str, url: str) -> SmokeResult:
 
 
 def up(
-    env: str = "dev",
+    cfg: EnvironmentConfig | str = "dev",
     *,
     serve_port: int = SERVE_PORT,
     gcs_port: int = GCS_PORT,
@@ -262,40 +263,91 @@ def up(
     on_step: Callable[[str], None] = lambda message: None,
     on_progress=lambda apps, elapsed: None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    note: str = "",
 ) -> UpResult:
-    from serve_apps.digits.model import build_model
+    """Start (or reuse) the head and deploy `cfg` (a config, or an environment's name) on it.
 
-    cfg = load_environment(env)
+    Any failure after this call started a head stops exactly that head's session (as `down` does)
+    and raises one line naming the step: a half-deployed cluster nobody asked for is worse than none.
+    """
+    if isinstance(cfg, str):
+        cfg = load_environment(cfg)
     machine = this_machine()
     state = read_state()
-    started = False
     if state is not None and head_alive(state):
-        if (state.gcs_port, state.dashboard_port) != (gcs_port, dashboard_port):
-            on_step(f"reusing the running head (GCS {state.gcs_port}, dashboard {state.dashboard_port}); "
-                    "'rayfleet local down' first to change its ports")
-        else:
-            on_step(f"Ray head already running (dashboard {state.dashboard_url})")
-        if state.serve_port != serve_port:
-            on_step(f"Serve keeps port {state.serve_port} while this head runs; 'rayfleet local down' first to change it")
-    else:
-        if state is not None:
-            down(on_step=lambda message: None)  # a dead or half-started session: clear what is left of it
-        on_step(f"starting a Ray head: GCS {gcs_port}, dashboard {dashboard_port}, {machine.cpus:g} CPUs")
+        _note_reuse(state, gcs_port, dashboard_port, serve_port, on_step)
+        return _deploy_and_check(cfg, state, False, machine, confirm_removal, on_step, on_progress, timeout_s, note)
+    if state is not None:
+        down(on_step=lambda message: None)  # a dead or half-started session: clear what is left of it
+    on_step(f"starting a Ray head: GCS {gcs_port}, dashboard {dashboard_port}, {machine.cpus:g} CPUs")
+    step = Step("starting the Ray head")
+    try:
         state = start_head(gcs_port, dashboard_port, serve_port, machine.cpus)
-        started = True
+        result = _deploy_and_check(cfg, state, True, machine, confirm_removal, on_step, on_progress, timeout_s, note, step)
+        failed = [s for s in result.smoke if not s.ok]
+        if failed:
+            step.now = "smoke-testing the routes"
+            raise RayfleetError("; ".join(f"{s.app} at {s.url}: {s.detail}" for s in failed))
+        return result
+    except (Exception, KeyboardInterrupt) as err:
+        raise _stopped_after(step.now, err) from err
+
+
+@dataclass
+class Step:
+    """The step `up` is at, so that a failure can say where it happened."""
+
+    now: str
+
+
+def _note_reuse(state: LocalState, gcs_port: int, dashboard_port: int, serve_port: int, on_step) -> None:
+    if (state.gcs_port, state.dashboard_port) != (gcs_port, dashboard_port):
+        on_step(f"reusing the running head (GCS {state.gcs_port}, dashboard {state.dashboard_port}); "
+                "'rayfleet local down' first to change its ports")
+    else:
+        on_step(f"Ray head already running (dashboard {state.dashboard_url})")
+    if state.serve_port != serve_port:
+        on_step(f"Serve keeps port {state.serve_port} while this head runs; 'rayfleet local down' first to change it")
+
+
+def _stopped_after(step: str, err: BaseException) -> RayfleetError:
+    """Stop the session `up` started and say, on one line, which step failed and why."""
+    reason = " ".join(str(err).split()) or type(err).__name__
+    try:
+        stopped = down(keep_logs=True)
+    except RayfleetError as stop_err:
+        return RayfleetError(f"local up failed while {step} (and stopping its Ray head failed: {stop_err}): {reason}")
+    left = "nothing was left running"
+    if stopped.was_running:
+        left = f"stopped the {stopped.stopped} processes it started; Ray's logs stay in {stopped.temp_dir}"
+    return RayfleetError(f"local up failed while {step} ({left}): {reason}")
+
+
+def _deploy_and_check(
+    cfg: EnvironmentConfig, state: LocalState, started: bool, machine: Machine, confirm_removal, on_step, on_progress,
+    timeout_s: float, note: str, step: Step | None = None,
+) -> UpResult:
+    """Build missing models, render, deploy and smoke-test on a running head; `step` follows along."""
+    from serve_apps.digits.model import build_model
+
+    step = step or Step("")
     built = []
     models = models_dir()
     for app in cfg.serve.applications:
+        step.now = f"checking application '{app.name}' ({app.import_path})"
         spec = app_spec(app.import_path)
         if spec.model_artifact and not (models / spec.model_artifact).is_file():
+            step.now = f"building model {spec.model_artifact}"
             on_step(f"building model {spec.model_artifact} into {models}")
             build_model(models)
             built.append(spec.model_artifact)
+    step.now = "rendering the Serve config"
     rendered = render_serve_config(
         cfg, LocalTarget(models_base=models.resolve().as_uri(), machine=machine, port=state.serve_port)
     )
-    for note in rendered.notes:
-        on_step(f"clamped to this machine: {note}")
+    for line in rendered.notes:
+        on_step(f"clamped to this machine: {line}")
+    step.now = "deploying the applications"
     on_step(f"deploying {len(rendered.config['applications'])} application(s) through {state.dashboard_url}")
     result = deploy(
         state.dashboard(),
@@ -304,8 +356,9 @@ def up(
         confirm_removal=confirm_removal,
         on_progress=on_progress,
         timeout_s=timeout_s,
-        note=f"rayfleet local up --env {env}",
+        note=note or f"rayfleet local up --env {cfg.env}",
     )
+    step.now = "smoke-testing the routes"
     smoke = smoke_test(state, rendered.config)
     return UpResult(state, started, built, rendered, result, smoke)
 
@@ -314,9 +367,11 @@ def up(
 class DownResult:
     was_running: bool
     stopped: int
+    temp_dir: str = ""
 
 
-def down(on_step: Callable[[str], None] = lambda message: None) -> DownResult:
+def down(on_step: Callable[[str], None] = lambda message: None, keep_logs: bool = False) -> DownResult:
+    """Stop the session's processes; `keep_logs` leaves its temp dir, where Ray's logs say why a step failed."""
     from serve_apps.processes import session_processes, stop_session
 
     state = read_state()
@@ -335,6 +390,7 @@ def down(on_step: Callable[[str], None] = lambda message: None) -> DownResult:
     if left:
         raise RayfleetError(f"{len(left)} Ray process(es) of the local session survived SIGKILL: pids {left}. "
                             "Fix: check them with 'ps -fp PID' and stop them by pid")
-    shutil.rmtree(state.temp_dir, ignore_errors=True)
+    if not keep_logs:
+        shutil.rmtree(state.temp_dir, ignore_errors=True)
     state_file().unlink(missing_ok=True)
-    return DownResult(True, len(procs))
+    return DownResult(True, len(procs), state.temp_dir)

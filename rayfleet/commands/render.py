@@ -37,6 +37,7 @@ def autoscaler(env: str = EnvOption, file: Path = FileOption, region: str = Regi
 @app.command()
 def serve(
     env: str = EnvOption,
+    file: Path = FileOption,
     region: str = typer.Option(None, "--region", "-r", help="One region of the environment (default: every region)."),
     outputs: Path = typer.Option(None, "--outputs", help="Stack outputs JSON (pulumi stack output --json): the real artifact bucket.", dir_okay=False),
     as_json: bool = JsonOption,
@@ -47,4 +48,4 @@ def serve(
     """
     from rayfleet.views.serve import print_rendered
 
-    print_rendered(env, region, outputs, as_json)
+    print_rendered(load(env, file), region, outputs, as_json)
