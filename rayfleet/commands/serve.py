@@ -167,3 +167,23 @@ def build_models(
     version = json.loads(path.read_text())["version"]
     console.print(Text("✓ ", style="ok") + Text(f"{path}  (digits model {version})"))
 
+
+@app.command()
+def new(
+    name: str = typer.Argument(..., help="The application's name: a Python package name, like 'reviews'.", show_default=False),
+    folder: Path = typer.Option(None, "--dir", help="Where to write it (default: ./NAME); must be new or empty.", file_okay=False),
+) -> None:
+    """Write a Serve application to grow into your own: a deployment, its test, and a stack-file entry.
+
+    The deployment loads a small model in __init__, answers JSON, rejects bad input with a 400 and
+    checks its health; the test runs it in Serve's local testing mode (no cluster).
+    """
+    from serve_apps.scaffold import new_app
+
+    folder = folder or Path(name)
+    written = new_app(name, folder)
+    console.print(Text("✓ ", style="ok") + Text(f"wrote application '{name}' in {folder}:"))
+    for path in written:
+        console.print(Text(f"  {path}", style="muted"))
+    console.print(Text(f"next: cd {folder} && python -m pytest -q; then paste stack-snippet.yaml into a stack file "
+                       "and run 'rayfleet local up --file STACK.yaml'", style="muted"))
