@@ -56,7 +56,7 @@ def new_app(name: str, folder: Path) -> list[Path]:
     check_name(name)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise RayfleetError(f"{folder} already exists and is not empty. Fix: pass another --dir, or remove it first")
-    values = {"name": name, "route": name.replace("_", "-"), "cls": _class_name(name), "source": str(folder.resolve())}
+    values = {"name": name, "route": name.replace("_", "-"), "cls": _class_name(name), "source": _source(folder)}
     written = []
     for template, target in _FILES.items():
         path = folder / target.format(name=name)
@@ -64,6 +64,14 @@ def new_app(name: str, folder: Path) -> list[Path]:
         path.write_text(Template((TEMPLATES / template).read_text()).substitute(values))
         written.append(path.relative_to(folder))
     return written
+
+
+def _source(folder: Path) -> str:
+    """The stack entry's `source`: relative to the project root when inside it (a stack file others can use)."""
+    from stacks.loader import stacks_dir
+
+    folder, root = folder.resolve(), stacks_dir().resolve().parent
+    return str(folder.relative_to(root)) if folder.is_relative_to(root) else str(folder)
 
 
 def _class_name(name: str) -> str:

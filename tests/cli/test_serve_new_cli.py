@@ -90,3 +90,12 @@ def test_serve_new_refuses_a_name_that_shadows_a_module(cli, tmp_path):
         "error: 'json' is the name of a Python module the application imports or shadows. "
         "Fix: pick a name of your own, like 'json_app'\n"
     )
+
+
+def test_the_snippet_names_a_folder_inside_the_project_relative_to_its_root(cli, tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: mine\n")
+    (tmp_path / "stacks").mkdir()
+    run = cli("serve", "new", "reviews", "--dir", "apps/reviews", cwd=tmp_path)
+    assert run.code == 0, run.err
+    (entry,) = yaml.safe_load((tmp_path / "apps" / "reviews" / "stack-snippet.yaml").read_text())
+    assert entry["source"] == "apps/reviews"
