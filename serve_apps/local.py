@@ -276,7 +276,12 @@ def up(
     state = read_state()
     if state is not None and head_alive(state):
         _note_reuse(state, gcs_port, dashboard_port, serve_port, on_step)
-        return _deploy_and_check(cfg, state, False, machine, confirm_removal, on_step, on_progress, timeout_s, note)
+        step = Step("checking the applications")
+        try:
+            return _deploy_and_check(cfg, state, False, machine, confirm_removal, on_step, on_progress, timeout_s, note, step)
+        except RayfleetError as err:
+            # Not this call's head: it stays, with whatever the failed step left on it.
+            raise RayfleetError(f"local up failed while {step.now}: {_one_line(err)}") from err
     if state is not None:
         down(on_step=lambda message: None)  # a dead or half-started session: clear what is left of it
     on_step(f"starting a Ray head: GCS {gcs_port}, dashboard {dashboard_port}, {machine.cpus:g} CPUs")
@@ -312,7 +317,7 @@ def _note_reuse(state: LocalState, gcs_port: int, dashboard_port: int, serve_por
 
 def _stopped_after(step: str, err: BaseException) -> RayfleetError:
     """Stop the session `up` started and say, on one line, which step failed and why."""
-    reason = " ".join(str(err).split()) or type(err).__name__
+    reason = _one_line(err)
     try:
         stopped = down(keep_logs=True)
     except RayfleetError as stop_err:
@@ -323,14 +328,17 @@ def _stopped_after(step: str, err: BaseException) -> RayfleetError:
     return RayfleetError(f"local up failed while {step} ({left}): {reason}")
 
 
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def _deploy_and_check(
     cfg: EnvironmentConfig, state: LocalState, started: bool, machine: Machine, confirm_removal, on_step, on_progress,
-    timeout_s: float, note: str, step: Step | None = None,
+    timeout_s: float, note: str, step: Step,
 ) -> UpResult:
     """Build missing models, render, deploy and smoke-test on a running head; `step` follows along."""
     from serve_apps.digits.model import build_model
 
-    step = step or Step("")
     built = []
     models = models_dir()
     for app in cfg.serve.applications:
