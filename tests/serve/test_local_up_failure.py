@@ -6,6 +6,7 @@ A head of its own (own RAYFLEET_HOME and ports), so that the session cluster is 
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 
 from tests.fakes.cli import run_cli
@@ -51,3 +52,4 @@ def test_local_up_with_a_broken_import_path_stops_every_process_it_started(tmp_p
     assert not any(_listening(port) for port in (GCS_PORT, DASHBOARD_PORT, SERVE_PORT))
     again = run_cli("local", "down", env=env, timeout=60)
     assert again.out == "no local cluster is running (nothing to stop)\n"
+    shutil.rmtree(temp_dir)  # the logs local up kept for the user
