@@ -38,7 +38,7 @@ from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.render import Machine, RenderedConfig, render_serve_config
 from components.contract import DASHBOARD_PORT, GCS_PORT, REGION_HEALTH_APP, SERVE_PORT
 from components.errors import RayfleetError
-from stacks.config import SmokeRequest
+from stacks.config import EnvironmentConfig, SmokeRequest
 from stacks.loader import load_environment
 
 START_TIMEOUT_S = 120
@@ -204,13 +204,13 @@ def start_head(gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: fl
         output = "(ray start did not finish)"
     if proc.returncode != 0:
         tail = "\n".join(output.strip().splitlines()[-5:])
-        raise RayfleetError(f"'ray start --head' failed (exit {proc.returncode}):\n{tail}\nFix: run 'rayfleet local down', "
-                            "then 'rayfleet local up' again; use --ray-port/--dashboard-port if the ports are taken")
+        raise RayfleetError(f"'ray start --head' failed (exit {proc.returncode}):\n{tail}\nFix: "
+                            "use --ray-port/--dashboard-port if the ports are taken")
     deadline = time.monotonic() + START_TIMEOUT_S
     while not head_alive(state):
         if time.monotonic() > deadline:
             raise RayfleetError(f"the Ray dashboard at {state.dashboard_url} did not answer within {START_TIMEOUT_S} s. "
-                                f"Fix: see the logs in {temp_dir}/session_latest/logs, then 'rayfleet local down'")
+                                f"Fix: see the logs in {temp_dir}/session_latest/logs")
         time.sleep(0.5)
     return state
 
@@ -260,7 +260,7 @@ def _region_health_smoke(name: str, url: str) -> SmokeResult:
 
 
 def up(
-    env: str = "dev",
+    cfg: EnvironmentConfig | str = "dev",
     *,
     serve_port: int = SERVE_PORT,
     gcs_port: int = GCS_PORT,
@@ -269,31 +269,99 @@ def up(
     on_step: Callable[[str], None] = lambda message: None,
     on_progress=lambda apps, elapsed: None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    note: str = "",
 ) -> UpResult:
-    cfg = load_environment(env)
+    """Start (or reuse) the head and deploy `cfg` (a config, or an environment's name) on it.
+
+    Any failure after this call started a head stops exactly that head's session (as `down` does)
+    and raises one line naming the step: a half-deployed cluster nobody asked for is worse than none.
+    """
+    if isinstance(cfg, str):
+        cfg = load_environment(cfg)
+    _check_applications(cfg)
     machine = this_machine()
     state = read_state()
-    started = False
     if state is not None and head_alive(state):
-        if (state.gcs_port, state.dashboard_port) != (gcs_port, dashboard_port):
-            on_step(f"reusing the running head (GCS {state.gcs_port}, dashboard {state.dashboard_port}); "
-                    "'rayfleet local down' first to change its ports")
-        else:
-            on_step(f"Ray head already running (dashboard {state.dashboard_url})")
-        if state.serve_port != serve_port:
-            on_step(f"Serve keeps port {state.serve_port} while this head runs; 'rayfleet local down' first to change it")
-    else:
-        if state is not None:
-            down(on_step=lambda message: None)  # a dead or half-started session: clear what is left of it
-        on_step(f"starting a Ray head: GCS {gcs_port}, dashboard {dashboard_port}, {machine.cpus:g} CPUs")
+        _note_reuse(state, gcs_port, dashboard_port, serve_port, on_step)
+        step = Step("checking the applications")
+        try:
+            return _deploy_and_check(cfg, state, False, machine, confirm_removal, on_step, on_progress, timeout_s, note, step)
+        except RayfleetError as err:
+            # Not this call's head: it stays, with whatever the failed step left on it.
+            raise RayfleetError(f"local up failed while {step.now}: {_one_line(err)}") from err
+    if state is not None:
+        down(on_step=lambda message: None)  # a dead or half-started session: clear what is left of it
+    on_step(f"starting a Ray head: GCS {gcs_port}, dashboard {dashboard_port}, {machine.cpus:g} CPUs")
+    step = Step("starting the Ray head")
+    try:
         state = start_head(gcs_port, dashboard_port, serve_port, machine.cpus)
-        started = True
+        result = _deploy_and_check(cfg, state, True, machine, confirm_removal, on_step, on_progress, timeout_s, note, step)
+        failed = [s for s in result.smoke if not s.ok]
+        if failed:
+            step.now = "smoke-testing the routes"
+            raise RayfleetError("; ".join(f"{s.app} at {s.url}: {s.detail}" for s in failed))
+        return result
+    except (Exception, KeyboardInterrupt) as err:
+        raise _stopped_after(step.now, err) from err
+
+
+def _check_applications(cfg: EnvironmentConfig) -> None:
+    """Every application imports and builds before a head starts for it: a typo costs seconds, not a cluster."""
+    from serve_apps.discovery import check_applications
+
+    problems = check_applications(cfg.serve.applications)
+    if problems:
+        raise RayfleetError(f"local up failed while checking the applications (nothing was started): {'; '.join(problems)}")
+
+
+@dataclass
+class Step:
+    """The step `up` is at, so that a failure can say where it happened."""
+
+    now: str
+
+
+def _note_reuse(state: LocalState, gcs_port: int, dashboard_port: int, serve_port: int, on_step) -> None:
+    if (state.gcs_port, state.dashboard_port) != (gcs_port, dashboard_port):
+        on_step(f"reusing the running head (GCS {state.gcs_port}, dashboard {state.dashboard_port}); "
+                "'rayfleet local down' first to change its ports")
+    else:
+        on_step(f"Ray head already running (dashboard {state.dashboard_url})")
+    if state.serve_port != serve_port:
+        on_step(f"Serve keeps port {state.serve_port} while this head runs; 'rayfleet local down' first to change it")
+
+
+def _stopped_after(step: str, err: BaseException) -> RayfleetError:
+    """Stop the session `up` started and say, on one line, which step failed and why."""
+    reason = _one_line(err)
+    try:
+        stopped = down(keep_logs=True)
+    except RayfleetError as stop_err:
+        return RayfleetError(f"local up failed while {step} (and stopping its Ray head failed: {stop_err}): {reason}")
+    left = "nothing was left running"
+    if stopped.was_running:
+        left = f"stopped the {stopped.stopped} processes it started; Ray's logs stay in {stopped.temp_dir}"
+    return RayfleetError(f"local up failed while {step} ({left}): {reason}")
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _deploy_and_check(
+    cfg: EnvironmentConfig, state: LocalState, started: bool, machine: Machine, confirm_removal, on_step, on_progress,
+    timeout_s: float, note: str, step: Step,
+) -> UpResult:
+    """Build missing models, render, deploy and smoke-test on a running head; `step` follows along."""
     from serve_apps.targets import ensure_models, local_target
 
+    step.now = "building the models the applications name"
     built = ensure_models(cfg, on_build=lambda name: on_step(f"building model {name} into {models_dir()}"))
+    step.now = "rendering the Serve config"
     rendered = render_serve_config(cfg, local_target(cfg, machine=machine, port=state.serve_port))
-    for note in rendered.notes:
-        on_step(f"clamped to this machine: {note}")
+    for line in rendered.notes:
+        on_step(f"clamped to this machine: {line}")
+    step.now = "deploying the applications"
     on_step(f"deploying {len(rendered.config['applications'])} application(s) through {state.dashboard_url}")
     result = deploy(
         state.dashboard(),
@@ -302,8 +370,9 @@ def up(
         confirm_removal=confirm_removal,
         on_progress=on_progress,
         timeout_s=timeout_s,
-        note=f"rayfleet local up --env {env}",
+        note=note or f"rayfleet local up --env {cfg.env}",
     )
+    step.now = "smoke-testing the routes"
     smoke = smoke_test(state, rendered.config, {app.name: app.smoke_request for app in cfg.serve.applications})
     return UpResult(state, started, built, rendered, result, smoke)
 
@@ -312,9 +381,11 @@ def up(
 class DownResult:
     was_running: bool
     stopped: int
+    temp_dir: str = ""
 
 
-def down(on_step: Callable[[str], None] = lambda message: None) -> DownResult:
+def down(on_step: Callable[[str], None] = lambda message: None, keep_logs: bool = False) -> DownResult:
+    """Stop the session's processes; `keep_logs` leaves its temp dir, where Ray's logs say why a step failed."""
     from serve_apps.processes import session_processes, stop_session
 
     state = read_state()
@@ -333,6 +404,7 @@ def down(on_step: Callable[[str], None] = lambda message: None) -> DownResult:
     if left:
         raise RayfleetError(f"{len(left)} Ray process(es) of the local session survived SIGKILL: pids {left}. "
                             "Fix: check them with 'ps -fp PID' and stop them by pid")
-    shutil.rmtree(state.temp_dir, ignore_errors=True)
+    if not keep_logs:
+        shutil.rmtree(state.temp_dir, ignore_errors=True)
     state_file().unlink(missing_ok=True)
-    return DownResult(True, len(procs))
+    return DownResult(True, len(procs), state.temp_dir)

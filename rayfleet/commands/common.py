@@ -30,5 +30,6 @@ def stack_file(env: str | None, file: Path | None) -> Path:
     raise RayfleetError(f"no environment given. Fix: pass --env ENV (environments: {known}) or --file PATH")
 
 
-def load(env: str | None, file: Path | None) -> EnvironmentConfig:
-    return load_file(stack_file(env, file))
+def load(env: str | None, file: Path | None, default: str | None = None) -> EnvironmentConfig:
+    """The validated config of --env or --file; `default` is the environment when neither is given."""
+    return load_file(stack_file(env or (None if file else default), file))

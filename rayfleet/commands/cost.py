@@ -47,6 +47,7 @@ def estimate(env: str = EnvOption, file: Path = FileOption, as_json: bool = Json
 @app.command()
 def diff(
     env: str = EnvOption,
+    file: Path = FileOption,
     against: str = typer.Option(..., "--against", help="The environment to compare with.", show_default=False),
     as_json: bool = JsonOption,
 ) -> None:
@@ -54,7 +55,7 @@ def diff(
     from cost.diff import diff_estimates
     from rayfleet.views.cost_estimate import diff_view
 
-    result = diff_estimates(_estimate(stack_file(env, None)), _estimate(stack_file(against, None)))
+    result = diff_estimates(_estimate(stack_file(env, file)), _estimate(stack_file(against, None)))
     if as_json:
         print_json(result.to_json())
         return
@@ -99,6 +100,7 @@ def refresh(
 @app.command()
 def report(
     env: str = EnvOption,
+    file: Path = FileOption,
     days: int = typer.Option(14, "--days", min=1, max=365, help="How many days back, ending yesterday."),
     group_by: str = typer.Option(COMPONENT_KEY, "--group-by", help="The tag key to group spend by."),
     estimate_too: bool = typer.Option(True, "--estimate/--no-estimate", help="Compare with the estimate."),
@@ -109,8 +111,8 @@ def report(
     from cost.actuals import cost_report
     from rayfleet.views.cost_report import report_view
 
-    path = stack_file(env, None)
-    cfg = load(env, None)
+    path = stack_file(env, file)
+    cfg = load(None, path)
     budget = budget_name(cfg.env) if cfg.cost.monthly_budget_usd is not None else None
     with Status("asking Cost Explorer...", console=err_console):
         result = cost_report(cfg.env, days=days, group_by=group_by, budget=budget)
@@ -146,6 +148,7 @@ def _window_hours(window: str):
 def allocate(
     env: str = typer.Option(None, "--env", "-e", help="The environment whose prices (and cluster) to use.",
                             show_default=False),
+    file: Path = FileOption,
     region: str = typer.Option(None, "--region", help="With --env: the region whose cluster to read.",
                                show_default=False),
     address: str = typer.Option(None, "--address", help="A Ray dashboard URL to read instead (needs --env).",
@@ -182,7 +185,7 @@ def allocate(
         )
     hours = _window_hours(window)
     if local:
-        cfg = load(env or "dev", None)
+        cfg = load(env, file, default="dev")
         url = os.environ.get("RAY_DASHBOARD_ADDRESS") or LOCAL_DASHBOARD
         from serve_apps.local import local_token_for
 
@@ -190,18 +193,20 @@ def allocate(
             # `rayfleet local up` keeps its token outside ~/.ray (see serve_apps/local.py).
             result = allocate_local(cfg, url, window_hours=hours, token=auth_token(token or local_token_for(url)))
     else:
-        if not env:
-            raise RayfleetError("--address and --region need --env ENV to price the nodes. Fix: add --env ENV")
-        cfg = load(env, None)
+        if not (env or file):
+            raise RayfleetError(
+                "--address and --region need the environment to price the nodes. Fix: add --env ENV or --file PATH"
+            )
+        cfg = load(env, file)
         if address:
             url, secret = address, None
             cluster_region = cfg.primary_region.name
         else:
             if region not in cfg.region_names:
                 raise RayfleetError(
-                    f"--region {region} is not a region of {env} ({', '.join(cfg.region_names)}). Fix: use one of them"
+                    f"--region {region} is not a region of {cfg.env} ({', '.join(cfg.region_names)}). Fix: use one of them"
                 )
-            url, secret = stack_dashboard(env, region, outputs)
+            url, secret = stack_dashboard(cfg.env, region, outputs)
             cluster_region = region
         with Status(f"reading the cluster at {url}...", console=err_console):
             result = allocate_cloud(cfg, cluster_region, url, window_hours=hours, token=auth_token(token or secret))

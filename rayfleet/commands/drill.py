@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from rayfleet.commands.common import EnvOption, JsonOption
+from rayfleet.commands.common import EnvOption, FileOption, JsonOption, load, stack_file
 from rayfleet.output import console, err_console, print_json
 from components.errors import RayfleetError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 @app.command()
 def failover(
     env: str = EnvOption,
+    file: Path = FileOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact steps; change nothing."),
     outputs: Path = typer.Option(
         None, "--outputs", help="Stack outputs JSON (pulumi stack output --json); default: ask Pulumi.", dir_okay=False
@@ -38,13 +39,12 @@ def failover(
     """Invert the primary region's health check, time Route 53's move to another region, restore it."""
     from components.drills import failover as drill
 
-    if not env:
-        raise RayfleetError("no environment given. Fix: pass --env ENV")
-    target, source = _target(env, outputs, dry_run)
+    path = stack_file(env, file)
+    target, source = _target(path, outputs, dry_run)
     if dry_run:
         steps = drill.drill_steps(target, timeout=timeout, poll=poll)
         if as_json:
-            print_json({"env": env, "source": source, "steps": [s.__dict__ for s in steps]})
+            print_json({"env": target.env, "source": source, "steps": [s.__dict__ for s in steps]})
             return
         from rayfleet.views.failover_drill import drill_steps_view
 
@@ -80,13 +80,14 @@ def failover(
         raise typer.Exit(1)
 
 
-def _target(env: str, outputs: Path | None, dry_run: bool):
+def _target(path: Path, outputs: Path | None, dry_run: bool):
     """The drill's target, and where its IDs came from."""
     from stacks.drill_target import drill_target
-    from stacks.loader import load_environment
     from stacks.outputs import OutputsUnavailable, parse_stack_outputs, read_stack_outputs
 
-    if load_environment(env).failover is None:
+    cfg = load(None, path)
+    env = cfg.env
+    if cfg.failover is None:
         raise RayfleetError(
             f"environment '{env}' has no failover: DNS failover needs two or more regions and "
             "'rayfleet:failover' in its stack file. Fix: drill an environment with failover"
@@ -101,7 +102,7 @@ def _target(env: str, outputs: Path | None, dry_run: bool):
         from stacks.plan import run_plan
 
         source = "the offline plan (placeholders until 'pulumi up')"
-        found = parse_stack_outputs(run_plan(env).outputs, env, source)
+        found = parse_stack_outputs(run_plan(path=path).outputs, env, source)
     return drill_target(found, env), source
 
 

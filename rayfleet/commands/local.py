@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.live import Live
 from rich.text import Text
 
+from rayfleet.commands.common import FileOption, load
 from rayfleet.commands.serve import YesOption, confirmer
 from rayfleet.output import console, err_console, print_json
 from components.contract import DASHBOARD_PORT, GCS_PORT, SERVE_PORT
@@ -20,7 +23,9 @@ def _step(message: str) -> None:
 
 @app.command()
 def up(
-    env: str = typer.Option("dev", "--env", "-e", help="Environment whose rayfleet:serve applications to run."),
+    env: str = typer.Option(None, "--env", "-e", help="Environment whose rayfleet:serve applications to run (default: dev).",
+                            show_default=False),
+    file: Path = FileOption,
     port: int = typer.Option(SERVE_PORT, "--port", help="Serve's HTTP port."),
     ray_port: int = typer.Option(GCS_PORT, "--ray-port", help="Ray GCS port of the local head."),
     dashboard_port: int = typer.Option(DASHBOARD_PORT, "--dashboard-port", help="Ray dashboard port of the local head."),
@@ -30,15 +35,18 @@ def up(
 ) -> None:
     """Start (or reuse) a local Ray head, build missing models, deploy the apps, smoke-test every route.
 
-    Running it again is harmless: it reuses the head and redeploys the same config.
+    Running it again is harmless: it reuses the head and redeploys the same config. If a step fails
+    after it started the head, it stops that head's every process and says which step failed.
     """
     from rayfleet.views.serve import progress_line, status_table
     from serve_apps import local
     from serve_apps.status import status_json
 
+    cfg = load(env, file, default="dev")
+    source = f"--file {file}" if file else f"--env {cfg.env}"
     with Live(Text("", style="muted"), console=err_console, transient=True) as live:
         result = local.up(
-            env, serve_port=port, gcs_port=ray_port, dashboard_port=dashboard_port,
+            cfg, note=f"rayfleet local up {source}", serve_port=port, gcs_port=ray_port, dashboard_port=dashboard_port,
             confirm_removal=confirmer(yes), on_step=_step,
             on_progress=lambda apps, elapsed: live.update(progress_line(apps, elapsed)), timeout_s=timeout,
         )
@@ -52,7 +60,7 @@ def up(
             "smoke": [{"app": s.app, "url": s.url, "ok": s.ok, "detail": s.detail} for s in result.smoke],
         })
     else:
-        console.print(status_table(result.deployed.apps, title=f"local ({env})"))
+        console.print(status_table(result.deployed.apps, title=f"local ({cfg.env})"))
         for smoke in result.smoke:
             mark = Text("✓ ", style="ok") if smoke.ok else Text("✗ ", style="error")
             console.print(mark + Text(f"{smoke.app:<10} POST {smoke.url}  ") + Text(smoke.detail, style="muted"))

@@ -48,4 +48,4 @@ def serve(
     """
     from rayfleet.views.serve import print_rendered
 
-    print_rendered(env, region, outputs, as_json, file=file)
+    print_rendered(load(env, file), region, outputs, as_json)

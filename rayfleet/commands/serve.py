@@ -9,7 +9,7 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from rayfleet.commands.common import EnvOption, JsonOption
+from rayfleet.commands.common import EnvOption, FileOption, JsonOption
 from rayfleet.output import console, err_console, print_json
 from components.errors import RayfleetError
 
@@ -76,6 +76,7 @@ def _deploy_each(targets, yes: bool, timeout: float, as_json: bool, rollback: bo
 @app.command()
 def deploy(
     env: str = EnvOption,
+    file: Path = FileOption,
     region: str = RegionOption,
     address: str = AddressOption,
     token: str = TokenOption,
@@ -89,9 +90,7 @@ def deploy(
     from rayfleet.commands.common import load
     from serve_apps.targets import address_target, env_targets
 
-    if not env:
-        raise RayfleetError("no environment given. Fix: pass --env ENV (its rayfleet:serve applications are deployed)")
-    cfg = load(env, None)
+    cfg = load(env, file)
     if address:
         targets = [address_target(address, token, token_file, cfg)]
     else:
@@ -99,20 +98,21 @@ def deploy(
     _deploy_each(targets, yes, timeout, as_json)
 
 
-def _targets_without_config(env, region, address, token, token_file, outputs):
+def _targets_without_config(env, file, region, address, token, token_file, outputs):
     from rayfleet.commands.common import load
     from serve_apps.targets import address_target, env_targets
 
-    if bool(env) == bool(address):
-        raise RayfleetError("give exactly one of --env ENV or --address URL")
+    if address and (env or file) or not (address or env or file):
+        raise RayfleetError("give exactly one of --env ENV, --file PATH or --address URL")
     if address:
         return [address_target(address, token, token_file)]
-    return env_targets(load(env, None), region, outputs, token=token, token_file=token_file, upload=False)
+    return env_targets(load(env, file), region, outputs, token=token, token_file=token_file, upload=False)
 
 
 @app.command()
 def status(
     env: str = EnvOption,
+    file: Path = FileOption,
     region: str = RegionOption,
     address: str = AddressOption,
     token: str = TokenOption,
@@ -125,7 +125,7 @@ def status(
     from serve_apps.status import parse_status, status_json
 
     report = []
-    for target in _targets_without_config(env, region, address, token, token_file, outputs):
+    for target in _targets_without_config(env, file, region, address, token, token_file, outputs):
         apps = parse_status(target.dashboard.get_applications())
         report.append({"target": target.label, "applications": status_json(apps)})
         if not as_json:
@@ -137,6 +137,7 @@ def status(
 @app.command()
 def rollback(
     env: str = EnvOption,
+    file: Path = FileOption,
     region: str = RegionOption,
     address: str = AddressOption,
     token: str = TokenOption,
@@ -147,7 +148,7 @@ def rollback(
     as_json: bool = JsonOption,
 ) -> None:
     """Deploy again the last good config before the latest deployment."""
-    targets = _targets_without_config(env, region, address, token, token_file, outputs)
+    targets = _targets_without_config(env, file, region, address, token, token_file, outputs)
     _deploy_each(targets, yes, timeout, as_json, rollback=True)
 
 
@@ -165,3 +166,24 @@ def build_models(
     path = build_model(out or models_dir(), force=force)
     version = json.loads(path.read_text())["version"]
     console.print(Text("✓ ", style="ok") + Text(f"{path}  (digits model {version})"))
+
+
+@app.command()
+def new(
+    name: str = typer.Argument(..., help="The application's name: a Python package name, like 'reviews'.", show_default=False),
+    folder: Path = typer.Option(None, "--dir", help="Where to write it (default: ./NAME); must be new or empty.", file_okay=False),
+) -> None:
+    """Write a Serve application to grow into your own: a deployment, its test, and a stack-file entry.
+
+    The deployment loads a small model in __init__, answers JSON, rejects bad input with a 400 and
+    checks its health; the test runs it in Serve's local testing mode (no cluster).
+    """
+    from serve_apps.scaffold import new_app
+
+    folder = folder or Path(name)
+    written = new_app(name, folder)
+    console.print(Text("✓ ", style="ok") + Text(f"wrote application '{name}' in {folder}:"))
+    for path in written:
+        console.print(Text(f"  {path}", style="muted"))
+    console.print(Text(f"next: cd {folder} && python -m pytest -q; then paste stack-snippet.yaml into a stack file "
+                       "and run 'rayfleet local up --file STACK.yaml'", style="muted"))

@@ -54,18 +54,16 @@ def progress_line(apps: list[AppState], elapsed: float) -> Text:
     return line if apps else line + Text("waiting for the controller", style="muted")
 
 
-def print_rendered(env: str | None, region: str | None, outputs, as_json: bool, file=None) -> None:
+def print_rendered(cfg, region: str | None, outputs, as_json: bool) -> None:
     """`rayfleet render serve`: each region's Serve config, validated by Ray's schema, as YAML or JSON."""
     import yaml
 
-    from rayfleet.commands.common import load
     from rayfleet.output import console, err_console, print_json
     from serve_apps.cloud import region_outputs
     from stacks.outputs import read_stack_outputs
     from serve_apps.render import validate_serve_config
     from serve_apps.targets import check_regions, render_cloud
 
-    cfg = load(env, file)
     found = read_stack_outputs(cfg.env, outputs) if outputs else None
     rendered = {}
     for name in check_regions(cfg, region):

@@ -19,7 +19,7 @@ import pytest
          "say which cluster: exactly one of --local, --address URL, or --env ENV --region REGION. "
          "Fix: for a local Ray, run 'rayfleet cost allocate --local'"),
         (("--address", "http://127.0.0.1:8265"),
-         "--address and --region need --env ENV to price the nodes. Fix: add --env ENV"),
+         "--address and --region need the environment to price the nodes. Fix: add --env ENV or --file PATH"),
         (("--local", "--window", "3x"), "--window '3x' is not a duration. Fix: write it like 24h, 90m or 7d"),
         (("--env", "prod", "--region", "eu-west-1"),
          "--region eu-west-1 is not a region of prod (us-east-1, us-west-2). Fix: use one of them"),

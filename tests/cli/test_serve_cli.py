@@ -52,7 +52,7 @@ def test_status_needs_exactly_one_target(cli):
     both = cli("serve", "status", "--env", "dev", "--address", "127.0.0.1:8265")
     neither = cli("serve", "status")
     assert both.code == neither.code == 1
-    assert both.err == neither.err == "error: give exactly one of --env ENV or --address URL\n"
+    assert both.err == neither.err == "error: give exactly one of --env ENV, --file PATH or --address URL\n"
 
 
 @pytest.mark.slow  # trains the digits model before it reaches the dashboard

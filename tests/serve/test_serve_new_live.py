@@ -1,0 +1,58 @@
+"""`serve new` output deploys with `local up --file` and answers over HTTP; `local down` leaves nothing.
+
+A head of its own (own RAYFLEET_HOME and ports), so that the session cluster is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from stacks.config import ServeApp
+from tests.fakes.cli import run_cli
+from tests.fakes.environments import ROOT
+
+pytestmark = pytest.mark.skipif(
+    "source" not in ServeApp.model_fields, reason="stack entries cannot name an application folder (no `source`)"
+)
+
+#: Ports no other test's cluster uses.
+GCS_PORT, DASHBOARD_PORT, SERVE_PORT = 6422, 8292, 8022
+
+
+def _post(url: str, doc: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(doc).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_a_new_application_deploys_with_local_up_and_answers(tmp_path, monkeypatch):
+    from serve_apps.local import read_state
+    from serve_apps.processes import session_processes
+
+    folder = tmp_path / "apps" / "reviews"
+    assert run_cli("serve", "new", "reviews", "--dir", str(folder)).code == 0
+    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    stack["config"]["rayfleet:serve"]["applications"] = yaml.safe_load((folder / "stack-snippet.yaml").read_text())
+    path = tmp_path / "Pulumi.mine.yaml"
+    path.write_text(yaml.safe_dump(stack, sort_keys=False))
+    monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path / "home"))  # this process's read_state, and the CLI's
+    up = run_cli("local", "up", "--file", str(path), "--ray-port", str(GCS_PORT), "--dashboard-port",
+                 str(DASHBOARD_PORT), "--port", str(SERVE_PORT), "--json", timeout=400)
+    try:
+        assert up.code == 0, up.err
+        url = f"http://127.0.0.1:{SERVE_PORT}/reviews"
+        assert _post(url, {"text": "a great day"}) == (200, {"score": 2.0, "label": "positive", "modelVersion": "lookup-v1"})
+        assert _post(url, {"txt": "a great day"}) == (400, {"error": "the body needs a 'text' string (got keys: txt)"})
+    finally:
+        state = read_state()
+        down = run_cli("local", "down", timeout=120)
+    assert down.code == 0, down.err
+    assert state is not None and session_processes(state.pgid, state.temp_dir) == []
