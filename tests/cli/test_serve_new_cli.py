@@ -38,8 +38,6 @@ def test_the_snippet_is_one_applications_entry_naming_the_folder(cli, tmp_path):
     folder = tmp_path / "my_model"
     assert cli("serve", "new", "my_model", "--dir", str(folder)).code == 0
     entries = yaml.safe_load((folder / "stack-snippet.yaml").read_text())
-    # The shape of a rayfleet:serve.applications entry; `source` and `runtimeEnv` are validated where the
-    # stack-file model defines them.
     assert entries == [{
         "name": "my-model",
         "routePrefix": "/my-model",
@@ -48,6 +46,7 @@ def test_the_snippet_is_one_applications_entry_naming_the_folder(cli, tmp_path):
         "runtimeEnv": {"envVars": {}},
         "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "targetOngoingRequests": 4},
         "resources": {"cpus": 1, "gpus": 0},
+        "smokeRequest": {"body": {"text": "a great day"}, "expect": {"label": "positive"}},
     }]
 
 
@@ -57,11 +56,10 @@ def test_the_snippet_is_a_valid_application_entry(cli, tmp_path):
     folder = tmp_path / "reviews"
     assert cli("serve", "new", "reviews", "--dir", str(folder)).code == 0
     (entry,) = yaml.safe_load((folder / "stack-snippet.yaml").read_text())
-    fields = {f.alias or name for name, f in ServeApp.model_fields.items()}
-    # Every key but the application-source ones is validated now; those two, once the model has them.
-    assert set(entry) - fields <= {"source", "runtimeEnv"}
-    app = ServeApp.model_validate({k: v for k, v in entry.items() if k in fields})
+    app = ServeApp.model_validate(entry)
     assert (app.name, app.route_prefix, app.import_path) == ("reviews", "/reviews", "reviews.app:app")
+    assert app.source == str(folder.resolve())
+    assert app.smoke_request is not None and app.smoke_request.expect == {"label": "positive"}
 
 
 def test_serve_new_refuses_a_folder_that_holds_something(cli, tmp_path):
