@@ -126,6 +126,9 @@ class AsgNodeProvider(BatchingNodeProvider):
         self._joined_once: set[str] = set()
         self._alive: set[str] = set()
         self._spot: dict[str, spot_fallback.SpotMemory] = {}
+        #: The worker count per node type as Ray last asked for it (or as read from the ASGs at
+        #: start): what a fallback must hold, since desired counts include capacity not arriving.
+        self._requested: dict[str, int] = {}
         self._stale = False
         #: Page size of the describe calls (None: AWS's default); small values exercise pagination.
         self.page_size: int | None = provider_config.get("page_size")
@@ -247,7 +250,10 @@ class AsgNodeProvider(BatchingNodeProvider):
 
     def _pending(self, node_type: str, what: str) -> str:
         error = self.errors.get(node_type) or self.errors.get("*")
-        return f"{what}; last AWS error: {error}" if error else what
+        if error:
+            return f"{what}; last AWS error: {error}"
+        failing = self._spot.get(node_type, spot_fallback.SpotMemory()).launch_error
+        return f"{what}; spot launches failing: {failing}" if failing else what
 
     # -- spot fallback -------------------------------------------------------------------------
 
@@ -263,12 +269,13 @@ class AsgNodeProvider(BatchingNodeProvider):
     def _assess_spot_markets(self) -> None:
         now = self.clock()
         for node_type, group in self._groups().items():
+            self._requested.setdefault(node_type, group.requested)
             if group.spot is None:
                 continue
             memory = self._spot.get(node_type, spot_fallback.SpotMemory())
-            failure = None
+            failure = error = None
             if group.spot.shortfall and not spot_fallback.spot_impaired(memory, now):
-                failure = self._capacity_failure(group.spot.asg_name, memory.short_since or now)
+                failure, error = self._launch_failures(group.spot.asg_name, memory.short_since or now)
             updated = spot_fallback.assess_spot(
                 memory,
                 group.spot,
@@ -276,12 +283,17 @@ class AsgNodeProvider(BatchingNodeProvider):
                 now=now,
                 grace_seconds=self.fallback_after.get(node_type, DEFAULT_FALLBACK_AFTER_SECONDS),
                 retry_after_seconds=self.retry_spot_after,
+                launch_error=error,
             )
             if spot_fallback.spot_impaired(updated, now) and not spot_fallback.spot_impaired(memory, now):
                 log.warning("%s: spot impaired (%s); shortfall moves to on-demand", node_type, updated.reason)
+            if updated.launch_error and updated.launch_error != memory.launch_error:
+                log.error("%s: spot launches fail for a reason other than capacity, nothing moves: %s",
+                          node_type, updated.launch_error)
             self._spot[node_type] = updated
 
-    def _capacity_failure(self, asg_name: str, since: float) -> str | None:
+    def _launch_failures(self, asg_name: str, since: float) -> tuple[str | None, str | None]:
+        """The ASG's capacity failure and other launch failure since `since`, from its activities."""
         try:
             page = with_backoff(
                 lambda: self.asg.describe_scaling_activities(AutoScalingGroupName=asg_name, MaxRecords=20),
@@ -290,10 +302,11 @@ class AsgNodeProvider(BatchingNodeProvider):
             )
         except (ClientError, BotoCoreError) as err:
             log.warning("cannot read scaling activities of %s: %s", asg_name, err)
-            return None
+            return None, None
         # A minute of slack: the failed launch may start just before we first saw the shortfall.
         cutoff = datetime.fromtimestamp(since, tz=timezone.utc) - timedelta(seconds=60)
-        return spot_fallback.capacity_failure(page.get("Activities", []), since=cutoff)
+        activities = page.get("Activities", [])
+        return spot_fallback.capacity_failure(activities, since=cutoff), spot_fallback.launch_failure(activities, since=cutoff)
 
     def spot_impaired(self, node_type: str) -> bool:
         return spot_fallback.spot_impaired(self._spot.get(node_type, spot_fallback.SpotMemory()), self.clock())
@@ -325,12 +338,15 @@ class AsgNodeProvider(BatchingNodeProvider):
                 continue
             # Until AWS accepts a termination, lowering desired capacity would let the ASG pick its
             # own victim (not the node Ray drained): keep those nodes in the count until then.
-            waiting = sum(1 for i in self._unterminated if self._type_of(i) == node_type)
-            target += waiting
+            self._requested[node_type] = target
+            target += self._waiting(node_type)
             split = spot_fallback.split_target(target, group, spot_impaired=self.spot_impaired(node_type))
             if sum(split.values()) != target:
                 log.warning("%s: %d workers requested; ASG limits allow %s", node_type, target, split)
             self._set_desired(node_type, split)
+
+    def _waiting(self, node_type: str) -> int:
+        return sum(1 for i in self._unterminated if self._type_of(i) == node_type)
 
     def _type_of(self, iid: str) -> str | None:
         asg = self._asgs.get(self._asg_of.get(iid, ""))
@@ -343,7 +359,8 @@ class AsgNodeProvider(BatchingNodeProvider):
         self._terminate_pending()
         # Fallback happens without Ray asking: a spot ASG short past its grace period moves now.
         for node_type, group in self._groups().items():
-            moves = spot_fallback.fallback_moves(group, spot_impaired=self.spot_impaired(node_type))
+            requested = self._requested.get(node_type, group.requested) + self._waiting(node_type)
+            moves = spot_fallback.fallback_moves(group, requested, spot_impaired=self.spot_impaired(node_type))
             if moves:
                 log.info("%s: moving spot shortfall to on-demand: %s", node_type, moves)
                 self._set_desired(node_type, moves)

@@ -27,7 +27,7 @@ import components.node_agents.node_provider as node_provider
 from components.contract import HEAD_NODE_TYPE, Market
 from stacks.cluster_args import region_autoscaler_config
 from stacks.loader import load_environment
-from tests.fakes.asg_cluster import build_planned_cluster, desired, in_service
+from tests.fakes.asg_cluster import SpotCapacityLimit, build_planned_cluster, desired, in_service
 
 
 class FakeGcs:
@@ -129,3 +129,85 @@ def test_rays_autoscaler_keeps_min_workers_and_scales_a_second_group(session, mo
     assert desired(session, names["gpu"][Market.SPOT], region) == 0
     assert len(in_service(session, names["cpu"][Market.SPOT], region)) == cpu_min  # min_workers are kept
     assert autoscaler.num_failures == 0
+
+
+# -- spot shortages ------------------------------------------------------------------------------
+# prod's cpu group: minWorkers 2 (on the spot ASG, whose onDemandBase 1 always launches), max 20.
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def shortage(monkeypatch, session, *, spot_capacity: int | None = None):
+    """prod's cluster under Ray's loop with an injected clock; a spot pool of `spot_capacity` from the start."""
+    region, names, types, gcs, load, autoscaler = start("prod", monkeypatch, session)
+    clock = Clock()
+    autoscaler.provider.clock = clock
+    limit = None
+    if spot_capacity is not None:
+        limit = SpotCapacityLimit(autoscaler.provider.asg, names["cpu"][Market.SPOT], spot_capacity)
+    return names, types, gcs, load, autoscaler, clock, limit
+
+
+def update(autoscaler, load, gcs, types, clock, *, extra: int = 0) -> int:
+    """One autoscaler update 10 s after the last, with busy workers and `extra` workers' worth of
+    waiting tasks; the number of cpu workers Ray then sees."""
+    clock.now += 10
+    demand = [dict(types["cpu"]["resources"])] * extra
+    heartbeat(load, autoscaler.provider, gcs, types, busy=True, demand=demand)
+    autoscaler.update()
+    return len(cpu_workers(autoscaler.provider))
+
+
+def cpu_workers(provider) -> list[str]:
+    return provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: "cpu"})
+
+
+def hold(autoscaler, load, gcs, types, clock, count: int, updates: int = 30) -> None:
+    """The group stays at `count` workers for `updates` updates (5 minutes), every one of them joined."""
+    for _ in range(updates):
+        assert update(autoscaler, load, gcs, types, clock) == count
+    assert autoscaler.num_failures == 0
+
+
+def test_a_cluster_created_during_a_spot_shortage_holds_its_minimum(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session, spot_capacity=1)
+    assert update(autoscaler, load, gcs, types, clock) == 2  # AWS's word moves the missing one at once
+    assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 1
+    hold(autoscaler, load, gcs, types, clock, 2)
+
+
+def test_a_spot_node_reclaimed_during_a_shortage_is_replaced_on_demand(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session)
+    assert update(autoscaler, load, gcs, types, clock) == 2
+    limit = SpotCapacityLimit(autoscaler.provider.asg, names["cpu"][Market.SPOT], 2)
+    limit.reclaim(1)
+    assert update(autoscaler, load, gcs, types, clock) == 2
+    assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 1
+    hold(autoscaler, load, gcs, types, clock, 2)
+
+
+def test_demand_during_a_steady_spot_shortage_moves_to_on_demand_in_one_update(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session)
+    update(autoscaler, load, gcs, types, clock)
+    SpotCapacityLimit(autoscaler.provider.asg, names["cpu"][Market.SPOT], 2)
+    update(autoscaler, load, gcs, types, clock, extra=4)  # Ray asks spot for 6; 2 run
+    assert update(autoscaler, load, gcs, types, clock) == 6
+    assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 4
+    hold(autoscaler, load, gcs, types, clock, 6)
+
+
+def test_demand_in_waves_during_a_shortage_is_met_and_held_wave_by_wave(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session, spot_capacity=1)
+    update(autoscaler, load, gcs, types, clock)
+    for wave, total in ((3, 5), (4, 9), (2, 11)):
+        update(autoscaler, load, gcs, types, clock, extra=wave)
+        assert update(autoscaler, load, gcs, types, clock) == total
+        hold(autoscaler, load, gcs, types, clock, total, updates=6)
+    assert len(in_service(session, names["cpu"][Market.SPOT])) == 1
+    assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 10
