@@ -308,6 +308,22 @@ class AsgNodeProvider(BatchingNodeProvider):
         activities = page.get("Activities", [])
         return spot_fallback.capacity_failure(activities, since=cutoff), spot_fallback.launch_failure(activities, since=cutoff)
 
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per worker group: requested count, what runs in each market, and why spot is avoided or
+        failing. Logged at each change; `rayfleet` reads it for the cluster's status."""
+        out: dict[str, dict[str, Any]] = {}
+        for node_type, group in sorted(self._groups().items()):
+            memory = self._spot.get(node_type, spot_fallback.SpotMemory())
+            out[node_type] = {
+                "requested": self._requested.get(node_type, group.requested),
+                "spot": group.spot.live if group.spot else 0,
+                "on_demand": group.on_demand.live if group.on_demand else 0,
+                "spot_impaired": self.spot_impaired(node_type),
+                "reason": memory.reason if self.spot_impaired(node_type) else "",
+                "launch_error": memory.launch_error,
+            }
+        return out
+
     def spot_impaired(self, node_type: str) -> bool:
         return spot_fallback.spot_impaired(self._spot.get(node_type, spot_fallback.SpotMemory()), self.clock())
 
