@@ -49,7 +49,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ray.autoscaler.batching_node_provider import BatchingNodeProvider, NodeData, ScaleRequest
 from ray.autoscaler.tags import NODE_KIND_HEAD, NODE_KIND_WORKER, STATUS_UP_TO_DATE, STATUS_UPDATE_FAILED
 
-from components.node_agents import spot_fallback
+from components.node_agents import spot_consolidation, spot_fallback
 from components.node_agents.aws_calls import clients, error_code, with_backoff
 from components.node_agents.ray_membership import GcsMembership, Membership
 from components.contract import CLUSTER_KEY, HEAD_NODE_TYPE, MARKET_KEY, NODE_TYPE_KEY, Market
@@ -67,6 +67,7 @@ PERMISSIONS = (
 )
 
 DEFAULT_FALLBACK_AFTER_SECONDS = 180
+DEFAULT_CONSOLIDATE_NODES_PER_MINUTE = 3
 DEFAULT_RETRY_SPOT_AFTER_SECONDS = 600
 DEFAULT_JOIN_TIMEOUT_SECONDS = 900
 _GONE_LIFECYCLE = ("Terminating", "Terminated", "Detaching", "Detached", "Warmed")
@@ -112,6 +113,9 @@ class AsgNodeProvider(BatchingNodeProvider):
         self.fallback_after = {
             str(k): float(v) for k, v in (provider_config.get("fallback_after_seconds") or {}).items()
         }
+        self.consolidate_rate = {
+            str(k): int(v) for k, v in (provider_config.get("consolidate_nodes_per_minute") or {}).items()
+        }
         self.retry_spot_after = float(provider_config.get("retry_spot_after_seconds", DEFAULT_RETRY_SPOT_AFTER_SECONDS))
         self.join_timeout = float(provider_config.get("join_timeout_seconds", DEFAULT_JOIN_TIMEOUT_SECONDS))
         self.asg, self.ec2 = clients(self.region, session)
@@ -129,6 +133,12 @@ class AsgNodeProvider(BatchingNodeProvider):
         #: The worker count per node type as Ray last asked for it (or as read from the ASGs at
         #: start): what a fallback must hold, since desired counts include capacity not arriving.
         self._requested: dict[str, int] = {}
+        #: Per node type: spot workers launched to replace on-demand ones and not yet matched by a
+        #: drain (Ray counts them as requested), when the last on-demand workers were drained, and
+        #: how many workers moved back to spot so far (the status reports it).
+        self._replacing: dict[str, int] = {}
+        self._drained_at: dict[str, list[float]] = {}
+        self._moved_to_spot: dict[str, int] = {}
         self._stale = False
         #: Page size of the describe calls (None: AWS's default); small values exercise pagination.
         self.page_size: int | None = provider_config.get("page_size")
@@ -321,6 +331,8 @@ class AsgNodeProvider(BatchingNodeProvider):
                 "spot_impaired": self.spot_impaired(node_type),
                 "reason": memory.reason if self.spot_impaired(node_type) else "",
                 "launch_error": memory.launch_error,
+                # Priced by the CLI from the catalog: node agents carry no prices.
+                "moved_to_spot": self._moved_to_spot.get(node_type, 0),
             }
         return out
 
@@ -354,7 +366,7 @@ class AsgNodeProvider(BatchingNodeProvider):
                 continue
             # Until AWS accepts a termination, lowering desired capacity would let the ASG pick its
             # own victim (not the node Ray drained): keep those nodes in the count until then.
-            self._requested[node_type] = target
+            self._requested[node_type] = max(0, target - self._replacing.get(node_type, 0))
             target += self._waiting(node_type)
             split = spot_fallback.split_target(target, group, spot_impaired=self.spot_impaired(node_type))
             if sum(split.values()) != target:
@@ -380,6 +392,48 @@ class AsgNodeProvider(BatchingNodeProvider):
             if moves:
                 log.info("%s: moving spot shortfall to on-demand: %s", node_type, moves)
                 self._set_desired(node_type, moves)
+        self._consolidate()
+        self._terminate_pending()
+
+    def _consolidate(self) -> None:
+        """Moves workers from the on-demand twin back to spot: launch spot first, drain after it joined."""
+        now = self.clock()
+        for node_type, group in sorted(self._groups().items()):
+            if group.spot is None or group.on_demand is None:
+                continue
+            drained = self._drained_at.setdefault(node_type, [])
+            drained[:] = [t for t in drained if now - t < 60]
+            rate = self.consolidate_rate.get(node_type, DEFAULT_CONSOLIDATE_NODES_PER_MINUTE)
+            plan = spot_consolidation.plan_consolidation(
+                self._requested.get(node_type, group.requested),
+                group.spot,
+                spot_joined=len(self._joined(group.spot.asg_name)),
+                on_demand=self._joined(group.on_demand.asg_name),
+                budget=spot_consolidation.budget_left(rate, drained, now),
+                spot_healthy=not self.spot_impaired(node_type) and group.spot.shortfall == 0,
+            )
+            if plan.spot_desired is not None:
+                launched = plan.spot_desired - group.spot.desired
+                log.info("%s: spot launches again; %d spot workers to replace on-demand ones", node_type, launched)
+                self._set_desired(node_type, {group.spot.asg_name: plan.spot_desired})
+                if self._asgs[group.spot.asg_name].desired == plan.spot_desired:
+                    self._replacing[node_type] = self._replacing.get(node_type, 0) + launched
+            for iid in plan.drain:
+                log.info("%s: draining on-demand %s through the drain hook: spot covers it", node_type, iid)
+                self._deleted.add(iid)
+                self._unterminated.add(iid)
+                drained.append(now)
+                self._replacing[node_type] = max(0, self._replacing.get(node_type, 0) - 1)
+                self._moved_to_spot[node_type] = self._moved_to_spot.get(node_type, 0) + 1
+
+    def _joined(self, asg_name: str) -> list[str]:
+        """The ASG's workers whose raylet has joined, in the ASG's order, less those being deleted."""
+        return [
+            i["InstanceId"]
+            for i in self._asgs[asg_name].instances
+            if i["InstanceId"] not in self._deleted
+            and getattr(self.node_data_dict.get(i["InstanceId"]), "status", None) == STATUS_UP_TO_DATE
+        ]
 
     def _terminate_pending(self) -> None:
         self._empty_whole_asgs()

@@ -13,6 +13,7 @@ import copy
 
 from ray.autoscaler._private.autoscaler import StandardAutoscaler
 from ray.autoscaler._private.load_metrics import LoadMetrics
+from ray.autoscaler._private.providers import _clear_provider_cache
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.autoscaler.tags import (
     NODE_KIND_HEAD,
@@ -69,6 +70,8 @@ def start(env: str, monkeypatch, session):
     gcs = FakeGcs()
     monkeypatch.setattr(node_provider.GcsMembership, "__call__", lambda self: set(gcs.joined))
     load = LoadMetrics()
+    # Ray caches providers by config: a fresh head's monitor builds its own, so must each test.
+    _clear_provider_cache()
     autoscaler = StandardAutoscaler(lambda: copy.deepcopy(config), load, gcs, update_interval_s=0)
     assert isinstance(autoscaler.provider, node_provider.AsgNodeProvider)
     return region, names, config["available_node_types"], gcs, load, autoscaler
@@ -211,3 +214,37 @@ def test_demand_in_waves_during_a_shortage_is_met_and_held_wave_by_wave(session,
         hold(autoscaler, load, gcs, types, clock, total, updates=6)
     assert len(in_service(session, names["cpu"][Market.SPOT])) == 1
     assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 10
+
+
+def up_to_date(provider) -> int:
+    return sum(1 for n in cpu_workers(provider) if provider.node_tags(n)[TAG_RAY_NODE_STATUS] == STATUS_UP_TO_DATE)
+
+
+def test_spot_returning_moves_the_twin_back_to_spot_without_going_below_the_requested_count(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session)
+    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
+    update(autoscaler, load, gcs, types, clock)
+    limit = SpotCapacityLimit(autoscaler.provider.asg, spot, 2)
+    update(autoscaler, load, gcs, types, clock, extra=4)
+    assert update(autoscaler, load, gcs, types, clock) == 6
+    assert len(in_service(session, od)) == 4
+
+    on_demand = set(in_service(session, od))
+    limit.restore(20)
+    drained: list[str] = []
+    autoscaler.provider.asg.meta.events.register(
+        "before-parameter-build.autoscaling.TerminateInstanceInAutoScalingGroup",
+        lambda params, **_: drained.append(params["InstanceId"]),
+    )
+    minutes = []
+    for _ in range(120):  # 20 minutes: spot is retried after 10, then 3 workers a minute move
+        update(autoscaler, load, gcs, types, clock)
+        assert up_to_date(autoscaler.provider) >= 6
+        minutes.append(len(in_service(session, od)))
+    assert in_service(session, od) == []
+    assert len(in_service(session, spot)) == 6 == update(autoscaler, load, gcs, types, clock)
+    assert autoscaler.provider.status()["cpu"]["moved_to_spot"] == 4
+    assert set(drained) <= on_demand  # only on-demand workers are drained, one by one through the hook
+    # Never more than 3 a minute: over any 6 updates (a minute) the twin loses at most 3 workers.
+    assert all(minutes[i] - minutes[i + 6] <= 3 for i in range(len(minutes) - 6))
+    assert autoscaler.num_failures == 0

@@ -445,6 +445,7 @@ def test_an_unrelated_launch_failure_moves_nothing_and_shows_in_the_status(sessi
     assert (desired(session, spot), desired(session, od)) == (3, 0)
     assert provider.status()["cpu"] == {
         "requested": 3, "spot": 1, "on_demand": 0, "spot_impaired": False, "reason": "", "launch_error": message,
+        "moved_to_spot": 0,
     }
     assert caplog.messages.count(
         f"cpu: spot launches fail for a reason other than capacity, nothing moves: {message}"
