@@ -11,6 +11,7 @@ The head's autoscaler (v1, `monitor.py`) loads this class from the rendered clus
       disable_launch_config_check: true
       foreground_node_launch: true
       fallback_after_seconds: {cpu: 180}
+      consolidate_nodes_per_minute: {cpu: 3}
 
 Contract (see `ray.autoscaler.batching_node_provider`):
 
@@ -30,6 +31,12 @@ Contract (see `ray.autoscaler.batching_node_provider`):
   A deleted node vanishes from `get_node_data()` at once, even while AWS still lists it; until AWS
   accepts its termination it stays counted in desired capacity, so the ASG never picks a victim
   Ray did not drain. Emptying an ASG with no launch in flight takes one SetDesiredCapacity.
+- Spot (`spot_markets`): a short spot ASG counts only what it runs, so its shortfall, its
+  minimum included, moves to the twin as soon as AWS reports a capacity failure (after
+  `fallback_after_seconds` if it reports nothing; never for other launch failures, which
+  `status()` shows). When spot launches again, the twin's workers are replaced by spot ones at
+  `consolidate_nodes_per_minute`: spot first, the on-demand worker terminated through the drain
+  hook only after its replacement has joined, never below the requested count.
 - Nodes are listed spot before on-demand within a type: Ray keeps the first nodes of a type for
   `min_workers` and trims the last ones, so on-demand capacity goes first as demand falls.
 - Node agents import only stdlib, boto3, ray and `components.contract` (tag keys, markets, the head's node type).
@@ -49,7 +56,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ray.autoscaler.batching_node_provider import BatchingNodeProvider, NodeData, ScaleRequest
 from ray.autoscaler.tags import NODE_KIND_HEAD, NODE_KIND_WORKER, STATUS_UP_TO_DATE, STATUS_UPDATE_FAILED
 
-from components.node_agents import spot_consolidation, spot_fallback
+from components.node_agents import spot_fallback
+from components.node_agents.spot_markets import SpotMarkets
 from components.node_agents.aws_calls import clients, error_code, with_backoff
 from components.node_agents.ray_membership import GcsMembership, Membership
 from components.contract import CLUSTER_KEY, HEAD_NODE_TYPE, MARKET_KEY, NODE_TYPE_KEY, Market
@@ -66,8 +74,6 @@ PERMISSIONS = (
     ("autoscaling:TerminateInstanceInAutoScalingGroup", "remove the idle workers Ray drained"),
 )
 
-DEFAULT_FALLBACK_AFTER_SECONDS = 180
-DEFAULT_CONSOLIDATE_NODES_PER_MINUTE = 3
 DEFAULT_RETRY_SPOT_AFTER_SECONDS = 600
 DEFAULT_JOIN_TIMEOUT_SECONDS = 900
 _GONE_LIFECYCLE = ("Terminating", "Terminated", "Detaching", "Detached", "Warmed")
@@ -94,7 +100,7 @@ def _alive_in_asg(instance: dict) -> bool:
     return not instance.get("LifecycleState", "").startswith(_GONE_LIFECYCLE)
 
 
-class AsgNodeProvider(BatchingNodeProvider):
+class AsgNodeProvider(SpotMarkets, BatchingNodeProvider):
     """Ray's autoscaler on the cluster's spot ASGs and their on-demand twins (contract above)."""
 
     def __init__(
@@ -276,32 +282,6 @@ class AsgNodeProvider(BatchingNodeProvider):
                 groups.setdefault(asg.node_type, {})[asg.market] = asg.market_view(gone)
         return {t: spot_fallback.GroupMarkets(t, m.get(Market.SPOT), m.get(Market.ON_DEMAND)) for t, m in groups.items()}
 
-    def _assess_spot_markets(self) -> None:
-        now = self.clock()
-        for node_type, group in self._groups().items():
-            self._requested.setdefault(node_type, group.requested)
-            if group.spot is None:
-                continue
-            memory = self._spot.get(node_type, spot_fallback.SpotMemory())
-            failure = error = None
-            if group.spot.shortfall and not spot_fallback.spot_impaired(memory, now):
-                failure, error = self._launch_failures(group.spot.asg_name, memory.short_since or now)
-            updated = spot_fallback.assess_spot(
-                memory,
-                group.spot,
-                failure,
-                now=now,
-                grace_seconds=self.fallback_after.get(node_type, DEFAULT_FALLBACK_AFTER_SECONDS),
-                retry_after_seconds=self.retry_spot_after,
-                launch_error=error,
-            )
-            if spot_fallback.spot_impaired(updated, now) and not spot_fallback.spot_impaired(memory, now):
-                log.warning("%s: spot impaired (%s); shortfall moves to on-demand", node_type, updated.reason)
-            if updated.launch_error and updated.launch_error != memory.launch_error:
-                log.error("%s: spot launches fail for a reason other than capacity, nothing moves: %s",
-                          node_type, updated.launch_error)
-            self._spot[node_type] = updated
-
     def _launch_failures(self, asg_name: str, since: float) -> tuple[str | None, str | None]:
         """The ASG's capacity failure and other launch failure since `since`, from its activities."""
         try:
@@ -317,27 +297,6 @@ class AsgNodeProvider(BatchingNodeProvider):
         cutoff = datetime.fromtimestamp(since, tz=timezone.utc) - timedelta(seconds=60)
         activities = page.get("Activities", [])
         return spot_fallback.capacity_failure(activities, since=cutoff), spot_fallback.launch_failure(activities, since=cutoff)
-
-    def status(self) -> dict[str, dict[str, Any]]:
-        """Per worker group: requested count, what runs in each market, and why spot is avoided or
-        failing. Logged at each change; `rayfleet` reads it for the cluster's status."""
-        out: dict[str, dict[str, Any]] = {}
-        for node_type, group in sorted(self._groups().items()):
-            memory = self._spot.get(node_type, spot_fallback.SpotMemory())
-            out[node_type] = {
-                "requested": self._requested.get(node_type, group.requested),
-                "spot": group.spot.live if group.spot else 0,
-                "on_demand": group.on_demand.live if group.on_demand else 0,
-                "spot_impaired": self.spot_impaired(node_type),
-                "reason": memory.reason if self.spot_impaired(node_type) else "",
-                "launch_error": memory.launch_error,
-                # Priced by the CLI from the catalog: node agents carry no prices.
-                "moved_to_spot": self._moved_to_spot.get(node_type, 0),
-            }
-        return out
-
-    def spot_impaired(self, node_type: str) -> bool:
-        return spot_fallback.spot_impaired(self._spot.get(node_type, spot_fallback.SpotMemory()), self.clock())
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -385,55 +344,9 @@ class AsgNodeProvider(BatchingNodeProvider):
         if self._stale:
             return
         self._terminate_pending()
-        # Fallback happens without Ray asking: a spot ASG short past its grace period moves now.
-        for node_type, group in self._groups().items():
-            requested = self._requested.get(node_type, group.requested) + self._waiting(node_type)
-            moves = spot_fallback.fallback_moves(group, requested, spot_impaired=self.spot_impaired(node_type))
-            if moves:
-                log.info("%s: moving spot shortfall to on-demand: %s", node_type, moves)
-                self._set_desired(node_type, moves)
+        self._move_shortfalls()
         self._consolidate()
         self._terminate_pending()
-
-    def _consolidate(self) -> None:
-        """Moves workers from the on-demand twin back to spot: launch spot first, drain after it joined."""
-        now = self.clock()
-        for node_type, group in sorted(self._groups().items()):
-            if group.spot is None or group.on_demand is None:
-                continue
-            drained = self._drained_at.setdefault(node_type, [])
-            drained[:] = [t for t in drained if now - t < 60]
-            rate = self.consolidate_rate.get(node_type, DEFAULT_CONSOLIDATE_NODES_PER_MINUTE)
-            plan = spot_consolidation.plan_consolidation(
-                self._requested.get(node_type, group.requested),
-                group.spot,
-                spot_joined=len(self._joined(group.spot.asg_name)),
-                on_demand=self._joined(group.on_demand.asg_name),
-                budget=spot_consolidation.budget_left(rate, drained, now),
-                spot_healthy=not self.spot_impaired(node_type) and group.spot.shortfall == 0,
-            )
-            if plan.spot_desired is not None:
-                launched = plan.spot_desired - group.spot.desired
-                log.info("%s: spot launches again; %d spot workers to replace on-demand ones", node_type, launched)
-                self._set_desired(node_type, {group.spot.asg_name: plan.spot_desired})
-                if self._asgs[group.spot.asg_name].desired == plan.spot_desired:
-                    self._replacing[node_type] = self._replacing.get(node_type, 0) + launched
-            for iid in plan.drain:
-                log.info("%s: draining on-demand %s through the drain hook: spot covers it", node_type, iid)
-                self._deleted.add(iid)
-                self._unterminated.add(iid)
-                drained.append(now)
-                self._replacing[node_type] = max(0, self._replacing.get(node_type, 0) - 1)
-                self._moved_to_spot[node_type] = self._moved_to_spot.get(node_type, 0) + 1
-
-    def _joined(self, asg_name: str) -> list[str]:
-        """The ASG's workers whose raylet has joined, in the ASG's order, less those being deleted."""
-        return [
-            i["InstanceId"]
-            for i in self._asgs[asg_name].instances
-            if i["InstanceId"] not in self._deleted
-            and getattr(self.node_data_dict.get(i["InstanceId"]), "status", None) == STATUS_UP_TO_DATE
-        ]
 
     def _terminate_pending(self) -> None:
         self._empty_whole_asgs()

@@ -98,8 +98,8 @@ def test_the_consolidation_rate_reaches_the_node_provider(tmp_path):
 
 
 def test_the_config_the_model_and_the_node_provider_share_one_default_rate():
-    from components.node_agents import node_provider
+    from components.node_agents import spot_markets
     from stacks.config import SpotConfig
 
     assert SpotConfig().consolidate_nodes_per_minute == DEFAULT_CONSOLIDATE_NODES_PER_MINUTE
-    assert node_provider.DEFAULT_CONSOLIDATE_NODES_PER_MINUTE == DEFAULT_CONSOLIDATE_NODES_PER_MINUTE
+    assert spot_markets.DEFAULT_CONSOLIDATE_NODES_PER_MINUTE == DEFAULT_CONSOLIDATE_NODES_PER_MINUTE
