@@ -171,10 +171,12 @@ def cpu_workers(provider) -> list[str]:
     return provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: "cpu"})
 
 
-def hold(autoscaler, load, gcs, types, clock, count: int, updates: int = 30) -> None:
-    """The group stays at `count` workers for `updates` updates (5 minutes), every one of them joined."""
+def hold(autoscaler, load, gcs, types, clock, count: int, updates: int = 90) -> None:
+    """The group stays at `count` workers for `updates` updates (15 minutes: past the 10 minutes after
+    which spot is tried again), every one of them joined."""
     for _ in range(updates):
         assert update(autoscaler, load, gcs, types, clock) == count
+        assert up_to_date(autoscaler.provider) == count
     assert autoscaler.num_failures == 0
 
 
