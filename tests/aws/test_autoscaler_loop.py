@@ -250,3 +250,15 @@ def test_spot_returning_moves_the_twin_back_to_spot_without_going_below_the_requ
     # Never more than 3 a minute: over any 6 updates (a minute) the twin loses at most 3 workers.
     assert all(minutes[i] - minutes[i + 6] <= 3 for i in range(len(minutes) - 6))
     assert autoscaler.num_failures == 0
+
+
+def test_an_unrelated_launch_failure_moves_nothing_under_the_loop(session, monkeypatch):
+    region, names, types, gcs, load, autoscaler = start("prod", monkeypatch, session)
+    clock = Clock()
+    autoscaler.provider.clock = clock
+    message = "The specified launch template, with template ID lt-0abc, does not exist. Launching EC2 instance failed."
+    SpotCapacityLimit(autoscaler.provider.asg, names["cpu"][Market.SPOT], 1, message=message)
+    for _ in range(30):  # 5 minutes: past the 180 s grace period
+        assert update(autoscaler, load, gcs, types, clock) == 1
+    assert in_service(session, names["cpu"][Market.ON_DEMAND]) == []
+    assert autoscaler.provider.status()["cpu"]["launch_error"] == message

@@ -154,7 +154,10 @@ class SpotCapacityLimit:
     """Makes one spot ASG behave like a pool with `capacity` instances: AWS keeps the requested desired
     count, launches only what the pool holds, and records the failed launch in its activities.
 
-    Installed on the session the provider under test uses; moto itself stays untouched.
+    Installed on the session (or client) the provider under test uses; moto itself stays untouched.
+    moto records no failed scaling activity, and a botocore Stubber would have to script every call
+    of Ray's loop in order, so the fake answers DescribeScalingActivities at the client's event seam
+    with what EC2 Auto Scaling writes, and lets every other call through to moto.
     """
 
     #: The StatusMessage EC2 Auto Scaling writes when a spot pool has no capacity.
