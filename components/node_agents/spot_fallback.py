@@ -6,7 +6,10 @@ workers per group; this module splits that number between the two ASGs:
 - new demand goes to spot while spot is healthy;
 - spot is *impaired* when its ASG is short of its desired count and either its scaling
   activities report a capacity failure or it has stayed short for the group's grace period
-  (`fallback_after_seconds`); the shortfall then moves to the on-demand twin;
+  (`fallback_after_seconds`) with no other launch failure reported; the shortfall then moves
+  to the on-demand twin;
+- an impaired spot ASG counts only the workers it runs: its desired or minimum capacity beyond
+  them is shortfall too, so a minimum it cannot launch never stands in for workers;
 - an impaired spot market is retried for new demand after `retry_spot_after_seconds`
   ("spot capacity returns");
 - as demand falls, on-demand capacity goes first.
@@ -15,6 +18,9 @@ workers per group; this module splits that number between the two ASGs:
     >>> od = AsgState("o", min_size=0, max_size=10, desired=0, live=0)
     >>> split_target(4, GroupMarkets("cpu", spot, od), spot_impaired=True)
     {'s': 1, 'o': 3}
+    >>> short_min = AsgState("s", min_size=2, max_size=10, desired=2, live=0)   # created during a shortage
+    >>> split_target(2, GroupMarkets("cpu", short_min, od), spot_impaired=True)
+    {'s': 2, 'o': 2}
 
 No boto3, ray or pulumi here: the node provider feeds these functions what it read from AWS.
 """
