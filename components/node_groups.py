@@ -92,6 +92,9 @@ ALL_ON_DEMAND = Distribution()
 #: Seconds a spot shortfall may last before it moves to the on-demand twin, unless configured.
 DEFAULT_FALLBACK_AFTER_SECONDS = 180
 
+#: Workers per minute moved back from the on-demand twin to spot when spot returns, unless configured.
+DEFAULT_CONSOLIDATE_NODES_PER_MINUTE = 3
+
 
 @dataclass(frozen=True)
 class SpotPolicy:
@@ -151,6 +154,8 @@ class NodeGroup:
     #: A group's own setting rather than its spot policy's: the autoscaler config names it for every
     #: worker group, as configured, even where spot is disabled and nothing acts on it.
     fallback_after_seconds: int = DEFAULT_FALLBACK_AFTER_SECONDS
+    #: Workers per minute the node provider moves back from the twin to spot once spot launches again.
+    consolidate_nodes_per_minute: int = DEFAULT_CONSOLIDATE_NODES_PER_MINUTE
 
     def __post_init__(self) -> None:
         if not self.min_workers <= self.expected_workers <= self.max_workers:

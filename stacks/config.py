@@ -272,6 +272,9 @@ class SpotConfig(Model):
     allocation_strategy: SpotAllocationStrategy = "price-capacity-optimized"
     #: Seconds a spot shortfall may last before it moves to the on-demand twin (default 180).
     fallback_after_seconds: Annotated[int, Field(ge=0, le=3600)] = 180
+    #: Workers per minute moved back from the on-demand twin to spot once spot launches again
+    #: (default 3; 0 leaves them on on-demand until demand falls).
+    consolidate_nodes_per_minute: Annotated[int, Field(ge=0, le=60)] = 3
 
 
 class WorkerGroup(Model):

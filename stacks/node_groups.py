@@ -42,4 +42,5 @@ def worker_group(group: WorkerGroup, cluster_id: str) -> NodeGroup:
         # In config order: the worker's `ray start --resources` keeps it, the autoscaler config sorts.
         custom_resources={key: int(amount) for key, amount in group.resources.items()},
         fallback_after_seconds=spot.fallback_after_seconds,
+        consolidate_nodes_per_minute=spot.consolidate_nodes_per_minute,
     )

@@ -11,6 +11,7 @@ The head's autoscaler (v1, `monitor.py`) loads this class from the rendered clus
       disable_launch_config_check: true
       foreground_node_launch: true
       fallback_after_seconds: {cpu: 180}
+      consolidate_nodes_per_minute: {cpu: 3}
 
 Contract (see `ray.autoscaler.batching_node_provider`):
 
@@ -30,6 +31,12 @@ Contract (see `ray.autoscaler.batching_node_provider`):
   A deleted node vanishes from `get_node_data()` at once, even while AWS still lists it; until AWS
   accepts its termination it stays counted in desired capacity, so the ASG never picks a victim
   Ray did not drain. Emptying an ASG with no launch in flight takes one SetDesiredCapacity.
+- Spot (`spot_markets`): a short spot ASG counts only what it runs, so its shortfall, its
+  minimum included, moves to the twin as soon as AWS reports a capacity failure (after
+  `fallback_after_seconds` if it reports nothing; never for other launch failures, which
+  `status()` shows). When spot launches again, the twin's workers are replaced by spot ones at
+  `consolidate_nodes_per_minute`: spot first, the on-demand worker terminated through the drain
+  hook only after its replacement has joined, never below the requested count.
 - Nodes are listed spot before on-demand within a type: Ray keeps the first nodes of a type for
   `min_workers` and trims the last ones, so on-demand capacity goes first as demand falls.
 - Node agents import only stdlib, boto3, ray and `components.contract` (tag keys, markets, the head's node type).
@@ -50,6 +57,7 @@ from ray.autoscaler.batching_node_provider import BatchingNodeProvider, NodeData
 from ray.autoscaler.tags import NODE_KIND_HEAD, NODE_KIND_WORKER, STATUS_UP_TO_DATE, STATUS_UPDATE_FAILED
 
 from components.node_agents import spot_fallback
+from components.node_agents.spot_markets import SpotMarkets
 from components.node_agents.aws_calls import clients, error_code, with_backoff
 from components.node_agents.ray_membership import GcsMembership, Membership
 from components.contract import CLUSTER_KEY, HEAD_NODE_TYPE, MARKET_KEY, NODE_TYPE_KEY, Market
@@ -66,7 +74,6 @@ PERMISSIONS = (
     ("autoscaling:TerminateInstanceInAutoScalingGroup", "remove the idle workers Ray drained"),
 )
 
-DEFAULT_FALLBACK_AFTER_SECONDS = 180
 DEFAULT_RETRY_SPOT_AFTER_SECONDS = 600
 DEFAULT_JOIN_TIMEOUT_SECONDS = 900
 _GONE_LIFECYCLE = ("Terminating", "Terminated", "Detaching", "Detached", "Warmed")
@@ -93,7 +100,7 @@ def _alive_in_asg(instance: dict) -> bool:
     return not instance.get("LifecycleState", "").startswith(_GONE_LIFECYCLE)
 
 
-class AsgNodeProvider(BatchingNodeProvider):
+class AsgNodeProvider(SpotMarkets, BatchingNodeProvider):
     """Ray's autoscaler on the cluster's spot ASGs and their on-demand twins (contract above)."""
 
     def __init__(
@@ -112,6 +119,9 @@ class AsgNodeProvider(BatchingNodeProvider):
         self.fallback_after = {
             str(k): float(v) for k, v in (provider_config.get("fallback_after_seconds") or {}).items()
         }
+        self.consolidate_rate = {
+            str(k): int(v) for k, v in (provider_config.get("consolidate_nodes_per_minute") or {}).items()
+        }
         self.retry_spot_after = float(provider_config.get("retry_spot_after_seconds", DEFAULT_RETRY_SPOT_AFTER_SECONDS))
         self.join_timeout = float(provider_config.get("join_timeout_seconds", DEFAULT_JOIN_TIMEOUT_SECONDS))
         self.asg, self.ec2 = clients(self.region, session)
@@ -126,6 +136,15 @@ class AsgNodeProvider(BatchingNodeProvider):
         self._joined_once: set[str] = set()
         self._alive: set[str] = set()
         self._spot: dict[str, spot_fallback.SpotMemory] = {}
+        #: The worker count per node type as Ray last asked for it (or as read from the ASGs at
+        #: start): what a fallback must hold, since desired counts include capacity not arriving.
+        self._requested: dict[str, int] = {}
+        #: Per node type: spot workers launched to replace on-demand ones and not yet matched by a
+        #: drain (Ray counts them as requested), when the last on-demand workers were drained, and
+        #: how many workers moved back to spot so far (the status reports it).
+        self._replacing: dict[str, int] = {}
+        self._drained_at: dict[str, list[float]] = {}
+        self._moved_to_spot: dict[str, int] = {}
         self._stale = False
         #: Page size of the describe calls (None: AWS's default); small values exercise pagination.
         self.page_size: int | None = provider_config.get("page_size")
@@ -247,7 +266,10 @@ class AsgNodeProvider(BatchingNodeProvider):
 
     def _pending(self, node_type: str, what: str) -> str:
         error = self.errors.get(node_type) or self.errors.get("*")
-        return f"{what}; last AWS error: {error}" if error else what
+        if error:
+            return f"{what}; last AWS error: {error}"
+        failing = self._spot.get(node_type, spot_fallback.SpotMemory()).launch_error
+        return f"{what}; spot launches failing: {failing}" if failing else what
 
     # -- spot fallback -------------------------------------------------------------------------
 
@@ -260,28 +282,8 @@ class AsgNodeProvider(BatchingNodeProvider):
                 groups.setdefault(asg.node_type, {})[asg.market] = asg.market_view(gone)
         return {t: spot_fallback.GroupMarkets(t, m.get(Market.SPOT), m.get(Market.ON_DEMAND)) for t, m in groups.items()}
 
-    def _assess_spot_markets(self) -> None:
-        now = self.clock()
-        for node_type, group in self._groups().items():
-            if group.spot is None:
-                continue
-            memory = self._spot.get(node_type, spot_fallback.SpotMemory())
-            failure = None
-            if group.spot.shortfall and not spot_fallback.spot_impaired(memory, now):
-                failure = self._capacity_failure(group.spot.asg_name, memory.short_since or now)
-            updated = spot_fallback.assess_spot(
-                memory,
-                group.spot,
-                failure,
-                now=now,
-                grace_seconds=self.fallback_after.get(node_type, DEFAULT_FALLBACK_AFTER_SECONDS),
-                retry_after_seconds=self.retry_spot_after,
-            )
-            if spot_fallback.spot_impaired(updated, now) and not spot_fallback.spot_impaired(memory, now):
-                log.warning("%s: spot impaired (%s); shortfall moves to on-demand", node_type, updated.reason)
-            self._spot[node_type] = updated
-
-    def _capacity_failure(self, asg_name: str, since: float) -> str | None:
+    def _launch_failures(self, asg_name: str, since: float) -> tuple[str | None, str | None]:
+        """The ASG's capacity failure and other launch failure since `since`, from its activities."""
         try:
             page = with_backoff(
                 lambda: self.asg.describe_scaling_activities(AutoScalingGroupName=asg_name, MaxRecords=20),
@@ -290,13 +292,11 @@ class AsgNodeProvider(BatchingNodeProvider):
             )
         except (ClientError, BotoCoreError) as err:
             log.warning("cannot read scaling activities of %s: %s", asg_name, err)
-            return None
+            return None, None
         # A minute of slack: the failed launch may start just before we first saw the shortfall.
         cutoff = datetime.fromtimestamp(since, tz=timezone.utc) - timedelta(seconds=60)
-        return spot_fallback.capacity_failure(page.get("Activities", []), since=cutoff)
-
-    def spot_impaired(self, node_type: str) -> bool:
-        return spot_fallback.spot_impaired(self._spot.get(node_type, spot_fallback.SpotMemory()), self.clock())
+        activities = page.get("Activities", [])
+        return spot_fallback.capacity_failure(activities, since=cutoff), spot_fallback.launch_failure(activities, since=cutoff)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -325,12 +325,15 @@ class AsgNodeProvider(BatchingNodeProvider):
                 continue
             # Until AWS accepts a termination, lowering desired capacity would let the ASG pick its
             # own victim (not the node Ray drained): keep those nodes in the count until then.
-            waiting = sum(1 for i in self._unterminated if self._type_of(i) == node_type)
-            target += waiting
+            self._requested[node_type] = max(0, target - self._replacing.get(node_type, 0))
+            target += self._waiting(node_type)
             split = spot_fallback.split_target(target, group, spot_impaired=self.spot_impaired(node_type))
             if sum(split.values()) != target:
                 log.warning("%s: %d workers requested; ASG limits allow %s", node_type, target, split)
             self._set_desired(node_type, split)
+
+    def _waiting(self, node_type: str) -> int:
+        return sum(1 for i in self._unterminated if self._type_of(i) == node_type)
 
     def _type_of(self, iid: str) -> str | None:
         asg = self._asgs.get(self._asg_of.get(iid, ""))
@@ -341,12 +344,9 @@ class AsgNodeProvider(BatchingNodeProvider):
         if self._stale:
             return
         self._terminate_pending()
-        # Fallback happens without Ray asking: a spot ASG short past its grace period moves now.
-        for node_type, group in self._groups().items():
-            moves = spot_fallback.fallback_moves(group, spot_impaired=self.spot_impaired(node_type))
-            if moves:
-                log.info("%s: moving spot shortfall to on-demand: %s", node_type, moves)
-                self._set_desired(node_type, moves)
+        self._move_shortfalls()
+        self._consolidate()
+        self._terminate_pending()
 
     def _terminate_pending(self) -> None:
         self._empty_whole_asgs()

@@ -66,7 +66,8 @@ def autoscaler_config(nodes: ClusterNodes, region: str, scaling: Scaling) -> dic
 
 
 def provider_section(nodes: ClusterNodes, region: str) -> dict[str, Any]:
-    """What rayfleet's node provider reads: where the cluster's ASGs are and when spot falls back."""
+    """What rayfleet's node provider reads: where the cluster's ASGs are, when spot falls back and
+    how fast workers move back to it."""
     return {
         "type": "external",
         "module": NODE_PROVIDER_CLASS,
@@ -77,6 +78,8 @@ def provider_section(nodes: ClusterNodes, region: str) -> dict[str, Any]:
         "disable_launch_config_check": True,
         "foreground_node_launch": True,
         "fallback_after_seconds": {group.name: group.fallback_after_seconds for group in nodes.workers},
+        # Moving workers back to spot replaces each one: launch on spot, then drain the on-demand one.
+        "consolidate_nodes_per_minute": {group.name: group.consolidate_nodes_per_minute for group in nodes.workers},
     }
 
 

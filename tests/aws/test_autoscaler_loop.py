@@ -13,6 +13,7 @@ import copy
 
 from ray.autoscaler._private.autoscaler import StandardAutoscaler
 from ray.autoscaler._private.load_metrics import LoadMetrics
+from ray.autoscaler._private.providers import _clear_provider_cache
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.autoscaler.tags import (
     NODE_KIND_HEAD,
@@ -27,7 +28,7 @@ import components.node_agents.node_provider as node_provider
 from components.contract import HEAD_NODE_TYPE, Market
 from stacks.cluster_args import region_autoscaler_config
 from stacks.loader import load_environment
-from tests.fakes.asg_cluster import build_planned_cluster, desired, in_service
+from tests.fakes.asg_cluster import SpotCapacityLimit, build_planned_cluster, desired, in_service
 
 
 class FakeGcs:
@@ -69,6 +70,8 @@ def start(env: str, monkeypatch, session):
     gcs = FakeGcs()
     monkeypatch.setattr(node_provider.GcsMembership, "__call__", lambda self: set(gcs.joined))
     load = LoadMetrics()
+    # Ray caches providers by config: a fresh head's monitor builds its own, so must each test.
+    _clear_provider_cache()
     autoscaler = StandardAutoscaler(lambda: copy.deepcopy(config), load, gcs, update_interval_s=0)
     assert isinstance(autoscaler.provider, node_provider.AsgNodeProvider)
     return region, names, config["available_node_types"], gcs, load, autoscaler
@@ -129,3 +132,133 @@ def test_rays_autoscaler_keeps_min_workers_and_scales_a_second_group(session, mo
     assert desired(session, names["gpu"][Market.SPOT], region) == 0
     assert len(in_service(session, names["cpu"][Market.SPOT], region)) == cpu_min  # min_workers are kept
     assert autoscaler.num_failures == 0
+
+
+# -- spot shortages ------------------------------------------------------------------------------
+# prod's cpu group: minWorkers 2 (on the spot ASG, whose onDemandBase 1 always launches), max 20.
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def shortage(monkeypatch, session, *, spot_capacity: int | None = None):
+    """prod's cluster under Ray's loop with an injected clock; a spot pool of `spot_capacity` from the start."""
+    region, names, types, gcs, load, autoscaler = start("prod", monkeypatch, session)
+    clock = Clock()
+    autoscaler.provider.clock = clock
+    limit = None
+    if spot_capacity is not None:
+        limit = SpotCapacityLimit(autoscaler.provider.asg, names["cpu"][Market.SPOT], spot_capacity)
+    return names, types, gcs, load, autoscaler, clock, limit
+
+
+def update(autoscaler, load, gcs, types, clock, *, extra: int = 0) -> int:
+    """One autoscaler update 10 s after the last, with busy workers and `extra` workers' worth of
+    waiting tasks; the number of cpu workers Ray then sees."""
+    clock.now += 10
+    demand = [dict(types["cpu"]["resources"])] * extra
+    heartbeat(load, autoscaler.provider, gcs, types, busy=True, demand=demand)
+    autoscaler.update()
+    return len(cpu_workers(autoscaler.provider))
+
+
+def cpu_workers(provider) -> list[str]:
+    return provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_WORKER, TAG_RAY_USER_NODE_TYPE: "cpu"})
+
+
+def hold(autoscaler, load, gcs, types, clock, count: int, updates: int = 90) -> None:
+    """The group stays at `count` workers for `updates` updates (15 minutes: past the 10 minutes after
+    which spot is tried again), every one of them joined."""
+    for _ in range(updates):
+        assert update(autoscaler, load, gcs, types, clock) == count
+        assert up_to_date(autoscaler.provider) == count
+    assert autoscaler.num_failures == 0
+
+
+def test_a_cluster_created_during_a_spot_shortage_holds_its_minimum(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session, spot_capacity=1)
+    assert update(autoscaler, load, gcs, types, clock) == 2  # AWS's word moves the missing one at once
+    assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 1
+    hold(autoscaler, load, gcs, types, clock, 2)
+
+
+def test_a_spot_node_reclaimed_during_a_shortage_is_replaced_on_demand(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session)
+    assert update(autoscaler, load, gcs, types, clock) == 2
+    limit = SpotCapacityLimit(autoscaler.provider.asg, names["cpu"][Market.SPOT], 2)
+    limit.reclaim(1)
+    assert update(autoscaler, load, gcs, types, clock) == 2
+    assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 1
+    hold(autoscaler, load, gcs, types, clock, 2)
+
+
+def test_demand_during_a_steady_spot_shortage_moves_to_on_demand_in_one_update(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session)
+    update(autoscaler, load, gcs, types, clock)
+    SpotCapacityLimit(autoscaler.provider.asg, names["cpu"][Market.SPOT], 2)
+    update(autoscaler, load, gcs, types, clock, extra=4)  # Ray asks spot for 6; 2 run
+    assert update(autoscaler, load, gcs, types, clock) == 6
+    assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 4
+    hold(autoscaler, load, gcs, types, clock, 6)
+
+
+def test_demand_in_waves_during_a_shortage_is_met_and_held_wave_by_wave(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session, spot_capacity=1)
+    update(autoscaler, load, gcs, types, clock)
+    for wave, total in ((3, 5), (4, 9), (2, 11)):
+        update(autoscaler, load, gcs, types, clock, extra=wave)
+        assert update(autoscaler, load, gcs, types, clock) == total
+        hold(autoscaler, load, gcs, types, clock, total, updates=6)
+    assert len(in_service(session, names["cpu"][Market.SPOT])) == 1
+    assert len(in_service(session, names["cpu"][Market.ON_DEMAND])) == 10
+
+
+def up_to_date(provider) -> int:
+    return sum(1 for n in cpu_workers(provider) if provider.node_tags(n)[TAG_RAY_NODE_STATUS] == STATUS_UP_TO_DATE)
+
+
+def test_spot_returning_moves_the_twin_back_to_spot_without_going_below_the_requested_count(session, monkeypatch):
+    names, types, gcs, load, autoscaler, clock, _ = shortage(monkeypatch, session)
+    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
+    update(autoscaler, load, gcs, types, clock)
+    limit = SpotCapacityLimit(autoscaler.provider.asg, spot, 2)
+    update(autoscaler, load, gcs, types, clock, extra=4)
+    assert update(autoscaler, load, gcs, types, clock) == 6
+    assert len(in_service(session, od)) == 4
+
+    on_demand = set(in_service(session, od))
+    limit.restore(20)
+    drained: list[str] = []
+    autoscaler.provider.asg.meta.events.register(
+        "before-parameter-build.autoscaling.TerminateInstanceInAutoScalingGroup",
+        lambda params, **_: drained.append(params["InstanceId"]),
+    )
+    minutes = []
+    for _ in range(120):  # 20 minutes: spot is retried after 10, then 3 workers a minute move
+        update(autoscaler, load, gcs, types, clock)
+        assert up_to_date(autoscaler.provider) >= 6
+        minutes.append(len(in_service(session, od)))
+    assert in_service(session, od) == []
+    assert len(in_service(session, spot)) == 6 == update(autoscaler, load, gcs, types, clock)
+    assert autoscaler.provider.status()["cpu"]["moved_to_spot"] == 4
+    assert set(drained) <= on_demand  # only on-demand workers are drained, one by one through the hook
+    # Never more than 3 a minute: over any 6 updates (a minute) the twin loses at most 3 workers.
+    assert all(minutes[i] - minutes[i + 6] <= 3 for i in range(len(minutes) - 6))
+    assert autoscaler.num_failures == 0
+
+
+def test_an_unrelated_launch_failure_moves_nothing_under_the_loop(session, monkeypatch):
+    region, names, types, gcs, load, autoscaler = start("prod", monkeypatch, session)
+    clock = Clock()
+    autoscaler.provider.clock = clock
+    message = "The specified launch template, with template ID lt-0abc, does not exist. Launching EC2 instance failed."
+    SpotCapacityLimit(autoscaler.provider.asg, names["cpu"][Market.SPOT], 1, message=message)
+    for _ in range(30):  # 5 minutes: past the 180 s grace period
+        assert update(autoscaler, load, gcs, types, clock) == 1
+    assert in_service(session, names["cpu"][Market.ON_DEMAND]) == []
+    assert autoscaler.provider.status()["cpu"]["launch_error"] == message

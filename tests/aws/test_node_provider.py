@@ -405,3 +405,48 @@ def test_with_a_launch_in_flight_each_deleted_node_is_terminated_by_id(session):
     provider.post_process()
     assert calls.count("TerminateInstanceInAutoScalingGroup") == 2
     assert not set(victims) & set(in_service(session, spot))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot capacity available "
+        "that matches your request. Launching EC2 instance failed.",
+        "Could not launch Spot Instances. SpotMaxPriceTooLow - Your Spot request price of 0.05 is lower than the "
+        "minimum required Spot request fulfillment price of 0.0735. Launching EC2 instance failed.",
+        "Could not launch Spot Instances. MaxSpotInstanceCountExceeded - Max spot instance count exceeded. "
+        "Launching EC2 instance failed.",
+    ],
+)
+def test_each_spot_capacity_failure_moves_the_shortfall_in_one_update(session, message):
+    names = build_cluster(session)
+    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
+    SpotCapacityLimit(session, spot, capacity=1, message=message)
+    provider = make_provider(session)
+    scale(provider, "cpu", 4)
+    provider.non_terminated_nodes({})
+    provider.post_process()
+    assert (desired(session, spot), desired(session, od)) == (1, 3)
+    assert provider.status()["cpu"]["reason"] == f"spot capacity failure: {message}"
+
+
+def test_an_unrelated_launch_failure_moves_nothing_and_shows_in_the_status(session, caplog):
+    names = build_cluster(session)
+    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
+    message = "The specified launch template, with template ID lt-0abc, does not exist. Launching EC2 instance failed."
+    SpotCapacityLimit(session, spot, capacity=1, message=message)
+    clock = Clock()
+    provider = make_provider(session, clock=clock)
+    scale(provider, "cpu", 3)
+    for _ in range(3):  # past the 180 s grace period: the twin would fail the same way
+        clock.now += 100
+        provider.non_terminated_nodes({})
+        provider.post_process()
+    assert (desired(session, spot), desired(session, od)) == (3, 0)
+    assert provider.status()["cpu"] == {
+        "requested": 3, "spot": 1, "on_demand": 0, "spot_impaired": False, "reason": "", "launch_error": message,
+        "moved_to_spot": 0,
+    }
+    assert caplog.messages.count(
+        f"cpu: spot launches fail for a reason other than capacity, nothing moves: {message}"
+    ) == 1

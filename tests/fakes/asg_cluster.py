@@ -154,16 +154,25 @@ class SpotCapacityLimit:
     """Makes one spot ASG behave like a pool with `capacity` instances: AWS keeps the requested desired
     count, launches only what the pool holds, and records the failed launch in its activities.
 
-    Installed on the session the provider under test uses; moto itself stays untouched.
+    Installed on the session (or client) the provider under test uses; moto itself stays untouched.
+    moto records no failed scaling activity, and a botocore Stubber would have to script every call
+    of Ray's loop in order, so the fake answers DescribeScalingActivities at the client's event seam
+    with what EC2 Auto Scaling writes, and lets every other call through to moto.
     """
 
-    MESSAGE = "There is no Spot capacity available that matches your request. Launching EC2 instance failed."
+    #: The StatusMessage EC2 Auto Scaling writes when a spot pool has no capacity.
+    MESSAGE = (
+        "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot capacity available "
+        "that matches your request. Launching EC2 instance failed."
+    )
 
-    def __init__(self, session: boto3.session.Session, asg_name: str, capacity: int, report_failures: bool = True):
-        self.asg_name, self.capacity, self.report_failures = asg_name, capacity, report_failures
+    def __init__(self, session, asg_name: str, capacity: int, report_failures: bool = True, message: str = MESSAGE):
+        """`session` is the boto3 session or the client the provider under test calls through."""
+        self.asg_name, self.capacity, self.report_failures, self.message = asg_name, capacity, report_failures, message
         self.requested: int | None = None
         self._plain = boto3.session.Session(region_name=REGION).client("autoscaling")
-        events = session.events
+        self._shrink_to_capacity()
+        events = session.events if isinstance(session, boto3.session.Session) else session.meta.events
         events.register("before-parameter-build.autoscaling.SetDesiredCapacity", self._on_set_desired)
         events.register("before-parameter-build.autoscaling.TerminateInstanceInAutoScalingGroup", self._on_terminate)
         events.register("after-call.autoscaling.DescribeAutoScalingGroups", self._on_describe)
@@ -200,15 +209,36 @@ class SpotCapacityLimit:
                     "Cause": "an instance was started in response to a difference between desired and actual capacity",
                     "StartTime": dt.datetime.now(dt.timezone.utc),
                     "StatusCode": "Failed",
-                    "StatusMessage": self.MESSAGE,
+                    "StatusMessage": self.message,
                     "Progress": 100,
                 }
             )
         return AWSResponse("https://autoscaling.local/", 200, {}, None), {"Activities": activities}
 
     def restore(self, capacity: int) -> None:
-        """Spot capacity comes back: the pool now holds `capacity` instances."""
+        """Spot capacity comes back: the pool now holds `capacity` instances, and the ASG launches
+        what it was asked for up to that, as AWS retries a failed launch by itself."""
         self.capacity = capacity
+        if self.requested is not None:
+            self._plain.set_desired_capacity(
+                AutoScalingGroupName=self.asg_name, DesiredCapacity=min(self.requested, capacity)
+            )
+
+    def reclaim(self, count: int = 1) -> list[str]:
+        """EC2 reclaims `count` running spot instances and the pool shrinks by as many: the ASG keeps
+        its desired count and fails to replace them."""
+        self.capacity = max(0, len(in_service_plain(self._plain, self.asg_name)) - count)
+        return self._shrink_to_capacity()
+
+    def _shrink_to_capacity(self) -> list[str]:
+        """Instances beyond the pool are gone (or were never launched): AWS still asks for them."""
+        group = self._plain.describe_auto_scaling_groups(AutoScalingGroupNames=[self.asg_name])["AutoScalingGroups"][0]
+        extra = sorted(in_service_plain(self._plain, self.asg_name))[self.capacity:]
+        if extra:
+            self.requested = max(self.requested or 0, group["DesiredCapacity"])
+            for iid in extra:
+                self._plain.terminate_instance_in_auto_scaling_group(InstanceId=iid, ShouldDecrementDesiredCapacity=True)
+        return extra
 
 
 def in_service_plain(client, name: str) -> set[str]:

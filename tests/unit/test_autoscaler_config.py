@@ -46,6 +46,7 @@ def test_provider_section_names_rayfleets_node_provider(env, region):
         "disable_launch_config_check": True,
         "foreground_node_launch": True,
         "fallback_after_seconds": {g.name: g.spot.fallback_after_seconds for g in cfg.cluster.worker_groups},
+        "consolidate_nodes_per_minute": {g.name: g.spot.consolidate_nodes_per_minute for g in cfg.cluster.worker_groups},
     }
 
 

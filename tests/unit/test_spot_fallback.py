@@ -59,7 +59,9 @@ def test_split_stays_within_limits_and_meets_the_target_when_it_can(target, s, o
     assert spot.min_size <= out["s"] <= spot.max_size
     assert od.min_size <= out["o"] <= od.max_size
     if spot.min_size + od.min_size <= target <= spot.max_size + od.max_size:
-        assert out["s"] + out["o"] == target
+        # Impaired, spot's minimum beyond what it runs is asked of the twin as well: that much more.
+        phantom = max(0, spot.min_size - spot.live) if impaired else 0
+        assert target <= out["s"] + out["o"] <= target + phantom
 
 
 def test_spot_is_impaired_at_once_on_a_capacity_failure():
@@ -88,9 +90,50 @@ def test_a_shortfall_that_clears_resets_the_grace_clock():
 
 def test_fallback_moves_only_an_impaired_shortfall():
     short = group(spot=(0, 10, 5, 2))
-    assert fallback_moves(short, spot_impaired=False) == {}
-    assert fallback_moves(short, spot_impaired=True) == {"s": 2, "o": 3}
-    assert fallback_moves(group(spot=(0, 10, 2, 2)), spot_impaired=True) == {}
+    assert fallback_moves(short, 5, spot_impaired=False) == {}
+    assert fallback_moves(short, 5, spot_impaired=True) == {"s": 2, "o": 3}
+    assert fallback_moves(group(spot=(0, 10, 2, 2)), 2, spot_impaired=True) == {}
+
+
+@pytest.mark.parametrize(
+    ("shape", "spot", "od", "requested", "expected"),
+    [
+        ("created during a shortage", (2, 10, 2, 0), (0, 10, 0, 0), 2, {"o": 2}),
+        ("reclaimed during a shortage", (3, 10, 3, 2), (0, 10, 0, 0), 3, {"o": 1}),
+        ("a wave on a fallen-back group", (2, 10, 2, 0), (0, 10, 2, 2), 5, {"o": 5}),
+        ("steady state", (0, 10, 5, 2), (0, 10, 0, 0), 5, {"s": 2, "o": 3}),
+    ],
+)
+def test_a_spot_minimum_that_cannot_launch_moves_to_the_twin(shape, spot, od, requested, expected):
+    assert fallback_moves(group(spot, od), requested, spot_impaired=True) == expected
+
+
+def test_a_fallen_back_group_reads_as_its_requested_count():
+    assert group((2, 10, 2, 0), (0, 10, 2, 2)).requested == 2  # spot's minimum is on the twin
+    assert group((2, 10, 2, 1), (0, 10, 4, 4)).requested == 5
+    assert group((2, 10, 2, 0), (0, 10, 0, 0)).requested == 2  # created during a shortage
+    assert group((0, 10, 5, 2), (0, 10, 2, 2)).requested == 7  # spot still launching
+
+
+asg_sizes = st.tuples(st.integers(0, 3), st.integers(3, 20), st.integers(0, 20), st.integers(0, 20))
+
+
+@given(target=st.integers(0, 40), s=asg_sizes, od_max=st.integers(3, 20), od_desired=st.integers(0, 20))
+def test_impaired_spot_counts_only_what_it_runs(target, s, od_max, od_desired):
+    spot, od = AsgState("s", *s), AsgState("o", 0, od_max, min(od_desired, od_max), 0)
+    out = split_target(target, GroupMarkets("cpu", spot, od), spot_impaired=True)
+    wanted = max(target, spot.min_size)
+    counted = min(out["s"], spot.live) + out["o"]
+    if wanted - min(spot.live, spot.max_size) <= od.max_size:
+        assert counted == wanted
+        # Once the twin runs its share, the group reads as the same count and nothing moves again.
+        after = GroupMarkets(
+            "cpu",
+            AsgState("s", spot.min_size, spot.max_size, out["s"], min(spot.live, out["s"])),
+            AsgState("o", 0, od_max, out["o"], out["o"]),
+        )
+        assert after.requested == wanted
+        assert fallback_moves(after, after.requested, spot_impaired=True) == {}
 
 
 def test_capacity_failures_are_read_from_activity_messages():
