@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: What replicas import: the apps, the error root they raise, and the contract (the region-health route).
 _FILES = ("serve_apps/**/*.py", "stacks/__init__.py", "components/errors.py", "components/contract.py")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+#: The one top-level folder of every package. Ray unpacks a remote working_dir (s3://, file://) and, when
+#: everything in it lies under one folder, takes that folder's contents as the working dir
+#: (ray/_private/runtime_env/packaging.py, remove_top_level_directory). Without a wrapper a source that
+#: holds one package (`fraud/`) would lose it: its modules would land at the top and `fraud` not import.
+_TOP = "package/"
 #: Folders of a source that are never code: caches, version control, virtual environments.
 _SKIPPED = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache", "node_modules"}
 
@@ -32,7 +37,7 @@ def code_package(root: Path = ROOT) -> tuple[bytes, str]:
 
 
 def source_package(source: Path) -> tuple[bytes, str]:
-    """Every file below `source` (but caches, VCS and virtualenvs), its paths relative to `source`."""
+    """Every file below `source` (but caches, VCS and virtualenvs), its paths relative to `source` under `_TOP`."""
     paths = sorted(
         p for p in source.rglob("*")
         if p.is_file() and not _SKIPPED.intersection(p.relative_to(source).parts) and p.suffix != ".pyc"
@@ -45,7 +50,7 @@ def _zip(root: Path, paths: list[Path]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in paths:
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=_EPOCH)
+            info = zipfile.ZipInfo(_TOP + path.relative_to(root).as_posix(), date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()

@@ -13,6 +13,7 @@ from moto import mock_aws
 from serve_apps.targets import env_targets
 from components.errors import RayfleetError
 from stacks.loader import load_environment
+from tests.fakes.working_dir import working_dir_files
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_env_target_reads_the_token_secret_and_uploads_code_and_model(aws, tmp_p
     working_dir = config["applications"][0]["runtime_env"]["working_dir"]
     s3 = boto3.client("s3", region_name="us-west-2")
     code = s3.get_object(Bucket="rf-dev-artifacts", Key=working_dir.removeprefix("s3://rf-dev-artifacts/"))["Body"].read()
-    assert "serve_apps/digits/app.py" in zipfile.ZipFile(io.BytesIO(code)).namelist()
+    assert "serve_apps/digits/app.py" in working_dir_files(code)
     model_uri = config["applications"][1]["args"]["modelUri"]
     assert model_uri == "s3://rf-dev-artifacts/models/digits-v1.json"
 

@@ -7,6 +7,7 @@ import json
 
 from serve_apps.package import source_package
 from tests.fakes.own_app import OWN_APP_DEPLOYMENT, write_own_app, write_own_app_stack
+from tests.fakes.working_dir import working_dir_files
 
 
 def _refused(cli, path, *flags) -> str:
@@ -125,3 +126,9 @@ def test_a_local_target_runs_the_source_from_its_package_with_its_requirements_f
     assert runtime_env == {"working_dir": package.as_uri(), "pip": ["numpy>=1.26", "requests"],
                            "env_vars": {"MODE": "strict"}}
     assert package.read_bytes() == source_package(source.resolve())[0]
+
+
+def test_a_source_holding_one_package_keeps_it_in_the_working_dir_ray_unpacks(tmp_path):
+    # Ray takes a lone top-level folder's contents as the working dir: `fraud/` must survive as a package.
+    data, _ = source_package(write_own_app(tmp_path / "outside"))
+    assert working_dir_files(data) == {"fraud/__init__.py", "fraud/app.py", "fraud/rules.py"}

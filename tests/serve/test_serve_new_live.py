@@ -1,6 +1,7 @@
-"""`serve new` output deploys with `local up --file` and answers over HTTP; `local down` leaves nothing.
+"""Applications of the user's own, from folders outside the project, deploy with `local up --file` and
+answer over HTTP; `local down` leaves nothing: the `serve new` output, and a hand-written package.
 
-A head of its own (own RAYFLEET_HOME and ports), so that the session cluster is untouched.
+A head of their own (own RAYFLEET_HOME and ports), so that the session cluster is untouched.
 """
 
 from __future__ import annotations
@@ -9,16 +10,11 @@ import json
 import urllib.error
 import urllib.request
 
-import pytest
 import yaml
 
-from stacks.config import ServeApp
 from tests.fakes.cli import run_cli
 from tests.fakes.environments import ROOT
-
-pytestmark = pytest.mark.skipif(
-    "source" not in ServeApp.model_fields, reason="stack entries cannot name an application folder (no `source`)"
-)
+from tests.fakes.own_app import write_own_app, write_own_app_stack
 
 #: Ports no other test's cluster uses.
 GCS_PORT, DASHBOARD_PORT, SERVE_PORT = 6422, 8292, 8022
@@ -51,6 +47,29 @@ def test_a_new_application_deploys_with_local_up_and_answers(tmp_path, monkeypat
         url = f"http://127.0.0.1:{SERVE_PORT}/reviews"
         assert _post(url, {"text": "a great day"}) == (200, {"score": 2.0, "label": "positive", "modelVersion": "lookup-v1"})
         assert _post(url, {"txt": "a great day"}) == (400, {"error": "the body needs a 'text' string (got keys: txt)"})
+    finally:
+        state = read_state()
+        down = run_cli("local", "down", timeout=120)
+    assert down.code == 0, down.err
+    assert state is not None and session_processes(state.pgid, state.temp_dir) == []
+
+
+def test_an_application_outside_the_project_validates_renders_deploys_and_answers(tmp_path, monkeypatch):
+    from serve_apps.local import read_state
+    from serve_apps.processes import session_processes
+
+    path = write_own_app_stack(tmp_path, write_own_app(tmp_path / "outside"))
+    assert run_cli("config", "validate", "--file", str(path)).code == 0
+    rendered = run_cli("render", "serve", "--file", str(path), "--json")
+    assert rendered.code == 0, rendered.err
+    monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path / "home"))
+    up = run_cli("local", "up", "--file", str(path), "--ray-port", str(GCS_PORT), "--dashboard-port",
+                 str(DASHBOARD_PORT), "--port", str(SERVE_PORT), "--json", timeout=400)
+    try:
+        assert up.code == 0, up.err
+        url = f"http://127.0.0.1:{SERVE_PORT}/fraud"
+        assert _post(url, {"amount": 900}) == (200, {"fraud": True, "amount": 900.0})
+        assert _post(url, {"amount": 20}) == (200, {"fraud": False, "amount": 20.0})
     finally:
         state = read_state()
         down = run_cli("local", "down", timeout=120)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from components.contract import REGION_HEALTH_APP
 from serve_apps.region_health.verdict import verdict
+from tests.fakes.working_dir import working_dir_files
 
 
 def _deployment(status, states=(), min_replicas=1, target=1):
@@ -116,7 +117,7 @@ def test_code_package_holds_every_module_the_replicas_import():
     from serve_apps.render import REGION_HEALTH_IMPORT_PATH
     from stacks.loader import load_environment
 
-    names = set(zipfile.ZipFile(io.BytesIO(code_package()[0])).namelist())
+    names = working_dir_files(code_package()[0])
     shipped = {a.import_path for env in ("dev", "staging", "prod") for a in load_environment(env).serve.applications}
     apps = [*sorted(shipped), REGION_HEALTH_IMPORT_PATH]
     pending = {ROOT / path.split(":")[0].replace(".", "/") / "__init__.py" for path in apps}

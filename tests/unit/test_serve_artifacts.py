@@ -7,6 +7,7 @@ import pytest
 from serve_apps.digits.model import build_model, held_back, load_model, read_uri
 from serve_apps.package import code_package
 from components.errors import RayfleetError
+from tests.fakes.working_dir import working_dir_files
 
 
 def test_digits_model_builds_the_same_bytes_twice_and_scores_held_back_digits(tmp_path):
@@ -47,6 +48,6 @@ def test_code_package_is_deterministic_and_holds_the_apps():
     again, same_key = code_package()
     assert data == again and key == same_key
     assert key.startswith("serve/code-") and key.endswith(".zip")
-    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    names = working_dir_files(data)
     assert {"serve_apps/digits/app.py", "serve_apps/sentiment/app.py", "components/errors.py"} <= set(names)
     assert not any("__pycache__" in n for n in names)
