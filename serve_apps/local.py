@@ -80,6 +80,8 @@ class SmokeResult:
     url: str
     ok: bool
     detail: str
+    #: How the route was asked: POST (an app's smokeRequest), GET (the region-health route), or "" (nothing sent).
+    method: str = "POST"
 
 
 @dataclass
@@ -225,7 +227,7 @@ def smoke_test(state: LocalState, config: dict, requests: dict[str, SmokeRequest
             continue
         smoke = requests.get(app["name"])
         if smoke is None:
-            results.append(SmokeResult(app["name"], url, True, "no smoke request defined"))
+            results.append(SmokeResult(app["name"], url, True, "no smoke request defined", method=""))
             continue
         body = json.dumps(smoke.body).encode()
         request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
@@ -252,11 +254,11 @@ def _region_health_smoke(name: str, url: str) -> SmokeResult:
     """The region-health route answers 200: every application just deployed can serve."""
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            return SmokeResult(name, url, True, f"HTTP {response.status}")
+            return SmokeResult(name, url, True, f"HTTP {response.status}", method="GET")
     except urllib.error.HTTPError as err:
-        return SmokeResult(name, url, False, f"HTTP {err.code}: {err.read().decode(errors='replace')[:300]}")
+        return SmokeResult(name, url, False, f"HTTP {err.code}: {err.read().decode(errors='replace')[:300]}", method="GET")
     except (urllib.error.URLError, OSError) as err:
-        return SmokeResult(name, url, False, f"request failed: {err}")
+        return SmokeResult(name, url, False, f"request failed: {err}", method="GET")
 
 
 def up(

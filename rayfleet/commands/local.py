@@ -57,13 +57,13 @@ def up(
             "dashboard": state.dashboard_url, "gcsAddress": state.gcs_address, "tokenFile": state.token_path,
             "started": result.started, "builtModels": result.built_models, "clamped": result.rendered.notes,
             "applications": status_json(result.deployed.apps),
-            "smoke": [{"app": s.app, "url": s.url, "ok": s.ok, "detail": s.detail} for s in result.smoke],
+            "smoke": [{"app": s.app, "method": s.method, "url": s.url, "ok": s.ok, "detail": s.detail} for s in result.smoke],
         })
     else:
         console.print(status_table(result.deployed.apps, title=f"local ({cfg.env})"))
         for smoke in result.smoke:
             mark = Text("✓ ", style="ok") if smoke.ok else Text("✗ ", style="error")
-            console.print(mark + Text(f"{smoke.app:<10} POST {smoke.url}  ") + Text(smoke.detail, style="muted"))
+            console.print(mark + Text(f"{smoke.app:<10} {smoke.method + ' ' if smoke.method else ''}{smoke.url}  ") + Text(smoke.detail, style="muted"))
         console.print(Text(f"dashboard  {state.dashboard_url}  (token in {state.token_path})", style="muted"))
         console.print(Text("stop with   rayfleet local down", style="muted"))
     if failed:

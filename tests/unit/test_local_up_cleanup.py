@@ -6,8 +6,11 @@ the real thing with a broken import path.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from components.contract import REGION_HEALTH_APP, REGION_HEALTH_ROUTE
 from components.errors import RayfleetError
 from serve_apps import local
 
@@ -73,3 +76,31 @@ def test_a_head_that_was_already_running_is_left_running(monkeypatch, stopped):
         local.up("dev", gcs_port=6421, dashboard_port=8291, serve_port=8021)
     assert str(caught.value) == "local up failed while rendering the Serve config: bad"
     assert stopped == []
+
+
+def test_the_region_health_route_is_checked_with_a_get_and_said_so():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = []
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's method name
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"healthy":true,"unable":[]}')
+
+        def log_message(self, *args):  # keep the test's output clean
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        state = dataclasses.replace(STATE, serve_port=server.server_address[1])
+        config = {"applications": [{"name": REGION_HEALTH_APP, "route_prefix": REGION_HEALTH_ROUTE}]}
+        (result,) = local.smoke_test(state, config, {})
+    finally:
+        server.shutdown()
+    assert seen == [REGION_HEALTH_ROUTE]
+    assert (result.method, result.ok, result.detail) == ("GET", True, "HTTP 200")
