@@ -190,7 +190,7 @@ def _where(err: BaseException, source: str, target: Any = None) -> str:
         try:
             return f"{inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]}"
         except (TypeError, OSError):
-            pass
+            return f"looked for in {source}"  # a builder without source on disk: say where we looked
     if not own:
         return f"looked for in {source}"
     filename, line = own[-1]

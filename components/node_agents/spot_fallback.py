@@ -173,9 +173,9 @@ def assess_spot(
     if spot.shortfall > 0:
         if failure:
             impaired_until, reason = now + retry_after_seconds, f"spot capacity failure: {failure}"
-        elif error:
-            pass
-        elif short_since is not None and now - short_since >= grace_seconds:
+        # A launch failing for another reason (an invalid launch template, say) is surfaced through
+        # `launch_error`, never taken for a shortage: on-demand would fail the same way.
+        elif not error and short_since is not None and now - short_since >= grace_seconds:
             impaired_until = now + retry_after_seconds
             reason = f"spot short by {spot.shortfall} for {now - short_since:.0f}s (grace {grace_seconds:.0f}s)"
     return replace(memory, short_since=short_since, impaired_until=impaired_until, reason=reason, launch_error=error)

@@ -93,8 +93,10 @@ def create_asgs(
     template = f"{nodes.cluster_id}-lt"
     try:
         ec2.create_launch_template(LaunchTemplateName=template, LaunchTemplateData={"ImageId": AMI, "InstanceType": INSTANCE_TYPE})
-    except ec2.exceptions.ClientError:
-        pass  # a second cluster in the same test shares it
+    except ec2.exceptions.ClientError as err:
+        # A second cluster in the same test shares the template; any other refusal is a broken fixture.
+        if err.response["Error"]["Code"] != "InvalidLaunchTemplateName.AlreadyExistsException":
+            raise
     names: dict[str, dict[Market, str]] = {}
     for group in nodes.groups if head else nodes.workers:
         for planned in group.asgs:
