@@ -62,3 +62,32 @@ REGION_HEALTH_APP = "_region-health"
 #: How old the status behind that route's answer may be, in seconds: Serve's controller is asked at
 #: most this often, however many health checkers ask the route.
 REGION_HEALTH_REFRESH_SECONDS = 2
+
+# --- observability ------------------------------------------------------------
+
+
+def metrics_namespace(env: str) -> str:
+    """The CloudWatch namespace of one environment's metrics: every node's agent and the node agents write here.
+
+    >>> metrics_namespace("prod")
+    'Rayfleet/prod'
+    """
+    return f"Rayfleet/{env}"
+
+
+#: The dimension naming the cluster a rayfleet metric belongs to: the cluster's name (CLUSTER_KEY's value).
+CLUSTER_DIMENSION = "Cluster"
+#: The dimension naming a worker group (its Ray node type).
+NODE_GROUP_DIMENSION = "NodeGroup"
+#: 1 while a worker group's spot demand runs on its on-demand twin, 0 once it is back on spot
+#: (dimensions: CLUSTER_DIMENSION, NODE_GROUP_DIMENSION). The node provider publishes it on each change.
+SPOT_FALLBACK_METRIC = "SpotFallbackActive"
+#: 1 each time a node's boot fails and it marks its own instance unhealthy (dimension: CLUSTER_DIMENSION).
+BOOT_FAILED_METRIC = "NodeBootFailed"
+#: The Ray gauge (tag APPLICATION_LABEL) on which an application publishes the drift of its inputs: the
+#: largest per-feature population stability index against its baseline.
+DRIFT_GAUGE = "rayfleet_model_drift_psi"
+#: The same gauge as Ray's Prometheus export names it (Ray prefixes application metrics with `ray_`),
+#: and so as the CloudWatch agent ships it to the environment's namespace.
+DRIFT_METRIC = f"ray_{DRIFT_GAUGE}"
+APPLICATION_LABEL = "application"
