@@ -595,6 +595,32 @@ class CostConfig(Model):
         return self
 
 
+# --- observability ------------------------------------------------------------
+
+#: The retention periods CloudWatch Logs accepts for a log group (PutRetentionPolicy), in days.
+LOG_RETENTION_CHOICES = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                         2922, 3288, 3653)
+
+
+def _check_retention(value: int) -> int:
+    if value not in LOG_RETENTION_CHOICES:
+        nearest = min(LOG_RETENTION_CHOICES, key=lambda days: abs(days - value))
+        raise Rule("is not a retention period CloudWatch Logs accepts",
+                   f"use one of {', '.join(map(str, LOG_RETENTION_CHOICES))} (nearest: {nearest})")
+    return value
+
+
+class AlarmsConfig(Model):
+    """The thresholds of an environment's alarms, one per region, sent to its `cost.alertEmails`."""
+
+
+class ObservabilityConfig(Model):
+    """What leaves the nodes (logs and metrics to CloudWatch) and what raises an alarm."""
+
+    log_retention_days: Annotated[int, AfterValidator(_check_retention)] = 30
+    alarms: AlarmsConfig = AlarmsConfig()
+
+
 # --- the environment ----------------------------------------------------------
 
 
@@ -610,6 +636,7 @@ class EnvironmentConfig(Model):
     ingress: IngressConfig = IngressConfig()
     failover: FailoverConfig | None = None
     cost: CostConfig = CostConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EnvironmentConfig:

@@ -38,6 +38,13 @@ CASES = [
         "Fix: remove it; known keys here: mode, domain, hostedZone, ttlSeconds.",
     ),
     (
+        "log retention CloudWatch Logs does not accept",
+        lambda c: c.update({"rayfleet:observability": {"logRetentionDays": 45}}),
+        "rayfleet:observability.logRetentionDays = 45: is not a retention period CloudWatch Logs accepts. "
+        "Fix: use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, "
+        "2922, 3288, 3653 (nearest: 30).",
+    ),
+    (
         "key without namespace",
         lambda c: c.update({"regions": []}),
         "regions = []: has no namespace. Fix: write it as 'rayfleet:regions' (or 'aws:regions').",
