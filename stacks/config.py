@@ -476,6 +476,13 @@ class SmokeRequest(Model):
     expect: dict[str, Any] = {}
 
 
+class DriftConfig(Model):
+    """When an application's inputs have drifted from its model's baseline far enough to raise an alarm."""
+
+    #: The largest per-feature population stability index tolerated; 0.2 is the usual "significant shift".
+    threshold: Annotated[float, Field(gt=0, le=10)] = 0.2
+
+
 class ServeApp(Model):
     name: Name
     import_path: ImportPath
@@ -491,6 +498,7 @@ class ServeApp(Model):
     args: dict[str, Any] = {}
     deployments: dict[str, DeploymentOverride] = {}
     smoke_request: SmokeRequest | None = None
+    drift: DriftConfig = DriftConfig()
 
 
 class ServeConfig(Model):
