@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from components.alarms.args import AlertsArgs, ClusterSignals, IngressSignals
+from components.alarms.plan import ReplicaDemand, Thresholds, targets_needed
+from components.catalog import instance_type
 from components.contract import HEAD_NODE_TYPE
 from components.errors import RayfleetError
 from components.ray_cluster.args import GcsRedis, NodeImage, RayClusterArgs
 from components.ray_cluster.autoscaler_config import Scaling, autoscaler_config
 from components.tags import TagContext
-from stacks.config import ClusterConfig, EnvironmentConfig, ImageConfig
+from stacks.config import ClusterConfig, EnvironmentConfig, ImageConfig, ServeConfig
 from stacks.node_groups import cluster_nodes
 
 if TYPE_CHECKING:
@@ -82,3 +85,65 @@ def node_images(cluster: ClusterConfig) -> dict[str, NodeImage]:
 def node_image(image: ImageConfig) -> NodeImage:
     # A configured AMI wins over the SSM parameter, which always has its default.
     return NodeImage(ami=image.ami) if image.ami else NodeImage(ssm_parameter=image.ssm_parameter)
+
+
+def alerts_args(
+    cfg: EnvironmentConfig,
+    region: str,
+    tags: TagContext,
+    ingress: IngressSignals | None,
+    *,
+    health_checks: dict[str, Any] | None = None,
+    budgets_publish: bool = False,
+) -> AlertsArgs:
+    """The alarms of `cfg` in `region`: its load balancer's (`ingress`) and its cluster's, if it has one."""
+    alarms = cfg.observability.alarms
+    cluster = (
+        ClusterSignals(
+            name=cfg.cluster_id(region),
+            spot_groups=[group.name for group in cluster_nodes(cfg, region).workers if group.spot is not None],
+            drift_thresholds={app.name: app.drift.threshold for app in cfg.serve.applications},
+        )
+        if region in cfg.region_names
+        else None
+    )
+    return AlertsArgs(
+        env=cfg.env,
+        region=region,
+        alert_emails=list(cfg.cost.alert_emails),
+        thresholds=Thresholds(
+            error_rate_percent=alarms.error_rate_percent,
+            latency_p99_seconds=alarms.latency_p99_seconds,
+            evaluation_minutes=alarms.evaluation_minutes,
+        ),
+        ingress=ingress,
+        cluster=cluster,
+        health_checks=health_checks or {},
+        budgets_publish=budgets_publish,
+        tags=tags,
+    )
+
+
+def min_healthy_targets(cfg: EnvironmentConfig) -> int:
+    """The configured floor of healthy load-balancer targets, else the workers the apps' minimum replicas need."""
+    configured = cfg.observability.alarms.min_healthy_targets
+    if configured is not None:
+        return configured
+    # A lower bound wants the most a worker can hold: each group's largest instance type.
+    sizes = [
+        (max(instance_type(t).vcpus for t in group.instance_types), max(instance_type(t).gpus for t in group.instance_types))
+        for group in cfg.cluster.worker_groups
+    ]
+    return targets_needed(replica_demands(cfg.serve), sizes)
+
+
+def replica_demands(serve: ServeConfig) -> list[ReplicaDemand]:
+    """Each application's ingress deployment at its minimum, and every deployment the config sizes itself."""
+    demands = []
+    for app in serve.applications:
+        demands.append(ReplicaDemand(app.autoscaling.min_replicas, app.resources.cpus, app.resources.gpus))
+        for override in app.deployments.values():
+            count = override.num_replicas if override.autoscaling is None else override.autoscaling.min_replicas
+            if count is not None and override.resources is not None:
+                demands.append(ReplicaDemand(count, override.resources.cpus, override.resources.gpus))
+    return demands

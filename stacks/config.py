@@ -618,8 +618,49 @@ def _check_retention(value: int) -> int:
     return value
 
 
+#: CloudWatch refuses an alarm that evaluates more than one day of one-minute periods.
+MAX_EVALUATION_MINUTES = 1440
+#: The load balancers' idle timeout (components/serve_ingress/plan.py, which imports pulumi as this module
+#: must not; a test keeps the two equal).
+ALB_IDLE_TIMEOUT_SECONDS = 60
+
+
 class AlarmsConfig(Model):
-    """The thresholds of an environment's alarms, one per region, sent to its `cost.alertEmails`."""
+    """The thresholds of an environment's alarms, one set per region, sent to its `cost.alertEmails`.
+
+    Drift thresholds are each application's own (`serve.applications[].drift.threshold`).
+    """
+
+    #: Percent of the load balancer's requests answered 5xx (by Serve or by the load balancer) that
+    #: raises the alarm (default 5).
+    error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5
+    #: The targets' 99th-percentile response time, in seconds, that raises the alarm (default 2).
+    latency_p99_seconds: Annotated[float, Field(gt=0)] = 2
+    #: Healthy load-balancer targets below which the alarm fires (default: the workers the applications'
+    #: minimum replicas need at least; 0 when every application may scale to zero).
+    min_healthy_targets: Annotated[int, Field(ge=1)] | None = None
+    #: Minutes a condition must last before its alarm fires (default 5; CloudWatch allows up to a day).
+    evaluation_minutes: Annotated[int, Field(ge=1)] = 5
+
+    @model_validator(mode="after")
+    def _within_what_aws_measures(self) -> AlarmsConfig:
+        # The load balancer cuts a request after its idle timeout: a threshold at or above it is never crossed.
+        if self.latency_p99_seconds >= ALB_IDLE_TIMEOUT_SECONDS:
+            raise Rule(
+                f"must be below the load balancer's idle timeout ({ALB_IDLE_TIMEOUT_SECONDS} s), after which it "
+                "cuts the request: no response takes longer",
+                f"set latencyP99Seconds below {ALB_IDLE_TIMEOUT_SECONDS}, for example 2",
+                at=("latencyP99Seconds",),
+                value=self.latency_p99_seconds,
+            )
+        if self.evaluation_minutes > MAX_EVALUATION_MINUTES:
+            raise Rule(
+                f"must be at most {MAX_EVALUATION_MINUTES} (CloudWatch evaluates an alarm over one day at most)",
+                f"set evaluationMinutes to {MAX_EVALUATION_MINUTES} or less",
+                at=("evaluationMinutes",),
+                value=self.evaluation_minutes,
+            )
+        return self
 
 
 class ObservabilityConfig(Model):

@@ -131,6 +131,18 @@ EXTRA_OUTPUTS: dict[str, Extra] = {
     "aws:iam/policy:Policy": lambda a, r, i, n: {"arn": arn("iam", r, f"policy/{n}")},
     "aws:cloudwatch/logGroup:LogGroup": lambda a, r, i, n: {"arn": arn("logs", r, f"log-group:{n}")},
     "aws:s3/bucketObjectv2:BucketObjectv2": lambda a, r, i, n: {"versionId": _digest(n, length=32), "etag": _digest(n)},
+    # SNS and CloudWatch ARNs end in the name after a colon, not a slash.
+    "aws:sns/topic:Topic": lambda a, r, i, n: {"arn": arn("sns", r, n)},
+    # An e-mail subscription stays pending until its address confirms it; AWS reports it so.
+    "aws:sns/topicSubscription:TopicSubscription": lambda a, r, i, n: {
+        "arn": f"{a.inputs.get('topic')}:{_uuid(n)}",
+        "pendingConfirmation": a.inputs.get("protocol") == "email",
+    },
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda a, r, i, n: {"arn": arn("cloudwatch", r, f"alarm:{n}")},
+    # Dashboards are account-wide: their ARN names no region.
+    "aws:cloudwatch/dashboard:Dashboard": lambda a, r, i, n: {
+        "dashboardArn": arn("cloudwatch", GLOBAL, f"dashboard/{n}")
+    },
     "aws:secretsmanager/secret:Secret": lambda a, r, i, n: {
         "arn": arn("secretsmanager", r, f"secret:{n}-{_digest(n, length=6)}")
     },
@@ -165,7 +177,7 @@ def _validation_option(domain: str) -> dict[str, str]:
 
 
 def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
-    for key in ("name", "bucket", "replicationGroupId", "functionName"):
+    for key in ("name", "bucket", "replicationGroupId", "functionName", "dashboardName"):
         value = args.inputs.get(key)
         if isinstance(value, str) and value:
             return value

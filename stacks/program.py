@@ -19,6 +19,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import Alerts, Dashboard, DashboardArgs, IngressSignals
+from components.alarms.plan import ROUTE53_METRICS_REGION
 from components.artifact_replication import ArtifactReplication, ArtifactReplicationArgs
 from components.artifacts import Artifacts, ArtifactsArgs
 from components.artifacts.plan import MODELS_PREFIX
@@ -29,7 +31,7 @@ from components.network import Network, NetworkArgs
 from components.ray_cluster.component import RayCluster
 from components.serve_ingress import ServeIngress, ServeIngressArgs
 from components.tags import TagContext, build_tags
-from stacks.cluster_args import ray_cluster_args
+from stacks.cluster_args import alerts_args, min_healthy_targets, ray_cluster_args
 from stacks.config import EnvironmentConfig
 from stacks.deployed import check_rollable, own_stack_names
 from stacks.export import export_model, resolved
@@ -108,7 +110,8 @@ def build(cfg: EnvironmentConfig) -> list[RegionStack]:
         add_cluster(cfg, stack)
         stacks.append(stack)
     serving = add_serving(cfg, stacks, {s.name: ClusterHandles.of(s) for s in stacks})
-    add_cost_allocation(cfg)
+    alerts = add_alerts(cfg, stacks, serving)
+    add_cost_allocation(cfg, alerts[cfg.primary_region.name].topic_arn)
     export_outputs(cfg, stacks, serving)
     return stacks
 
@@ -137,8 +140,11 @@ def _stack_outputs(name: str) -> StackOutputs:
     return StackOutputs.model_validate((result.value or {}).get("outputs") or {})
 
 
-def add_cost_allocation(cfg: EnvironmentConfig) -> CostAllocation:
-    """The environment's cost-allocation tags and budget: account-wide, so once per environment."""
+def add_cost_allocation(cfg: EnvironmentConfig, alert_topic_arn: Any = None) -> CostAllocation:
+    """The environment's cost-allocation tags and budget: account-wide, so once per environment.
+
+    With `alert_topic_arn` (the primary region's alarm topic), the budget notifies that topic.
+    """
     return CostAllocation(
         f"cost-{cfg.env}",
         CostAllocationArgs(
@@ -146,6 +152,7 @@ def add_cost_allocation(cfg: EnvironmentConfig) -> CostAllocation:
             cost_tag_keys=list(cfg.cost.tags),
             monthly_budget_usd=cfg.cost.monthly_budget_usd,
             alert_emails=list(cfg.cost.alert_emails),
+            alert_topic_arn=alert_topic_arn,
             activate_tags=cfg.cost.activate_tags,
             tags=region_tags(cfg, cfg.primary_region.name),
         ),
@@ -291,6 +298,57 @@ def add_serving(cfg: EnvironmentConfig, stacks: list[RegionStack], clusters: dic
             ),
         )
     return serving
+
+
+def add_alerts(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: Serving) -> dict[str, Alerts]:
+    """Per region an alarm topic and its alarms; Route 53's alarms in us-east-1; one dashboard for them all.
+
+    Route 53 publishes health-check metrics only in us-east-1, so their alarms, and the topic they
+    notify, live there: in that region's Alerts when the environment deploys to it, else in an
+    Alerts of their own. The primary region's topic also takes the budget's notifications.
+    """
+    checks = dict(serving.failover.health_check_ids) if serving.failover is not None else {}
+    alerts: dict[str, Alerts] = {}
+    for stack in stacks:
+        ingress = serving.ingress[stack.name]
+        signals = IngressSignals(
+            load_balancer_arn_suffix=ingress.arn_suffix,
+            target_group_arn_suffix=ingress.target_group_arn_suffix,
+            min_healthy_targets=min_healthy_targets(cfg),
+        )
+        alerts[stack.name] = Alerts(
+            f"alerts-{stack.name}",
+            alerts_args(
+                cfg,
+                stack.name,
+                stack.tags,
+                signals,
+                health_checks=checks if stack.name == ROUTE53_METRICS_REGION else None,
+                budgets_publish=stack.primary,
+            ),
+            opts=pulumi.ResourceOptions(provider=stack.provider),
+        )
+    if checks and ROUTE53_METRICS_REGION not in alerts:
+        primary = stacks[0]
+        provider = aws.Provider(
+            f"aws-{ROUTE53_METRICS_REGION}",
+            region=ROUTE53_METRICS_REGION,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=build_tags(primary.tags, "default")),
+        )
+        alerts[ROUTE53_METRICS_REGION] = Alerts(
+            f"alerts-{ROUTE53_METRICS_REGION}",
+            alerts_args(cfg, ROUTE53_METRICS_REGION, primary.tags, None, health_checks=checks),
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+    sections = {
+        s.name: [p for a in alerts.values() for p in a.plans if p.watched_region == s.name] for s in stacks
+    }
+    Dashboard(
+        f"dashboard-{cfg.env}",
+        DashboardArgs(env=cfg.env, sections=sections),
+        opts=pulumi.ResourceOptions(provider=stacks[0].provider),
+    )
+    return alerts
 
 
 def serving_outputs(

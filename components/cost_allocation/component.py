@@ -74,15 +74,23 @@ class CostAllocation(pulumi.ComponentResource):
         )
 
     def _notifications(self) -> list[aws.budgets.BudgetNotificationArgs]:
-        if not self.args.alert_emails:
+        # Through the alarms' topic when there is one: the same subscribers, and the budget's alerts
+        # arrive where every other alert does. Budgets allows one topic and up to ten addresses.
+        topic = self.args.alert_topic_arn
+        if topic is None and not self.args.alert_emails:
             return []
+        subscribers = (
+            {"subscriber_sns_topic_arns": [topic]}
+            if topic is not None
+            else {"subscriber_email_addresses": list(self.args.alert_emails)}
+        )
         return [
             aws.budgets.BudgetNotificationArgs(
                 comparison_operator="GREATER_THAN",
                 notification_type=n.kind,
                 threshold=n.threshold,
                 threshold_type="PERCENTAGE",
-                subscriber_email_addresses=list(self.args.alert_emails),
+                **subscribers,
             )
             for n in NOTIFICATIONS
         ]

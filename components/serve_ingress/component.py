@@ -47,6 +47,9 @@ class ServeIngress(pulumi.ComponentResource):
         self.zone_id = alb.zone_id
         self.arn = alb.arn
         self.target_group_arn = target_group.arn
+        #: CloudWatch's `LoadBalancer` and `TargetGroup` dimensions name them by these.
+        self.arn_suffix = alb.arn_suffix
+        self.target_group_arn_suffix = target_group.arn_suffix
         self.security_group_id = alb_sg.id
         self.certificate_arn = certificate_arn
         self.register_outputs(

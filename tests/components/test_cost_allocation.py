@@ -84,14 +84,15 @@ def test_prod_budget_filters_on_its_env_tag_and_alerts_at_80_and_100_percent(pla
     assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:rayfleet:env$prod"]}]
     alerts = sorted(
         (n["notificationType"], n["threshold"], n["comparisonOperator"], n["thresholdType"],
-         tuple(n["subscriberEmailAddresses"]))
+         tuple(n["subscriberSnsTopicArns"]), "subscriberEmailAddresses" in n)
         for n in budget["notifications"]
     )
-    emails = ("ml-platform@example.com",)
+    # The alerts reach the same addresses through the primary region's alarm topic, as every alarm does.
+    topic = ("arn:aws:sns:us-east-1:123456789012:rayfleet-prod-us-east-1-alerts",)
     assert alerts == [
-        ("ACTUAL", 80.0, "GREATER_THAN", "PERCENTAGE", emails),
-        ("ACTUAL", 100.0, "GREATER_THAN", "PERCENTAGE", emails),
-        ("FORECASTED", 100.0, "GREATER_THAN", "PERCENTAGE", emails),
+        ("ACTUAL", 80.0, "GREATER_THAN", "PERCENTAGE", topic, False),
+        ("ACTUAL", 100.0, "GREATER_THAN", "PERCENTAGE", topic, False),
+        ("FORECASTED", 100.0, "GREATER_THAN", "PERCENTAGE", topic, False),
     ]
 
 
