@@ -104,7 +104,6 @@ class AlarmPlan:
     evaluation_periods: int = 1
     #: A metric-math expression over the metrics' ids; None: the alarm reads its one metric directly.
     expression: str | None = None
-    unit: str = ""
     #: The region whose service the alarm watches, when not its own (Route 53's view of another region).
     watches: str | None = None
 
@@ -155,7 +154,6 @@ def ingress_alarms(
             threshold=t.error_rate_percent,
             treat_missing_data="notBreaching",
             evaluation_periods=minutes,
-            unit="%",
         ),
         AlarmPlan(
             name=alarm_name(env, region, "p99-latency"),
@@ -167,32 +165,36 @@ def ingress_alarms(
             threshold=t.latency_p99_seconds,
             treat_missing_data="notBreaching",
             evaluation_periods=minutes,
-            unit="s",
         ),
     ]
     if min_healthy_targets > 0:  # apps that may all scale to zero need no target: a cold start is no outage
-        alarms.append(
-            AlarmPlan(
-                name=alarm_name(env, region, "healthy-targets"),
-                what="healthy-targets",
-                region=region,
-                description=f"Fewer than {min_healthy_targets} healthy Serve targets, what the apps' "
-                f"minimum replicas need, for {minutes} min",
-                metrics=(
-                    Metric(
-                        ELB_NAMESPACE,
-                        "HealthyHostCount",
-                        {"TargetGroup": target_group, "LoadBalancer": load_balancer},
-                        "Minimum",
-                    ),
-                ),
-                comparison="LessThanThreshold",
-                threshold=min_healthy_targets,
-                treat_missing_data="breaching",
-                evaluation_periods=minutes,
-            )
-        )
+        alarms.append(healthy_targets_alarm(env, region, load_balancer, target_group, min_healthy_targets, t))
     return alarms
+
+
+def healthy_targets_alarm(
+    env: str, region: str, load_balancer: Any, target_group: Any, min_healthy_targets: int, t: Thresholds
+) -> AlarmPlan:
+    """Fewer healthy Serve targets than the apps' minimum replicas need (HealthyHostCount is per target group)."""
+    return AlarmPlan(
+        name=alarm_name(env, region, "healthy-targets"),
+        what="healthy-targets",
+        region=region,
+        description=f"Fewer than {min_healthy_targets} healthy Serve targets, what the apps' "
+        f"minimum replicas need, for {t.evaluation_minutes} min",
+        metrics=(
+            Metric(
+                ELB_NAMESPACE,
+                "HealthyHostCount",
+                {"TargetGroup": target_group, "LoadBalancer": load_balancer},
+                "Minimum",
+            ),
+        ),
+        comparison="LessThanThreshold",
+        threshold=min_healthy_targets,
+        treat_missing_data="breaching",
+        evaluation_periods=t.evaluation_minutes,
+    )
 
 
 def error_ratio_expression() -> str:

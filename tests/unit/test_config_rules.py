@@ -45,6 +45,35 @@ CASES = [
         "2922, 3288, 3653 (nearest: 30).",
     ),
     (
+        "latency alarm at the load balancer's idle timeout",
+        lambda c: c.update({"rayfleet:observability": {"alarms": {"latencyP99Seconds": 60}}}),
+        "rayfleet:observability.alarms.latencyP99Seconds = 60.0: must be below the load balancer's idle timeout "
+        "(60 s), after which it cuts the request: no response takes longer. Fix: set latencyP99Seconds below 60, "
+        "for example 2.",
+    ),
+    (
+        "alarm evaluated over more than a day",
+        lambda c: c.update({"rayfleet:observability": {"alarms": {"evaluationMinutes": 1441}}}),
+        "rayfleet:observability.alarms.evaluationMinutes = 1441: must be at most 1440 (CloudWatch evaluates an "
+        "alarm over one day at most). Fix: set evaluationMinutes to 1440 or less.",
+    ),
+    (
+        "5xx ratio above 100 percent",
+        lambda c: c.update({"rayfleet:observability": {"alarms": {"errorRatePercent": 120}}}),
+        "rayfleet:observability.alarms.errorRatePercent = 120: must be at most 100.0. "
+        "Fix: use a value of 100.0 or less.",
+    ),
+    (
+        "no healthy target required",
+        lambda c: c.update({"rayfleet:observability": {"alarms": {"minHealthyTargets": 0}}}),
+        "rayfleet:observability.alarms.minHealthyTargets = 0: must be at least 1. Fix: use a value of 1 or more.",
+    ),
+    (
+        "misspelt alarm threshold",
+        lambda c: c.update({"rayfleet:observability": {"alarms": {"errorRatio": 5}}}),
+        "rayfleet:observability.alarms.errorRatio = 5: is not a known key. Fix: did you mean 'errorRatePercent'?",
+    ),
+    (
         "key without namespace",
         lambda c: c.update({"regions": []}),
         "regions = []: has no namespace. Fix: write it as 'rayfleet:regions' (or 'aws:regions').",
