@@ -16,9 +16,10 @@ from components.alarms.plan import (
 from components.serve_ingress.plan import ALB_IDLE_TIMEOUT_SECONDS
 from components.tags import TagContext
 from stacks.config import ALB_IDLE_TIMEOUT_SECONDS as CONFIG_IDLE_TIMEOUT_SECONDS
+from stacks.config import AlarmsConfig
 from stacks.cluster_args import alerts_args, min_healthy_targets
 from stacks.loader import load_file
-from tests.fakes.environments import STACKS, stack_config, write_stack
+from tests.fakes.environments import ROOT, STACKS, stack_config, write_stack
 
 THRESHOLDS = Thresholds(error_rate_percent=5, latency_p99_seconds=2, evaluation_minutes=5)
 
@@ -137,3 +138,19 @@ def test_the_ratio_graph_shows_the_expression_and_hides_its_inputs():
     assert widget["properties"]["annotations"]["horizontal"] == [
         {"label": "rayfleet-prod-us-east-1-5xx-ratio", "value": 5}
     ]
+
+
+def test_readme_tables_every_alarm_with_the_configs_defaults():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| alarm (`<what>`)"):readme.index("Route 53 publishes health-check metrics")]
+    alarms = [
+        *ingress_alarms("prod", "us-east-1", "app/a/1", "targetgroup/t/2", 1, THRESHOLDS),
+        *cluster_alarms("prod", "us-east-1", "c", ["cpu"], {"app": 0.2}),
+        health_check_alarm("prod", "us-east-1", "hc", THRESHOLDS),
+    ]
+    whats = {a.what.replace("-cpu", "-<group>").replace("-app", "-<app>") for a in alarms}
+    assert {w for w in whats if f"| `{w}` |" not in table} == set()
+    defaults = AlarmsConfig()
+    assert f"`errorRatePercent` ({defaults.error_rate_percent:g} %)" in table
+    assert f"`latencyP99Seconds` ({defaults.latency_p99_seconds:g} s)" in table
+    assert f"`evaluationMinutes` ({defaults.evaluation_minutes})" in table
