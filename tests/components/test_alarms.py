@@ -293,3 +293,31 @@ def test_one_dashboard_graphs_every_metric_an_alarm_reads_in_the_alarms_region(p
         assert _alarm_metrics(alarm) <= graphed, alarm.inputs["name"]
     headers = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
     assert headers == [f"## rayfleet {env}: {region}" for region in load_environment(env).region_names]
+
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_DASHBOARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_QUERY_ID = re.compile(r"^[a-z][A-Za-z0-9_]*$")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_alarm_topic_and_dashboard_inputs_keep_the_rules_aws_enforces(plans, env):
+    plan = plans(env)
+    for topic in plan.of_type(TOPIC):
+        assert _TOPIC_NAME.match(topic.inputs["name"])
+    for dashboard in plan.of_type(DASHBOARD):
+        assert _DASHBOARD_NAME.match(dashboard.inputs["dashboardName"])
+        widgets = json.loads(dashboard.inputs["dashboardBody"])["widgets"]
+        assert len(widgets) <= 500 and all(w["x"] + w["width"] <= 24 for w in widgets)
+    for alarm in plan.of_type(ALARM):
+        inputs = alarm.inputs
+        assert len(inputs["name"]) <= 255 and len(inputs["alarmDescription"]) <= 1024
+        periods = [q["metric"]["period"] for q in inputs.get("metricQueries", []) if "metric" in q] or [inputs["period"]]
+        for period in periods:
+            # PutMetricAlarm: 10, 20, 30 or a multiple of 60 seconds; at most a day of evaluation.
+            assert period in (10, 20, 30) or period % 60 == 0
+            assert period * inputs["evaluationPeriods"] <= 86_400
+        assert 1 <= inputs["datapointsToAlarm"] <= inputs["evaluationPeriods"]
+        for query in inputs.get("metricQueries", []):
+            assert _QUERY_ID.match(query["id"])
+        assert sum(bool(q.get("returnData")) for q in inputs.get("metricQueries", [])) in (0, 1)
