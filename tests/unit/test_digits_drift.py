@@ -12,9 +12,11 @@ import serve_apps.monitoring as monitoring
 from serve_apps.digits.model import TRAIN_SIZE, build_model, held_back, load_model
 from serve_apps.inputs import MAX_ITEMS
 from stacks.config import DriftConfig
+from tests.fakes.environments import ROOT
 
 #: What `serve.applications[].drift.threshold` defaults to, and so what the rendered config passes down.
 THRESHOLD = DriftConfig().threshold
+README = " ".join((ROOT / "README.md").read_text().split())
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,9 @@ def test_shifted_digits_drive_the_published_drift_over_the_threshold(model_uri, 
     app = _digits(model_uri, drift_window=1000, drift_publish_every=100)
     pixels, _ = held_back()
     _send(app, _shifted_right(np.concatenate([pixels, pixels])))
-    assert app.drift()["score"] > THRESHOLD
+    score = app.drift()["score"]
+    assert score > THRESHOLD
+    assert f"moved one pixel to the right score {score:.1f}" in README
     assert [name for name, _ in gauge] == ["digits"] * len(gauge) and len(gauge) >= 2
     assert all(score > THRESHOLD for _, score in gauge)
 
@@ -85,6 +89,7 @@ def test_held_back_digits_keep_the_drift_under_the_threshold(model_uri, gauge):
     drift = app.drift()
     assert drift == {"score": drift["score"], "threshold": THRESHOLD, "samples": len(pixels)}
     assert drift["score"] < THRESHOLD
+    assert f"Held-back digits score {drift['score']:.2f}" in README
     assert gauge == [("digits", drift["score"])]
 
 

@@ -125,3 +125,23 @@ def test_a_monitor_without_a_publisher_needs_the_application_name():
     with pytest.raises(ValueError) as caught:
         DriftMonitor(baseline_from(HUNDRED, bins=2))
     assert str(caught.value) == "give the application's name (it tags the gauge), or a publish function"
+
+
+def test_the_readme_states_the_helpers_names_and_defaults():
+    import inspect
+
+    from components.contract import APPLICATION_LABEL, DRIFT_GAUGE, DRIFT_METRIC
+    from serve_apps.monitoring import MIN_SAMPLES
+    from stacks.config import DriftConfig
+    from tests.fakes.environments import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Model monitoring\n", 1)[1].split("\n## ", 1)[0]
+    defaults = inspect.signature(DriftMonitor).parameters
+    window, every = defaults["window"].default, defaults["publish_every"].default
+    assert f"last {window:,} inputs" in section and f"window={window}" in section
+    assert f"every {every} inputs once the window holds {MIN_SAMPLES}" in section
+    assert f"min_samples={MIN_SAMPLES}" in section and f"publish_every={every}" in section
+    assert f"empty bin counts as {EPSILON:.4f}" in section
+    assert f"`{DRIFT_GAUGE}` with the tag `{APPLICATION_LABEL}`" in section and f"`{DRIFT_METRIC}`" in section
+    assert f"(default {DriftConfig().threshold:g}" in section and f"`{THRESHOLD_ENV}`" in section
