@@ -13,6 +13,9 @@ overrides apply by name, the app-level settings to the ingress. `${models}` in
 `args` becomes the target's models base. No Ray or AWS in this process;
 `validate_serve_config` checks a rendered dict against Ray's own
 `ray.serve.schema.ServeDeploySchema` (that one imports Ray).
+Each application learns the drift its alarm tolerates (`drift.threshold`) from
+the environment variable THRESHOLD_ENV, which any application accepts, where
+`args` and `user_config` would be refused by apps that do not expect them.
 The local target also clamps replicas and resources to the machine and says
 what it changed in `RenderedConfig.notes`.
 """
@@ -27,6 +30,7 @@ from typing import Any
 from serve_apps.discovery import (
     MODELS_PLACEHOLDER, MODELS_PREFIX, AppRef, discover, expand_models, problems_of, source_dir
 )
+from serve_apps.monitoring import THRESHOLD_ENV
 from stacks.config import DeploymentOverride, EnvironmentConfig, ReplicaResources, ServeApp
 from components.contract import REGION_HEALTH_APP, REGION_HEALTH_ROUTE, SERVE_PORT
 from components.errors import RayfleetError
@@ -191,16 +195,16 @@ def _application(resolved: _App, target: CloudTarget | LocalTarget) -> dict[str,
 def _runtime_env(resolved: _App, target: CloudTarget | LocalTarget) -> dict[str, Any]:
     """Code from the source's package; locally, apps of the project root run in rayfleet's own environment."""
     env = resolved.app.runtime_env
+    env_vars = {**env.env_vars, THRESHOLD_ENV: str(resolved.app.drift.threshold)}
     at_root = resolved.source == source_dir(None)
     if isinstance(target, LocalTarget) and at_root:
-        return {"env_vars": dict(env.env_vars)} if env.env_vars else {}
+        return {"env_vars": env_vars}
     working_dir = target.working_dir_of(resolved.source, at_root)
     out: dict[str, Any] = {"working_dir": working_dir}
     pip = requirements(env.pip, resolved.source)
     if pip:
         out["pip"] = pip
-    if env.env_vars:
-        out["env_vars"] = dict(env.env_vars)
+    out["env_vars"] = env_vars
     return out
 
 

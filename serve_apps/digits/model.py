@@ -11,6 +11,10 @@ code from a bucket, and training always writes the same bytes (for a given sciki
 its version (the recipe plus a hash of the parameters) names exactly one model.
 Training uses the first 1,500 of scikit-learn's bundled 1,797 `load_digits`
 images; the last 297 are held back for evaluation (`held_back()`).
+The artifact also carries `inputBaseline`, the distribution of the training
+images' 64 pixels (serve_apps/monitoring.py), against which the app measures
+the drift of the images it is sent; it travels with the model, so the two
+never disagree.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ RECIPE = "v1"
 ARTIFACT_NAME = "digits-v1.json"
 FORMAT = "rayfleet-digits/1"
 TRAIN_SIZE = 1500
+#: Quantile bins per pixel in the input baseline: PSI's usual 10.
+BASELINE_BINS = 10
 #: Pixel intensities of load_digits run 0..16.
 PIXEL_MAX = 16.0
 
@@ -42,6 +48,8 @@ class DigitsModel:
 
     version: str
     classifier: object  # sklearn.linear_model.LogisticRegression
+    #: The training inputs' distribution (serve_apps.monitoring.baseline_from); None in artifacts built before it.
+    baseline: dict | None = None
 
     def predict_proba(self, pixels):
         import numpy as np
@@ -86,6 +94,8 @@ def train_artifact() -> dict:
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
 
+    from serve_apps.monitoring import baseline_from
+
     data = load_digits()
     classifier = LogisticRegression(C=5.0, max_iter=5000, tol=1e-6, random_state=0)
     classifier.fit(data.data[:TRAIN_SIZE] / PIXEL_MAX, data.target[:TRAIN_SIZE])
@@ -101,6 +111,7 @@ def train_artifact() -> dict:
         "trainedOn": f"sklearn.datasets.load_digits()[:{TRAIN_SIZE}]",
         "sklearnVersion": sklearn.__version__,
         **params,
+        "inputBaseline": baseline_from(data.data[:TRAIN_SIZE].tolist(), bins=BASELINE_BINS),
     }
 
 
@@ -148,6 +159,8 @@ def parse_artifact(raw: bytes, source: str) -> DigitsModel:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
+    from serve_apps.monitoring import check_baseline
+
     try:
         doc = json.loads(raw)
         if doc.get("format") != FORMAT:
@@ -158,7 +171,10 @@ def parse_artifact(raw: bytes, source: str) -> DigitsModel:
         classifier.intercept_ = np.array(doc["intercept"], dtype=float)
         if classifier.coef_.shape != (len(doc["classes"]), 64):
             raise ValueError(f"coef has shape {classifier.coef_.shape}, expected ({len(doc['classes'])}, 64)")
-        return DigitsModel(version=str(doc["version"]), classifier=classifier)
+        baseline = doc.get("inputBaseline")
+        if baseline is not None and len(check_baseline(baseline, "inputBaseline")["features"]) != 64:
+            raise ValueError(f"inputBaseline has {len(baseline['features'])} features, expected 64")
+        return DigitsModel(version=str(doc["version"]), classifier=classifier, baseline=baseline)
     except (ValueError, KeyError, TypeError) as err:
         raise RayfleetError(
             f"modelUri {source}: not a digits artifact ({err}). Fix: rebuild it with 'rayfleet serve build-models'"

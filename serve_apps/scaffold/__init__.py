@@ -3,7 +3,9 @@
     written = new_app("reviews", Path("reviews"))   # the files it wrote, relative to the folder
 
 The folder is self-contained (no rayfleet imports), so it deploys the way any
-user's application does: its stack entry names it as `source`.
+user's application does: its stack entry names it as `source`. It carries a
+copy of the drift helper (serve_apps/monitoring.py) as `<name>/monitoring.py`,
+since a cluster runs the folder without rayfleet installed.
 """
 
 from __future__ import annotations
@@ -63,7 +65,23 @@ def new_app(name: str, folder: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template((TEMPLATES / template).read_text()).substitute(values))
         written.append(path.relative_to(folder))
+    helper = folder / name / "monitoring.py"
+    helper.write_text(monitoring_copy())
+    written.append(helper.relative_to(folder))
     return written
+
+
+def monitoring_copy() -> str:
+    """serve_apps/monitoring.py for an application folder: the contract names it imports written in as values."""
+    from components import contract
+    from serve_apps import monitoring
+
+    source = Path(monitoring.__file__).read_text()
+    imported = "from components.contract import APPLICATION_LABEL, DRIFT_GAUGE\n"
+    if imported not in source:
+        raise RuntimeError(f"serve_apps/monitoring.py no longer imports its names as {imported.strip()!r}")
+    values = f"APPLICATION_LABEL = {contract.APPLICATION_LABEL!r}\nDRIFT_GAUGE = {contract.DRIFT_GAUGE!r}\n"
+    return source.replace(imported, values)
 
 
 def _source(folder: Path) -> str:

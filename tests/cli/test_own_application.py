@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from serve_apps.monitoring import THRESHOLD_ENV
 from serve_apps.package import source_package
 from tests.fakes.own_app import OWN_APP_DEPLOYMENT, write_own_app, write_own_app_stack
 from tests.fakes.working_dir import working_dir_files
@@ -37,7 +38,7 @@ def test_render_serve_packages_the_source_and_ray_accepts_the_config(cli, tmp_pa
     fraud = config["applications"][0]
     _, key = source_package(source.resolve())
     assert key.startswith("serve/source-") and key.endswith(".zip")
-    assert fraud["runtime_env"] == {"working_dir": f"s3://artifact-bucket-unknown/{key}"}
+    assert fraud["runtime_env"] == {"working_dir": f"s3://artifact-bucket-unknown/{key}", "env_vars": {THRESHOLD_ENV: "0.2"}}
     assert fraud["import_path"] == "fraud.app:build" and fraud["args"] == {"threshold": 500}
     assert [d["name"] for d in fraud["deployments"]] == [OWN_APP_DEPLOYMENT]
     assert fraud["deployments"][0]["ray_actor_options"] == {"num_cpus": 0.5, "num_gpus": 0.0}
@@ -124,7 +125,7 @@ def test_a_local_target_runs_the_source_from_its_package_with_its_requirements_f
     _, key = source_package(source.resolve())
     package = tmp_path / "home" / "packages" / key.removeprefix("serve/")
     assert runtime_env == {"working_dir": package.as_uri(), "pip": ["numpy>=1.26", "requests"],
-                           "env_vars": {"MODE": "strict"}}
+                           "env_vars": {"MODE": "strict", THRESHOLD_ENV: "0.2"}}
     assert package.read_bytes() == source_package(source.resolve())[0]
 
 

@@ -17,6 +17,7 @@ def test_serve_new_writes_the_application_folder(cli, tmp_path):
     written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert written == [
         "requirements.txt", "reviews/__init__.py", "reviews/app.py", "reviews/model.json", "reviews/model.py",
+        "reviews/monitoring.py",
         "stack-snippet.yaml", "test_reviews.py",
     ]
     assert "rayfleet" not in (folder / "reviews" / "app.py").read_text().replace("rayfleet local up", "")

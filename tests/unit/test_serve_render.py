@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from serve_apps.package import ROOT
+from serve_apps.monitoring import THRESHOLD_ENV
 from serve_apps.render import CloudTarget, LocalTarget, Machine, render_serve_config, validate_serve_config
 from components.contract import REGION_HEALTH_APP, REGION_HEALTH_ROUTE
 from components.errors import ConfigError, RayfleetError
@@ -60,7 +61,7 @@ def test_local_target_clamps_to_the_machine_and_says_so():
         "digits: 1 CPU per replica -> 0.5 (2 CPUs here)",
     ]
     app = rendered.config["applications"][0]
-    assert "runtime_env" not in app
+    assert app["runtime_env"] == {"env_vars": {THRESHOLD_ENV: "0.2"}}
     assert app["deployments"][0]["autoscaling_config"]["max_replicas"] == 2
     assert rendered.config["http_options"] == {"host": "127.0.0.1", "port": 8000}
     validate_serve_config(rendered.config)
@@ -117,8 +118,18 @@ def test_cloud_apps_get_their_pip_and_env_vars_and_local_root_apps_run_in_rayfle
     cloud = render_serve_config(cfg, CLOUD).config["applications"][0]
     local = render_serve_config(cfg, LocalTarget(models_base="file:///m")).config["applications"][0]
     assert cloud["runtime_env"] == {"working_dir": CLOUD.working_dir, "pip": ["vaderSentiment>=3.3.2,<4"],
-                                    "env_vars": {"LOG_LEVEL": "debug"}}
-    assert local["runtime_env"] == {"env_vars": {"LOG_LEVEL": "debug"}}
+                                    "env_vars": {"LOG_LEVEL": "debug", THRESHOLD_ENV: "0.2"}}
+    assert local["runtime_env"] == {"env_vars": {"LOG_LEVEL": "debug", THRESHOLD_ENV: "0.2"}}
+
+
+def test_every_application_is_told_the_drift_threshold_of_its_alarm(tmp_path):
+    config = stack_config("dev")
+    config["rayfleet:serve"]["applications"][1]["drift"] = {"threshold": 0.35}
+    cfg = load_file(write_stack(tmp_path, config))
+    for target in (CLOUD, LocalTarget(models_base="file:///m")):
+        apps = render_serve_config(cfg, target).config["applications"]
+        thresholds = {app["name"]: app.get("runtime_env", {}).get("env_vars", {}).get(THRESHOLD_ENV) for app in apps}
+        assert thresholds == {"sentiment": "0.2", "digits": "0.35", REGION_HEALTH_APP: None}
 
 
 def test_an_override_for_a_missing_deployment_names_the_ones_the_app_has(tmp_path):

@@ -1,0 +1,86 @@
+"""The digits app on a real Ray Serve publishes its drift where CloudWatch's agent scrapes Ray's metrics.
+
+A private head on free ports (never the session cluster's fixed ones); the driver runs in a subprocess,
+so that its Ray connection and token mode end with it. Shifted digits must show up in Ray's Prometheus
+export as contract.DRIFT_METRIC, tagged with the application's name, over the configured threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from components.contract import APPLICATION_LABEL, DRIFT_METRIC
+from serve_apps.digits.model import build_model
+from serve_apps.monitoring import THRESHOLD_ENV
+from stacks.config import DriftConfig
+from tests.fakes.environments import ROOT
+from tests.fakes.local_head import local_head
+from tests.fakes.ports import free_port
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "drift-live-test-token-0123456789abcdef"
+APP = "digits-live"
+
+#: Serve the app, send it 600 shifted images through a handle, ask it to publish, print its answer.
+DRIVER = """
+import json, sys
+import numpy as np
+import ray
+from ray import serve
+from serve_apps.digits import app
+from serve_apps.digits.model import held_back
+
+gcs, http_port, model_uri, name = sys.argv[1:5]
+ray.init(address=gcs, logging_level="ERROR", log_to_driver=False)
+serve.start(http_options={"host": "127.0.0.1", "port": int(http_port)})
+handle = serve.run(app({"modelUri": model_uri, "driftPublishEvery": 100}), name=name, route_prefix="/" + name)
+pixels = held_back()[0].reshape(-1, 8, 8)
+shifted = np.zeros_like(pixels)
+shifted[:, :, 1:] = pixels[:, :, :-1]
+rows = np.concatenate([shifted, shifted, shifted]).reshape(-1, 64)[:600].tolist()
+for start in range(0, len(rows), 200):
+    handle.predict.remote({"instances": rows[start:start + 200]}).result()
+print(json.dumps(handle.drift.remote().result()))
+"""
+
+
+def _metric_lines(url: str) -> list[str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return [line for line in response.read().decode().splitlines() if line.startswith(DRIFT_METRIC + "{")]
+
+
+def test_shifted_digits_reach_rays_prometheus_export_as_the_drift_metric_over_the_threshold(tmp_path):
+    threshold = DriftConfig().threshold
+    model_uri = build_model(tmp_path / "models").as_uri()
+    # A short temp dir: Ray's unix socket paths must stay under 107 characters.
+    temp_dir = Path(tempfile.mkdtemp(prefix="rf-drift-", dir="/tmp"))
+    gcs_port, dashboard_port, http_port = free_port(), free_port(), free_port()
+    with local_head(temp_dir, gcs_port=gcs_port, dashboard_port=dashboard_port, token=TOKEN, num_cpus=2):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN,
+               THRESHOLD_ENV: str(threshold)}
+        env.pop("RAY_ADDRESS", None)
+        driver = subprocess.run(
+            [sys.executable, "-c", DRIVER, f"127.0.0.1:{gcs_port}", str(http_port), model_uri, APP],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert driver.returncode == 0, driver.stderr[-3000:]
+        drift = json.loads(driver.stdout.splitlines()[-1])
+        assert drift["samples"] == 600 and drift["score"] > threshold
+        # The agent on the head exports what the replica set, at Ray's metrics report interval.
+        metrics_url = f"http://127.0.0.1:{gcs_port + 3}/metrics"
+        deadline, lines = time.monotonic() + 90, []
+        while not lines and time.monotonic() < deadline:
+            lines = [line for line in _metric_lines(metrics_url) if f'{APPLICATION_LABEL}="{APP}"' in line]
+            time.sleep(2)
+        assert lines, f"no {DRIFT_METRIC} series for {APP} at {metrics_url}"
+        assert float(lines[-1].rsplit(" ", 1)[1]) == pytest.approx(drift["score"])
