@@ -21,6 +21,7 @@ from typing import Any
 
 from components.contract import CLUSTER_KEY, COMPONENT_KEY, ENV_KEY
 from cost.aws_errors import explain
+from cost.decimals import decimal_text
 from components.errors import RayfleetError
 
 #: Cost Explorer and Budgets answer in us-east-1.
@@ -40,7 +41,8 @@ class DailyCost:
     by_group: dict[str, Decimal]
 
     def to_json(self) -> dict[str, Any]:
-        return {"date": self.day, "total": str(self.total), "byGroup": {k: str(v) for k, v in self.by_group.items()}}
+        return {"date": self.day, "total": decimal_text(self.total),
+                "byGroup": {k: decimal_text(v) for k, v in self.by_group.items()}}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Forecast:
     total: Decimal
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "total": str(self.total)}
+        return {"start": self.start, "end": self.end, "total": decimal_text(self.total)}
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,10 @@ class BudgetStatus:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "limit": str(self.limit),
-            "actual": str(self.actual),
-            "forecast": str(self.forecast) if self.forecast is not None else None,
-            "usedPercent": str(self.used_percent.quantize(Decimal("0.1"))),
+            "limit": decimal_text(self.limit),
+            "actual": decimal_text(self.actual),
+            "forecast": decimal_text(self.forecast) if self.forecast is not None else None,
+            "usedPercent": decimal_text(self.used_percent.quantize(Decimal("0.1"))),
         }
 
 
@@ -113,8 +115,8 @@ class CostReport:
             "env": self.env,
             "currency": "USD",
             "period": {"start": self.start, "end": self.end},
-            "total": str(self.total),
-            "byGroup": {k: str(v) for k, v in self.by_group.items()},
+            "total": decimal_text(self.total),
+            "byGroup": {k: decimal_text(v) for k, v in self.by_group.items()},
             "daily": [d.to_json() for d in self.daily],
             "forecast": self.forecast.to_json() if self.forecast else None,
             "budget": self.budget.to_json() if self.budget else None,

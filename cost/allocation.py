@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cost.decimals import decimal_text
 from cost.prices import PriceSource
 from cost.ray_state import Snapshot
 
@@ -76,10 +77,10 @@ class NodeCost:
             "head": self.head,
             "instanceType": self.price.instance_type,
             "market": self.price.market,
-            "hourlyPrice": str(self.price.hourly),
-            "hours": str(self.hours),
-            "cost": str(self.cost),
-            "rates": {k: str(v) for k, v in self.rates.items()},
+            "hourlyPrice": decimal_text(self.price.hourly),
+            "hours": decimal_text(self.hours),
+            "cost": decimal_text(self.cost),
+            "rates": {k: decimal_text(v) for k, v in self.rates.items()},
         }
 
 
@@ -94,10 +95,10 @@ class DeploymentShare:
         return {
             "name": self.name,
             "replicas": self.replicas,
-            "cpuHours": str(self.usage["CPU"]),
-            "gpuHours": str(self.usage["GPU"]),
-            "memoryGibHours": str(self.usage["memory"]),
-            "cost": str(self.cost),
+            "cpuHours": decimal_text(self.usage["CPU"]),
+            "gpuHours": decimal_text(self.usage["GPU"]),
+            "memoryGibHours": decimal_text(self.usage["memory"]),
+            "cost": decimal_text(self.cost),
         }
 
 
@@ -150,27 +151,27 @@ class Allocation:
         return {
             "cluster": self.cluster,
             "currency": "USD",
-            "windowHours": str(self.window_hours),
-            "total": str(total),
+            "windowHours": decimal_text(self.window_hours),
+            "total": decimal_text(total),
             "shares": [
                 {
                     "name": s.name,
-                    "cost": str(s.cost),
-                    "share": str(s.cost / total) if total else "0",
-                    "reconciledCost": str(s.cost * factor) if factor is not None else None,
+                    "cost": decimal_text(s.cost),
+                    "share": decimal_text(s.cost / total) if total else "0",
+                    "reconciledCost": decimal_text(s.cost * factor) if factor is not None else None,
                     "requests": s.requests,
-                    "costPer1000Requests": str(s.per_thousand_requests) if s.per_thousand_requests is not None else None,
+                    "costPer1000Requests": decimal_text(s.per_thousand_requests) if s.per_thousand_requests is not None else None,
                     "deployments": [d.to_json() for d in s.deployments.values()],
                 }
                 for s in self.shares
             ],
             "nodes": [n.to_json() for n in self.nodes],
             "split": {
-                "gpuNode": {k: str(v) for k, v in GPU_NODE_SPLIT.items()},
-                "cpuNode": {k: str(v) for k, v in CPU_NODE_SPLIT.items()},
+                "gpuNode": {k: decimal_text(v) for k, v in GPU_NODE_SPLIT.items()},
+                "cpuNode": {k: decimal_text(v) for k, v in CPU_NODE_SPLIT.items()},
             },
             "reconciliation": (
-                {"actual": str(self.reconciliation.actual), "factor": str(self.reconciliation.factor)}
+                {"actual": decimal_text(self.reconciliation.actual), "factor": decimal_text(self.reconciliation.factor)}
                 if self.reconciliation
                 else None
             ),

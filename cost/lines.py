@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from components.contract import Market
+from cost.decimals import decimal_text
 from cost.prices import HOURS_PER_MONTH, PriceSource
 
 SCENARIOS = ("min", "expected", "max")
@@ -44,7 +45,7 @@ class Range:
 
 
 def _num(value: Any) -> Any:
-    return str(value) if isinstance(value, Decimal) else value
+    return decimal_text(value) if isinstance(value, Decimal) else value
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Line:
             "name": self.name,
             "instanceType": self.instance_type,
             "market": self.market.value if self.market else None,
-            "hourlyPrice": str(self.hourly_price),
+            "hourlyPrice": decimal_text(self.hourly_price),
             "count": self.count.to_json(),
             "monthly": self.monthly.to_json(),
         }

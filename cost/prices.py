@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from components.errors import RayfleetError
+from cost.decimals import decimal_text
 
 HOURS_PER_MONTH = Decimal(730)
 SHIPPED_KIND = "shipped"
@@ -66,8 +67,8 @@ class RegionCache:
             "region": self.region,
             "asOf": self.as_of,
             "source": "AWS Pricing API (pricing.get_products) and ec2.describe_spot_price_history",
-            "onDemandHourly": {k: str(v) for k, v in sorted(self.on_demand.items())},
-            "spotHourly": {k: {az: str(p) for az, p in sorted(v.items())} for k, v in sorted(self.spot.items())},
+            "onDemandHourly": {k: decimal_text(v) for k, v in sorted(self.on_demand.items())},
+            "spotHourly": {k: {az: decimal_text(p) for az, p in sorted(v.items())} for k, v in sorted(self.spot.items())},
         }
 
     @classmethod

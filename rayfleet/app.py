@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from importlib.metadata import version
 
 import typer
+from typer.core import TyperGroup
 from rich.text import Text
 
 from rayfleet.commands import config as config_cmd
@@ -28,12 +30,25 @@ from rayfleet.commands import serve as serve_cmd
 from rayfleet.output import err_console
 from components.errors import RayfleetError
 
+#: How `rayfleet --help` lists the commands: an environment's life (describe it, preview it, deploy its
+#: applications, pay for it), then working on one machine, rehearsing failure, and the generated configs.
+#: A command not listed comes last, in the order it was added.
+COMMAND_ORDER = ("config", "plan", "serve", "cost", "local", "drill", "render")
+
+
+class _OrderedGroup(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        rank = {name: index for index, name in enumerate(COMMAND_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+
+
 app = typer.Typer(
     name="rayfleet",
+    cls=_OrderedGroup,
     help="Ray Serve on AWS: spot clusters with on-demand fallback, multi-region failover, cost tracking.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_cmd.app, name="config")
@@ -45,9 +60,17 @@ app.add_typer(serve_cmd.app, name="serve")
 app.add_typer(local_cmd.app, name="local")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"rayfleet {version('rayfleet')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Print the full traceback when a command fails."),
+    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                  help="Print rayfleet's version and exit."),
 ) -> None:
     """Ray Serve on AWS: spot clusters with on-demand fallback, multi-region failover, cost tracking."""
     if debug:
@@ -60,7 +83,8 @@ def _debugging() -> bool:
 
 def main() -> None:
     try:
-        app()
+        # The name completion scripts register (`_RAYFLEET_COMPLETE`), also under `python -m rayfleet`.
+        app(prog_name="rayfleet")
     except RayfleetError as err:
         if _debugging():
             traceback.print_exc()

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from components.catalog import closest
 from stacks.config import EnvironmentConfig, Rule
@@ -144,3 +144,88 @@ def _rule_for(kind: str, ctx: dict, message: str) -> tuple[str, str]:
     if kind in ("literal_error", "enum"):
         return f"must be one of {ctx['expected']}", "use one of those values"
     return message[0].lower() + message[1:], "correct the value"
+
+
+# --- cross-field rules over the valid parts ------------------------------------
+# pydantic runs a model's cross-field rules (its "after" validators) only once every field of it is
+# valid, so a file with one bad field hid every cross-field problem until that field was fixed.
+# When validation fails, `cross_field_issues` builds each model again from the fields that are
+# valid on their own, stands `_INVALID` in for the others, and runs the rules: a rule that touches
+# an invalid value stops unchecked, so only problems between valid fields are reported.
+
+
+class _Unchecked(Exception):
+    """A cross-field rule read a value that failed its own validation."""
+
+
+class _Invalid:
+    """A value that failed its own validation: any use of it stops the rule reading it."""
+
+    def _stop(self, *args: Any, **kwargs: Any) -> Any:
+        raise _Unchecked
+
+    __getattr__ = __getitem__ = __iter__ = __len__ = __contains__ = __bool__ = __hash__ = _stop
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _stop
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _stop
+    __str__ = __format__ = __int__ = __float__ = __index__ = _stop
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+_INVALID = _Invalid()
+
+
+def cross_field_issues(data: dict) -> list[ConfigIssue]:
+    """The cross-field problems of a config that failed validation, among fields valid on their own."""
+    issues: list[ConfigIssue] = []
+    _rebuild(EnvironmentConfig, data, (), data, issues)
+    return issues
+
+
+def _rebuild(model: type[BaseModel], value: Any, loc: tuple, root: dict, issues: list[ConfigIssue]) -> Any:
+    if not isinstance(value, dict):
+        return _INVALID
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if field.alias in value:
+            annotation = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            fields[name], _ = _valid_or_rebuilt(annotation, value[field.alias], loc + (field.alias,), root, issues)
+        elif field.is_required():
+            fields[name] = _INVALID
+    built = model.model_construct(**fields)
+    for decorator in model.__pydantic_decorators__.model_validators.values():
+        if decorator.info.mode != "after":
+            continue
+        try:
+            decorator.func(built)
+        except Rule as rule:
+            at = loc + tuple(rule.at)
+            shown = rule.value if rule.has_value else _lookup(root, at)
+            issues.append(ConfigIssue(format_path(at), shown, rule.rule, rule.fix))
+        except Exception:  # noqa: BLE001 - the rule read an invalid value (or tripped on one): not checked
+            pass
+    return built
+
+
+def _valid_or_rebuilt(
+    annotation: Any, value: Any, loc: tuple, root: dict, issues: list[ConfigIssue]
+) -> tuple[Any, bool]:
+    """(the value validated, True), else (the value rebuilt from its valid parts, or _INVALID; False)."""
+    try:
+        return TypeAdapter(annotation).validate_python(value), True
+    except ValidationError:
+        pass
+    for candidate in _unwrap(annotation):
+        origin = typing.get_origin(candidate)
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel) and isinstance(value, dict):
+            return _rebuild(candidate, value, loc, root, issues), False
+        if origin in (list, dict) and isinstance(value, origin):
+            item = typing.get_args(candidate)[-1]
+            keys = range(len(value)) if origin is list else list(value)
+            items = {k: _valid_or_rebuilt(item, value[k], loc + (k,), root, issues) for k in keys}
+            if all(whole for _, whole in items.values()):
+                return _INVALID, False  # every item is valid: the collection broke a rule of its own (its length)
+            rebuilt = {k: item for k, (item, _) in items.items()}
+            return (list(rebuilt.values()) if origin is list else rebuilt), False
+    return _INVALID, False

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from components.catalog import closest
 from stacks.config import EnvironmentConfig
-from stacks.config_errors import translate
+from stacks.config_errors import cross_field_issues, translate
 from components.errors import ConfigError, ConfigIssue, Missing, RayfleetError
 
 NAMESPACE = "rayfleet"
@@ -167,7 +167,11 @@ def parse_environment(
     try:
         return EnvironmentConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(source, translate(err, data)) from None
+        issues = translate(err, data)
+        # Cross-field rules between fields that are valid on their own, which pydantic skips while any
+        # field of their model is invalid: every problem in one pass.
+        issues += [issue for issue in cross_field_issues(data) if issue not in issues]
+        raise ConfigError(source, issues) from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

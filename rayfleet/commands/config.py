@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -66,5 +67,8 @@ def show(env: str = EnvOption, file: Path = FileOption, as_json: bool = JsonOpti
     if as_json:
         print_json({"env": cfg.env, **data})
         return
-    console.print(Text(f"# environment '{cfg.env}', with defaults", style="muted"))
-    console.print(yaml.safe_dump(data, sort_keys=False, width=100), end="", markup=False)
+    # Written as is, not through rich: a console wraps long values at the terminal's width (80 columns
+    # when piped), and `config show > dev.yaml` must give YAML that parses back to the same environment.
+    text = yaml.safe_dump(data, sort_keys=False, width=float("inf"), allow_unicode=True)
+    sys.stdout.write(f"# environment '{cfg.env}', with defaults\n{text}")
+    sys.stdout.flush()

@@ -2,6 +2,7 @@
 
     rayfleet cost estimate --env prod
     rayfleet cost diff --env staging --against prod
+    rayfleet cost diff --file new.yaml --base-ref origin/main --format markdown
     rayfleet cost report --env prod --days 14 --json
     rayfleet cost allocate --local
     rayfleet cost catalog refresh --regions us-east-1 us-west-2
@@ -44,22 +45,68 @@ def estimate(env: str = EnvOption, file: Path = FileOption, as_json: bool = Json
     console.print(estimate_view(result))
 
 
+FORMATS = ("table", "json", "markdown")
+
+
 @app.command()
 def diff(
     env: str = EnvOption,
     file: Path = FileOption,
-    against: str = typer.Option(..., "--against", help="The environment to compare with.", show_default=False),
+    against: str = typer.Option(None, "--against", help="The environment to compare with (default with "
+                                "--base-ref: the one under review).", show_default=False),
+    base_ref: str = typer.Option(None, "--base-ref", help="Compare with the stack file as committed at this git "
+                                 "ref (git show REF:stacks/Pulumi.ENV.yaml).", show_default=False),
+    everything: bool = typer.Option(False, "--all", help="List unchanged lines too."),
+    output: str = typer.Option("table", "--format", help="table, json, or markdown (a pull request comment)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Compare two environments' estimates line by line."""
+    """Compare an environment's estimate with another's, or with its own stack file at a git ref."""
+    from components.errors import RayfleetError
     from cost.diff import diff_estimates
-    from rayfleet.views.cost_estimate import diff_view
 
-    result = diff_estimates(_estimate(stack_file(env, file)), _estimate(stack_file(against, None)))
-    if as_json:
-        print_json(result.to_json())
-        return
-    console.print(diff_view(result))
+    fmt = _diff_format(output, as_json)
+    path = stack_file(env, file)
+    if not (against or base_ref):
+        raise RayfleetError(
+            "cost diff needs something to compare with. Fix: add --against ENV (its stack file now) or "
+            "--base-ref GIT_REF (the stack file as committed there, e.g. --base-ref origin/main)"
+        )
+    if base_ref:
+        from cost.committed import committed_stack_file
+        from stacks.loader import env_name_of
+
+        with committed_stack_file(against or env_name_of(path), base_ref) as base_path:
+            base = _estimate(base_path)
+    else:
+        base = _estimate(stack_file(against, None))
+    result = diff_estimates(_estimate(path), base, base_ref=base_ref)
+    _print_diff(result, fmt, everything)
+
+
+def _diff_format(output: str, as_json: bool) -> str:
+    from components.errors import RayfleetError
+
+    if output not in FORMATS:
+        raise RayfleetError(f"--format {output!r} is not a format of cost diff. Fix: use one of {', '.join(FORMATS)}")
+    if as_json and output not in ("table", "json"):
+        raise RayfleetError(f"--json asks for JSON and --format for {output}. Fix: give one of them")
+    return "json" if as_json else output
+
+
+def _print_diff(result, fmt: str, everything: bool) -> None:
+    import sys
+
+    if fmt == "json":
+        print_json(result.to_json(everything))
+    elif fmt == "markdown":
+        from rayfleet.views.cost_diff_markdown import diff_markdown
+
+        # Written as is: a console would wrap the table's rows at the terminal's width.
+        sys.stdout.write(diff_markdown(result, everything))
+    else:
+        from rayfleet.views.cost_estimate import diff_view
+
+        console.print(diff_view(result, everything))
 
 
 @catalog_app.command()

@@ -71,20 +71,19 @@ def estimate_view(est: Estimate) -> Group:
     return Group(root, footer, source, *notes)
 
 
-def diff_view(diff: EstimateDiff) -> Group:
-    table = Table(title=f"{diff.env} against {diff.against}: monthly cost, expected (and the difference at max)",
+def diff_view(diff: EstimateDiff, everything: bool = False) -> Group:
+    against = diff.against_label
+    table = Table(title=f"{diff.env} against {against}: monthly cost, expected (and the difference at max)",
                   title_justify="left")
     table.add_column("region")
     table.add_column("component")
     table.add_column("line")
     table.add_column("market")
     table.add_column(diff.env, justify="right")
-    table.add_column(diff.against, justify="right")
+    table.add_column(against, justify="right")
     table.add_column("difference", justify="right")
     table.add_column("at max", justify="right")
-    for line in diff.lines:
-        if line.status == "same":
-            continue
+    for line in diff.shown(everything):
         table.add_row(
             line.region,
             line.component,
@@ -95,13 +94,13 @@ def diff_view(diff: EstimateDiff) -> Group:
             signed_usd(line.delta.expected),
             signed_usd(line.delta.max),
         )
-    same = sum(1 for line in diff.lines if line.status == "same")
+    hidden = "" if everything else f"; {diff.unchanged} identical lines not shown"
     summary = Text.assemble(
         (f"{diff.env} ", "bold"),
         (f"{usd(diff.total.expected)}", "money"),
-        (f" against {diff.against} ", "bold"),
+        (f" against {against} ", "bold"),
         (f"{usd(diff.against_total.expected)}", "money"),
         (f": {signed_usd(diff.delta.expected)} a month expected ", "bold"),
-        (f"(min {signed_usd(diff.delta.min)}, max {signed_usd(diff.delta.max)}); {same} identical lines not shown", "muted"),
+        (f"(min {signed_usd(diff.delta.min)}, max {signed_usd(diff.delta.max)}){hidden}", "muted"),
     )
     return Group(table, summary)
