@@ -36,14 +36,18 @@ SCRAPE_JOB = "ray"
 INTERVAL_SECONDS = 60
 
 #: The Prometheus names Ray 2.60 exports for what the alarms and the dashboard read. Replica-side
-#: metrics (serve/_private/replica.py, deployment_state.py) exist whatever the ingress: Serve's proxy
-#: or HAProxy. The agent drops Prometheus histograms (it converts counters, gauges and summaries only),
-#: so latency is the replicas' rolling maximum; the load balancer's target response time gives p99.
+#: metrics (serve/_private/replica.py; the controller's deployment_state.py) exist whatever the
+#: ingress: Serve's proxy or HAProxy. The agent drops Prometheus histograms (it converts counters,
+#: gauges and summaries only), so latency is the replicas' rolling maximum; the load balancer's target
+#: response time gives p99. Ray exports a gauge only for twice its report interval after it was last
+#: set, so the activity gauges are absent while a deployment is idle, and the healthy count between
+#: the controller's updates of it: the target count is always there.
 KEPT_METRICS = (
     "ray_serve_deployment_request_counter_total",  # request rate, per replica, by route
     "ray_serve_deployment_error_counter_total",  # exceptions raised in replicas
     "ray_serve_deployment_max_processing_latency_ms",  # latency: the largest over the last window
-    "ray_serve_deployment_replica_healthy",  # replicas: 1 per healthy replica (the controller's view)
+    "ray_serve_deployment_replica_healthy",  # replicas that passed their health check
+    "ray_serve_autoscaling_target_replicas",  # replicas the controller is bringing up
     "ray_serve_replica_processing_queries",  # queue length at the replicas
     "ray_serve_deployment_queued_queries",  # queue length at the handles, before a replica takes it
     DRIFT_METRIC,
@@ -117,7 +121,8 @@ def _node_metrics(s: Shipping) -> dict[str, Any]:
 
 
 def _log_files(s: Shipping) -> list[dict[str, Any]]:
-    globs = (f"{s.ray_logs}/serve/*.log", f"{s.ray_logs}/*.log", f"{s.ray_logs}/*.err", s.boot_log)
+    # Ray's own daemons write .log, .out (raylet, GCS) and .err; workers' .out/.err are the replicas' stdio.
+    globs = (f"{s.ray_logs}/serve/*.log", f"{s.ray_logs}/*.log", f"{s.ray_logs}/*.out", f"{s.ray_logs}/*.err", s.boot_log)
     # With a glob the agent ships only the newest matching file unless publish_multi_logs is set;
     # with it, each file gets its own stream: "<instance id>_<path with / as _>".
     return [

@@ -24,6 +24,7 @@ def test_serve_ray_and_boot_logs_go_to_the_clusters_log_group_one_stream_per_ins
     assert [f["file_path"] for f in files] == [
         "/tmp/ray/session_latest/logs/serve/*.log",
         "/tmp/ray/session_latest/logs/*.log",
+        "/tmp/ray/session_latest/logs/*.out",
         "/tmp/ray/session_latest/logs/*.err",
         "/var/log/rayfleet-boot.log",
     ]
@@ -63,6 +64,7 @@ def test_rays_metrics_keep_requests_errors_latency_replicas_queues_and_drift_per
         "ray_serve_deployment_error_counter_total",
         "ray_serve_deployment_max_processing_latency_ms",
         "ray_serve_deployment_replica_healthy",
+        "ray_serve_autoscaling_target_replicas",
         "ray_serve_replica_processing_queries",
         "ray_serve_deployment_queued_queries",
         DRIFT_METRIC,
