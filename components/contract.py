@@ -50,6 +50,9 @@ DASHBOARD_PORT = 8265
 #: Serve's HTTP proxy on every node: what the load balancer forwards to.
 SERVE_PORT = 8000
 REDIS_PORT = 6379
+#: Ray's Prometheus metrics on every node (`ray start --metrics-export-port`), scraped by the node's
+#: CloudWatch agent on loopback only.
+METRICS_EXPORT_PORT = 8080
 
 # --- serving ------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ def ray_cluster_args(
         if cluster.head_fault_tolerance
         else None,
         operator_cidrs=cluster.operator_cidrs,
+        log_retention_days=cfg.observability.log_retention_days,
         images=node_images(cluster),
         tags=tags,
         vpc_id=network.vpc_id,

@@ -58,9 +58,20 @@ from ray.autoscaler.tags import NODE_KIND_HEAD, NODE_KIND_WORKER, STATUS_UP_TO_D
 
 from components.node_agents import spot_fallback
 from components.node_agents.spot_markets import SpotMarkets
-from components.node_agents.aws_calls import clients, error_code, with_backoff
+from components.node_agents.aws_calls import client, clients, error_code, with_backoff
 from components.node_agents.ray_membership import GcsMembership, Membership
-from components.contract import CLUSTER_KEY, HEAD_NODE_TYPE, MARKET_KEY, NODE_TYPE_KEY, Market
+from components.contract import (
+    CLUSTER_DIMENSION,
+    CLUSTER_KEY,
+    ENV_KEY,
+    HEAD_NODE_TYPE,
+    MARKET_KEY,
+    NODE_GROUP_DIMENSION,
+    NODE_TYPE_KEY,
+    SPOT_FALLBACK_METRIC,
+    Market,
+    metrics_namespace,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +83,7 @@ PERMISSIONS = (
     ("autoscaling:DescribeScalingActivities", "see failed spot launches, to fall back to the on-demand twin"),
     ("autoscaling:SetDesiredCapacity", "set each worker ASG's desired capacity to what Ray asks for"),
     ("autoscaling:TerminateInstanceInAutoScalingGroup", "remove the idle workers Ray drained"),
+    ("cloudwatch:PutMetricData", "publish when a worker group's demand falls back to on-demand and when it returns"),
 )
 
 DEFAULT_RETRY_SPOT_AFTER_SECONDS = 600
@@ -90,6 +102,8 @@ class AsgView:
     max_size: int
     desired: int
     instances: list[dict] = field(default_factory=list)
+    #: The environment the ASG belongs to (its ENV_KEY tag): where the provider's metrics go.
+    env: str = ""
 
     def market_view(self, gone: set[str]) -> spot_fallback.AsgState:
         live = sum(1 for i in self.instances if _alive_in_asg(i) and i["InstanceId"] not in gone)
@@ -125,6 +139,9 @@ class AsgNodeProvider(SpotMarkets, BatchingNodeProvider):
         self.retry_spot_after = float(provider_config.get("retry_spot_after_seconds", DEFAULT_RETRY_SPOT_AFTER_SECONDS))
         self.join_timeout = float(provider_config.get("join_timeout_seconds", DEFAULT_JOIN_TIMEOUT_SECONDS))
         self.asg, self.ec2 = clients(self.region, session)
+        self.cloudwatch = client("cloudwatch", self.region, session)
+        #: Per node type, the spot-fallback state last published (absent: none yet).
+        self._fallback_published: dict[str, bool] = {}
         self.membership = membership or GcsMembership(provider_config.get("gcs_address"))
         self.clock, self.sleep = clock, sleep
         #: Latest AWS error per node type (or "*" for reads), shown in pending nodes' status.
@@ -190,6 +207,7 @@ class AsgNodeProvider(SpotMarkets, BatchingNodeProvider):
                             max_size=group["MaxSize"],
                             desired=group["DesiredCapacity"],
                             instances=list(group.get("Instances", [])),
+                            env=tags.get(ENV_KEY, ""),
                         )
                     )
             return views
@@ -297,6 +315,29 @@ class AsgNodeProvider(SpotMarkets, BatchingNodeProvider):
         cutoff = datetime.fromtimestamp(since, tz=timezone.utc) - timedelta(seconds=60)
         activities = page.get("Activities", [])
         return spot_fallback.capacity_failure(activities, since=cutoff), spot_fallback.launch_failure(activities, since=cutoff)
+
+    def _publish_fallback(self, node_type: str, active: bool) -> None:
+        """SPOT_FALLBACK_METRIC of one group: once when first judged, then on each change, never every update.
+
+        A failed put is logged and tried again at the next update (nothing is recorded as published)."""
+        if self._fallback_published.get(node_type) == active:
+            return
+        env = next((asg.env for asg in self._asgs.values() if asg.env), "")
+        if not env:
+            log.warning("%s: the cluster's ASGs carry no %s tag; not publishing %s", node_type, ENV_KEY, SPOT_FALLBACK_METRIC)
+            return
+        dimensions = [{"Name": CLUSTER_DIMENSION, "Value": self.cluster}, {"Name": NODE_GROUP_DIMENSION, "Value": node_type}]
+        datum = {"MetricName": SPOT_FALLBACK_METRIC, "Dimensions": dimensions, "Value": 1 if active else 0, "Unit": "Count"}
+        try:
+            with_backoff(
+                lambda: self.cloudwatch.put_metric_data(Namespace=metrics_namespace(env), MetricData=[datum]),
+                sleep=self.sleep,
+                what="put_metric_data",
+            )
+        except (ClientError, BotoCoreError) as err:
+            log.warning("cannot publish %s for %s (next update retries): %s", SPOT_FALLBACK_METRIC, node_type, err)
+            return
+        self._fallback_published[node_type] = active
 
     # -- writing -------------------------------------------------------------------------------
 

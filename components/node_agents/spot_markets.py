@@ -5,7 +5,8 @@ holds its spot decisions between those: after each read it judges each group's s
 (`spot_fallback.assess_spot`), and at the end of each autoscaler update it moves a short spot
 ASG's shortfall to the on-demand twin (`spot_fallback.fallback_moves`) and, once spot launches
 again, moves the twin's workers back (`spot_consolidation.plan_consolidation`). It makes no AWS
-call of its own: what it decides goes through the provider's `_set_desired` and termination path.
+call of its own: what it decides goes through the provider's `_set_desired` and termination path,
+and whether a group's demand has fallen back through its `_publish_fallback`.
 
     >>> DEFAULT_CONSOLIDATE_NODES_PER_MINUTE
     3
@@ -54,6 +55,7 @@ class SpotMarkets:
                 log.error("%s: spot launches fail for a reason other than capacity, nothing moves: %s",
                           node_type, updated.launch_error)
             self._spot[node_type] = updated
+            self._publish_fallback(node_type, spot_fallback.spot_impaired(updated, now))
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Per worker group: requested count, what runs in each market, and why spot is avoided or

@@ -56,6 +56,8 @@ class RayClusterArgs(BaseModel):
     #: Head fault tolerance: GCS state in this Redis, so a replaced head picks up where the last one was.
     #: None: no fault tolerance, and no Redis.
     gcs_redis: GcsRedis | None = None
+    #: Days the cluster's log group keeps what the nodes ship (a period CloudWatch Logs accepts).
+    log_retention_days: int = 30
     #: Who may reach the Ray dashboard (8265); default nobody.
     operator_cidrs: list[ipaddress.IPv4Network] = []
     #: The machine image of each node type's launch template: the head and every worker group.

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.contract import Market
+from components.contract import Market, metrics_namespace
 from components.node_groups import ROOT_DEVICE, ROOT_VOLUME_TYPE, GroupAsg, NodeGroup
 from components.ray_cluster import permissions
 from components.ray_cluster.args import NodeImage, RayClusterArgs
 from components.ray_cluster.autoscaler_config import autoscaler_config, to_yaml
+from components.ray_cluster.cloudwatch_agent import debian_arch
 from components.ray_cluster.gcs_store import GcsStore
 from components.ray_cluster.plan import (
     COMPONENT,
@@ -56,10 +57,6 @@ from components.ray_cluster.plan import (
 from components.ray_cluster.security import ClusterSecurity
 from components.ray_cluster.userdata import NodeBoot, RedisBoot, render_head, render_worker
 from components.tags import asg_tags
-
-#: Days CloudWatch keeps node logs.
-LOG_RETENTION_DAYS = 30
-
 
 @dataclass(frozen=True)
 class ClusterStores:
@@ -153,7 +150,7 @@ class RayCluster(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{self._name}-logs",
             name=log_group_name(cluster_id),
-            retention_in_days=LOG_RETENTION_DAYS,
+            retention_in_days=self.args.log_retention_days,
             tags=self._tags("logs"),
             opts=self._child(),
         )
@@ -199,6 +196,7 @@ class RayCluster(pulumi.ComponentResource):
                 dashboard_token_secret_arn=v["token_arn"],
                 hosted_zone_id=v["zone_id"],
                 head_record_name=head_record_name(cluster_id),
+                metrics_namespace=metrics_namespace(self.args.tags.env),
                 worker_node_types=tuple(group.name for group in self.args.nodes.workers),
                 redis_secret_arn=v["redis_arn"],
             )
@@ -261,23 +259,28 @@ class RayCluster(pulumi.ComponentResource):
     def _head_user_data(self, v: dict, autoscaler_yaml: str) -> str:
         redis = RedisBoot(v["redis_endpoint"], REDIS_PORT, v["redis_arn"]) if self.args.gcs_redis else None
         return render_head(
-            self._boot(HEAD_NODE_TYPE, v, hosted_zone_id=v["zone_id"], autoscaler_yaml=autoscaler_yaml, redis=redis)
+            self._boot(
+                self.args.nodes.head, v, hosted_zone_id=v["zone_id"], autoscaler_yaml=autoscaler_yaml, redis=redis
+            )
         )
 
     def _worker_user_data(self, group: NodeGroup, v: dict) -> str:
-        return render_worker(self._boot(group.name, v, gpus=smallest_type(group).gpus, resources=dict(group.custom_resources)))
+        return render_worker(self._boot(group, v, gpus=smallest_type(group).gpus, resources=dict(group.custom_resources)))
 
-    def _boot(self, node_type: str, v: dict, **extra) -> NodeBoot:
+    def _boot(self, group: NodeGroup, v: dict, **extra) -> NodeBoot:
         return NodeBoot(
             cluster_id=self.args.cluster_id,
             region=self.args.region,
-            node_type=node_type,
+            node_type=group.name,
             ray_version=self.args.ray_version,
             artifact_bucket=v["bucket"],
             agent_key=self.args.node_agent_key,
             dashboard_token_secret_arn=v["token_arn"],
             head_address=self.head_address,
             gcs_fault_tolerance=self.args.head_fault_tolerance,
+            metrics_namespace=metrics_namespace(self.args.tags.env),
+            log_group=log_group_name(self.args.cluster_id),
+            arch=debian_arch(group.instance_types),
             **extra,
         )
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from components.contract import NODE_TYPE_KEY
+from components.ray_cluster import cloudwatch_agent
+from components.ray_cluster.plan import log_group_name
 from components.ray_cluster.userdata import HEAD_BOOT_PERMISSIONS, WORKER_BOOT_PERMISSIONS
 from components.tags import CLUSTER_KEY
 
@@ -69,6 +71,8 @@ class Scope:
     dashboard_token_secret_arn: str
     hosted_zone_id: str
     head_record_name: str
+    #: `contract.metrics_namespace(env)`: the only namespace the nodes may put metrics in.
+    metrics_namespace: str
     #: The worker groups' node types: the only ASGs the head may scale.
     worker_node_types: tuple[str, ...] = ()
     #: The Redis auth-token secret, when the head keeps GCS state in ElastiCache.
@@ -91,6 +95,12 @@ class Scope:
         return {"StringEquals": tags}
 
     @property
+    def log_group_arns(self) -> tuple[str, ...]:
+        """The cluster's log group and its streams: where the nodes' CloudWatch agent writes."""
+        group = f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{log_group_name(self.cluster_id)}"
+        return group, f"{group}:log-stream:*"
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         return (self.dashboard_token_secret_arn,) + ((self.redis_secret_arn,) if self.redis_secret_arn else ())
 
@@ -106,6 +116,7 @@ class Grant:
 
 _UNSCOPABLE = Grant("DescribeClusterNodes")
 _SESSION_MANAGER = Grant("SessionManager")
+_SHIP_LOGS = Grant("ShipLogs", lambda s: s.log_group_arns)
 
 #: Where each declared action may act. An action some code declares but this table lacks fails
 #: the policy build: a new call gets a deliberate scope, never `*` by default.
@@ -139,6 +150,13 @@ GRANTS: dict[str, Grant] = {
     ),
     "route53:GetChange": Grant("WaitForDnsChange", lambda s: ("arn:aws:route53:::change/*",)),
     **{action: _SESSION_MANAGER for action, _ in SESSION_MANAGER},
+    "logs:CreateLogStream": _SHIP_LOGS,
+    "logs:PutLogEvents": _SHIP_LOGS,
+    "logs:DescribeLogStreams": _SHIP_LOGS,
+    # PutMetricData has no resource to name; its namespace is a condition key.
+    "cloudwatch:PutMetricData": Grant(
+        "PublishMetrics", condition=lambda s: {"StringEquals": {"cloudwatch:namespace": s.metrics_namespace}}
+    ),
 }
 
 
@@ -180,13 +198,18 @@ def declared_by(module: str) -> Declared:
 
 
 def head_declarations() -> Declared:
-    """Every action code on the head calls: its agents, its boot, the SSM agent."""
-    return sum((declared_by(m) for m in HEAD_AGENTS), ()) + HEAD_BOOT_PERMISSIONS + SESSION_MANAGER
+    """Every action code on the head calls: its agents, its boot, the SSM and CloudWatch agents."""
+    return sum((declared_by(m) for m in HEAD_AGENTS), ()) + HEAD_BOOT_PERMISSIONS + SESSION_MANAGER + cloudwatch_agent.PERMISSIONS
 
 
 def worker_declarations() -> Declared:
-    """Every action code on a worker calls: its agents, its boot, the SSM agent."""
-    return sum((declared_by(m) for m in WORKER_AGENTS), ()) + WORKER_BOOT_PERMISSIONS + SESSION_MANAGER
+    """Every action code on a worker calls: its agents, its boot, the SSM and CloudWatch agents."""
+    return (
+        sum((declared_by(m) for m in WORKER_AGENTS), ())
+        + WORKER_BOOT_PERMISSIONS
+        + SESSION_MANAGER
+        + cloudwatch_agent.PERMISSIONS
+    )
 
 
 def compose(declarations: Declared, scope: Scope) -> list[Permission]:

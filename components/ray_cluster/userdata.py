@@ -33,6 +33,8 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
+from components.contract import BOOT_FAILED_METRIC, CLUSTER_DIMENSION, METRICS_EXPORT_PORT
+from components.ray_cluster import cloudwatch_agent
 from components.ray_cluster.plan import DASHBOARD_PORT, GCS_PORT, HEAD_NODE_TYPE
 
 VENV = "/opt/rayfleet/venv"
@@ -64,17 +66,22 @@ _MARK_UNHEALTHY = (
     "autoscaling:SetInstanceHealth",
     "a node whose boot failed marks itself Unhealthy, so that its ASG replaces it",
 )
+_REPORT_BOOT_FAILED = ("cloudwatch:PutMetricData", "a node whose boot failed counts itself in the boot-failure metric")
 HEAD_BOOT_PERMISSIONS = _FETCH_AGENTS + (
     ("secretsmanager:GetSecretValue", "read the dashboard token (and, with GCS fault tolerance, the Redis AUTH token)"),
     ("secretsmanager:PutSecretValue", "the cluster's first head creates the dashboard token"),
     ("route53:ChangeResourceRecordSets", "publish this head's private IP as the stable head address"),
     ("route53:GetChange", "wait until the head address is live before starting Ray"),
     _MARK_UNHEALTHY,
+    _REPORT_BOOT_FAILED,
 )
 WORKER_BOOT_PERMISSIONS = _FETCH_AGENTS + (
     ("secretsmanager:GetSecretValue", "read the dashboard token that lets this node join"),
     _MARK_UNHEALTHY,
+    _REPORT_BOOT_FAILED,
 )
+#: Where the CloudWatch agent's package is kept while its signature is checked.
+CLOUDWATCH_AGENT_DOWNLOADS = "/opt/rayfleet/cloudwatch-agent"
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,19 @@ class NodeBoot:
     redis: RedisBoot | None = None
     #: Fault tolerance is on: raylets wait longer for a replaced head.
     gcs_fault_tolerance: bool = False
+    #: Where the node's CloudWatch agent ships: the environment's metrics namespace and the cluster's log group.
+    metrics_namespace: str = ""
+    log_group: str = ""
+    #: Debian's name of the group's architecture (`cloudwatch_agent.debian_arch`): the agent package's.
+    arch: str = "amd64"
+
+    @property
+    def shipping(self) -> cloudwatch_agent.Shipping:
+        if not self.metrics_namespace or not self.log_group:
+            raise ValueError("a node needs metrics_namespace and log_group: every node runs the CloudWatch agent")
+        return cloudwatch_agent.Shipping(
+            self.cluster_id, self.node_type, self.metrics_namespace, self.log_group, gpus=self.gpus > 0, boot_log=BOOT_LOG
+        )
 
 
 def render_head(boot: NodeBoot) -> str:
@@ -122,6 +142,7 @@ def render_head(boot: NodeBoot) -> str:
         _preamble(boot),
         _hide_other_users_processes(),
         _install(boot),
+        _cloudwatch_agent(boot),
         # The address before the token: workers look the address up as soon as they see the token.
         _publish_head_address(boot),
         _fetch_token_or_create(boot),
@@ -145,6 +166,7 @@ def render_worker(boot: NodeBoot) -> str:
         _hide_other_users_processes(),
         _resolver(),
         _install(boot),
+        _cloudwatch_agent(boot),
         _wait_for_token(boot),
         _wait_for_head_address(boot),
         _step("start Ray"),
@@ -197,12 +219,21 @@ mark_unhealthy() {{
   token=$(curl -sf -m 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)
   id=$(curl -sf -m 5 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
   echo "rayfleet boot: marking $id Unhealthy so that its Auto Scaling group replaces it"
+  # The boot-failure metric first, best effort: an alarm counts failed boots, the ASG only replaces them.
   if {VENV}/bin/python -c "import boto3" 2>/dev/null; then
-    {VENV}/bin/python -c 'import sys, boto3
+    {VENV}/bin/python -c 'import os, sys, boto3
+try:
+    boto3.client("cloudwatch").put_metric_data(Namespace=os.environ["RAYFLEET_METRICS_NAMESPACE"], MetricData=[{{
+        "MetricName": "{BOOT_FAILED_METRIC}", "Value": 1, "Unit": "Count",
+        "Dimensions": [{{"Name": "{CLUSTER_DIMENSION}", "Value": os.environ["RAYFLEET_CLUSTER"]}}]}}])
+except Exception as err:
+    print("rayfleet boot: could not count the failed boot:", err)
 boto3.client("autoscaling").set_instance_health(
     InstanceId=sys.argv[1], HealthStatus="Unhealthy", ShouldRespectGracePeriod=False)' "$id" && return 0
   fi
   if command -v aws >/dev/null 2>&1; then
+    aws cloudwatch put-metric-data --namespace "$RAYFLEET_METRICS_NAMESPACE" --metric-name {BOOT_FAILED_METRIC} \\
+      --dimensions "{CLUSTER_DIMENSION}=$RAYFLEET_CLUSTER" --value 1 --unit Count || true
     aws autoscaling set-instance-health --instance-id "$id" --health-status Unhealthy \\
       --no-should-respect-grace-period && return 0
   fi
@@ -231,6 +262,7 @@ exec > >(tee -a {BOOT_LOG}) 2>&1
 echo "rayfleet boot: $(date -u +%FT%TZ)"
 export DEBIAN_FRONTEND=noninteractive
 export AWS_DEFAULT_REGION={shlex.quote(boot.region)}
+export RAYFLEET_CLUSTER={shlex.quote(boot.cluster_id)} RAYFLEET_METRICS_NAMESPACE={shlex.quote(boot.metrics_namespace)}
 {_BOOT_FUNCTIONS}
 """
 
@@ -289,7 +321,7 @@ body = boto3.client("s3").get_object(Bucket={json.dumps(boot.artifact_bucket)}, 
 zipfile.ZipFile(io.BytesIO(body)).extractall({json.dumps(AGENTS)})"""
     )
     return f"""{_step("install packages")}retry {APT_GET} update
-retry {APT_GET} install -y python3-venv
+retry {APT_GET} install -y python3-venv gnupg
 {_gpu_driver(boot)}id ray >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/ray --shell /usr/sbin/nologin ray
 install -d -m 0755 /opt/rayfleet /opt/rayfleet/bin {AGENTS}
 install -d -m 0750 -o root -g ray {CONF}
@@ -321,6 +353,33 @@ fi
 {_step("check the NVIDIA driver")}gpus=$(nvidia-smi -L 2>&1) || fail "nvidia-smi failed, the NVIDIA driver does not work: $gpus"
 listed=$(grep -c '^GPU ' <<<"$gpus" || true)
 [ "$listed" -ge {boot.gpus} ] || fail "nvidia-smi lists $listed GPUs; this node type has {boot.gpus}"
+"""
+
+
+def _cloudwatch_agent(boot: NodeBoot) -> str:
+    """Amazon's CloudWatch agent from the region's bucket, installed only when AWS's key signed it, then started
+    with this node's config (cloudwatch_agent.py): logs to the cluster's log group, metrics to the namespace."""
+    shipping, urls, downloads = boot.shipping, cloudwatch_agent.package_urls(boot.region, boot.arch), CLOUDWATCH_AGENT_DOWNLOADS
+    fetch = "curl -fsS --proto =https --tlsv1.2 -m 120 -o"
+    gpg = f"gpg --batch --homedir {downloads}"
+    key = cloudwatch_agent.SIGNING_KEY_FINGERPRINT
+    # Compact: EC2 takes at most 16 KB of user data.
+    config = json.dumps(cloudwatch_agent.agent_config(shipping), separators=(",", ":"))
+    return f"""{_step("install the CloudWatch agent")}arch=$(dpkg --print-architecture)
+[ "$arch" = {boot.arch} ] || fail "the image is $arch but this node group's instance types are {boot.arch}"
+install -d -m 0700 {downloads}
+retry {fetch} {downloads}/agent.deb {urls["deb"]}
+retry {fetch} {downloads}/agent.deb.sig {urls["sig"]}
+retry {fetch} {downloads}/agent.gpg {urls["key"]}
+{gpg} --import {downloads}/agent.gpg
+signer=$({gpg} --with-colons --fingerprint | sed -n 's/^fpr:*\\([0-9A-F]\\{{40\\}}\\):.*/\\1/p' | head -n 1)
+[ "$signer" = {key} ] || fail "the CloudWatch agent's signing key is '$signer', not AWS's {key}"
+{gpg} --verify {downloads}/agent.deb.sig {downloads}/agent.deb || fail "the CloudWatch agent package's signature does not verify"
+dpkg -i -E {downloads}/agent.deb
+{_write_file(cloudwatch_agent.PROMETHEUS_CONFIG_PATH, cloudwatch_agent.prometheus_config(shipping), mode="0640")}\
+{_write_file(cloudwatch_agent.AGENT_CONFIG_PATH, config, mode="0640")}\
+amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{cloudwatch_agent.AGENT_CONFIG_PATH}
+
 """
 
 
@@ -434,6 +493,7 @@ def _head_command(boot: NodeBoot) -> list[str]:
         f"--port={GCS_PORT}",
         "--dashboard-host=0.0.0.0",
         f"--dashboard-port={DASHBOARD_PORT}",
+        f"--metrics-export-port={METRICS_EXPORT_PORT}",
         # Replicas and tasks run on workers; the head keeps the GCS, autoscaler, dashboard and a proxy.
         "--num-cpus=0",
         f"--autoscaling-config={AUTOSCALER_CONFIG_PATH}",
@@ -449,6 +509,7 @@ def _worker_command(boot: NodeBoot) -> list[str]:
         "--block",
         "--disable-usage-stats",
         f"--address={boot.head_address}:{GCS_PORT}",
+        f"--metrics-export-port={METRICS_EXPORT_PORT}",
     ]
     if boot.resources:
         command.append("--resources=" + shlex.quote(json.dumps(boot.resources, separators=(",", ":"))))

@@ -450,3 +450,60 @@ def test_an_unrelated_launch_failure_moves_nothing_and_shows_in_the_status(sessi
     assert caplog.messages.count(
         f"cpu: spot launches fail for a reason other than capacity, nothing moves: {message}"
     ) == 1
+
+
+def _fallback_datapoints(session) -> dict:
+    """Every SPOT_FALLBACK_METRIC datapoint of the fixture's cpu group, aggregated: how many, how many 1s."""
+    from datetime import datetime, timedelta, timezone
+
+    from components.contract import CLUSTER_DIMENSION, NODE_GROUP_DIMENSION, SPOT_FALLBACK_METRIC, metrics_namespace
+
+    now = datetime.now(timezone.utc)
+    stats = session.client("cloudwatch", region_name=REGION).get_metric_statistics(
+        Namespace=metrics_namespace("test"),
+        MetricName=SPOT_FALLBACK_METRIC,
+        Dimensions=[{"Name": CLUSTER_DIMENSION, "Value": CLUSTER}, {"Name": NODE_GROUP_DIMENSION, "Value": "cpu"}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(hours=1),
+        Period=7200,
+        Statistics=["SampleCount", "Sum"],
+    )["Datapoints"]
+    return {"published": sum(p["SampleCount"] for p in stats), "active": sum(p["Sum"] for p in stats)}
+
+
+def test_spot_fallback_metric_is_published_on_each_change_and_not_on_every_update(session):
+    names = build_cluster(session)
+    limit = SpotCapacityLimit(session, names["cpu"][Market.SPOT], capacity=1)
+    clock = Clock()
+    provider = make_provider(session, clock=clock, retry_spot_after_seconds=600)
+
+    provider.non_terminated_nodes({})
+    assert _fallback_datapoints(session) == {"published": 1, "active": 0}  # its state when first judged
+    scale(provider, "cpu", 3)
+    provider.non_terminated_nodes({})  # the capacity failure: demand moves to the on-demand twin
+    assert provider.spot_impaired("cpu")
+    assert _fallback_datapoints(session) == {"published": 2, "active": 1}
+    for _ in range(3):  # updates while it stays on the twin publish nothing
+        clock.now += 60
+        provider.non_terminated_nodes({})
+        provider.post_process()
+    assert _fallback_datapoints(session) == {"published": 2, "active": 1}
+
+    limit.restore(10)
+    clock.now += 601  # spot is tried again: new demand returns to it
+    scale(provider, "cpu", 4)
+    provider.non_terminated_nodes({})
+    assert not provider.spot_impaired("cpu")
+    assert _fallback_datapoints(session) == {"published": 3, "active": 1}
+
+
+def test_a_failed_fallback_metric_put_is_retried_at_the_next_update(session):
+    build_cluster(session)
+    provider = make_provider(session)
+    with Stubber(provider.cloudwatch) as stub:
+        stub.add_client_error("put_metric_data", "InternalFailure", http_status_code=500)
+        provider.non_terminated_nodes({})
+        stub.assert_no_pending_responses()
+    assert _fallback_datapoints(session) == {"published": 0, "active": 0}
+    provider.non_terminated_nodes({})
+    assert _fallback_datapoints(session) == {"published": 1, "active": 0}

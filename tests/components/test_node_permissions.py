@@ -1,7 +1,8 @@
 """Over every environment's plan: each node role grants exactly what the code on its nodes calls.
 
 The calls are read from the code (tests/fakes/aws_call_scan.py): the node agents each role runs,
-the Python in the user data of each planned launch template, and Session Manager's agent.
+the Python in the user data of each planned launch template; Session Manager's and the CloudWatch
+agent's are their declarations.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import pytest
 
 from components.contract import HEAD_NODE_TYPE, NODE_TYPE_KEY
+from components.ray_cluster.cloudwatch_agent import PERMISSIONS as CLOUDWATCH_AGENT
 from components.ray_cluster.permissions import HEAD_AGENTS, SESSION_MANAGER, WORKER_AGENTS
 from components.ray_cluster.userdata import HEAD_BOOT_PERMISSIONS, WORKER_BOOT_PERMISSIONS
 from stacks.loader import load_environment
@@ -58,7 +60,7 @@ def test_worker_user_data_calls_exactly_what_the_worker_boot_declares(plans, env
 def test_head_role_grants_exactly_what_the_heads_code_calls(plans, env, region):
     plan = plans(env)
     (script,) = _user_data(plan, region, head=True)
-    called = _agent_calls(HEAD_AGENTS) | user_data_calls(script) | actions(SESSION_MANAGER)
+    called = _agent_calls(HEAD_AGENTS) | user_data_calls(script) | actions(SESSION_MANAGER) | actions(CLOUDWATCH_AGENT)
     assert granted(_policy(plan, region, "head")) == called
 
 
@@ -67,6 +69,7 @@ def test_worker_role_grants_exactly_what_the_workers_code_calls(plans, env, regi
     plan = plans(env)
     scripts = _user_data(plan, region, head=False)
     called = _agent_calls(WORKER_AGENTS) | set().union(*map(user_data_calls, scripts)) | actions(SESSION_MANAGER)
+    called |= actions(CLOUDWATCH_AGENT)
     assert granted(_policy(plan, region, "worker")) == called
 
 

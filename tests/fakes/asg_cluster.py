@@ -15,7 +15,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from components.contract import CLUSTER_KEY, HEAD_NODE_TYPE, Market
+from components.contract import CLUSTER_KEY, ENV_KEY, HEAD_NODE_TYPE, Market
 from components.node_groups import ClusterNodes, GroupAsg, NodeGroup, SpotPolicy, head_group
 
 REGION = "us-east-1"
@@ -134,7 +134,8 @@ def _asg_request(planned: GroupAsg, cluster: str, template: str, region: str) ->
 
 
 def _tags(planned: GroupAsg, cluster: str) -> list[dict]:
-    tags = {CLUSTER_KEY: cluster, **planned.tags, "Name": planned.name}
+    # The environment as the cluster's name spells it (rayfleet-<env>-<region>), as every ASG is tagged.
+    tags = {ENV_KEY: cluster.split("-")[1], CLUSTER_KEY: cluster, **planned.tags, "Name": planned.name}
     return [
         {"ResourceId": planned.name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
         for k, v in tags.items()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from components.contract import HEAD_NODE_TYPE
-from components.ray_cluster.plan import head_record_name
+from components.contract import HEAD_NODE_TYPE, metrics_namespace
+from components.ray_cluster.plan import head_record_name, log_group_name
 from components.ray_cluster.userdata import NodeBoot, RedisBoot
 
 CLUSTER = "rayfleet-prod-us-east-1"
@@ -19,6 +19,8 @@ BASE = NodeBoot(
     dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:dashboard-token-AbCdEf",
     head_address=head_record_name(CLUSTER),
     gcs_fault_tolerance=True,
+    metrics_namespace=metrics_namespace("prod"),
+    log_group=log_group_name(CLUSTER),
 )
 HEAD = dataclasses.replace(
     BASE,
@@ -32,6 +34,12 @@ HEAD = dataclasses.replace(
 )
 GPU_WORKER = dataclasses.replace(BASE, node_type="gpu", gpus=1, resources={"video_slots": 2})
 DEV_HEAD = dataclasses.replace(
-    HEAD, cluster_id="rayfleet-dev-us-west-2", region="us-west-2", redis=None, gcs_fault_tolerance=False
+    HEAD,
+    cluster_id="rayfleet-dev-us-west-2",
+    region="us-west-2",
+    redis=None,
+    gcs_fault_tolerance=False,
+    metrics_namespace=metrics_namespace("dev"),
+    log_group=log_group_name("rayfleet-dev-us-west-2"),
 )
 CPU_WORKER = dataclasses.replace(GPU_WORKER, node_type="cpu", gpus=0, resources={})

@@ -48,7 +48,13 @@ BASE_SHIMS = {
     # install -d [-m M] [-o O] [-g G] DIR...: make the directories, ignore modes and owners.
     "install": 'dirs=(); while [ $# -gt 0 ]; do case "$1" in -d) ;; -m|-o|-g) shift ;; *) dirs+=("$1") ;; esac; '
     'shift; done; mkdir -p "${dirs[@]}"',
-    "curl": f'case "$*" in *api/token*) echo token ;; *meta-data/instance-id*) echo {INSTANCE_ID} ;; *) exit 22 ;; esac',
+    "curl": f'case "$*" in *api/token*) echo token ;; *meta-data/instance-id*) echo {INSTANCE_ID} ;; '
+    "*amazoncloudwatch-agent-*.s3.*.amazonaws.com/*) exit 0 ;; *) exit 22 ;; esac",
+    "dpkg": 'case "$*" in --print-architecture) echo amd64 ;; esac',
+    # The agent's signing key as `gpg --with-colons --fingerprint` lists it, a good signature otherwise.
+    "gpg": 'case "$*" in *--fingerprint*) echo "pub:-:4096:1:D58167303B789C72:::::::scESC:"; '
+    'echo "fpr:::::::::937616F3450B7D806CBD9725D58167303B789C72:" ;; esac',
+    "amazon-cloudwatch-agent-ctl": OK,
 }
 
 
@@ -80,6 +86,7 @@ def _venv_python(root: Path, unhealthy: Path) -> str:
         "    def __init__(self, service): self.service = service\n"
         "    def set_instance_health(self, **kwargs):\n"
         f"        with open({str(unhealthy)!r}, 'a') as f: f.write(json.dumps(dict(kwargs, service=self.service)) + '\\n')\n"
+        "    put_metric_data = set_instance_health\n"
         "def client(service): return _Client(service)\n"
     )
     return (
@@ -126,10 +133,21 @@ def run_boot(tmp_path: Path, script: str, **shims: str) -> Boot:
     )
 
 
-AWS_CLI_UNHEALTHY = (
+#: Before the venv exists, the AWS CLI counts the failed boot, then marks the instance Unhealthy.
+AWS_CLI_UNHEALTHY = [
+    "aws cloudwatch put-metric-data --namespace Rayfleet/prod --metric-name NodeBootFailed "
+    "--dimensions Cluster=rayfleet-prod-us-east-1 --value 1 --unit Count",
     f"aws autoscaling set-instance-health --instance-id {INSTANCE_ID} --health-status Unhealthy "
-    "--no-should-respect-grace-period"
-)
+    "--no-should-respect-grace-period",
+]
+BOOT_FAILED_METRIC_DATA = {
+    "Namespace": "Rayfleet/prod",
+    "MetricData": [
+        {"MetricName": "NodeBootFailed", "Value": 1, "Unit": "Count",
+         "Dimensions": [{"Name": "Cluster", "Value": "rayfleet-prod-us-east-1"}]}
+    ],
+    "service": "cloudwatch",
+}
 NO_DRIVER = 'echo "dpkg-query: no packages found matching nvidia-headless-no-dkms-*" >&2; exit 1'
 APT_LOCKED = 'echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234 (unattended-upgr)" >&2; exit 100'
 
@@ -148,7 +166,7 @@ def test_boot_that_cannot_get_apt_retries_with_backoff_then_logs_the_step_and_ma
     assert failure in boot.log
     assert "Could not get lock" in boot.log
     # Before the venv exists, the AWS CLI is the way to Auto Scaling.
-    assert boot.called("aws") == [AWS_CLI_UNHEALTHY]
+    assert boot.called("aws") == AWS_CLI_UNHEALTHY
     assert f"marking {INSTANCE_ID} Unhealthy" in boot.log
     assert not any("ray.service" in call for call in boot.called("systemctl"))  # Ray never started
 
@@ -159,7 +177,8 @@ def test_failure_after_the_venv_marks_the_instance_unhealthy_through_boto3_ignor
     head = head_record_name(CLUSTER)
     assert f"rayfleet boot FAILED in step 'wait for the head address' (exit 1): {head} does not resolve after 300 s" in boot.log
     assert boot.unhealthy == [
-        {"InstanceId": INSTANCE_ID, "HealthStatus": "Unhealthy", "ShouldRespectGracePeriod": False, "service": "autoscaling"}
+        BOOT_FAILED_METRIC_DATA,
+        {"InstanceId": INSTANCE_ID, "HealthStatus": "Unhealthy", "ShouldRespectGracePeriod": False, "service": "autoscaling"},
     ]
     assert not boot.called("aws")
     # Every retry looks again without a cached negative answer.
@@ -170,7 +189,7 @@ def test_a_failing_command_is_named_in_the_boot_log(tmp_path):
     boot = run_boot(tmp_path, render_worker(GPU_WORKER), modprobe="exit 1", **{"nvidia-smi": None})
 
     assert "rayfleet boot FAILED in step 'install the NVIDIA driver' (exit 1): `modprobe nvidia` exited with 1" in boot.log
-    assert boot.called("aws") == [AWS_CLI_UNHEALTHY]
+    assert boot.called("aws") == AWS_CLI_UNHEALTHY
 
 
 def test_without_auto_scaling_a_failed_node_powers_off(tmp_path):
@@ -212,7 +231,7 @@ def test_gpu_node_whose_driver_does_not_work_fails_its_boot_before_ray_starts(tm
 
     assert boot.status == 1
     assert f"rayfleet boot FAILED in step 'check the NVIDIA driver' (exit 1): {reason}" in boot.log
-    assert boot.called("aws") == [AWS_CLI_UNHEALTHY]
+    assert boot.called("aws") == AWS_CLI_UNHEALTHY
     assert not any("enable" in call for call in boot.called("systemctl"))
 
 
@@ -231,7 +250,7 @@ def test_gpu_node_where_ubuntu_drivers_installed_no_server_driver_fails_its_boot
         "rayfleet boot FAILED in step 'install the NVIDIA driver' (exit 1): ubuntu-drivers installed no NVIDIA server driver"
         in boot.log
     )
-    assert boot.called("aws") == [AWS_CLI_UNHEALTHY]
+    assert boot.called("aws") == AWS_CLI_UNHEALTHY
 
 
 def test_gpu_node_with_fewer_gpus_than_its_type_has_fails_its_boot(tmp_path):
@@ -247,3 +266,55 @@ def test_gpu_node_whose_driver_lists_its_gpus_boots(tmp_path):
     assert boot.called("nvidia-smi") == ["nvidia-smi -L"]
     assert not boot.called("ubuntu-drivers")  # the image has a driver
 
+
+
+# --- the CloudWatch agent: AWS's signed package for the group's architecture -----------------
+
+
+def test_a_boot_installs_awss_signed_cloudwatch_agent_from_the_region_and_starts_it(tmp_path):
+    boot = run_boot(tmp_path, render_worker(CPU_WORKER))
+
+    assert boot.status == 0, boot.output
+    bucket = "https://amazoncloudwatch-agent-us-east-1.s3.us-east-1.amazonaws.com"
+    fetched = [call.rsplit(" ", 1)[1] for call in boot.called("curl") if "amazoncloudwatch-agent" in call]
+    assert fetched == [
+        f"{bucket}/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb",
+        f"{bucket}/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb.sig",
+        f"{bucket}/assets/amazon-cloudwatch-agent.gpg",
+    ]
+    verify = [call for call in boot.called("gpg") if "--verify" in call]
+    assert len(verify) == 1 and verify[0].endswith("agent.deb.sig " + str(tmp_path / "root/opt/rayfleet/cloudwatch-agent/agent.deb"))
+    install = boot.calls.index(f"dpkg -i -E {tmp_path}/root/opt/rayfleet/cloudwatch-agent/agent.deb")
+    assert boot.calls.index(verify[0]) < install  # never install before the signature checks out
+    assert boot.called("amazon-cloudwatch-agent-ctl") == [
+        f"amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{tmp_path}/root/etc/rayfleet/cloudwatch-agent.json"
+    ]
+    config = json.loads((tmp_path / "root/etc/rayfleet/cloudwatch-agent.json").read_text())
+    assert config["metrics"]["namespace"] == "Rayfleet/prod"
+
+
+@pytest.mark.parametrize(
+    "shim, reason",
+    [
+        (BASE_SHIMS["gpg"].replace("esac", '*--verify*) echo "gpg: BAD signature" >&2; exit 1 ;; esac'),
+         "the CloudWatch agent package's signature does not verify"),
+        ('case "$*" in *--fingerprint*) echo "fpr:::::::::0123456789ABCDEF0123456789ABCDEF01234567:" ;; esac',
+         "the CloudWatch agent's signing key is '0123456789ABCDEF0123456789ABCDEF01234567', "
+         "not AWS's 937616F3450B7D806CBD9725D58167303B789C72"),
+    ],
+    ids=["bad-signature", "other-key"],
+)
+def test_an_agent_package_aws_did_not_sign_fails_the_boot_uninstalled(tmp_path, shim, reason):
+    boot = run_boot(tmp_path, render_worker(CPU_WORKER), gpg=shim)
+
+    assert f"rayfleet boot FAILED in step 'install the CloudWatch agent' (exit 1): {reason}" in boot.log
+    assert not [call for call in boot.called("dpkg") if " -i " in call]
+    assert boot.unhealthy[0] == BOOT_FAILED_METRIC_DATA
+
+
+def test_an_image_of_another_architecture_than_the_groups_types_fails_the_boot(tmp_path):
+    boot = run_boot(tmp_path, render_worker(CPU_WORKER), dpkg="echo arm64")
+
+    assert ("rayfleet boot FAILED in step 'install the CloudWatch agent' (exit 1): "
+            "the image is arm64 but this node group's instance types are amd64") in boot.log
+    assert not boot.called("curl")[2:]  # only IMDS for mark_unhealthy: no package fetched

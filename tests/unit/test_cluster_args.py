@@ -59,3 +59,10 @@ def test_every_node_type_needs_an_image():
 def test_an_image_is_an_ami_or_an_ssm_parameter_not_both():
     with pytest.raises(ValidationError, match="exactly one"):
         NodeImage(ami="ami-0123456789abcdef0", ssm_parameter=UBUNTU)
+
+
+def test_the_clusters_log_retention_comes_from_the_config_default_30_days(tmp_path):
+    assert _args(load_environment("dev"), "us-west-2").log_retention_days == 30
+    config = stack_config("dev")
+    config["rayfleet:observability"] = {"logRetentionDays": 90}
+    assert _args(load_file(write_stack(tmp_path, config)), "us-west-2").log_retention_days == 90

@@ -22,7 +22,7 @@ def _calls(source: str) -> set[str]:
 
 
 def test_the_scan_sees_the_clients_the_agents_make():
-    assert agent_services() == {"autoscaling", "ec2"}
+    assert agent_services() == {"autoscaling", "cloudwatch", "ec2"}
 
 
 @pytest.mark.parametrize("module", AGENT_MODULES)

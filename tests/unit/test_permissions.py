@@ -14,6 +14,7 @@ SCOPE = Scope(
     dashboard_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:token-AbCdEf",
     hosted_zone_id="Z0123",
     head_record_name="head.rayfleet-prod-us-east-1.rayfleet.internal",
+    metrics_namespace="Rayfleet/prod",
     worker_node_types=("cpu", "gpu"),
     redis_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-GhIjKl",
 )
@@ -60,7 +61,10 @@ def test_only_unscopable_actions_run_on_every_resource(policy):
         "ec2:DescribeInstances",
     } | SESSION_MANAGER_ACTIONS
     for statement in policy(SCOPE)["Statement"]:
-        if statement["Resource"] == "*":
+        if statement["Resource"] == "*" and statement["Action"] == ["cloudwatch:PutMetricData"]:
+            # No resource to name: the namespace condition is its scope.
+            assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Rayfleet/prod"}}
+        elif statement["Resource"] == "*":
             assert set(statement["Action"]) <= unscopable, statement
 
 
@@ -156,3 +160,21 @@ def test_nodes_may_mark_instances_unhealthy_only_in_their_own_clusters_asgs(poli
             "Condition": OWN_CLUSTER,
         }
     ]
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_nodes_ship_logs_only_to_their_clusters_log_group(policy):
+    group = "arn:aws:logs:us-east-1:123456789012:log-group:/rayfleet/rayfleet-prod-us-east-1"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
+        (statement,) = _granting(policy(SCOPE), action)
+        assert statement["Resource"] == [group, f"{group}:log-stream:*"]
+    # The log group is Pulumi's, with its retention: the agent neither creates nor changes one.
+    granted = {a for s in policy(SCOPE)["Statement"] for a in s["Action"]}
+    assert not {"logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:DeleteLogGroup"} & granted
+
+
+@pytest.mark.parametrize("policy", [head_policy, worker_policy])
+def test_nodes_put_metrics_only_in_their_environments_namespace(policy):
+    (statement,) = _granting(policy(SCOPE), "cloudwatch:PutMetricData")
+    assert statement["Action"] == ["cloudwatch:PutMetricData"]
+    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Rayfleet/prod"}}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import subprocess
 
 import pytest
 
+from components.contract import METRICS_EXPORT_PORT
+from components.ray_cluster import cloudwatch_agent
 from components.ray_cluster.plan import head_record_name, node_resources
 from components.ray_cluster.userdata import render_head, render_worker
 from stacks.loader import load_environment
@@ -173,3 +176,31 @@ def test_planned_gpu_templates_check_for_the_gpus_the_autoscaler_counts_on(plans
             assert f'[ "$listed" -ge {gpus} ] || fail' in script, template.name
         else:
             assert "nvidia-smi" not in script, template.name
+
+
+def _written(script: str, path: str) -> str:
+    """The content the script writes to `path` with its heredoc."""
+    start = script.index(f"cat > {path} <<'RAYFLEET_EOF'\n") + len(f"cat > {path} <<'RAYFLEET_EOF'\n")
+    return script[start:script.index("RAYFLEET_EOF\n", start)]
+
+
+@pytest.mark.parametrize("script", [render_head(HEAD), render_worker(GPU_WORKER)])
+def test_every_node_exports_rays_metrics_on_the_port_its_cloudwatch_agent_scrapes(script):
+    assert f"  --metrics-export-port={METRICS_EXPORT_PORT}" in script
+    scrape = _written(script, cloudwatch_agent.PROMETHEUS_CONFIG_PATH)
+    assert f'- targets: ["127.0.0.1:{METRICS_EXPORT_PORT}"]' in scrape
+
+
+@pytest.mark.parametrize("boot, render", [(HEAD, render_head), (GPU_WORKER, render_worker), (DEV_HEAD, render_head)])
+def test_every_node_starts_the_cloudwatch_agent_with_its_groups_config_before_ray(boot, render):
+    script = render(boot)
+    config = json.loads(_written(script, cloudwatch_agent.AGENT_CONFIG_PATH))
+    assert config == cloudwatch_agent.agent_config(boot.shipping)
+    assert config["metrics"]["namespace"] == boot.metrics_namespace
+    start = f"amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{cloudwatch_agent.AGENT_CONFIG_PATH}\n"
+    assert script.index(start) < script.index("systemctl enable --now ray.service")
+
+
+def test_a_node_without_a_namespace_or_log_group_is_refused():
+    with pytest.raises(ValueError, match="every node runs the CloudWatch agent"):
+        render_worker(dataclasses.replace(GPU_WORKER, log_group=""))

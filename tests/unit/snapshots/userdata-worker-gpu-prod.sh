@@ -6,6 +6,7 @@ exec > >(tee -a /var/log/rayfleet-boot.log) 2>&1
 echo "rayfleet boot: $(date -u +%FT%TZ)"
 export DEBIAN_FRONTEND=noninteractive
 export AWS_DEFAULT_REGION=us-east-1
+export RAYFLEET_CLUSTER=rayfleet-prod-us-east-1 RAYFLEET_METRICS_NAMESPACE=Rayfleet/prod
 
 # Boot steps, bounded retries, and on failure: log the step and why, and have the ASG replace this node.
 BOOT_STEP="start"
@@ -33,12 +34,21 @@ mark_unhealthy() {
   token=$(curl -sf -m 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)
   id=$(curl -sf -m 5 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
   echo "rayfleet boot: marking $id Unhealthy so that its Auto Scaling group replaces it"
+  # The boot-failure metric first, best effort: an alarm counts failed boots, the ASG only replaces them.
   if /opt/rayfleet/venv/bin/python -c "import boto3" 2>/dev/null; then
-    /opt/rayfleet/venv/bin/python -c 'import sys, boto3
+    /opt/rayfleet/venv/bin/python -c 'import os, sys, boto3
+try:
+    boto3.client("cloudwatch").put_metric_data(Namespace=os.environ["RAYFLEET_METRICS_NAMESPACE"], MetricData=[{
+        "MetricName": "NodeBootFailed", "Value": 1, "Unit": "Count",
+        "Dimensions": [{"Name": "Cluster", "Value": os.environ["RAYFLEET_CLUSTER"]}]}])
+except Exception as err:
+    print("rayfleet boot: could not count the failed boot:", err)
 boto3.client("autoscaling").set_instance_health(
     InstanceId=sys.argv[1], HealthStatus="Unhealthy", ShouldRespectGracePeriod=False)' "$id" && return 0
   fi
   if command -v aws >/dev/null 2>&1; then
+    aws cloudwatch put-metric-data --namespace "$RAYFLEET_METRICS_NAMESPACE" --metric-name NodeBootFailed \
+      --dimensions "Cluster=$RAYFLEET_CLUSTER" --value 1 --unit Count || true
     aws autoscaling set-instance-health --instance-id "$id" --health-status Unhealthy \
       --no-should-respect-grace-period && return 0
   fi
@@ -91,7 +101,7 @@ systemctl try-restart systemd-resolved.service
 
 step 'install packages'
 retry apt-get -q -o DPkg::Lock::Timeout=600 update
-retry apt-get -q -o DPkg::Lock::Timeout=600 install -y python3-venv
+retry apt-get -q -o DPkg::Lock::Timeout=600 install -y python3-venv gnupg
 step 'install the NVIDIA driver'
 # NVIDIA's server driver from Ubuntu's archive, unless the image already has one.
 if ! command -v nvidia-smi >/dev/null 2>&1; then
@@ -123,6 +133,41 @@ import io, zipfile, boto3
 body = boto3.client("s3").get_object(Bucket="rayfleet-prod-us-east-1-0123456789ab", Key="node-agent/rayfleet-node-agent.zip")["Body"].read()
 zipfile.ZipFile(io.BytesIO(body)).extractall("/opt/rayfleet/agents")
 PY
+
+step 'install the CloudWatch agent'
+arch=$(dpkg --print-architecture)
+[ "$arch" = amd64 ] || fail "the image is $arch but this node group's instance types are amd64"
+install -d -m 0700 /opt/rayfleet/cloudwatch-agent
+retry curl -fsS --proto =https --tlsv1.2 -m 120 -o /opt/rayfleet/cloudwatch-agent/agent.deb https://amazoncloudwatch-agent-us-east-1.s3.us-east-1.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb
+retry curl -fsS --proto =https --tlsv1.2 -m 120 -o /opt/rayfleet/cloudwatch-agent/agent.deb.sig https://amazoncloudwatch-agent-us-east-1.s3.us-east-1.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb.sig
+retry curl -fsS --proto =https --tlsv1.2 -m 120 -o /opt/rayfleet/cloudwatch-agent/agent.gpg https://amazoncloudwatch-agent-us-east-1.s3.us-east-1.amazonaws.com/assets/amazon-cloudwatch-agent.gpg
+gpg --batch --homedir /opt/rayfleet/cloudwatch-agent --import /opt/rayfleet/cloudwatch-agent/agent.gpg
+signer=$(gpg --batch --homedir /opt/rayfleet/cloudwatch-agent --with-colons --fingerprint | sed -n 's/^fpr:*\([0-9A-F]\{40\}\):.*/\1/p' | head -n 1)
+[ "$signer" = 937616F3450B7D806CBD9725D58167303B789C72 ] || fail "the CloudWatch agent's signing key is '$signer', not AWS's 937616F3450B7D806CBD9725D58167303B789C72"
+gpg --batch --homedir /opt/rayfleet/cloudwatch-agent --verify /opt/rayfleet/cloudwatch-agent/agent.deb.sig /opt/rayfleet/cloudwatch-agent/agent.deb || fail "the CloudWatch agent package's signature does not verify"
+dpkg -i -E /opt/rayfleet/cloudwatch-agent/agent.deb
+cat > /etc/rayfleet/cloudwatch-prometheus.yaml <<'RAYFLEET_EOF'
+global:
+  scrape_interval: 60s
+  scrape_timeout: 10s
+scrape_configs:
+  - job_name: ray
+    static_configs:
+      - targets: ["127.0.0.1:8080"]
+        labels:
+          Cluster: "rayfleet-prod-us-east-1"
+          NodeGroup: "gpu"
+RAYFLEET_EOF
+chmod 0640 /etc/rayfleet/cloudwatch-prometheus.yaml
+chown root:ray /etc/rayfleet/cloudwatch-prometheus.yaml
+
+cat > /etc/rayfleet/cloudwatch-agent.json <<'RAYFLEET_EOF'
+{"agent":{"metrics_collection_interval":60,"omit_hostname":true},"metrics":{"namespace":"Rayfleet/prod","metrics_collected":{"cpu":{"measurement":["usage_active"],"totalcpu":true,"append_dimensions":{"Cluster":"rayfleet-prod-us-east-1","NodeGroup":"gpu"}},"mem":{"measurement":["used_percent"],"append_dimensions":{"Cluster":"rayfleet-prod-us-east-1","NodeGroup":"gpu"}},"nvidia_gpu":{"measurement":["utilization_gpu","utilization_memory","memory_used"],"append_dimensions":{"Cluster":"rayfleet-prod-us-east-1","NodeGroup":"gpu"}}},"aggregation_dimensions":[["Cluster","NodeGroup"],["Cluster"]]},"logs":{"logs_collected":{"files":{"collect_list":[{"file_path":"/tmp/ray/session_latest/logs/serve/*.log","log_group_name":"/rayfleet/rayfleet-prod-us-east-1","log_stream_name":"{instance_id}","publish_multi_logs":true},{"file_path":"/tmp/ray/session_latest/logs/*.log","log_group_name":"/rayfleet/rayfleet-prod-us-east-1","log_stream_name":"{instance_id}","publish_multi_logs":true},{"file_path":"/tmp/ray/session_latest/logs/*.out","log_group_name":"/rayfleet/rayfleet-prod-us-east-1","log_stream_name":"{instance_id}","publish_multi_logs":true},{"file_path":"/tmp/ray/session_latest/logs/*.err","log_group_name":"/rayfleet/rayfleet-prod-us-east-1","log_stream_name":"{instance_id}","publish_multi_logs":true},{"file_path":"/var/log/rayfleet-boot.log","log_group_name":"/rayfleet/rayfleet-prod-us-east-1","log_stream_name":"{instance_id}","publish_multi_logs":true}]}},"metrics_collected":{"prometheus":{"cluster_name":"rayfleet-prod-us-east-1","log_group_name":"/rayfleet/rayfleet-prod-us-east-1","prometheus_config_path":"/etc/rayfleet/cloudwatch-prometheus.yaml","emf_processor":{"metric_namespace":"Rayfleet/prod","metric_declaration_dedup":true,"metric_declaration":[{"source_labels":["job"],"label_matcher":"^ray$","dimensions":[["Cluster","application"]],"metric_selectors":["^ray_serve_deployment_request_counter_total$","^ray_serve_deployment_error_counter_total$","^ray_serve_deployment_max_processing_latency_ms$","^ray_serve_deployment_replica_healthy$","^ray_serve_autoscaling_target_replicas$","^ray_serve_replica_processing_queries$","^ray_serve_deployment_queued_queries$","^ray_rayfleet_model_drift_psi$"]}]}}},"force_flush_interval":15}}
+RAYFLEET_EOF
+chmod 0640 /etc/rayfleet/cloudwatch-agent.json
+chown root:ray /etc/rayfleet/cloudwatch-agent.json
+
+amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/rayfleet/cloudwatch-agent.json
 
 step 'wait for the dashboard token'
 # The dashboard token (Ray token auth): written by the head on the cluster's first boot.
@@ -172,6 +217,7 @@ exec /opt/rayfleet/venv/bin/ray start \
   --block \
   --disable-usage-stats \
   --address=head.rayfleet-prod-us-east-1.rayfleet.internal:6379 \
+  --metrics-export-port=8080 \
   --resources='{"video_slots":2}'
 RAYFLEET_EOF
 chmod 0755 /opt/rayfleet/bin/start-ray

@@ -1,0 +1,110 @@
+"""The agent's config against a real Ray session: the files it tails and the metrics it keeps exist.
+
+A private local Ray head (free ports, its own temp dir, its own metrics export port) runs one Serve
+application that logs as JSON, answers requests, fails one on purpose and sets the drift gauge the
+way an application does. The config a node would run is rendered for that session's layout, and
+every file glob it ships must match a file, and Ray's metrics endpoint must answer with every name
+its metric declaration keeps.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from components.contract import metrics_namespace
+from components.ray_cluster.cloudwatch_agent import Shipping, agent_config, kept_metrics, log_files, metrics_url
+from tests.fakes.environments import ROOT
+from tests.fakes.local_head import local_head
+from tests.fakes.ports import free_port
+
+pytestmark = pytest.mark.slow  # a Ray head and a Serve application: a minute or more
+
+#: The driver that deploys the application, sends its requests and leaves it running.
+DEPLOY = """
+import sys, urllib.error, urllib.request
+import ray
+from ray import serve
+from ray.util import metrics
+
+gcs_port, http_port = sys.argv[1], int(sys.argv[2])
+ray.init(address=f"127.0.0.1:{gcs_port}", log_to_driver=False)
+serve.start(http_options={"host": "127.0.0.1", "port": http_port})
+
+
+@serve.deployment(logging_config={"encoding": "JSON"})
+class Echo:
+    def __init__(self):
+        # What an application's drift monitor does: the gauge, tagged with the application's name.
+        drift = metrics.Gauge(DRIFT_GAUGE, "drift of the inputs", tag_keys=(APPLICATION_LABEL,))
+        drift.set(0.05, tags={APPLICATION_LABEL: "echo"})
+        self.drift = drift
+
+    async def __call__(self, request):
+        self.drift.set(0.05, tags={APPLICATION_LABEL: "echo"})
+        if request.query_params.get("fail"):
+            raise ValueError("asked to fail")
+        return "ok"
+
+
+serve.run(Echo.bind(), name="echo", route_prefix="/echo")
+for query in ("", "", "", "?fail=1"):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{http_port}/echo{query}", timeout=30).read()
+    except urllib.error.HTTPError as err:
+        assert err.code == 500, err
+"""
+
+
+def _metric_names(url: str) -> set[str]:
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return {match.group(1) for match in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", text, re.MULTILINE)}
+
+
+def test_the_agent_config_names_files_and_metrics_a_ray_session_has(tmp_path, monkeypatch):
+    # Short: Ray's socket paths under the temp dir must stay within the OS's limit.
+    temp_dir = Path(tempfile.mkdtemp(prefix="rf-cw-", dir="/tmp"))
+    gcs_port, http_port = free_port(), free_port()
+    # Ray reports metrics every 10 s by default; a second keeps the test short.
+    monkeypatch.setenv("RAY_metrics_report_interval_ms", "1000")
+    token = secrets.token_hex(32)
+    boot_log = tmp_path / "rayfleet-boot.log"  # the user data's log: a node writes it, a Ray session does not
+    boot_log.write_text("rayfleet boot: started\n")
+    with local_head(temp_dir, gcs_port=gcs_port, dashboard_port=free_port(), token=token, num_cpus=2):
+        # local_head exports metrics on gcs_port + 3, as a node does on METRICS_EXPORT_PORT.
+        shipping = Shipping("rayfleet-dev-us-west-2", "head", metrics_namespace("dev"), "/rayfleet/x",
+                            ray_logs=f"{temp_dir}/session_latest/logs", boot_log=str(boot_log), metrics_port=gcs_port + 3)
+        config = agent_config(shipping)
+        script = tmp_path / "deploy.py"
+        script.write_text(f"from components.contract import APPLICATION_LABEL, DRIFT_GAUGE\n{DEPLOY}")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+        run = subprocess.run([sys.executable, str(script), str(gcs_port), str(http_port)], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+        for entry in log_files(config):
+            assert glob.glob(entry["file_path"]), f"nothing matches {entry['file_path']}"
+        replica_logs = glob.glob(f"{temp_dir}/session_latest/logs/serve/replica_echo_*.log")
+        assert replica_logs
+        lines = [json.loads(line) for path in replica_logs for line in Path(path).read_text().splitlines()]
+        assert any(line.get("route") == "/echo" for line in lines)  # Serve's JSON request log
+
+        # Ray drops a gauge two report intervals after it was last set: the agent's scrapes over a
+        # minute see what this one sees, polled every second.
+        wanted, seen = set(kept_metrics(config)), set()
+        deadline = time.monotonic() + 60
+        while not wanted <= seen and time.monotonic() < deadline:
+            seen |= _metric_names(metrics_url(shipping))
+            time.sleep(1)
+        assert wanted <= seen, f"Ray's endpoint lacks {sorted(wanted - seen)}"
