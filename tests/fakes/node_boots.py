@@ -35,3 +35,9 @@ DEV_HEAD = dataclasses.replace(
     HEAD, cluster_id="rayfleet-dev-us-west-2", region="us-west-2", redis=None, gcs_fault_tolerance=False
 )
 CPU_WORKER = dataclasses.replace(GPU_WORKER, node_type="cpu", gpus=0, resources={})
+
+
+def ray_env_file(script: str) -> dict[str, str]:
+    """The variables a rendered user data script writes to /etc/rayfleet/ray.env (the Ray units' environment)."""
+    body = script.split("cat > /etc/rayfleet/ray.env <<'RAYFLEET_EOF'\n", 1)[1].split("RAYFLEET_EOF", 1)[0]
+    return dict(line.split("=", 1) for line in body.splitlines())

