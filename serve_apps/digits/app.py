@@ -36,6 +36,20 @@ class DigitsArgs(BaseModel):
     batch_wait_timeout_s: float = Field(0.005, ge=0, le=1)
 
 
+def classify(model, rows: list[list[float]]) -> list[dict]:
+    """One answer per image: the digit, every class's probability, the model's version."""
+    probabilities = model.predict_proba(rows)
+    classes = model.classifier.classes_
+    return [
+        {
+            "digit": int(classes[row.argmax()]),
+            "probabilities": [round(float(p), 6) for p in row],
+            "modelVersion": model.version,
+        }
+        for row in probabilities
+    ]
+
+
 @serve.deployment(logging_config=JSON_LOGS, health_check_period_s=10, health_check_timeout_s=30)
 class Digits:
     def __init__(self, model_uri: str, max_batch_size: int = 64, batch_wait_timeout_s: float = 0.005):
@@ -48,16 +62,7 @@ class Digits:
         )
 
     def _classify(self, rows: list[list[float]]) -> list[dict]:
-        probabilities = self._model.predict_proba(rows)
-        classes = self._model.classifier.classes_
-        return [
-            {
-                "digit": int(classes[row.argmax()]),
-                "probabilities": [round(float(p), 6) for p in row],
-                "modelVersion": self._model.version,
-            }
-            for row in probabilities
-        ]
+        return classify(self._model, rows)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
     async def classify_batch(self, rows: list[list[float]]) -> list[dict]:
