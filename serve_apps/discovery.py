@@ -89,6 +89,8 @@ class Discovered:
     ingress: str | None
     #: "<exception message> (<file>:<line>)" when importing or building failed.
     error: str | None = None
+    #: Deployments with a `@serve.multiplexed` method: they need requests routed by model ID.
+    multiplexed: tuple[str, ...] = ()
 
 
 _CACHE: dict[tuple[str, str, str], Discovered] = {}
@@ -124,13 +126,17 @@ def _run(source: Path, apps: list[AppRef]) -> list[Discovered]:
             last = (run.stderr.strip().splitlines() or ["no output"])[-1]
             raise RayfleetError(f"importing the applications of {source} failed: {last}. Fix: run the import by hand to see why")
         found = json.loads(answer.read_text())
-    return [Discovered(a.import_path, f["deployments"], f["ingress"], f["error"]) for a, f in zip(apps, found)]
+    return [
+        Discovered(a.import_path, f["deployments"], f["ingress"], f["error"], tuple(f.get("multiplexed", ())))
+        for a, f in zip(apps, found)
+    ]
 
 
-def check_applications(apps, *, imports: bool = True) -> list[str]:
+def check_applications(apps, *, ingress: str, imports: bool = True) -> list[str]:
     """One line per problem of `apps` (ServeApp entries): a missing source folder or requirements file,
     and with `imports`, an import path that does not import, name a Serve application or builder, or
-    build, and an override naming a deployment the application lacks."""
+    build, an override naming a deployment the application lacks, and model multiplexing behind an
+    `ingress` that ignores it."""
     from serve_apps.paths import models_dir
 
     problems = []
@@ -153,19 +159,28 @@ def check_applications(apps, *, imports: bool = True) -> list[str]:
     for source, entries in by_source.items():
         refs = [AppRef(app.import_path, expand_models(app.args, models)) for _, app in entries]
         for (index, app), found in zip(entries, discover(source, refs)):
-            problems.extend(problems_of(index, app, found))
+            problems.extend(problems_of(index, app, found, ingress))
     return problems
 
 
-def problems_of(index: int, app: Any, found: Discovered) -> list[str]:
+def problems_of(index: int, app: Any, found: Discovered, ingress: str) -> list[str]:
     at = f"rayfleet:serve.applications[{index}]"
     if found.error:
         return [f"{at}.importPath = '{app.import_path}': {found.error}. Fix: {IMPORT_FIX}"]
-    return [
+    problems = [
         f"{at}.deployments.{name}: application '{app.name}' has no deployment '{name}' "
         f"(its deployments: {', '.join(found.deployments)}). Fix: name one of those"
         for name in app.deployments if name not in found.deployments
     ]
+    if found.multiplexed and ingress == "haproxy":
+        # Ray 2.60's HAProxy ingress balances by connections, never by `serve_multiplexed_model_id`
+        # (ray-project/ray#65976): every replica would end up loading every model.
+        problems.append(
+            f"{at}.importPath = '{app.import_path}': deployment {', '.join(found.multiplexed)} uses "
+            "@serve.multiplexed, which Serve's HAProxy ingress does not route by (requests would reach "
+            "replicas without their model loaded). Fix: set rayfleet:serve.ingress: python for this environment"
+        )
+    return problems
 
 
 # --- the subprocess ---------------------------------------------------------------
@@ -220,7 +235,15 @@ def _build_one(import_path: str, args: dict[str, Any], source: str) -> dict[str,
     except Exception as err:  # noqa: BLE001 - any failure of user code is reported, one line
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return {"deployments": [], "ingress": None, "error": f"{stage}: {message} ({_where(err, source, target)})"}
-    return {"deployments": [d.name for d in built.deployments], "ingress": built.ingress_deployment_name, "error": None}
+    return {"deployments": [d.name for d in built.deployments], "ingress": built.ingress_deployment_name, "error": None,
+            "multiplexed": [d.name for d in built.deployments if _is_multiplexed(d.func_or_class)]}
+
+
+def _is_multiplexed(func_or_class: Any) -> bool:
+    """A deployment class with a `@serve.multiplexed` method (Serve's wrapper keeps the method's name,
+    not its code: the code object is Serve's own `_multiplex_wrapper`)."""
+    members = vars(func_or_class).values() if isinstance(func_or_class, type) else ()
+    return any(getattr(getattr(m, "__code__", None), "co_name", "") == "_multiplex_wrapper" for m in members)
 
 
 def _main(answer: str) -> None:

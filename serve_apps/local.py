@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,9 +34,12 @@ from serve_apps.dashboard import Dashboard, DashboardError
 from serve_apps.deployer import DEFAULT_TIMEOUT_S, DeployResult, deploy
 from serve_apps.history import History
 from serve_apps.paths import models_dir, rayfleet_home
+from serve_apps.ports import free_port, port_in_use
 from serve_apps.render import Machine, RenderedConfig, render_serve_config
+from serve_apps.serve_ingress import local_ingress_environment
 from components.contract import DASHBOARD_PORT, GCS_PORT, REGION_HEALTH_APP, SERVE_PORT
 from components.errors import RayfleetError
+from components.serve_runtime import DEFAULT_INGRESS, Ingress
 from stacks.config import EnvironmentConfig, SmokeRequest
 from stacks.loader import load_environment
 
@@ -54,6 +56,9 @@ class LocalState:
     temp_dir: str
     pgid: int
     token_path: str
+    #: What takes HTTP on the Serve port: Serve's HAProxy ingress or its Python proxy. A state file
+    #: written before the choice existed is a head running Serve's Python proxy.
+    ingress: str = "python"
 
     @property
     def dashboard_url(self) -> str:
@@ -144,17 +149,6 @@ def head_alive(state: LocalState) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def _ray_executable() -> str:
     beside = Path(sys.executable).with_name("ray")
     return str(beside) if beside.exists() else (shutil.which("ray") or "ray")
@@ -167,10 +161,13 @@ def _new_token(path: Path) -> None:
         out.write(secrets.token_hex(32))
 
 
-def start_head(gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: float) -> LocalState:
-    """`ray start --head` in its own process group with its own temp dir and token; wait for the dashboard."""
+def start_head(
+    gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: float, ingress: Ingress = DEFAULT_INGRESS
+) -> LocalState:
+    """`ray start --head` in its own process group with its own temp dir and token, Serve's `ingress`
+    switched on in its environment; wait for the dashboard."""
     for port, what, flag in ((gcs_port, "Ray GCS", "--ray-port"), (dashboard_port, "Ray dashboard", "--dashboard-port")):
-        if _port_in_use(port):
+        if port_in_use(port):
             raise RayfleetError(
                 f"port {port} ({what}) is already in use on this machine, by a process rayfleet did not start. "
                 f"Fix: stop that process, or pick another port with {flag}"
@@ -180,6 +177,7 @@ def start_head(gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: fl
     _new_token(token_path)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path), "RAY_USAGE_STATS_ENABLED": "0"})
+    env.update(local_ingress_environment(ingress, temp_dir))
     # Fixed-default ports (agent 52365, client server 10001) would collide with other clusters on the machine.
     command = [
         _ray_executable(), "start", "--head",
@@ -187,8 +185,8 @@ def start_head(gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: fl
         "--node-ip-address=127.0.0.1",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dashboard_port}",
-        f"--dashboard-agent-listen-port={_free_port()}",
-        f"--ray-client-server-port={_free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--ray-client-server-port={free_port()}",
         f"--temp-dir={temp_dir}",
         f"--num-cpus={num_cpus:g}",
         "--num-gpus=0",
@@ -197,7 +195,7 @@ def start_head(gcs_port: int, dashboard_port: int, serve_port: int, num_cpus: fl
     proc = subprocess.Popen(
         command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    state = LocalState(gcs_port, dashboard_port, serve_port, temp_dir, proc.pid, str(token_path))
+    state = LocalState(gcs_port, dashboard_port, serve_port, temp_dir, proc.pid, str(token_path), ingress)
     _write_state(state)  # written first, so that `down` can clean up even after a failed start
     try:
         output, _ = proc.communicate(timeout=START_TIMEOUT_S)
@@ -284,7 +282,7 @@ def up(
     machine = this_machine()
     state = read_state()
     if state is not None and head_alive(state):
-        _note_reuse(state, gcs_port, dashboard_port, serve_port, on_step)
+        _note_reuse(state, gcs_port, dashboard_port, serve_port, cfg.serve.ingress, on_step)
         step = Step("checking the applications")
         try:
             return _deploy_and_check(cfg, state, False, machine, confirm_removal, on_step, on_progress, timeout_s, note, step)
@@ -296,7 +294,7 @@ def up(
     on_step(f"starting a Ray head: GCS {gcs_port}, dashboard {dashboard_port}, {machine.cpus:g} CPUs")
     step = Step("starting the Ray head")
     try:
-        state = start_head(gcs_port, dashboard_port, serve_port, machine.cpus)
+        state = start_head(gcs_port, dashboard_port, serve_port, machine.cpus, cfg.serve.ingress)
         result = _deploy_and_check(cfg, state, True, machine, confirm_removal, on_step, on_progress, timeout_s, note, step)
         failed = [s for s in result.smoke if not s.ok]
         if failed:
@@ -311,7 +309,7 @@ def _check_applications(cfg: EnvironmentConfig) -> None:
     """Every application imports and builds before a head starts for it: a typo costs seconds, not a cluster."""
     from serve_apps.discovery import check_applications
 
-    problems = check_applications(cfg.serve.applications)
+    problems = check_applications(cfg.serve.applications, ingress=cfg.serve.ingress)
     if problems:
         raise RayfleetError(f"local up failed while checking the applications (nothing was started): {'; '.join(problems)}")
 
@@ -323,7 +321,7 @@ class Step:
     now: str
 
 
-def _note_reuse(state: LocalState, gcs_port: int, dashboard_port: int, serve_port: int, on_step) -> None:
+def _note_reuse(state: LocalState, gcs_port: int, dashboard_port: int, serve_port: int, ingress: str, on_step) -> None:
     if (state.gcs_port, state.dashboard_port) != (gcs_port, dashboard_port):
         on_step(f"reusing the running head (GCS {state.gcs_port}, dashboard {state.dashboard_port}); "
                 "'rayfleet local down' first to change its ports")
@@ -331,6 +329,9 @@ def _note_reuse(state: LocalState, gcs_port: int, dashboard_port: int, serve_por
         on_step(f"Ray head already running (dashboard {state.dashboard_url})")
     if state.serve_port != serve_port:
         on_step(f"Serve keeps port {state.serve_port} while this head runs; 'rayfleet local down' first to change it")
+    if state.ingress != ingress:
+        on_step(f"Serve keeps its {state.ingress} ingress while this head runs (the environment asks for {ingress}); "
+                "'rayfleet local down' first to change it")
 
 
 def _stopped_after(step: str, err: BaseException) -> RayfleetError:

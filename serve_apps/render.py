@@ -113,7 +113,7 @@ class RenderedConfig:
 
 def render_serve_config(cfg: EnvironmentConfig, target: CloudTarget | LocalTarget) -> RenderedConfig:
     notes: list[str] = []
-    apps = [_resolve(index, app, target) for index, app in enumerate(cfg.serve.applications)]
+    apps = [_resolve(index, app, target, cfg.serve.ingress) for index, app in enumerate(cfg.serve.applications)]
     if isinstance(target, LocalTarget) and target.machine is not None:
         _clamp_to_machine(apps, target.machine, notes)
     applications = [_application(app, target) for app in apps] + [_region_health(target)]
@@ -137,13 +137,13 @@ class _App:
     deployments: dict[str, DeploymentOverride]
 
 
-def _resolve(index: int, app: ServeApp, target: CloudTarget | LocalTarget) -> _App:
+def _resolve(index: int, app: ServeApp, target: CloudTarget | LocalTarget, ingress: str) -> _App:
     source = source_dir(app.source)
     args = expand_models(app.args, target.models_base)
     if isinstance(target, CloudTarget) and target.bucket_known:
         _check_s3_uris(index, args, target.bucket)
     (found,) = discover(source, [AppRef(app.import_path, args)])
-    problems = problems_of(index, app, found)
+    problems = problems_of(index, app, found, ingress)
     if problems:
         raise RayfleetError(problems[0])
     ingress = DeploymentOverride.model_construct(

@@ -44,6 +44,7 @@ def ray_cluster_args(
         region=region,
         nodes=cluster_nodes(cfg, region),
         ray_version=cluster.ray_version,
+        serve_ingress=cfg.serve.ingress,
         scaling=scaling(cluster),
         gcs_redis=GcsRedis(node_type=cluster.redis.node_type, replicas=cluster.redis.replicas)
         if cluster.head_fault_tolerance

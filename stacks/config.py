@@ -25,6 +25,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from components.contract import HEAD_NODE_TYPE, REGION_HEALTH_ROUTE
+from components.serve_runtime import DEFAULT_INGRESS, Ingress
 from components.catalog import closest, facts, instance_type, is_aws_region, is_known_instance_type, smallest
 
 #: The Ray minor version this rayfleet deploys with; clusters must run the same.
@@ -503,6 +504,9 @@ class ServeApp(Model):
 
 class ServeConfig(Model):
     applications: list[ServeApp] = []
+    #: What takes HTTP on every node (port 8000): `haproxy`, Ray Serve's high-throughput HAProxy
+    #: ingress, or `python`, Serve's own proxy. Both serve plain HTTP; TLS ends at the load balancer.
+    ingress: Ingress = DEFAULT_INGRESS
 
     @model_validator(mode="after")
     def _unique(self) -> ServeConfig:

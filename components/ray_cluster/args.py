@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.node_groups import ClusterNodes
 from components.ray_cluster.autoscaler_config import Scaling
+from components.serve_runtime import DEFAULT_INGRESS, Ingress
 from components.tags import TagContext
 
 
@@ -51,6 +52,8 @@ class RayClusterArgs(BaseModel):
     nodes: ClusterNodes
     #: The `ray[serve]` version every node installs.
     ray_version: str
+    #: What takes HTTP on every node: Serve's HAProxy ingress (high-throughput mode) or its Python proxy.
+    serve_ingress: Ingress = DEFAULT_INGRESS
     #: How Ray's autoscaler paces itself (the rest of its config comes from `nodes`).
     scaling: Scaling
     #: Head fault tolerance: GCS state in this Redis, so a replaced head picks up where the last one was.

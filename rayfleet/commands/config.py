@@ -29,7 +29,7 @@ def validate(env: str = EnvOption, file: Path = FileOption, imports: bool = Impo
 
     path = stack_file(env, file)
     cfg = load(None, path)
-    problems = check_applications(cfg.serve.applications, imports=imports)
+    problems = check_applications(cfg.serve.applications, ingress=cfg.serve.ingress, imports=imports)
     if len(problems) == 1:
         raise RayfleetError(f"{path}: {problems[0]}")
     if problems:

@@ -53,6 +53,20 @@ def application_name(default: str = "digits") -> str:
         return default
 
 
+def classify(model, rows: list[list[float]]) -> list[dict]:
+    """One answer per image: the digit, every class's probability, the model's version."""
+    probabilities = model.predict_proba(rows)
+    classes = model.classifier.classes_
+    return [
+        {
+            "digit": int(classes[row.argmax()]),
+            "probabilities": [round(float(p), 6) for p in row],
+            "modelVersion": model.version,
+        }
+        for row in probabilities
+    ]
+
+
 @serve.deployment(logging_config=JSON_LOGS, health_check_period_s=10, health_check_timeout_s=30)
 class Digits:
     def __init__(
@@ -84,16 +98,7 @@ class Digits:
         )
 
     def _classify(self, rows: list[list[float]]) -> list[dict]:
-        probabilities = self._model.predict_proba(rows)
-        classes = self._model.classifier.classes_
-        return [
-            {
-                "digit": int(classes[row.argmax()]),
-                "probabilities": [round(float(p), 6) for p in row],
-                "modelVersion": self._model.version,
-            }
-            for row in probabilities
-        ]
+        return classify(self._model, rows)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
     async def classify_batch(self, rows: list[list[float]]) -> list[dict]:

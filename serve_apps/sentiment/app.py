@@ -45,6 +45,12 @@ def label_of(compound: float) -> str:
     return "neutral"
 
 
+def score_text(analyzer, text: str) -> dict:
+    """VADER's scores of `text` and the label its compound score gives."""
+    scores = analyzer.polarity_scores(text)
+    return {"label": label_of(scores["compound"]), "score": scores["compound"], "scores": scores}
+
+
 @serve.deployment(logging_config=JSON_LOGS, health_check_period_s=10, health_check_timeout_s=30)
 class Sentiment:
     def __init__(self, max_batch_size: int = 32, batch_wait_timeout_s: float = 0.005):
@@ -56,8 +62,7 @@ class Sentiment:
         logger.info("sentiment ready", extra={"app": "sentiment", "max_batch_size": max_batch_size})
 
     def _score(self, text: str) -> dict:
-        scores = self._analyzer.polarity_scores(text)
-        return {"label": label_of(scores["compound"]), "score": scores["compound"], "scores": scores}
+        return score_text(self._analyzer, text)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def score_batch(self, texts: list[str]) -> list[dict]:

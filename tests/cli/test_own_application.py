@@ -7,6 +7,7 @@ import json
 
 from serve_apps.monitoring import THRESHOLD_ENV
 from serve_apps.package import source_package
+from tests.fakes.environments import stack_config, write_stack
 from tests.fakes.own_app import OWN_APP_DEPLOYMENT, write_own_app, write_own_app_stack
 from tests.fakes.working_dir import working_dir_files
 
@@ -133,3 +134,45 @@ def test_a_source_holding_one_package_keeps_it_in_the_working_dir_ray_unpacks(tm
     # Ray takes a lone top-level folder's contents as the working dir: `fraud/` must survive as a package.
     data, _ = source_package(write_own_app(tmp_path / "outside"))
     assert working_dir_files(data) == {"fraud/__init__.py", "fraud/app.py", "fraud/rules.py"}
+
+
+_MULTIPLEXED = '''from ray import serve
+from starlette.requests import Request
+
+
+@serve.deployment
+class PerTenant:
+    @serve.multiplexed(max_num_models_per_replica=2)
+    async def model(self, model_id: str):
+        return model_id
+
+    async def __call__(self, request: Request) -> dict:
+        return {"model": await self.model(serve.get_multiplexed_model_id())}
+
+
+app = PerTenant.bind()
+'''
+
+
+def _multiplexed_stack(tmp_path, **serve):
+    source = tmp_path / "tenants"
+    source.mkdir()
+    (source / "tenants.py").write_text(_MULTIPLEXED)
+    config = stack_config("dev")
+    config["rayfleet:serve"] = {**serve, "applications": [
+        {"name": "tenants", "importPath": "tenants:app", "routePrefix": "/tenants", "source": str(source)}]}
+    return write_stack(tmp_path, config, env="own")
+
+
+def test_a_multiplexed_application_is_refused_with_the_haproxy_ingress(cli, tmp_path):
+    err = _refused(cli, _multiplexed_stack(tmp_path))
+    assert err.endswith(
+        "rayfleet:serve.applications[0].importPath = 'tenants:app': deployment PerTenant uses @serve.multiplexed, "
+        "which Serve's HAProxy ingress does not route by (requests would reach replicas without their model "
+        "loaded). Fix: set rayfleet:serve.ingress: python for this environment\n"
+    ), err
+
+
+def test_a_multiplexed_application_is_accepted_with_serves_python_proxy(cli, tmp_path):
+    run = cli("config", "validate", "--file", str(_multiplexed_stack(tmp_path, ingress="python")))
+    assert run.code == 0, run.err

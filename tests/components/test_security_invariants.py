@@ -216,3 +216,29 @@ def test_launch_templates_tag_instances_and_volumes(plans, env):
             assert tags[CLUSTER_KEY] == cfg.cluster_id(template.region)
             assert tags[NODE_TYPE_KEY] in {HEAD_NODE_TYPE} | {g.name for g in cfg.cluster.worker_groups}
             assert {k: tags.get(k) for k in cfg.cost.tags} == cfg.cost.tags
+
+
+def _overlaps(inputs, first: int, last: int) -> bool:
+    if str(inputs.get("ipProtocol")) in ("-1", "all"):
+        return True
+    return inputs.get("fromPort", 0) <= last and first <= inputs.get("toPort", 65535)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_serve_ingress_ports_are_reachable_from_the_clusters_own_nodes_only(plans, env):
+    """HAProxy on any node forwards to ingress replicas on every node (the direct-ingress ranges), and its
+    stats and Prometheus listeners bind every interface: only the cluster's own node group may reach them."""
+    from components.serve_runtime import (
+        DIRECT_INGRESS_GRPC_PORTS, DIRECT_INGRESS_HTTP_PORTS, HAPROXY_METRICS_PORT, HAPROXY_STATS_PORT,
+    )
+
+    ranges = [(r.first, r.last) for r in (DIRECT_INGRESS_HTTP_PORTS, DIRECT_INGRESS_GRPC_PORTS)]
+    ranges += [(HAPROXY_STATS_PORT, HAPROXY_STATS_PORT), (HAPROXY_METRICS_PORT, HAPROXY_METRICS_PORT)]
+    plan = plans(env)
+    for region in load_environment(env).region_names:
+        reaching = [r for r in plan.of_type(RULE_TYPES[0], region) if any(_overlaps(r.inputs, *span) for span in ranges)]
+        assert reaching, f"{region}: no rule lets the cluster's nodes reach one another's ingress ports"
+        for rule in reaching:
+            # Self-referencing: the node group admits the node group, and nobody else.
+            assert rule.inputs.get("referencedSecurityGroupId") == rule.inputs["securityGroupId"], rule.name
+            assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs, rule.name

@@ -43,3 +43,14 @@ DEV_HEAD = dataclasses.replace(
     log_group=log_group_name("rayfleet-dev-us-west-2"),
 )
 CPU_WORKER = dataclasses.replace(GPU_WORKER, node_type="cpu", gpus=0, resources={})
+
+
+def written(script: str, path: str) -> str:
+    """The content a rendered user data script writes to `path` with its heredoc."""
+    start = script.index(f"cat > {path} <<'RAYFLEET_EOF'\n") + len(f"cat > {path} <<'RAYFLEET_EOF'\n")
+    return script[start:script.index("RAYFLEET_EOF\n", start)]
+
+
+def ray_env_file(script: str) -> dict[str, str]:
+    """The variables a rendered user data script writes to /etc/rayfleet/ray.env (the Ray units' environment)."""
+    return dict(line.split("=", 1) for line in written(script, "/etc/rayfleet/ray.env").splitlines())

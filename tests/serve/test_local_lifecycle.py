@@ -50,11 +50,14 @@ def test_local_down_leaves_no_ray_process(local_cluster, rayfleet_home):
     from serve_apps.processes import session_processes
 
     state = local_cluster["state"]
+    haproxies = [p for p in session_processes(state.pgid, state.temp_dir) if p.name() == "haproxy"]
+    assert haproxies  # the default ingress: down must stop HAProxy too, not only Ray's own processes
     run = run_cli("local", "down", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=120)
     assert run.code == 0, run.err
     assert run.out.startswith("✓ local cluster stopped (")
     assert run.out.endswith(" processes); no Ray process of it remains\n")
     assert session_processes(state.pgid, state.temp_dir) == []
+    assert not any(p.is_running() and p.status() != "zombie" for p in haproxies)
     assert not any(_listening(port) for port in (state.gcs_port, state.dashboard_port, state.serve_port))
     again = run_cli("local", "down", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=60)
     assert again.out == "no local cluster is running (nothing to stop)\n"

