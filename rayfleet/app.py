@@ -22,6 +22,7 @@ from rayfleet.commands import config as config_cmd
 from rayfleet.commands import cost as cost_cmd
 from rayfleet.commands import drill as drill_cmd
 from rayfleet.commands import local as local_cmd
+from rayfleet.commands import ops as ops_cmd
 from rayfleet.commands import plan as plan_cmd
 from rayfleet.commands import render as render_cmd
 from rayfleet.commands import serve as serve_cmd
@@ -43,6 +44,12 @@ app.command(name="plan")(plan_cmd.plan)
 app.add_typer(render_cmd.app, name="render")
 app.add_typer(serve_cmd.app, name="serve")
 app.add_typer(local_cmd.app, name="local")
+# Operating a deployed cluster through Session Manager (no SSH, no open port).
+app.command(name="ssh")(ops_cmd.ssh)
+app.command(name="exec")(ops_cmd.exec_)
+app.command(name="dashboard")(ops_cmd.dashboard)
+app.command(name="logs")(ops_cmd.logs)
+app.add_typer(ops_cmd.job_app, name="job")
 
 
 @app.callback()
