@@ -173,3 +173,11 @@ def test_planned_gpu_templates_check_for_the_gpus_the_autoscaler_counts_on(plans
             assert f'[ "$listed" -ge {gpus} ] || fail' in script, template.name
         else:
             assert "nvidia-smi" not in script, template.name
+
+
+@pytest.mark.parametrize("script", [render_head(HEAD), render_worker(GPU_WORKER)], ids=["head", "worker"])
+def test_ray_and_the_jobs_it_runs_find_the_venvs_python_first(script):
+    # systemd's PATH has no `python` on Ubuntu and its python3 lacks Ray: `rayfleet job submit -- python x.py`
+    # runs its entrypoint with the PATH of Ray's processes, so start-ray puts the venv first.
+    start_ray = script.split("cat > /opt/rayfleet/bin/start-ray <<'RAYFLEET_EOF'\n", 1)[1].split("RAYFLEET_EOF", 1)[0]
+    assert start_ray.index('export PATH="/opt/rayfleet/venv/bin:$PATH"\n') < start_ray.index("exec /opt/rayfleet/venv/bin/ray start")
