@@ -41,14 +41,18 @@ def _node(env, file, region, outputs, node: str, needs=()):
     return ref, select_nodes(cluster_nodes(ref), node, where=f"cluster {ref.cluster}")
 
 
-def _start(argv: list[str], print_only: bool) -> None:
+def _start(argv: list[str], print_only: bool, *notes: Text) -> None:
+    """Print the session's command, or check the tools, say what it is and run it in this terminal."""
     from serve_apps.forwarding import attach
     from serve_apps.sessions import require_session_tools
 
+    if not print_only:
+        require_session_tools()
+    for note in notes:
+        err_console.print(note)
     if print_only:
         console.print(shlex.join(argv), soft_wrap=True)
         return
-    require_session_tools()
     code = attach(argv)
     if code:
         raise typer.Exit(code)
@@ -67,8 +71,8 @@ def ssh(
     from serve_apps.sessions import shell_command
 
     ref, (target,) = _node(env, file, region, outputs, node)
-    err_console.print(Text(f"session on {target.label} of {ref.cluster}", style="muted"))
-    _start(shell_command(target.instance_id, ref.region, command), print_command)
+    _start(shell_command(target.instance_id, ref.region, command), print_command,
+           Text(f"session on {target.label} of {ref.cluster}", style="muted"))
 
 
 def exec_(
@@ -116,10 +120,12 @@ def dashboard(
     ref, (head,) = _node(env, file, region, outputs, "head", needs=("dashboard_token_secret_arn",))
     if not print_command and not port_is_free(local_port):
         raise RayfleetError(f"--local-port {local_port} is in use on this machine. Fix: pass a free one, e.g. --local-port 18265")
-    err_console.print(Text(f"Ray dashboard of {ref.env}/{ref.region}: ", style="bold") + Text(f"http://127.0.0.1:{local_port}")
-                      + Text(f"  (forwarded from the head {head.instance_id}; Ctrl-C ends it)", style="muted"))
-    err_console.print(Text("its token: ", style="muted") + Text(token_command(ref.dashboard_token_secret_arn, ref.region)))
-    _start(forward_command(head.instance_id, ref.region, remote_port=DASHBOARD_PORT, local_port=local_port), print_command)
+    _start(
+        forward_command(head.instance_id, ref.region, remote_port=DASHBOARD_PORT, local_port=local_port), print_command,
+        Text(f"Ray dashboard of {ref.env}/{ref.region}: ", style="bold") + Text(f"http://127.0.0.1:{local_port}")
+        + Text(f"  (forwarded from the head {head.instance_id}; Ctrl-C ends it)", style="muted"),
+        Text("its token: ", style="muted") + Text(token_command(ref.dashboard_token_secret_arn, ref.region)),
+    )
 
 
 def logs(

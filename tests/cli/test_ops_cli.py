@@ -63,11 +63,14 @@ def test_ssh_without_the_plugin_says_how_to_install_it(nodes, outputs, aws_env, 
     (bin_dir / "aws").write_text("#!/bin/sh\nexit 0\n")
     (bin_dir / "aws").chmod(0o755)
     run = run_cli("ssh", "--env", "dev", "--outputs", outputs, env={**aws_env, "PATH": str(bin_dir)})
-    assert run.code == 1
-    assert run.err.splitlines()[-1].startswith(
+    assert (run.code, run.out) == (1, "")
+    assert run.err == (
         "error: AWS's session-manager-plugin is not on PATH: 'aws ssm start-session' needs it for interactive "
         "sessions. Fix: install it (https://docs.aws.amazon.com/systems-manager/latest/userguide/"
-        "session-manager-working-with-install-plugin.html)")
+        "session-manager-working-with-install-plugin.html), e.g. on Ubuntu: curl -fsSLo /tmp/smp.deb "
+        "https://s3.amazonaws.com/session-manager-downloads/plugin/latest/ubuntu_64bit/session-manager-plugin.deb "
+        "&& sudo dpkg -i /tmp/smp.deb\n"
+    )
 
 
 def test_dashboard_forwards_the_heads_port_and_says_where_the_token_is(nodes, outputs, aws_env):
