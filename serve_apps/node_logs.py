@@ -1,8 +1,8 @@
 """A cluster's node logs, read back from its CloudWatch log group: all of them, or one Serve application's.
 
-    lines = read_logs("/rayfleet/rayfleet-prod-us-east-1", "us-east-1", since_s=parse_since("1h"))
-    lines = read_logs(group, region, since_s=3600, app="digits", apps=["digits", "sentiment"])
-    for batch in follow_logs(group, region, since_s=60): ...      # until interrupted
+    lines = read_logs(LogQuery("/rayfleet/rayfleet-prod-us-east-1", "us-east-1", since_s=parse_since("1h")))
+    lines = read_logs(LogQuery(group, region, 3600, app="digits", apps=["digits", "sentiment"]))
+    for batch in follow_logs(LogQuery(group, region, 60)): ...      # until interrupted
 
 The nodes' CloudWatch agent writes one stream per instance and file
 (`i-0abc.../serve/replica_digits_Digits_x1y2.log`). A line belongs to an
@@ -76,41 +76,41 @@ def select_app(lines: Sequence[LogLine], app: str | None, apps: Sequence[str]) -
     return [line for line in lines if line.application(apps) == app]
 
 
-def read_logs(
-    group: str,
-    region: str,
-    *,
-    since_s: int,
-    app: str | None = None,
-    apps: Sequence[str] = (),
-    now: Callable[[], float] = time.time,
-) -> list[LogLine]:
-    """Every line of `group` from `since_s` seconds ago until now (one application's, with `app`), oldest first."""
-    lines, _ = _events(_client(region), group, int((now() - since_s) * 1000))
-    return select_app(lines, app, apps)
+@dataclass(frozen=True)
+class LogQuery:
+    """Which lines to read: the log group (stack output `logGroupName`), how far back, and one application's only."""
+
+    group: str
+    region: str
+    since_s: int
+    #: One Serve application's lines only, among `apps` (the environment's application names).
+    app: str | None = None
+    apps: Sequence[str] = ()
+
+
+def read_logs(query: LogQuery, *, now: Callable[[], float] = time.time) -> list[LogLine]:
+    """Every line from `since_s` seconds ago until now, oldest first."""
+    return next(follow_logs(query, now=now))
 
 
 def follow_logs(
-    group: str,
-    region: str,
+    query: LogQuery,
     *,
-    since_s: int,
-    app: str | None = None,
-    apps: Sequence[str] = (),
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     interval_s: float = 2.0,
 ) -> Iterator[list[LogLine]]:
-    """Batches of new lines, forever: each poll asks again from the newest timestamp seen, and drops repeats."""
-    logs = _client(region)
-    start_ms = int((now() - since_s) * 1000)
+    """Batches of new lines, forever (the first: every line until now): each poll asks again from the newest
+    timestamp seen, and drops the lines it already gave."""
+    logs = _client(query.region)
+    start_ms = int((now() - query.since_s) * 1000)
     seen: set[str] = set()
     while True:
-        lines, newest = _events(logs, group, start_ms)
+        lines, newest = _events(logs, query.group, start_ms)
         fresh = [line for line in lines if line.event_id not in seen]
         seen = {line.event_id for line in lines if line.timestamp_ms == newest}
         start_ms = max(start_ms, newest)
-        yield select_app(fresh, app, apps)
+        yield select_app(fresh, query.app, query.apps)
         sleep(interval_s)
 
 

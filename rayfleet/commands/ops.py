@@ -140,7 +140,7 @@ def logs(
 ) -> None:
     """Node logs from the cluster's CloudWatch log group (all nodes; one application with --app)."""
     from rayfleet.views.ops import log_json, log_line
-    from serve_apps.node_logs import follow_logs, parse_since, read_logs
+    from serve_apps.node_logs import LogQuery, follow_logs, parse_since, read_logs
     from serve_apps.remote import cluster_ref
 
     cfg = load(env, file)
@@ -150,8 +150,8 @@ def logs(
                             f"(applications: {', '.join(apps) or 'none'}). Fix: pick one of those")
     since_s = parse_since(since)
     ref = cluster_ref(cfg, region, outputs, needs=("log_group_name",))
-    batches = (follow_logs(ref.log_group_name, ref.region, since_s=since_s, app=app, apps=apps) if follow
-               else iter([read_logs(ref.log_group_name, ref.region, since_s=since_s, app=app, apps=apps)]))
+    query = LogQuery(ref.log_group_name, ref.region, since_s, app, apps)
+    batches = follow_logs(query) if follow else iter([read_logs(query)])
     for batch in batches:
         for line in batch:
             if as_json:

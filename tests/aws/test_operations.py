@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from components.contract import CLUSTER_KEY, ENV_KEY, MARKET_KEY, NODE_TYPE_KEY
 from components.errors import RayfleetError
-from serve_apps.node_logs import follow_logs, read_logs
+from serve_apps.node_logs import LogQuery, follow_logs, read_logs
 from serve_apps.remote import ClusterRef, cluster_nodes, run_command, select_nodes
 from tests.fakes.ssm_agent import fake_ssm_agent
 
@@ -92,7 +92,7 @@ def test_logs_come_from_every_stream_oldest_first_within_since(log_group):
     ms = int(now * 1000)
     _put(log_group, "i-0aaa/ray/raylet.out", [(ms - 7_200_000, "too old"), (ms - 60_000, "raylet up")])
     _put(log_group, "i-0bbb/serve/replica_digits_Digits_x1.log", [(ms - 30_000, "predict 200")])
-    lines = read_logs(log_group, REGION, since_s=3600, now=lambda: now)
+    lines = read_logs(LogQuery(log_group, REGION, 3600), now=lambda: now)
     assert [(line.instance_id, line.file, line.message) for line in lines] == [
         ("i-0aaa", "ray/raylet.out", "raylet up"),
         ("i-0bbb", "serve/replica_digits_Digits_x1.log", "predict 200"),
@@ -106,7 +106,7 @@ def test_logs_of_one_app_keep_its_replicas_and_its_json_records(log_group):
     _put(log_group, "i-0aaa/serve/replica_sentiment_Sentiment_y2.log", [(ms - 2000, "score 200")])
     _put(log_group, "i-0aaa/serve/requests.json", [(ms - 1000, '{"application": "digits", "message": "POST /digits 200"}'),
                                                    (ms - 500, '{"application": "sentiment", "message": "POST 200"}')])
-    lines = read_logs(log_group, REGION, since_s=60, app="digits", apps=["digits", "sentiment"], now=lambda: now)
+    lines = read_logs(LogQuery(log_group, REGION, 60, "digits", ["digits", "sentiment"]), now=lambda: now)
     assert [line.message for line in lines] == ["predict 200", '{"application": "digits", "message": "POST /digits 200"}']
 
 
@@ -114,7 +114,7 @@ def test_following_prints_each_new_line_once(log_group):
     now = time.time()
     ms = int(now * 1000)
     _put(log_group, "i-0aaa/ray/raylet.out", [(ms - 2000, "first")])
-    batches = follow_logs(log_group, REGION, since_s=60, now=lambda: now, sleep=lambda s: None)
+    batches = follow_logs(LogQuery(log_group, REGION, 60), now=lambda: now, sleep=lambda s: None)
     assert [line.message for line in next(batches)] == ["first"]
     _put(log_group, "i-0aaa/ray/raylet.out", [(ms - 2000, "same millisecond"), (ms - 1000, "second")])
     assert [line.message for line in next(batches)] == ["same millisecond", "second"]
@@ -123,6 +123,6 @@ def test_following_prints_each_new_line_once(log_group):
 
 def test_a_missing_log_group_says_to_update_the_stack(aws):
     with pytest.raises(RayfleetError) as err:
-        read_logs("/rayfleet/nope", REGION, since_s=60)
+        read_logs(LogQuery("/rayfleet/nope", REGION, 60))
     assert str(err.value) == ("log group /rayfleet/nope does not exist. Fix: update the stack ('pulumi up') so the "
                               "cluster's log group is created")

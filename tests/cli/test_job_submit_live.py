@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from components.contract import CLUSTER_KEY, ENV_KEY, MARKET_KEY, NODE_TYPE_KEY
+from serve_apps.forwarding import port_is_free
 from tests.fakes.cli import run_cli
 from tests.fakes.fake_session_cli import calls, install_fake_session_cli
 from tests.fakes.local_head import local_head
@@ -26,19 +27,8 @@ def _port_block() -> int:
     """A free port whose next three are free too: the head's GCS, client server, agent and metrics ports."""
     while True:
         base = free_port()
-        if base < 60000 and all(_free(base + n) for n in (1, 2, 3)):
+        if base < 60000 and all(port_is_free(base + n) for n in (1, 2, 3)):
             return base
-
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="module")
