@@ -30,11 +30,18 @@ class JobRunner:
 
     @staticmethod
     def _connect(address: str, token: str | None):
+        from ray.exceptions import AuthenticationError
         from ray.job_submission import JobSubmissionClient
 
         headers = {"Authorization": f"Bearer {token}"} if token else None
         try:
             return JobSubmissionClient(address, headers=headers)
+        except AuthenticationError:
+            # Ray answers 401 without a token and 403 with a wrong one (dashboard token auth).
+            raise RayfleetError(
+                f"the Ray dashboard at {address} {'rejected the token' if token else 'requires a token'}. Fix: pass "
+                "the cluster's current token (--token-file/--token; in the cloud, the dashboardTokenSecretArn secret)"
+            ) from None
         except Exception as err:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError or AuthenticationError
             raise RayfleetError(f"cannot reach Ray's job API at {address} ({_first_line(err)}). Fix: check the "
                                 "address and token, and that the cluster's dashboard is up") from None

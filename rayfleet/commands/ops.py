@@ -70,6 +70,9 @@ def ssh(
     """A shell (or --command) on a node through Session Manager: no SSH key, no open port."""
     from serve_apps.sessions import shell_command
 
+    if node == "all":
+        raise RayfleetError("--node all: a session is on one node. Fix: pass --node head or an instance id "
+                            "('rayfleet exec --node all -- CMD' runs a command on every node)")
     ref, (target,) = _node(env, file, region, outputs, node)
     _start(shell_command(target.instance_id, ref.region, command), print_command,
            Text(f"session on {target.label} of {ref.cluster}", style="muted"))

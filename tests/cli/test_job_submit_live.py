@@ -76,8 +76,9 @@ def test_a_failing_job_exits_non_zero_and_says_how_it_ended(head, pipeline):
 def test_a_wrong_token_is_one_clear_error(head, pipeline):
     url, _ = head
     run = run_cli("job", "submit", "--address", url, "--token", "wrong", "--", "python", "step.py", timeout=120)
-    assert run.code == 1
-    assert run.err.startswith(f"error: cannot reach Ray's job API at {url} (")
+    assert (run.code, run.err) == (1, f"error: the Ray dashboard at {url} rejected the token. Fix: pass the cluster's "
+                                      "current token (--token-file/--token; in the cloud, the dashboardTokenSecretArn "
+                                      "secret)\n")
 
 
 @pytest.mark.slow

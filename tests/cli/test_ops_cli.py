@@ -73,6 +73,12 @@ def test_ssh_without_the_plugin_says_how_to_install_it(nodes, outputs, aws_env, 
     )
 
 
+def test_ssh_refuses_every_node_at_once(outputs):
+    run = run_cli("ssh", "--env", "dev", "--outputs", outputs, "--node", "all")
+    assert (run.code, run.err) == (1, "error: --node all: a session is on one node. Fix: pass --node head or an "
+                                      "instance id ('rayfleet exec --node all -- CMD' runs a command on every node)\n")
+
+
 def test_dashboard_forwards_the_heads_port_and_says_where_the_token_is(nodes, outputs, aws_env):
     head, _ = nodes
     run = run_cli("dashboard", "--env", "dev", "--outputs", outputs, "--local-port", "18265", "--print-command",
