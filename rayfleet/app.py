@@ -44,12 +44,12 @@ app.command(name="plan")(plan_cmd.plan)
 app.add_typer(render_cmd.app, name="render")
 app.add_typer(serve_cmd.app, name="serve")
 app.add_typer(local_cmd.app, name="local")
-# Operating a deployed cluster through Session Manager (no SSH, no open port).
-app.command(name="ssh")(ops_cmd.ssh)
-app.command(name="exec")(ops_cmd.exec_)
-app.command(name="dashboard")(ops_cmd.dashboard)
-app.command(name="logs")(ops_cmd.logs)
-app.add_typer(ops_cmd.job_app, name="job")
+# Operating a deployed cluster through Session Manager (no SSH, no open port), listed together.
+app.command(name="ssh", rich_help_panel=ops_cmd.PANEL)(ops_cmd.ssh)
+app.command(name="exec", rich_help_panel=ops_cmd.PANEL)(ops_cmd.exec_)
+app.command(name="dashboard", rich_help_panel=ops_cmd.PANEL)(ops_cmd.dashboard)
+app.command(name="logs", rich_help_panel=ops_cmd.PANEL)(ops_cmd.logs)
+app.add_typer(ops_cmd.job_app, name="job", rich_help_panel=ops_cmd.PANEL)
 
 
 @app.callback()

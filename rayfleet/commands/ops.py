@@ -31,6 +31,9 @@ RegionOption = typer.Option(None, "--region", "-r", help="A region of the enviro
 OutputsOption = typer.Option(None, "--outputs", help="Stack outputs JSON file (default: 'pulumi stack output --json').", dir_okay=False)
 PrintOption = typer.Option(False, "--print-command", help="Print the 'aws ssm start-session' command instead of running it.")
 
+#: The `rayfleet --help` panel that lists these commands together.
+PANEL = "Operate a deployed cluster (Session Manager, no SSH)"
+
 job_app = typer.Typer(help="Ray Jobs on a cluster, through its dashboard.", no_args_is_help=True)
 
 

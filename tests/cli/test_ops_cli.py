@@ -151,7 +151,8 @@ def test_a_region_outside_the_environment_is_refused(outputs):
                                       "(regions: us-west-2). Fix: pick one of those\n")
 
 
-def test_help_lists_the_operations_commands():
+def test_help_lists_the_operations_commands_together_in_their_own_panel():
     run = run_cli("--help", env={"COLUMNS": "120"})
-    listed = [line.split()[1] for line in run.out.splitlines() if line.startswith("│ ") and len(line.split()) > 2]
-    assert [c for c in listed if c in ("ssh", "exec", "dashboard", "logs", "job")] == ["ssh", "exec", "dashboard", "logs", "job"]
+    panel = run.out.split("Operate a deployed cluster (Session Manager, no SSH)", 1)[1].split("╰", 1)[0]
+    listed = [line.split()[1] for line in panel.splitlines() if line.startswith("│ ") and line[2] != " "]
+    assert listed == ["ssh", "exec", "dashboard", "logs", "job"]
