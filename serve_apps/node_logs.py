@@ -4,8 +4,10 @@
     lines = read_logs(LogQuery(group, region, 3600, app="digits", apps=["digits", "sentiment"]))
     for batch in follow_logs(LogQuery(group, region, 60)): ...      # until interrupted
 
-The nodes' CloudWatch agent writes one stream per instance and file
-(`i-0abc.../serve/replica_digits_Digits_x1y2.log`). A line belongs to an
+The nodes' CloudWatch agent writes one stream per instance and file: the
+instance id, then the file's path (`i-0abc/serve/replica_digits_Digits_x1y2.log`,
+or with `publish_multi_logs` the path's `/` as `_`:
+`i-0abc_tmp_ray_session_latest_logs_serve_replica_digits_Digits_x1y2.log`). A line belongs to an
 application when its JSON record says so (Serve's JSON logs carry
 `"application"`), else when its file is one of the application's replicas:
 Serve names replica logs `replica_<app>_<deployment>_<replica id>.log`
@@ -62,10 +64,9 @@ class LogLine:
             record = None
         if isinstance(record, dict) and isinstance(record.get("application"), str):
             return record["application"] if record["application"] in apps else None
-        base = self.file.rsplit("/", 1)[-1]
         # The longest name first: app `a` must not claim `replica_a_b_...` of app `a_b`.
         for name in sorted(apps, key=len, reverse=True):
-            if base.startswith(f"replica_{name}_"):
+            if re.search(rf"(?:^|[/_])replica_{re.escape(name)}_", self.file):
                 return name
         return None
 

@@ -30,6 +30,13 @@ def test_a_stream_names_its_instance_and_file():
     assert (line.instance_id, line.file) == ("i-0abc123def4567890", "ray/raylet.out")
 
 
+def test_a_stream_named_with_the_path_flattened_keeps_its_instance_and_application():
+    # The CloudWatch agent with publish_multi_logs: the instance id, then the path with `/` as `_`.
+    line = LogLine(0, "i-0abc123def4567890_tmp_ray_session_latest_logs_serve_replica_digits_v2_Digits_x1.log", "ok")
+    assert line.instance_id == "i-0abc123def4567890"
+    assert line.application(APPS) == "digits_v2"
+
+
 def test_a_json_record_belongs_to_the_application_it_names():
     record = json.dumps({"levelname": "INFO", "application": "sentiment", "message": "POST /sentiment 200"})
     assert LogLine(0, "i-0abc/serve/proxy_10.0.0.1.log", record).application(APPS) == "sentiment"
