@@ -22,6 +22,11 @@ AGENT_ACTIONS = {
 }
 
 
+def _cluster_log_groups(plan):
+    """The log group of each region's cluster (the one the cluster component creates)."""
+    return [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.component == "cluster"]
+
+
 def _node_policies(plan):
     roles = {p.inputs["role"] for p in plan.of_type("aws:iam/instanceProfile:InstanceProfile")}
     return [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] in roles]
@@ -31,8 +36,7 @@ def _node_policies(plan):
 def test_every_node_role_lets_the_ssm_agent_take_sessions_and_commands(plans, env):
     plan = plans(env)
     policies = _node_policies(plan)
-    # A head role and a worker role per cluster (one cluster, and one log group, per region).
-    assert len(policies) == 2 * len(plan.of_type("aws:cloudwatch/logGroup:LogGroup"))
+    assert len(policies) == 2 * len(_cluster_log_groups(plan))  # a head role and a worker role per cluster
     for policy in policies:
         granted = {a for s in json.loads(policy.inputs["policy"])["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
         assert AGENT_ACTIONS <= granted, policy.name
@@ -42,7 +46,7 @@ def test_every_node_role_lets_the_ssm_agent_take_sessions_and_commands(plans, en
 def test_every_cluster_reaches_systems_manager_over_https(plans, env):
     """No interface endpoints: the agent reaches ssm/ssmmessages through the NAT (test_network checks the routes)."""
     plan = plans(env)
-    for log_group in plan.of_type("aws:cloudwatch/logGroup:LogGroup"):
+    for log_group in _cluster_log_groups(plan):
         rules = [r for r in plan.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", log_group.region)
                  if r.component_name == log_group.component_name]
         assert any(r.inputs.get("cidrIpv4") == "0.0.0.0/0" and r.inputs.get("fromPort") == 443 for r in rules), log_group.region
@@ -52,6 +56,6 @@ def test_every_cluster_reaches_systems_manager_over_https(plans, env):
 def test_each_region_exports_the_log_group_its_nodes_write_to(plans, env):
     plan = plans(env)
     outputs = StackOutputs.model_validate(plan.outputs)
-    created = {g.region: g.inputs["name"] for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    created = {g.region: g.inputs["name"] for g in _cluster_log_groups(plan)}
     assert created
     assert {region: outputs.regions[region].log_group_name for region in created} == created
