@@ -24,6 +24,7 @@ from rayfleet.commands import config as config_cmd
 from rayfleet.commands import cost as cost_cmd
 from rayfleet.commands import drill as drill_cmd
 from rayfleet.commands import local as local_cmd
+from rayfleet.commands import ops as ops_cmd
 from rayfleet.commands import plan as plan_cmd
 from rayfleet.commands import render as render_cmd
 from rayfleet.commands import serve as serve_cmd
@@ -58,6 +59,12 @@ app.command(name="plan")(plan_cmd.plan)
 app.add_typer(render_cmd.app, name="render")
 app.add_typer(serve_cmd.app, name="serve")
 app.add_typer(local_cmd.app, name="local")
+# Operating a deployed cluster through Session Manager (no SSH, no open port), listed together.
+app.command(name="ssh", rich_help_panel=ops_cmd.PANEL)(ops_cmd.ssh)
+app.command(name="exec", rich_help_panel=ops_cmd.PANEL)(ops_cmd.exec_)
+app.command(name="dashboard", rich_help_panel=ops_cmd.PANEL)(ops_cmd.dashboard)
+app.command(name="logs", rich_help_panel=ops_cmd.PANEL)(ops_cmd.logs)
+app.add_typer(ops_cmd.job_app, name="job", rich_help_panel=ops_cmd.PANEL)
 
 
 def _print_version(asked: bool) -> None:

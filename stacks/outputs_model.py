@@ -9,7 +9,8 @@ The keys are camelCase, as `pulumi stack output --json` prints them:
     env, primaryRegion, rayVersion,
     regions.<region>.{primary, cluster, vpcId, privateSubnetIds, publicSubnetIds, clusterName,
                       headAsgName, workerAsgs, headAddress, dashboardUrl, dashboardTokenSecretArn,
-                      artifactBucket, nodeSecurityGroupId, loadBalancerDnsName, tls, healthCheckId},
+                      artifactBucket, nodeSecurityGroupId, loadBalancerDnsName, tls, healthCheckId,
+                      logGroupName},
     failover.{mode, domain, hostedZone, hostedZoneId, ttlSeconds,
               records[{region, routing, role, setIdentifier, healthCheckId, loadBalancerDnsName}]}
 
@@ -71,6 +72,8 @@ class RegionOutputs(OutputsModel):
     tls: str | None = None
     #: The region's Route 53 health check; only with DNS failover.
     health_check_id: str | None = None
+    #: The cluster's CloudWatch log group: node logs, one stream per instance and file (`rayfleet logs`).
+    log_group_name: str | None = None
 
 
 class FailoverRecord(OutputsModel):

@@ -412,4 +412,5 @@ def cluster_outputs(s: RegionStack) -> dict[str, Any]:
         dashboard_token_secret_arn=s.cluster.dashboard_token_secret_arn,
         artifact_bucket=s.artifacts.bucket_name,
         node_security_group_id=s.cluster.node_security_group_id,
+        log_group_name=s.cluster.log_group_name,
     )

@@ -108,6 +108,7 @@ class RayCluster(pulumi.ComponentResource):
         self.node_security_group_id = self.security.node.id
         self.dashboard_token_secret_arn = stores.token_secret.arn
         self.hosted_zone_id = stores.zone.zone_id
+        self.log_group_name = stores.log_group.name
         self.redis_endpoint = stores.redis.primary_endpoint_address if stores.redis else None
         self.register_outputs(
             {

@@ -534,6 +534,9 @@ def _worker_command(boot: NodeBoot) -> list[str]:
 
 def _start_script(command: list[str], *, wait_for: str | None = None) -> str:
     body = "#!/bin/bash\nset -euo pipefail\n"
+    # Ray's processes and the jobs it runs (`python script.py`) find the venv's python and ray first:
+    # systemd's PATH has no `python` at all on Ubuntu, and its python3 lacks Ray.
+    body += f'export PATH="{VENV}/bin:$PATH"\n'
     if wait_for:
         # Bounded wait for the head's address; systemd restarts this script if the head is still away.
         body += f"for attempt in $(seq 1 60); do getent hosts {wait_for} >/dev/null && break; sleep 10; done\n"

@@ -46,6 +46,11 @@ ENV_COMMANDS = {
     "cost report": (),
     "cost allocate": ("--region", "us-west-2"),
     "drill failover": ("--dry-run",),
+    "ssh": (),
+    "exec": ("--", "true"),
+    "dashboard": (),
+    "logs": (),
+    "job submit": ("--", "true"),
 }
 
 

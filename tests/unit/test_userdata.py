@@ -199,6 +199,7 @@ def test_a_node_without_a_namespace_or_log_group_is_refused():
     with pytest.raises(ValueError, match="every node runs the CloudWatch agent"):
         render_worker(dataclasses.replace(GPU_WORKER, log_group=""))
 
+
 @pytest.mark.parametrize("render, boot", [(render_head, HEAD), (render_head, DEV_HEAD), (render_worker, GPU_WORKER)])
 def test_every_node_starts_ray_in_serves_haproxy_high_throughput_mode_by_default(render, boot):
     env = ray_env_file(render(boot))
@@ -219,3 +220,11 @@ def test_the_python_ingress_starts_ray_with_serves_own_proxy_and_no_haproxy_pin(
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "0" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "0"
     assert not any(key.startswith("RAY_SERVE_HAPROXY_") for key in env)
     assert "pip install --quiet 'ray[serve]==2.60.0' 'boto3>=1.34,<2'" in script
+
+
+@pytest.mark.parametrize("script", [render_head(HEAD), render_worker(GPU_WORKER)], ids=["head", "worker"])
+def test_ray_and_the_jobs_it_runs_find_the_venvs_python_first(script):
+    # systemd's PATH has no `python` on Ubuntu and its python3 lacks Ray: `rayfleet job submit -- python x.py`
+    # runs its entrypoint with the PATH of Ray's processes, so start-ray puts the venv first.
+    start_ray = written(script, "/opt/rayfleet/bin/start-ray")
+    assert start_ray.index('export PATH="/opt/rayfleet/venv/bin:$PATH"\n') < start_ray.index("exec /opt/rayfleet/venv/bin/ray start")

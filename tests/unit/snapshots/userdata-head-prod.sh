@@ -231,6 +231,7 @@ chown root:ray /etc/rayfleet/ray.env
 cat > /opt/rayfleet/bin/start-ray <<'RAYFLEET_EOF'
 #!/bin/bash
 set -euo pipefail
+export PATH="/opt/rayfleet/venv/bin:$PATH"
 exec /opt/rayfleet/venv/bin/ray start --head \
   --block \
   --disable-usage-stats \

@@ -225,6 +225,7 @@ chown root:ray /etc/rayfleet/ray.env
 cat > /opt/rayfleet/bin/start-ray <<'RAYFLEET_EOF'
 #!/bin/bash
 set -euo pipefail
+export PATH="/opt/rayfleet/venv/bin:$PATH"
 for attempt in $(seq 1 60); do getent hosts head.rayfleet-prod-us-east-1.rayfleet.internal >/dev/null && break; sleep 10; done
 exec /opt/rayfleet/venv/bin/ray start \
   --block \
