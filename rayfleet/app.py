@@ -34,7 +34,7 @@ from components.errors import RayfleetError
 #: How `rayfleet --help` lists the commands: an environment's life (describe it, preview it, deploy its
 #: applications, pay for it), then working on one machine, rehearsing failure, and the generated configs.
 #: A command not listed comes last, in the order it was added.
-COMMAND_ORDER = ("config", "plan", "serve", "cost", "local", "drill", "render")
+COMMAND_ORDER = ("config", "plan", "serve", "cost", "local", "drill", "render", "ssh", "exec", "dashboard", "logs", "job")
 
 
 class _OrderedGroup(TyperGroup):
