@@ -47,7 +47,7 @@ def up(
     with Live(Text("", style="muted"), console=err_console, transient=True) as live:
         result = local.up(
             cfg, note=f"rayfleet local up {source}", serve_port=port, gcs_port=ray_port, dashboard_port=dashboard_port,
-            confirm_removal=confirmer(yes), on_step=_step,
+            confirm_removal=confirmer(yes, live), on_step=_step,
             on_progress=lambda apps, elapsed: live.update(progress_line(apps, elapsed)), timeout_s=timeout,
         )
     state = result.state
