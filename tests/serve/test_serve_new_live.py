@@ -16,6 +16,7 @@ from tests.fakes.cli import run_cli
 from tests.fakes.environments import ROOT
 from tests.fakes.own_app import write_own_app, write_own_app_stack
 from tests.fakes.ports import free_ports
+from tests.fakes.readme import curl_examples
 
 
 def _own_head_up(path):
@@ -52,6 +53,9 @@ def test_a_new_application_deploys_with_local_up_and_answers(tmp_path, monkeypat
         url = f"http://127.0.0.1:{serve_port}/reviews"
         assert _post(url, {"text": "a great day"}) == (200, {"score": 2.0, "label": "positive", "modelVersion": "lookup-v1"})
         assert _post(url, {"txt": "a great day"}) == (400, {"error": "the body needs a 'text' string (got keys: txt)"})
+        readme = [e for e in curl_examples((ROOT / "README.md").read_text()) if e.route == "/reviews"]
+        assert len(readme) == 2
+        assert {e.command: e.shows(e.run(serve_port)) for e in readme} == {e.command: True for e in readme}
     finally:
         state = read_state()
         down = run_cli("local", "down", timeout=120)
