@@ -41,3 +41,19 @@ def test_local_env_without_a_local_cluster_says_how_to_start_one(cli, tmp_path):
     assert (run.code, run.out) == (1, "")
     assert run.err == ("error: no local cluster is running, so there is nothing to point Ray's CLI at. "
                        "Fix: start one with 'rayfleet local up'\n")
+
+
+def test_local_up_names_the_local_env_command(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from rayfleet.app import app
+    from serve_apps import local
+    from serve_apps.deployer import DeployResult
+    from serve_apps.render import RenderedConfig
+
+    state = local.LocalState(6421, 8291, 8021, "/tmp/rf0-6421.ray", 4242, str(tmp_path / "auth_token"))
+    deployed = DeployResult(apps=[], removed=[], record=None, seconds=1.0)
+    monkeypatch.setattr(local, "up", lambda cfg, **kwargs: local.UpResult(state, True, [], RenderedConfig({}), deployed))
+    run = CliRunner().invoke(app, ["local", "up", "--env", "dev"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert run.exit_code == 0, run.output
+    assert 'ray CLI    eval "$(rayfleet local env)"  then ray status, ray job list\n' in run.output

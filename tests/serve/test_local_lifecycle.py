@@ -19,6 +19,7 @@ def test_local_up_starts_a_head_clamps_and_smoke_tests_every_route(local_cluster
     report, serve_port = local_cluster["report"], local_cluster["state"].serve_port
     assert report["started"] is True
     assert report["dashboard"] == local_cluster["state"].dashboard_url
+    assert report["rayEnv"]["RAY_ADDRESS"] == local_cluster["state"].gcs_address
     assert {s["app"]: (s["url"], s["ok"]) for s in report["smoke"]} == {
         "sentiment": (f"http://127.0.0.1:{serve_port}/sentiment", True),
         "digits": (f"http://127.0.0.1:{serve_port}/digits", True),
