@@ -62,6 +62,8 @@ def test_local_down_leaves_no_ray_process(local_cluster, rayfleet_home):
 
 
 def test_cost_allocate_local_reads_the_local_up_cluster_with_its_token(local_cluster, rayfleet_home):
-    run = run_cli("cost", "allocate", "--local", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=120)
+    # --local reads the default dashboard port unless told: the session cluster runs on a free one.
+    env = {"RAYFLEET_HOME": str(rayfleet_home), "RAY_DASHBOARD_ADDRESS": local_cluster["state"].dashboard_url}
+    run = run_cli("cost", "allocate", "--local", "--json", env=env, timeout=120)
     assert run.code == 0, run.err
     assert {"sentiment", "digits"} <= set(json.dumps(json.loads(run.out)).replace('"', " ").split())
