@@ -17,9 +17,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from components.contract import DASHBOARD_PORT
 from components.errors import RayfleetError
 
 SERVE_PATH = "/api/serve/applications/"
+#: Served by every Ray dashboard (ray/dashboard/modules/job/job_head.py): how a dashboard is told from other servers.
+VERSION_PATH = "/api/version"
 
 
 class DashboardError(RayfleetError):
@@ -44,10 +47,8 @@ class Dashboard:
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         url = self.address + path
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
         data = None
+        headers = self._headers()
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
@@ -56,7 +57,7 @@ class Dashboard:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 raw = response.read()
         except urllib.error.HTTPError as err:
-            raise self._http_error(method, url, err) from None
+            raise self._http_error(method, path, err) from None
         except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as err:
             reason = getattr(err, "reason", err)
             raise DashboardError(
@@ -69,13 +70,15 @@ class Dashboard:
         try:
             return json.loads(raw)
         except json.JSONDecodeError:
-            raise DashboardError(
-                f"the Ray dashboard at {self.address} answered {method} {path} with something that is not JSON "
-                f"({raw[:80]!r}). Fix: check that the address is a Ray dashboard (port 8265)"
-            ) from None
+            raise self._not_json(method, path, response) from None
 
-    def _http_error(self, method: str, url: str, err: urllib.error.HTTPError) -> DashboardError:
-        detail = err.read().decode(errors="replace").strip()[:500]
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _http_error(self, method: str, path: str, err: urllib.error.HTTPError) -> DashboardError:
         if err.code == 401:
             return DashboardError(
                 f"the Ray dashboard at {self.address} requires a token (401 Unauthorized). "
@@ -86,7 +89,38 @@ class Dashboard:
                 f"the Ray dashboard at {self.address} rejected the token (403 Forbidden). "
                 "Fix: use the cluster's current token (--token-file/--token, or the dashboardTokenSecretArn secret)"
             )
-        return DashboardError(f"the Ray dashboard at {self.address} answered {method} {url} with {err.code}: {detail}")
+        if self.ray_version() is None:
+            return self._stranger(method, path, err)
+        # Ray's handlers answer failures as text (often a traceback): one line of it says enough.
+        detail = " ".join(err.read().decode(errors="replace").split())[:300]
+        return DashboardError(f"the Ray dashboard at {self.address} answered {method} {path} with {err.code}: {detail}")
+
+    def _not_json(self, method: str, path: str, response) -> DashboardError:
+        if self.ray_version() is None:
+            return self._stranger(method, path, response)
+        return DashboardError(f"the Ray dashboard at {self.address} answered {method} {path} with something that is not "
+                              "JSON. Fix: check that the dashboard and rayfleet's Ray versions match")
+
+    def _stranger(self, method: str, path: str, response) -> DashboardError:
+        """Whatever answered instead of a dashboard, on one line: its status, its Server header, its content type."""
+        server = (response.headers.get("Server") or "").strip() or "no Server header"
+        kind = (response.headers.get("Content-Type") or "no content type").split(";")[0]
+        return DashboardError(
+            f"the server at {self.address} is not a Ray dashboard: {method} {path} answered "
+            f"{response.status} {response.reason} ({server}, {kind}). Fix: pass the Ray dashboard's address, "
+            f"port {DASHBOARD_PORT} of the head (e.g. http://127.0.0.1:{DASHBOARD_PORT}), not Serve's HTTP port"
+        )
+
+    def ray_version(self) -> str | None:
+        """The Ray version the dashboard reports (`GET /api/version`), or None if what answers is no Ray dashboard."""
+        request = urllib.request.Request(self.address + VERSION_PATH, headers=self._headers())
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                answer = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        version = answer.get("ray_version") if isinstance(answer, dict) else None
+        return version if isinstance(version, str) else None
 
 
 def normalize_address(address: str) -> str:

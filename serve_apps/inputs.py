@@ -33,6 +33,10 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadRequest(f"the request body is not valid JSON ({err})") from None
+    except RecursionError:
+        # Python's decoder recurses once per nesting level; a body such as {"text": [[[...]]]} thousands
+        # deep exhausts the stack before any field check sees it. No request of these apps nests past 3.
+        raise BadRequest("the request body nests JSON arrays/objects too deeply to parse; send a flat JSON object") from None
 
 
 def _type_name(value: Any) -> str:

@@ -16,6 +16,8 @@ which would kill every Ray cluster on the machine (see serve_apps/processes.py).
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
 import os
 import secrets
@@ -23,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -259,6 +262,49 @@ def _region_health_smoke(name: str, url: str) -> SmokeResult:
         return SmokeResult(name, url, False, f"request failed: {err}", method="GET")
 
 
+_lock_depth = threading.local()
+
+
+def one_at_a_time(command):
+    """Run `up`/`down` under an exclusive lock on `$RAYFLEET_HOME/local/lock`; a second one waits, saying why.
+
+    Without it, a second `up` finds the first one's state file before its head answers, takes that
+    head for a dead one and stops it (the first fails with "'ray start --head' failed (exit -15)").
+    flock is released by the kernel when its holder exits, however it exits. `up` calls `down`
+    itself, hence the per-thread depth.
+    """
+
+    @functools.wraps(command)
+    def locked(*args, **kwargs):
+        depth = getattr(_lock_depth, "value", 0)
+        if depth:
+            return command(*args, **kwargs)
+        on_step = kwargs.get("on_step") or (lambda message: None)
+        path = rayfleet_home() / "local" / "lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "?"
+                on_step(f"another 'rayfleet local up' or 'local down' is running (pid {holder}); waiting for it to finish")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            lock.truncate(0)
+            lock.write(f"{os.getpid()}\n")
+            lock.flush()
+            _lock_depth.value = 1
+            try:
+                return command(*args, **kwargs)
+            finally:
+                _lock_depth.value = 0
+                lock.truncate(0)
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    return locked
+
+
+@one_at_a_time
 def up(
     cfg: EnvironmentConfig | str = "dev",
     *,
@@ -387,6 +433,7 @@ class DownResult:
     temp_dir: str = ""
 
 
+@one_at_a_time
 def down(on_step: Callable[[str], None] = lambda message: None, keep_logs: bool = False) -> DownResult:
     """Stop the session's processes; `keep_logs` leaves its temp dir, where Ray's logs say why a step failed."""
     from serve_apps.processes import session_processes, stop_session

@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from rayfleet.commands.common import EnvOption, FileOption, JsonOption, load, stack_file
-from rayfleet.output import console, err_console, print_json
+from rayfleet.output import THEME, console, err_console, print_json
 from components.errors import RayfleetError
 
 app = typer.Typer(
@@ -107,17 +109,37 @@ def _target(path: Path, outputs: Path | None, dry_run: bool):
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr():
-    """Ray's processes, started meanwhile, inherit fd 1: keep their chatter off the report's stdout."""
+def _ray_output_to(log_path: Path):
+    """Send fds 1 and 2 to `log_path` meanwhile; yield a console on the real stderr for progress.
+
+    The drill's Ray processes (raylets, workers, Serve) inherit fds 1 and 2 and write coloured
+    internal logs there, and Ray's loggers in this process write to sys.stderr: on the terminal they
+    buried the result table, and piped they put ANSI codes in stderr. The file keeps them for later.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    real_stderr = os.fdopen(os.dup(saved[2]), "w", buffering=1)
     try:
-        yield
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        yield Console(file=real_stderr, theme=THEME, highlight=False, soft_wrap=True)
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(log)
+        real_stderr.close()
+
+
+def _drill_log_path() -> Path:
+    from serve_apps.paths import rayfleet_home
+
+    return rayfleet_home() / "logs" / f"drill-spot-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
 
 
 @app.command()
@@ -146,9 +168,7 @@ def spot(
     unknown = sorted(set(variant) - {"watcher", "abrupt"})
     if unknown:
         raise RayfleetError(f"unknown --variant {', '.join(unknown)}. Fix: use watcher and/or abrupt")
-    from rich.status import Status
-
-    from components.drills.spot import DrillOptions, run_spot_drill
+    from components.drills.spot import DrillOptions
     from rayfleet.views.spot_drill import spot_drill_table
 
     options = DrillOptions(
@@ -163,8 +183,12 @@ def spot(
         max_requests=max_requests,
         variants=tuple(dict.fromkeys(variant)),
     )
-    with Status("spot drill: starting...", console=err_console) as status, _stdout_to_stderr():
-        report = run_spot_drill(options, progress=lambda message: status.update(f"spot drill: {message}"))
+    log_path = _drill_log_path()
+    try:
+        with _ray_output_to(log_path) as progress_console:
+            report = _run_with_progress(options, progress_console)
+    finally:
+        err_console.print(Text(f"Ray's logs of the drill: {log_path}", style="muted"))
     if as_json:
         print_json(report.to_json())
     else:
@@ -173,3 +197,15 @@ def spot(
     if any(r.failed or not r.drained for r in watched):
         err_console.print(Text("error: ", style="error") + Text("with the watcher, requests failed or the node was not drained"))
         raise typer.Exit(1)
+
+
+def _run_with_progress(options, progress_console: Console):
+    """The drill, with a spinner on a terminal, or one line per step when stderr is a pipe or a file."""
+    from rich.status import Status
+
+    from components.drills.spot import run_spot_drill
+
+    if not progress_console.is_terminal:
+        return run_spot_drill(options, progress=lambda message: progress_console.print(Text(f"spot drill: {message}")))
+    with Status("spot drill: starting...", console=progress_console) as status:
+        return run_spot_drill(options, progress=lambda message: status.update(f"spot drill: {message}"))

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
 from rich.live import Live
 from rich.text import Text
 
-from rayfleet.commands.common import FileOption, load
+from rayfleet.commands.common import FileOption, JsonOption, load
 from rayfleet.commands.serve import YesOption, confirmer
 from rayfleet.output import console, err_console, print_json
 from components.contract import DASHBOARD_PORT, GCS_PORT, SERVE_PORT
 from components.errors import RayfleetError
 
 app = typer.Typer(help="Run the Serve applications on a local Ray cluster.", no_args_is_help=True)
+
+
+#: How to point Ray's own CLI at the local cluster, as `local up` and `local env` say it.
+ENV_HINT = 'eval "$(rayfleet local env)"'
+
+
+def ray_cli_env(state) -> dict[str, str]:
+    """The variables Ray's CLI reads to reach and authenticate to the local cluster.
+
+    `ray status` takes the GCS from RAY_ADDRESS (ray/_private/services.py); `ray job` takes the
+    dashboard from RAY_API_SERVER_ADDRESS, else RAY_ADDRESS (ray/dashboard/utils.py); with
+    RAY_AUTH_MODE=token both send the token read from RAY_AUTH_TOKEN_PATH.
+    """
+    return {"RAY_ADDRESS": state.gcs_address, "RAY_API_SERVER_ADDRESS": state.dashboard_url, **state.ray_env()}
 
 
 def _step(message: str) -> None:
@@ -47,7 +62,7 @@ def up(
     with Live(Text("", style="muted"), console=err_console, transient=True) as live:
         result = local.up(
             cfg, note=f"rayfleet local up {source}", serve_port=port, gcs_port=ray_port, dashboard_port=dashboard_port,
-            confirm_removal=confirmer(yes), on_step=_step,
+            confirm_removal=confirmer(yes, live), on_step=_step,
             on_progress=lambda apps, elapsed: live.update(progress_line(apps, elapsed)), timeout_s=timeout,
         )
     state = result.state
@@ -55,6 +70,7 @@ def up(
     if as_json:
         print_json({
             "dashboard": state.dashboard_url, "gcsAddress": state.gcs_address, "tokenFile": state.token_path,
+            "rayEnv": ray_cli_env(state),
             "started": result.started, "builtModels": result.built_models, "clamped": result.rendered.notes,
             "applications": status_json(result.deployed.apps),
             "smoke": [{"app": s.app, "method": s.method, "url": s.url, "ok": s.ok, "detail": s.detail} for s in result.smoke],
@@ -65,6 +81,7 @@ def up(
             mark = Text("✓ ", style="ok") if smoke.ok else Text("✗ ", style="error")
             console.print(mark + Text(f"{smoke.app:<10} {smoke.method + ' ' if smoke.method else ''}{smoke.url}  ") + Text(smoke.detail, style="muted"))
         console.print(Text(f"dashboard  {state.dashboard_url}  (token in {state.token_path})", style="muted"))
+        console.print(Text(f"ray CLI    {ENV_HINT}  then ray status, ray job list", style="muted"))
         console.print(Text("stop with   rayfleet local down", style="muted"))
     if failed:
         raise RayfleetError("smoke test failed: " + "; ".join(f"{s.app} at {s.url}: {s.detail}" for s in failed)
@@ -81,3 +98,24 @@ def down() -> None:
         console.print(Text("no local cluster is running (nothing to stop)", style="muted"))
         return
     console.print(Text("✓ ", style="ok") + Text(f"local cluster stopped ({result.stopped} processes); no Ray process of it remains"))
+
+
+@app.command(name="env")
+def env_(as_json: bool = JsonOption) -> None:
+    """Print the exports that point Ray's CLI (ray status, ray job ...) at the local cluster, with its token.
+
+    Use it as: eval "$(rayfleet local env)"
+    """
+    from serve_apps.local import read_state
+
+    state = read_state()
+    if state is None:
+        raise RayfleetError("no local cluster is running, so there is nothing to point Ray's CLI at. "
+                            "Fix: start one with 'rayfleet local up'")
+    if as_json:
+        print_json(ray_cli_env(state))
+        return
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in ray_cli_env(state).items()]
+    # Ray reads RAY_AUTH_TOKEN before RAY_AUTH_TOKEN_PATH: a token left in the shell would win over this cluster's.
+    lines.append("unset RAY_AUTH_TOKEN")
+    typer.echo("\n".join(lines))

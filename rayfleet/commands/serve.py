@@ -24,8 +24,12 @@ YesOption = typer.Option(False, "--yes", "-y", help="Remove applications the new
 TimeoutOption = typer.Option(300.0, "--timeout", help="Seconds to wait for every application to be RUNNING.")
 
 
-def confirmer(yes: bool):
-    """Ask before Serve's declarative PUT removes applications; refuse when no one can answer."""
+def confirmer(yes: bool, live: Live | None = None):
+    """Ask before Serve's declarative PUT removes applications; refuse when no one can answer.
+
+    `live` is the progress spinner on stderr: it redraws over anything written beside it, so it
+    is stopped while the question waits for an answer (else the command looks hung) and resumed after.
+    """
 
     def confirm(names: list[str]) -> bool:
         err_console.print(Text("warning: ", style="warn") + Text(f"this deploy removes running application(s): {', '.join(names)}"))
@@ -33,7 +37,13 @@ def confirmer(yes: bool):
             return True
         if not sys.stdin.isatty():
             return False
-        return typer.confirm("Remove them?", default=False, err=True)
+        if live is not None:
+            live.stop()
+        try:
+            return typer.confirm("Remove them?", default=False, err=True)
+        finally:
+            if live is not None:
+                live.start()
 
     return confirm
 
@@ -55,7 +65,7 @@ def _deploy_each(targets, yes: bool, timeout: float, as_json: bool, rollback: bo
         with Live(Text("waiting for the controller", style="muted"), console=err_console, transient=True) as live:
             if rollback:
                 restored, result = deployer.rollback(
-                    target.dashboard, target.history, confirm_removal=confirmer(yes), on_progress=_progress(live), timeout_s=timeout
+                    target.dashboard, target.history, confirm_removal=confirmer(yes, live), on_progress=_progress(live), timeout_s=timeout
                 )
                 err_console.print(Text(f"restored deployment #{restored.seq} of {target.history.folder}", style="muted"))
             else:
@@ -63,7 +73,7 @@ def _deploy_each(targets, yes: bool, timeout: float, as_json: bool, rollback: bo
                     err_console.print(Text(f"note: {note}", style="muted"))
                 result = deployer.deploy(
                     target.dashboard, target.rendered.config, history=target.history,
-                    confirm_removal=confirmer(yes), on_progress=_progress(live), timeout_s=timeout,
+                    confirm_removal=confirmer(yes, live), on_progress=_progress(live), timeout_s=timeout,
                 )
         err_console.print(Text("✓ ", style="ok") + Text(f"{target.label}: every application RUNNING in {result.seconds:.0f} s"))
         report.append({"target": target.label, "record": result.record.seq, "removed": result.removed, "applications": status_json(result.apps)})

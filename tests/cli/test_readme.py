@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.fakes.environments import ROOT
+from tests.fakes.readme import curl_examples
 
 README = (ROOT / "README.md").read_text()
 CI = (ROOT / ".ci" / "run").read_text()
@@ -36,3 +37,12 @@ def test_documented_commands_exist():
         assert group is not None, f"README mentions 'rayfleet {command}', which does not exist"
         if len(words) == 2 and hasattr(group, "commands"):
             assert words[1] in group.commands or words[1].startswith("-"), f"no 'rayfleet {command}'"
+
+
+def test_every_curl_example_sends_a_complete_request():
+    # tests/serve/test_readme_examples_live.py runs them against `local up`; pasted, an elided body fails.
+    examples = curl_examples(README)
+    assert [e.route for e in examples if e.route] == [
+        "/sentiment", "/sentiment", "/digits", "/digits", "/digits", "/reviews", "/reviews",
+    ]
+    assert [e.command for e in examples if "..." in e.command] == []

@@ -3,6 +3,8 @@
 Every test in tests/serve/ shares it: the apps through DeploymentHandles and
 over HTTP, the deployer against its real dashboard, the node agents' GCS reads,
 and finally `rayfleet local down` (ordered last by `pytest_collection_modifyitems`).
+It runs on free ports, not `local up`'s defaults (6379, 8265, 8000), so the suite
+runs beside a user's own `rayfleet local up`.
 Two modules start a cluster of their own, each saying why: test_ray_agents.py
 (a worker to drain) and test_cost_allocate_live.py (apps with known resources on a
 head with room for them). RAYFLEET_HOME points at a session folder, so nothing of
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.cli import run_cli
+from tests.fakes.ports import free_ports
 
 #: Tests that stop the shared cluster; they run after every other test.
 LAST = ("test_local_down",)
@@ -46,11 +49,19 @@ def rayfleet_home(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def local_cluster(rayfleet_home):
+def local_ports() -> list[str]:
+    """`local up`'s port options for the session cluster: free ports, whatever else runs on this machine."""
+    gcs, dashboard, serve = free_ports(3)
+    return ["--ray-port", str(gcs), "--dashboard-port", str(dashboard), "--port", str(serve)]
+
+
+@pytest.fixture(scope="session")
+def local_cluster(rayfleet_home, local_ports):
     """The `rayfleet local up --json` run that started the cluster: its report, and the state it wrote."""
     from serve_apps.local import read_state
 
-    run = run_cli("local", "up", "--env", "dev", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=400)
+    run = run_cli("local", "up", "--env", "dev", *local_ports, "--json", env={"RAYFLEET_HOME": str(rayfleet_home)},
+                  timeout=400)
     assert run.code == 0, run.err
     state = read_state()
     yield {"report": json.loads(run.out), "stderr": run.err, "state": state}

@@ -75,6 +75,8 @@ def test_concurrent_requests_each_get_their_own_answer(serve_url):
         ("digits", {"instances": [[0] * 64, "x"]}, "'instances[1]' must be a list of 64 numbers, got str"),
         ("digits", [1, 2], "the body must be a JSON object with 'pixels' or 'instances', got list"),
         ("digits", "", "the request body is empty; send a JSON object"),
+        ("sentiment", '{"text": ' + "[" * 50_000 + "]" * 50_000 + "}",
+         "the request body nests JSON arrays/objects too deeply to parse; send a flat JSON object"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_problem(serve_url, route, body, message):

@@ -99,7 +99,8 @@ def test_status_cli_shows_apps_of_the_local_cluster(local_cluster, rayfleet_home
 
     from tests.fakes.cli import run_cli
 
-    run = run_cli("serve", "status", "--address", "127.0.0.1:8265", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)})
+    address = local_cluster["state"].dashboard_url
+    run = run_cli("serve", "status", "--address", address, "--json", env={"RAYFLEET_HOME": str(rayfleet_home)})
     assert run.code == 0, run.err
     apps = {a["name"]: a for a in json.loads(run.out)[0]["applications"]}
     assert apps["digits"]["routePrefix"] == "/digits"
@@ -113,13 +114,14 @@ def test_cli_deploy_then_rollback_through_the_local_dashboard(local_cluster, ray
     env = {"RAYFLEET_HOME": str(rayfleet_home)}
     history = History.for_target(local_cluster["state"].dashboard_url)
     before = len(history.records())
-    run = run_cli("serve", "deploy", "--env", "dev", "--address", "127.0.0.1:8265", env=env, timeout=300)
+    address = local_cluster["state"].dashboard_url
+    run = run_cli("serve", "deploy", "--env", "dev", "--address", address, env=env, timeout=300)
     assert run.code == 0, run.err
-    assert "✓ http://127.0.0.1:8265: every application RUNNING in " in run.err
+    assert f"✓ {address}: every application RUNNING in " in run.err
     rows = [[cell.strip() for cell in line.split("│")][:4] for line in run.out.splitlines() if "│" in line]
     assert ["sentiment", "/sentiment", "RUNNING", "Sentiment"] in rows
     assert [REGION_HEALTH_APP, "/-/region-health", "RUNNING", "RegionHealth"] in rows
-    back = run_cli("serve", "rollback", "--address", "127.0.0.1:8265", env=env, timeout=300)
+    back = run_cli("serve", "rollback", "--address", address, env=env, timeout=300)
     assert back.code == 0, back.err
     assert f"restored deployment #{before} of {history.folder}" in back.err
     assert [r.outcome for r in history.records()[before:]] == ["running", "running"]

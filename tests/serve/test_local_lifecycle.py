@@ -16,13 +16,14 @@ def _listening(port: int) -> bool:
 
 
 def test_local_up_starts_a_head_clamps_and_smoke_tests_every_route(local_cluster):
-    report = local_cluster["report"]
+    report, serve_port = local_cluster["report"], local_cluster["state"].serve_port
     assert report["started"] is True
-    assert report["dashboard"] == "http://127.0.0.1:8265"
+    assert report["dashboard"] == local_cluster["state"].dashboard_url
+    assert report["rayEnv"]["RAY_ADDRESS"] == local_cluster["state"].gcs_address
     assert {s["app"]: (s["url"], s["ok"]) for s in report["smoke"]} == {
-        "sentiment": ("http://127.0.0.1:8000/sentiment", True),
-        "digits": ("http://127.0.0.1:8000/digits", True),
-        "_region-health": ("http://127.0.0.1:8000/-/region-health", True),
+        "sentiment": (f"http://127.0.0.1:{serve_port}/sentiment", True),
+        "digits": (f"http://127.0.0.1:{serve_port}/digits", True),
+        "_region-health": (f"http://127.0.0.1:{serve_port}/-/region-health", True),
     }
     assert all(a["status"] == "RUNNING" and a["healthy"] for a in report["applications"])
     for note in report["clamped"]:
@@ -35,14 +36,14 @@ def test_local_up_builds_the_missing_model_once(local_cluster, rayfleet_home):
 
 
 @pytest.mark.slow
-def test_local_up_twice_is_harmless(local_cluster, rayfleet_home):
-    run = run_cli("local", "up", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=300)
+def test_local_up_twice_is_harmless(local_cluster, rayfleet_home, local_ports):
+    run = run_cli("local", "up", *local_ports, "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=300)
     assert run.code == 0, run.err
     report = json.loads(run.out)
     assert report["started"] is False
     assert report["builtModels"] == []
     assert all(s["ok"] for s in report["smoke"])
-    assert "• Ray head already running (dashboard http://127.0.0.1:8265)\n" in run.err
+    assert f"• Ray head already running (dashboard {local_cluster['state'].dashboard_url})\n" in run.err
 
 
 @pytest.mark.slow
@@ -64,6 +65,8 @@ def test_local_down_leaves_no_ray_process(local_cluster, rayfleet_home):
 
 
 def test_cost_allocate_local_reads_the_local_up_cluster_with_its_token(local_cluster, rayfleet_home):
-    run = run_cli("cost", "allocate", "--local", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=120)
+    # --local reads the default dashboard port unless told: the session cluster runs on a free one.
+    env = {"RAYFLEET_HOME": str(rayfleet_home), "RAY_DASHBOARD_ADDRESS": local_cluster["state"].dashboard_url}
+    run = run_cli("cost", "allocate", "--local", "--json", env=env, timeout=120)
     assert run.code == 0, run.err
     assert {"sentiment", "digits"} <= set(json.dumps(json.loads(run.out)).replace('"', " ").split())

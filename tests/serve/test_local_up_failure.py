@@ -10,9 +10,7 @@ import socket
 
 from tests.fakes.cli import run_cli
 from tests.fakes.environments import ROOT
-
-#: Ports no other test's cluster uses.
-GCS_PORT, DASHBOARD_PORT, SERVE_PORT = 6421, 8291, 8021
+from tests.fakes.ports import free_ports
 
 
 def _listening(port: int) -> bool:
@@ -30,9 +28,11 @@ def _broken_stack(folder):
 def test_local_up_with_a_broken_import_path_fails_before_starting_anything(tmp_path):
     home = tmp_path / "home"
     env = {"RAYFLEET_HOME": str(home)}
+    ports = free_ports(3)
+    gcs, dashboard, serve = map(str, ports)
     run = run_cli(
-        "local", "up", "--file", str(_broken_stack(tmp_path)), "--ray-port", str(GCS_PORT),
-        "--dashboard-port", str(DASHBOARD_PORT), "--port", str(SERVE_PORT), "--json", env=env, timeout=300,
+        "local", "up", "--file", str(_broken_stack(tmp_path)), "--ray-port", gcs,
+        "--dashboard-port", dashboard, "--port", serve, "--json", env=env, timeout=300,
     )
     assert (run.code, run.out) == (1, "")
     errors = [line for line in run.err.splitlines() if line.startswith("error: ")]
@@ -43,6 +43,6 @@ def test_local_up_with_a_broken_import_path_fails_before_starting_anything(tmp_p
         errors[0],
     ), errors[0]
     assert not (home / "local" / "state.json").exists()
-    assert not any(_listening(port) for port in (GCS_PORT, DASHBOARD_PORT, SERVE_PORT))
+    assert not any(_listening(port) for port in ports)
     again = run_cli("local", "down", env=env, timeout=60)
     assert again.out == "no local cluster is running (nothing to stop)\n"

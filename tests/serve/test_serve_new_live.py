@@ -15,9 +15,16 @@ import yaml
 from tests.fakes.cli import run_cli
 from tests.fakes.environments import ROOT
 from tests.fakes.own_app import write_own_app, write_own_app_stack
+from tests.fakes.ports import free_ports
+from tests.fakes.readme import curl_examples
 
-#: Ports no other test's cluster uses.
-GCS_PORT, DASHBOARD_PORT, SERVE_PORT = 6422, 8292, 8022
+
+def _own_head_up(path):
+    """`local up --file PATH` on free ports of its own; returns the run and Serve's port."""
+    gcs, dashboard, serve = free_ports(3)
+    run = run_cli("local", "up", "--file", str(path), "--ray-port", str(gcs), "--dashboard-port", str(dashboard),
+                  "--port", str(serve), "--json", timeout=400)
+    return run, serve
 
 
 def _post(url: str, doc: dict) -> tuple[int, dict]:
@@ -40,13 +47,15 @@ def test_a_new_application_deploys_with_local_up_and_answers(tmp_path, monkeypat
     path = tmp_path / "Pulumi.mine.yaml"
     path.write_text(yaml.safe_dump(stack, sort_keys=False))
     monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path / "home"))  # this process's read_state, and the CLI's
-    up = run_cli("local", "up", "--file", str(path), "--ray-port", str(GCS_PORT), "--dashboard-port",
-                 str(DASHBOARD_PORT), "--port", str(SERVE_PORT), "--json", timeout=400)
+    up, serve_port = _own_head_up(path)
     try:
         assert up.code == 0, up.err
-        url = f"http://127.0.0.1:{SERVE_PORT}/reviews"
+        url = f"http://127.0.0.1:{serve_port}/reviews"
         assert _post(url, {"text": "a great day"}) == (200, {"score": 2.0, "label": "positive", "modelVersion": "lookup-v1"})
         assert _post(url, {"txt": "a great day"}) == (400, {"error": "the body needs a 'text' string (got keys: txt)"})
+        readme = [e for e in curl_examples((ROOT / "README.md").read_text()) if e.route == "/reviews"]
+        assert len(readme) == 2
+        assert {e.command: e.shows(e.run(serve_port)) for e in readme} == {e.command: True for e in readme}
     finally:
         state = read_state()
         down = run_cli("local", "down", timeout=120)
@@ -63,11 +72,10 @@ def test_an_application_outside_the_project_validates_renders_deploys_and_answer
     rendered = run_cli("render", "serve", "--file", str(path), "--json")
     assert rendered.code == 0, rendered.err
     monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path / "home"))
-    up = run_cli("local", "up", "--file", str(path), "--ray-port", str(GCS_PORT), "--dashboard-port",
-                 str(DASHBOARD_PORT), "--port", str(SERVE_PORT), "--json", timeout=400)
+    up, serve_port = _own_head_up(path)
     try:
         assert up.code == 0, up.err
-        url = f"http://127.0.0.1:{SERVE_PORT}/fraud"
+        url = f"http://127.0.0.1:{serve_port}/fraud"
         assert _post(url, {"amount": 900}) == (200, {"fraud": True, "amount": 900.0})
         assert _post(url, {"amount": 20}) == (200, {"fraud": False, "amount": 20.0})
     finally:

@@ -64,3 +64,12 @@ def test_too_many_items_are_refused():
     with pytest.raises(BadRequest) as caught:
         parse_sentiment(json.dumps({"texts": ["x"] * (MAX_ITEMS + 1)}).encode())
     assert str(caught.value) == f"'texts' has {MAX_ITEMS + 1} items; at most {MAX_ITEMS} per request"
+
+
+@pytest.mark.parametrize("parse", [parse_sentiment, parse_digits])
+def test_deeply_nested_body_is_a_bad_request_not_a_recursion_error(parse):
+    depth = 100_000
+    body = b'{"text": ' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(BadRequest) as caught:
+        parse(body)
+    assert str(caught.value) == "the request body nests JSON arrays/objects too deeply to parse; send a flat JSON object"
