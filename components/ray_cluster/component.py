@@ -22,7 +22,6 @@ object and the node roles' policies, which a node's first boot needs.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 
@@ -55,7 +54,7 @@ from components.ray_cluster.plan import (
     worker_refresh,
 )
 from components.ray_cluster.security import ClusterSecurity
-from components.ray_cluster.userdata import NodeBoot, RedisBoot, render_head, render_worker
+from components.ray_cluster.userdata import NodeBoot, RedisBoot, encode_user_data, render_head, render_worker
 from components.tags import asg_tags
 
 @dataclass(frozen=True)
@@ -324,7 +323,7 @@ class RayCluster(pulumi.ComponentResource):
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=node) for kind in ("instance", "volume")
             ],
-            user_data=pulumi.Output.from_input(user_data).apply(lambda text: base64.b64encode(text.encode()).decode()),
+            user_data=pulumi.Output.from_input(user_data).apply(encode_user_data),
             update_default_version=True,
             tags=self._tags(f"{group.name}-template"),
             opts=self._child(),

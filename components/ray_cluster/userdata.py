@@ -29,6 +29,8 @@ Pure: the same inputs give the same script (snapshot-tested).
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import shlex
 from dataclasses import dataclass, field
@@ -138,6 +140,24 @@ class NodeBoot:
         return cloudwatch_agent.Shipping(
             self.cluster_id, self.node_type, self.metrics_namespace, self.log_group, gpus=self.gpus > 0, boot_log=BOOT_LOG
         )
+
+
+#: What EC2 accepts as user data, in bytes before base64 (RunInstances, launch templates).
+EC2_USER_DATA_LIMIT = 16384
+
+
+def encode_user_data(script: str) -> str:
+    """A launch template's `user_data`: the script gzip-compressed, then base64.
+
+    EC2 refuses user data over 16 KB, and a head's script is close to that; cloud-init
+    decompresses gzip user data before running it (its "Gzip Compressed Content" format).
+    mtime=0 makes the same script give the same bytes, so an unchanged script never makes a
+    new launch-template version.
+    """
+    packed = gzip.compress(script.encode(), mtime=0)
+    if len(packed) > EC2_USER_DATA_LIMIT:
+        raise ValueError(f"user data is {len(packed)} bytes compressed; EC2 accepts at most {EC2_USER_DATA_LIMIT}")
+    return base64.b64encode(packed).decode()
 
 
 def render_head(boot: NodeBoot) -> str:

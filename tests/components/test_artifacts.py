@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import base64
 import json
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from components.artifacts.component import node_agent_zip, write_node_agent_zip
 from components.artifacts.plan import node_agent_files, node_agent_key
 from stacks.loader import load_environment
 from tests.fakes.environments import ENVIRONMENTS, ROOT
+from tests.fakes.node_boots import template_script
 
 NODE_AGENT_FILES = node_agent_files(ROOT)
 REGIONS = [(env, r) for env in ENVIRONMENTS for r in load_environment(env).region_names]
@@ -59,7 +59,7 @@ def test_node_agent_package_is_uploaded_where_the_user_data_fetches_it(plans, en
     assert package.inputs["bucket"] == plan.outputs["regions"][region]["artifactBucket"]
     fetch = f'Key="{package.inputs["key"]}")'
     for template in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate", region):
-        assert fetch in base64.b64decode(template.inputs["userData"]).decode()
+        assert fetch in template_script(template)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

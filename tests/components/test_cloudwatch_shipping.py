@@ -13,12 +13,14 @@ from components.contract import NODE_GROUP_DIMENSION, NODE_TYPE_KEY, metrics_nam
 from components.ray_cluster.cloudwatch_agent import AGENT_CONFIG_PATH, log_files
 from components.ray_cluster.plan import log_group_name
 from tests.fakes.environments import ENVIRONMENTS
+from components.ray_cluster.userdata import EC2_USER_DATA_LIMIT
+from tests.fakes.node_boots import template_script
 
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 POLICY = "aws:iam/rolePolicy:RolePolicy"
 #: What EC2 accepts as user data, before base64.
-USER_DATA_LIMIT = 16384
+USER_DATA_LIMIT = EC2_USER_DATA_LIMIT
 
 
 def _agent_config(script: str) -> dict:
@@ -33,8 +35,9 @@ def test_every_node_ships_to_its_clusters_log_group_and_its_environments_namespa
     templates = plan.of_type(TEMPLATE)
     assert templates
     for template in templates:
-        script = base64.b64decode(template.inputs["userData"]).decode()
-        assert len(script.encode()) < USER_DATA_LIMIT, template.name
+        script = template_script(template)
+        # What EC2 counts: the user data as sent (gzip-compressed), before base64.
+        assert len(base64.b64decode(template.inputs["userData"])) <= USER_DATA_LIMIT, template.name
         cluster = f"rayfleet-{env}-{template.region}"
         node_type = template.inputs["tagSpecifications"][0]["tags"][NODE_TYPE_KEY]
         config = _agent_config(script)

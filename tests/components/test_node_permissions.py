@@ -7,7 +7,6 @@ agent's are their declarations.
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -19,6 +18,7 @@ from components.ray_cluster.userdata import HEAD_BOOT_PERMISSIONS, WORKER_BOOT_P
 from stacks.loader import load_environment
 from tests.fakes.aws_call_scan import actions, agent_services, agent_source, calls_in, granted, user_data_calls
 from tests.fakes.environments import ENVIRONMENTS
+from tests.fakes.node_boots import template_script
 
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -27,7 +27,7 @@ REGIONS = [(env, region) for env in ENVIRONMENTS for region in load_environment(
 
 def _user_data(plan, region, *, head: bool) -> list[str]:
     scripts = [
-        base64.b64decode(t.inputs["userData"]).decode()
+        template_script(t)
         for t in plan.of_type(TEMPLATE, region)
         if (t.inputs["tagSpecifications"][0]["tags"][NODE_TYPE_KEY] == HEAD_NODE_TYPE) == head
     ]

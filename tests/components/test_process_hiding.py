@@ -8,12 +8,12 @@ unit's processes from others (systemd.exec(5)).
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
 
 from tests.fakes.environments import ENVIRONMENTS
+from tests.fakes.node_boots import template_script
 
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 REMOUNT = "mount -o remount,hidepid=invisible /proc"
@@ -21,7 +21,7 @@ FSTAB = "proc /proc proc defaults,hidepid=invisible 0 0"
 
 
 def _scripts(plan):
-    return {t.name: base64.b64decode(t.inputs["userData"]).decode() for t in plan.of_type(TEMPLATE)}
+    return {t.name: template_script(t) for t in plan.of_type(TEMPLATE)}
 
 
 def _units(script: str) -> dict[str, str]:

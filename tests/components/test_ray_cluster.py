@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -20,6 +19,7 @@ from components.contract import (
 from components.node_groups import ROOT_VOLUME_TYPE
 from stacks.loader import load_environment
 from tests.fakes.environments import ENVIRONMENTS
+from tests.fakes.node_boots import template_script
 
 ASG = "aws:autoscaling/group:Group"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -38,7 +38,7 @@ def _asgs(plan, region):
 
 
 def _user_data(template) -> str:
-    return base64.b64decode(template.inputs["userData"]).decode()
+    return template_script(template)
 
 
 @pytest.mark.parametrize("env, region", REGIONS)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 
 import pytest
 
 from components.serve_runtime import serve_environment
 from stacks.loader import load_environment
 from tests.fakes.environments import ENVIRONMENTS
-from tests.fakes.node_boots import ray_env_file
+from tests.fakes.node_boots import ray_env_file, template_script
 
 
 
@@ -21,7 +20,7 @@ def test_every_launch_template_starts_ray_with_the_environments_ingress(plans, e
     assert len(templates) == sum(groups.values())  # the head and every worker group, in every region
     expected = serve_environment(cfg.serve.ingress, haproxy_dir="/var/lib/ray/haproxy")
     for template in templates:
-        env_file = ray_env_file(base64.b64decode(template.inputs["userData"]).decode())
+        env_file = ray_env_file(template_script(template))
         assert {key: env_file.get(key) for key in expected} == expected, template.name
 
 

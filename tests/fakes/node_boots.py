@@ -54,3 +54,11 @@ def written(script: str, path: str) -> str:
 def ray_env_file(script: str) -> dict[str, str]:
     """The variables a rendered user data script writes to /etc/rayfleet/ray.env (the Ray units' environment)."""
     return dict(line.split("=", 1) for line in written(script, "/etc/rayfleet/ray.env").splitlines())
+
+
+def template_script(template) -> str:
+    """The script a planned launch template's nodes run: its `userData`, base64 then gzip, unpacked as cloud-init does."""
+    import base64
+    import gzip
+
+    return gzip.decompress(base64.b64decode(template.inputs["userData"])).decode()

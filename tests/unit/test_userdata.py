@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gzip
 import json
 import subprocess
 
@@ -12,10 +13,10 @@ import pytest
 from components.contract import METRICS_EXPORT_PORT
 from components.ray_cluster import cloudwatch_agent
 from components.ray_cluster.plan import head_record_name, node_resources
-from components.ray_cluster.userdata import render_head, render_worker
+from components.ray_cluster.userdata import EC2_USER_DATA_LIMIT, encode_user_data, render_head, render_worker
 from stacks.loader import load_environment
 from stacks.node_groups import cluster_nodes
-from tests.fakes.node_boots import CLUSTER, DEV_HEAD, GPU_WORKER, HEAD, ray_env_file, written
+from tests.fakes.node_boots import CLUSTER, DEV_HEAD, GPU_WORKER, HEAD, ray_env_file, template_script, written
 from tests.fakes.snapshots import assert_matches_snapshot
 
 
@@ -31,7 +32,9 @@ def test_worker_user_data_matches_its_snapshot():
 def test_scripts_are_valid_bash_within_ec2s_user_data_limit(script):
     assert script.startswith("#!/bin/bash\n")
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
-    assert len(script.encode()) < 16384  # EC2 refuses larger user data (before base64)
+    # EC2 refuses user data over 16 KB (before base64); nodes get it gzip-compressed, read it uncompressed.
+    assert len(gzip.decompress(base64.b64decode(encode_user_data(script)))) == len(script.encode())
+    assert len(base64.b64decode(encode_user_data(script))) < EC2_USER_DATA_LIMIT
 
 
 def test_every_node_installs_the_pinned_ray_and_the_node_agents():
@@ -170,7 +173,7 @@ def test_planned_gpu_templates_check_for_the_gpus_the_autoscaler_counts_on(plans
     }
     for template in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
         group = template.name.removeprefix(f"{template.component_name}-").removesuffix("-template")
-        script = base64.b64decode(template.inputs["userData"]).decode()
+        script = template_script(template)
         gpus = declared.get(group, 0)
         if gpus:
             assert f'[ "$listed" -ge {gpus} ] || fail' in script, template.name
@@ -228,3 +231,20 @@ def test_ray_and_the_jobs_it_runs_find_the_venvs_python_first(script):
     # runs its entrypoint with the PATH of Ray's processes, so start-ray puts the venv first.
     start_ray = written(script, "/opt/rayfleet/bin/start-ray")
     assert start_ray.index('export PATH="/opt/rayfleet/venv/bin:$PATH"\n') < start_ray.index("exec /opt/rayfleet/venv/bin/ray start")
+
+
+def test_launch_templates_carry_the_script_gzip_compressed_and_the_same_bytes_for_the_same_script():
+    """cloud-init runs gzip-compressed user data as the script it holds; EC2 counts the compressed bytes."""
+    script = render_head(HEAD)
+    encoded = encode_user_data(script)
+    packed = base64.b64decode(encoded)
+    assert packed[:2] == b"\x1f\x8b"  # gzip's magic: what cloud-init looks for
+    assert gzip.decompress(packed).decode() == script
+    assert encode_user_data(script) == encoded  # no timestamp inside: no new template version for nothing
+    assert len(packed) < len(script.encode()) // 2
+
+
+def test_user_data_too_large_even_compressed_is_refused_with_its_size():
+    noise = "".join(f"{i * 7919 % 104729:x}" for i in range(20000))  # barely compressible
+    with pytest.raises(ValueError, match=r"^user data is \d+ bytes compressed; EC2 accepts at most 16384$"):
+        encode_user_data(f"#!/bin/bash\n# {noise}\n")
