@@ -25,6 +25,7 @@ from rayfleet.commands import local as local_cmd
 from rayfleet.commands import plan as plan_cmd
 from rayfleet.commands import render as render_cmd
 from rayfleet.commands import serve as serve_cmd
+from rayfleet.commands import status as status_cmd
 from rayfleet.output import err_console
 from components.errors import RayfleetError
 
@@ -43,6 +44,7 @@ app.command(name="plan")(plan_cmd.plan)
 app.add_typer(render_cmd.app, name="render")
 app.add_typer(serve_cmd.app, name="serve")
 app.add_typer(local_cmd.app, name="local")
+app.command(name="status")(status_cmd.status)
 
 
 @app.callback()
