@@ -85,7 +85,8 @@ def _apps_table(status: RegionStatus) -> Table:
             state: Text = _state(app.status)
             replicas = f"{sum(d.running for d in app.deployments)}/{sum(d.target for d in app.deployments)}"
         else:
-            state = _problem(status, "ray") if status.apps is None else Text("not deployed", style="warn")
+            # The reason is on the `ray nodes` line already; once per application would drown the table.
+            state = Text("unknown (see ray nodes)" if status.apps is None else "not deployed", style="warn")
             replicas = "-"
         table.add_row(name, state, replicas, _drift(status, name))
     return table

@@ -1,0 +1,43 @@
+"""A Ray dashboard double on loopback: recorded answers of the Serve REST API and the state API, behind a token.
+
+    with fake_dashboard(snapshot["serve"], snapshot["nodes"], token="t0k") as url:
+        Dashboard(url, "t0k").get_applications()      # the recorded answer; no token -> 401, wrong -> 403
+
+The answers are recordings of a real cluster (tests/unit/fixtures/ray_*.json),
+so what the double says is what Ray says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@contextlib.contextmanager
+def fake_dashboard(serve: dict, nodes: list[dict], token: str):
+    answers = {"/api/serve/applications/": serve, "/api/v0/nodes": {"data": {"result": {"result": nodes}}}}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's method name
+            given = self.headers.get("Authorization")
+            code = 401 if given is None else 403 if given != f"Bearer {token}" else 200
+            body = answers.get(self.path.split("?")[0])
+            if code == 200 and body is None:
+                code = 404
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(body if code == 200 else {"error": code}).encode())
+
+        def log_message(self, *args):  # keep the test's output clean
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
