@@ -120,6 +120,6 @@ def local_table(status: LocalStatus) -> Group:
                       _ms(total.p50_ms), _ms(total.p99_ms))
     window = next((a.window_s for a in status.apps if a.window_s), None)
     note = f"req/s over the last {window:.0f} s; " if window else "req/s needs a window (--window, or --watch); "
-    parts = [table, Text(note + "requests, errors and latency since the replicas started (ingress deployment)", style="muted")]
+    parts = [table, Text(note + "requests, errors and latency since the ingress replicas started", style="muted")]
     parts += [Text(f"metrics endpoint unreachable: {u}", style="warn") for u in status.unreachable]
     return Group(*parts)

@@ -41,3 +41,32 @@ def fake_dashboard(serve: dict, nodes: list[dict], token: str):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def metrics_endpoint(pages: list[str]):
+    """A node's metrics export port: `/metrics` answers each page in turn (the last one from then on), no token.
+
+        with metrics_endpoint([before, after]) as target:     # "127.0.0.1:PORT", as Ray lists it
+            ...
+    """
+    served = list(pages)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's method name
+            page = served.pop(0) if len(served) > 1 else served[0]
+            self.send_response(200 if self.path == "/metrics" else 404)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(page.encode())
+
+        def log_message(self, *args):  # keep the test's output clean
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
