@@ -54,3 +54,15 @@ def test_spend_prices_spot_instances_at_the_spot_price_and_on_demand_at_on_deman
 def test_an_asg_with_no_running_instance_costs_nothing(market):
     asg = AsgState("c-gpu", "c", "gpu", market, 2, {})
     assert spend_per_hour([asg], "us-east-1", lambda *args: pytest.fail("nothing to price")) == Decimal(0)
+
+
+def test_status_declares_exactly_the_aws_calls_it_makes():
+    import inspect
+    from pathlib import Path
+
+    from serve_apps import environment_status
+    from stacks.outputs import dashboard_token
+    from tests.fakes.aws_call_scan import calls_in
+
+    source = Path(environment_status.__file__).read_text() + inspect.getsource(dashboard_token)
+    assert calls_in(source, {"autoscaling", "elbv2", "cloudwatch", "secretsmanager"}) == set(environment_status.PERMISSIONS)

@@ -23,6 +23,8 @@ from components.ray_cluster.permissions import declared_by
 
 #: Operations whose IAM action is not `<service>:<operation>` (Service Authorization Reference).
 IAM_ACTION_OF = {("s3", "HeadObject"): "s3:GetObject", ("s3", "ListObjectsV2"): "s3:ListBucket"}
+#: Services whose IAM prefix is not their signing name (CloudWatch signs as `monitoring`, acts as `cloudwatch:`).
+IAM_PREFIX_OF = {"monitoring": "cloudwatch"}
 AGENT_MODULES = sorted(m.name for m in pkgutil.iter_modules(components.node_agents.__path__, "components.node_agents."))
 
 _BOTOCORE = botocore.session.get_session()
@@ -32,7 +34,7 @@ _BOTOCORE = botocore.session.get_session()
 def operations(service: str) -> dict[str, str]:
     """Client method, paginator and waiter names of `service` -> its IAM action."""
     model = _BOTOCORE.get_service_model(service)
-    prefix = model.signing_name
+    prefix = IAM_PREFIX_OF.get(model.signing_name, model.signing_name)
 
     def action(operation: str) -> str:
         return IAM_ACTION_OF.get((prefix, operation), f"{prefix}:{operation}")
