@@ -42,6 +42,8 @@ def status(
     """
     if local and (env or file or region or outputs):
         raise RayfleetError("--local shows the local cluster: give it without --env, --file, --region or --outputs")
+    if window and not local:
+        raise RayfleetError(f"--window {window:g} measures the local cluster's requests/s. Fix: give it with --local, or drop it")
     if watch and as_json:
         raise RayfleetError("--watch refreshes a terminal view: give either --watch or --json, not both")
     read = _local_reader(window, watch) if local else _env_reader(env, file, region, outputs)

@@ -31,16 +31,10 @@ def fake_dashboard(serve: dict, nodes: list[dict], token: str):
             self.end_headers()
             self.wfile.write(json.dumps(body if code == 200 else {"error": code}).encode())
 
-        def log_message(self, *args):  # keep the test's output clean
-            return None
+        log_message = _quiet
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as address:
+        yield f"http://{address}"
 
 
 @contextlib.contextmanager
@@ -60,10 +54,20 @@ def metrics_endpoint(pages: list[str]):
             self.end_headers()
             self.wfile.write(page.encode())
 
-        def log_message(self, *args):  # keep the test's output clean
-            return None
+        log_message = _quiet
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with _serving(Handler) as address:
+        yield address
+
+
+def _quiet(*args) -> None:
+    """A handler's request log: silent, to keep the test's output clean."""
+
+
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]):
+    """`handler` on a free loopback port in a daemon thread; yields `127.0.0.1:PORT`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}"
