@@ -121,10 +121,12 @@ def region_status(
         ("spend", lambda: setattr(status, "spend_per_hour", spend_per_hour(status.asgs, region, price))),
         ("drift", lambda: setattr(status, "drift", read_drift(client("cloudwatch", region), cfg))),
     ]
+    from botocore.exceptions import BotoCoreError, ClientError
+
     for part, read in parts:
         try:
             read()
-        except Exception as err:  # noqa: BLE001 - one part's failure is shown in its place, not raised
+        except (RayfleetError, BotoCoreError, ClientError) as err:  # shown in its place; the other parts still show
             status.problems[part] = _one_line(err)
     return status
 
