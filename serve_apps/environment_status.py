@@ -112,6 +112,8 @@ def region_status(
     cfg: EnvironmentConfig, outputs: StackOutputs, region: str, *, price: Pricer, client: Client = boto_client
 ) -> RegionStatus:
     """Everything the view shows of `region`; raises only when the stack outputs or the ASGs cannot be read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     found = stack_region(outputs, cfg.env, region)
     status = RegionStatus(region, read_asgs(client("autoscaling", region), cfg.env, region))
     parts: list[tuple[str, Callable[[], None]]] = [
@@ -121,8 +123,6 @@ def region_status(
         ("spend", lambda: setattr(status, "spend_per_hour", spend_per_hour(status.asgs, region, price))),
         ("drift", lambda: setattr(status, "drift", read_drift(client("cloudwatch", region), cfg))),
     ]
-    from botocore.exceptions import BotoCoreError, ClientError
-
     for part, read in parts:
         try:
             read()
