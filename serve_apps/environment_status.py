@@ -210,7 +210,9 @@ def read_drift(cloudwatch: Any, cfg: EnvironmentConfig, now: dt.datetime | None 
             MetricName=DRIFT_METRIC,
             Dimensions=[{"Name": APPLICATION_LABEL, "Value": app.name}],
             StartTime=now - dt.timedelta(seconds=DRIFT_LOOKBACK_S),
-            EndTime=now,
+            # EndTime is exclusive: a score published this very second, or by a node whose clock runs a
+            # little ahead, still counts.
+            EndTime=now + dt.timedelta(seconds=60),
             Period=60,
             Statistics=["Maximum"],
         )["Datapoints"]

@@ -66,3 +66,17 @@ def test_status_declares_exactly_the_aws_calls_it_makes():
 
     source = Path(environment_status.__file__).read_text() + inspect.getsource(dashboard_token)
     assert calls_in(source, {"autoscaling", "elbv2", "cloudwatch", "secretsmanager"}) == set(environment_status.PERMISSIONS)
+
+
+def test_a_drift_score_published_the_same_second_as_the_read_counts_and_a_missing_one_is_none(aws):
+    import datetime as dt
+
+    from components.contract import APPLICATION_LABEL, DRIFT_METRIC, metrics_namespace
+    from serve_apps.environment_status import read_drift
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    cloudwatch.put_metric_data(Namespace=metrics_namespace("prod"), MetricData=[{
+        "MetricName": DRIFT_METRIC, "Dimensions": [{"Name": APPLICATION_LABEL, "Value": "digits"}], "Value": 0.42, "Timestamp": now,
+    }])
+    assert read_drift(cloudwatch, load_environment("prod"), now=now) == {"sentiment": None, "digits": 0.42}
