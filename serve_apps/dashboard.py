@@ -23,6 +23,7 @@ from components.errors import RayfleetError
 SERVE_PATH = "/api/serve/applications/"
 #: Served by every Ray dashboard (ray/dashboard/modules/job/job_head.py): how a dashboard is told from other servers.
 VERSION_PATH = "/api/version"
+NODES_PATH = "/api/v0/nodes?limit=10000"
 
 
 class DashboardError(RayfleetError):
@@ -37,6 +38,11 @@ class Dashboard:
 
     def get_applications(self) -> dict[str, Any]:
         return self._request("GET", SERVE_PATH) or {}
+
+    def get_nodes(self) -> list[dict[str, Any]]:
+        """Ray's nodes, dead ones too (`state`: ALIVE or DEAD), from the state API (GET /api/v0/nodes)."""
+        answer = self._request("GET", NODES_PATH) or {}
+        return answer.get("data", {}).get("result", {}).get("result", [])
 
     def put_applications(self, config: dict[str, Any]) -> None:
         self._request("PUT", SERVE_PATH, config)

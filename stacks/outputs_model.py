@@ -9,8 +9,8 @@ The keys are camelCase, as `pulumi stack output --json` prints them:
     env, primaryRegion, rayVersion,
     regions.<region>.{primary, cluster, vpcId, privateSubnetIds, publicSubnetIds, clusterName,
                       headAsgName, workerAsgs, headAddress, dashboardUrl, dashboardTokenSecretArn,
-                      artifactBucket, nodeSecurityGroupId, loadBalancerDnsName, tls, healthCheckId,
-                      logGroupName},
+                      artifactBucket, nodeSecurityGroupId, loadBalancerDnsName, targetGroupArn, tls,
+                      healthCheckId, logGroupName},
     failover.{mode, domain, hostedZone, hostedZoneId, ttlSeconds,
               records[{region, routing, role, setIdentifier, healthCheckId, loadBalancerDnsName}]}
 
@@ -68,6 +68,8 @@ class RegionOutputs(OutputsModel):
     artifact_bucket: str | None = None
     node_security_group_id: str | None = None
     load_balancer_dns_name: str | None = None
+    #: The load balancer's target group: the nodes' Serve port, as the load balancer sees its health.
+    target_group_arn: str | None = None
     #: Where the load balancer's certificate comes from: `configured`, `issued` or `none`.
     tls: str | None = None
     #: The region's Route 53 health check; only with DNS failover.

@@ -357,7 +357,9 @@ def serving_outputs(
     """Per region, the serving path's fields of RegionOutputs; and the `failover` output (None without it)."""
     per_region: dict[str, dict[str, Any]] = {}
     for region, ingress in serving.ingress.items():
-        per_region[region] = dict(load_balancer_dns_name=ingress.dns_name, tls=cfg.tls_source(region))
+        per_region[region] = dict(
+            load_balancer_dns_name=ingress.dns_name, target_group_arn=ingress.target_group_arn, tls=cfg.tls_source(region)
+        )
         if serving.failover is not None:
             per_region[region]["health_check_id"] = serving.failover.health_check_ids[region]
     if serving.failover is None or cfg.failover is None:

@@ -51,6 +51,7 @@ ENV_COMMANDS = {
     "dashboard": (),
     "logs": (),
     "job submit": ("--", "true"),
+    "status": (),
 }
 
 

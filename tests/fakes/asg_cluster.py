@@ -80,14 +80,15 @@ def build_planned_cluster(session: boto3.session.Session, cfg, region: str = REG
     """The cluster's ASGs exactly as the Ray cluster component builds them for `cfg` in `region`."""
     from stacks.node_groups import cluster_nodes
 
-    return create_asgs(session, cluster_nodes(cfg, region), region)
+    return create_asgs(session, cluster_nodes(cfg, region), region, env=cfg.env)
 
 
 def create_asgs(
-    session: boto3.session.Session, nodes: ClusterNodes, region: str = REGION, *, head: bool = True
+    session: boto3.session.Session, nodes: ClusterNodes, region: str = REGION, *, head: bool = True, env: str | None = None
 ) -> dict[str, dict[Market, str]]:
     """Every ASG of `nodes` (the head's unless `head` is false) over one launch template: names, sizes,
-    distributions and tags from the model. Returns their names by node type and market."""
+    distributions and tags from the model (and `rayfleet:env` when `env` is given, as the component tags
+    them). Returns their names by node type and market."""
     asg = session.client("autoscaling", region_name=region)
     ec2 = session.client("ec2", region_name=region)
     template = f"{nodes.cluster_id}-lt"
@@ -100,12 +101,12 @@ def create_asgs(
     names: dict[str, dict[Market, str]] = {}
     for group in nodes.groups if head else nodes.workers:
         for planned in group.asgs:
-            asg.create_auto_scaling_group(**_asg_request(planned, nodes.cluster_id, template, region))
+            asg.create_auto_scaling_group(**_asg_request(planned, nodes.cluster_id, template, region, env))
             names.setdefault(group.name, {})[planned.market] = planned.name
     return names
 
 
-def _asg_request(planned: GroupAsg, cluster: str, template: str, region: str) -> dict:
+def _asg_request(planned: GroupAsg, cluster: str, template: str, region: str, env: str | None = None) -> dict:
     """CreateAutoScalingGroup's parameters for one ASG of the model; the head has no MixedInstancesPolicy."""
     request = {
         "AutoScalingGroupName": planned.name,
@@ -113,7 +114,7 @@ def _asg_request(planned: GroupAsg, cluster: str, template: str, region: str) ->
         "MaxSize": planned.max_size,
         "DesiredCapacity": planned.min_size,
         "AvailabilityZones": [f"{region}a"],
-        "Tags": _tags(planned, cluster),
+        "Tags": _tags(planned, cluster, env),
     }
     spec = {"LaunchTemplateName": template, "Version": "$Latest"}
     if planned.node_type == HEAD_NODE_TYPE:
@@ -133,9 +134,9 @@ def _asg_request(planned: GroupAsg, cluster: str, template: str, region: str) ->
     return {**request, "MixedInstancesPolicy": policy}
 
 
-def _tags(planned: GroupAsg, cluster: str) -> list[dict]:
-    # The environment as the cluster's name spells it (rayfleet-<env>-<region>), as every ASG is tagged.
-    tags = {ENV_KEY: cluster.split("-")[1], CLUSTER_KEY: cluster, **planned.tags, "Name": planned.name}
+def _tags(planned: GroupAsg, cluster: str, env: str | None) -> list[dict]:
+    # Every ASG is tagged with its environment; without `env`, as the cluster's name spells it (rayfleet-<env>-<region>).
+    tags = {ENV_KEY: env or cluster.split("-")[1], CLUSTER_KEY: cluster, **planned.tags, "Name": planned.name}
     return [
         {"ResourceId": planned.name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
         for k, v in tags.items()

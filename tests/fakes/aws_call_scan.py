@@ -23,7 +23,7 @@ from components.ray_cluster.permissions import declared_by
 
 #: Operations whose IAM action is not `<service>:<operation>` (Service Authorization Reference).
 IAM_ACTION_OF = {("s3", "HeadObject"): "s3:GetObject", ("s3", "ListObjectsV2"): "s3:ListBucket"}
-#: Services whose IAM prefix is not their signing name: CloudWatch signs as `monitoring`.
+#: Services whose IAM prefix is not their signing name (CloudWatch signs as `monitoring`, acts as `cloudwatch:`).
 IAM_PREFIX_OF = {"monitoring": "cloudwatch"}
 AGENT_MODULES = sorted(m.name for m in pkgutil.iter_modules(components.node_agents.__path__, "components.node_agents."))
 

@@ -1,0 +1,76 @@
+"""A Ray dashboard double on loopback: recorded answers of the Serve REST API and the state API, behind a token.
+
+    with fake_dashboard(snapshot["serve"], snapshot["nodes"], token="t0k") as url:
+        Dashboard(url, "t0k").get_applications()      # the recorded answer; no token -> 401, wrong -> 403
+
+The answers are recordings of a real cluster (tests/unit/fixtures/ray_*.json),
+so what the double says is what Ray says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@contextlib.contextmanager
+def fake_dashboard(serve: dict, nodes: list[dict], token: str):
+    answers = {"/api/serve/applications/": serve, "/api/v0/nodes": {"data": {"result": {"result": nodes}}}}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's method name
+            given = self.headers.get("Authorization")
+            code = 401 if given is None else 403 if given != f"Bearer {token}" else 200
+            body = answers.get(self.path.split("?")[0])
+            if code == 200 and body is None:
+                code = 404
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(body if code == 200 else {"error": code}).encode())
+
+        log_message = _quiet
+
+    with _serving(Handler) as address:
+        yield f"http://{address}"
+
+
+@contextlib.contextmanager
+def metrics_endpoint(pages: list[str]):
+    """A node's metrics export port: `/metrics` answers each page in turn (the last one from then on), no token.
+
+        with metrics_endpoint([before, after]) as target:     # "127.0.0.1:PORT", as Ray lists it
+            ...
+    """
+    served = list(pages)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's method name
+            page = served.pop(0) if len(served) > 1 else served[0]
+            self.send_response(200 if self.path == "/metrics" else 404)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(page.encode())
+
+        log_message = _quiet
+
+    with _serving(Handler) as address:
+        yield address
+
+
+def _quiet(*args) -> None:
+    """A handler's request log: silent, to keep the test's output clean."""
+
+
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]):
+    """`handler` on a free loopback port in a daemon thread; yields `127.0.0.1:PORT`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
