@@ -17,7 +17,8 @@ Two ingresses (`rayfleet:serve.ingress`):
   below when its processes start (ray/serve/_private/constants.py), so they
   must be in the environment of `ray start` on every node, head and workers.
   `RAY_SERVE_THROUGHPUT_OPTIMIZED` also runs user code on the replica's event
-  loop, buffers access logs and routes calls between deployments over gRPC.
+  loop and routes calls between deployments over gRPC; it would also buffer
+  request logs, which rayfleet turns back off (see below).
 - `python`: Serve's own proxy (an actor per node), Ray's defaults.
 
 Both serve plain HTTP: TLS ends at the load balancer. Ray binds the replicas'
@@ -82,6 +83,10 @@ def serve_environment(
     return {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        # Throughput mode holds up to 1,000 request-path log records in memory with no time limit:
+        # a quiet application's request logs would not reach its log file (nor CloudWatch) for hours,
+        # and a replica stopped by a spot interruption would lose them. Write each one at once.
+        "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1",
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{base}/haproxy.cfg",
         "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{base}/admin.sock",
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": base,

@@ -57,3 +57,13 @@ def test_haproxy_drains_as_long_as_the_load_balancers_deregistration_delay_assum
     assert serving.build_health_route_info([]).status == 200
     # A worker's HAProxy is out of the target group until it knows of a replica to send requests to.
     assert HAProxyConfig(has_received_routes=True).build_health_route_info([]).status == 503
+
+
+def test_haproxy_mode_writes_each_request_log_record_at_once():
+    """Ray's throughput mode buffers request-path logs in a MemoryHandler that flushes only when full or on an
+    ERROR: nothing time-based would ever write a quiet application's logs."""
+    from ray.serve._private import logging_utils
+
+    source = inspect.getsource(logging_utils.configure_component_logger)
+    assert "logging.handlers.MemoryHandler(" in source and "flushLevel=logging.ERROR" in source
+    assert serve_environment("haproxy", haproxy_dir="/x")["RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE"] == "1"

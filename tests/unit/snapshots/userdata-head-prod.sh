@@ -213,6 +213,7 @@ RAY_external_storage_namespace=rayfleet-prod-us-east-1
 RAY_gcs_rpc_server_reconnect_timeout_s=600
 RAY_SERVE_ENABLE_HA_PROXY=1
 RAY_SERVE_THROUGHPUT_OPTIMIZED=1
+RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE=1
 RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=/var/lib/ray/haproxy/haproxy.cfg
 RAY_SERVE_HAPROXY_SOCKET_PATH=/var/lib/ray/haproxy/admin.sock
 RAY_SERVE_HAPROXY_SERVER_STATE_BASE=/var/lib/ray/haproxy
