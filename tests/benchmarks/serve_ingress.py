@@ -20,6 +20,12 @@ concurrent clients (aiohttp, one event loop), stopped after `--max-seconds`
 whatever happens. Prints throughput and p50/p99 per app and mode, and whether
 rayfleet's default path reached the target on digits: >= 1.0x the plain
 server's throughput with p99 <= 50 ms. Everything binds 127.0.0.1.
+
+Where the time goes: during each measured run, the CPU time of every process
+on the machine (psutil), per request, grouped by what it is (the load client,
+the plain server, the replicas, HAProxy, Serve's HAProxy manager or proxy
+actor, the rest of Ray). On a machine whose cores the client shares, CPU per
+request is what sets the ceiling.
 """
 
 from __future__ import annotations
@@ -130,11 +136,54 @@ def wait_http(url: str, body: bytes, timeout: float = 120) -> None:
     raise SystemExit(f"{url} did not answer within {timeout} s")
 
 
-def run_load(app: str, mode: str, url: str, args) -> dict:
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds (user + system) so far."""
+    import psutil
+
+    found = {}
+    for proc in psutil.process_iter(["name"]):
+        try:
+            times = proc.cpu_times()
+            found[proc.pid] = (proc.info["name"] or "", times.user + times.system)
+        except psutil.Error:
+            continue
+    return found
+
+
+def role(pid: int, name: str, server_pid: int | None) -> str:
+    if pid == os.getpid():
+        return "load client"
+    if pid == server_pid:
+        return "plain server"
+    if name.startswith("ray::ServeReplica"):
+        return "Serve replicas"
+    if name == "haproxy":
+        return "HAProxy"
+    if name.startswith("ray::HAProxyManager"):
+        return "Serve's HAProxy manager"
+    if name.startswith("ray::ProxyActor"):
+        return "Serve's Python proxy"
+    return "Ray and the rest"
+
+
+def cpu_per_request(before: dict, after: dict, requests: int, server_pid: int | None) -> dict[str, float]:
+    """Microseconds of CPU per request, by role, between two `cpu_seconds` readings."""
+    used: dict[str, float] = {}
+    for pid, (name, seconds) in after.items():
+        spent = seconds - before.get(pid, (name, 0.0))[1]
+        if spent > 0:
+            key = role(pid, name, server_pid)
+            used[key] = used.get(key, 0.0) + spent
+    return {key: round(seconds / requests * 1e6) for key, seconds in sorted(used.items())} if requests else {}
+
+
+def run_load(app: str, mode: str, url: str, args, server_pid: int | None = None) -> dict:
     bodies = payloads(app, max(args.requests, args.warmup))
     wait_http(url, bodies[0])
     asyncio.run(drive(app, url, bodies[: args.warmup], args.concurrency, args.max_seconds))
+    before = cpu_seconds()
     row = summarize(app, mode, asyncio.run(drive(app, url, bodies[: args.requests], args.concurrency, args.max_seconds)))
+    row["cpu_us_per_request"] = cpu_per_request(before, cpu_seconds(), row["requests"], server_pid)
     print(f"  {app} {mode}: {row['requests']} ok, {row['errors']} errors, {row['throughput']:.0f} req/s, "
           f"p99 {row['p99_ms']:.1f} ms", file=sys.stderr)
     return row
@@ -195,7 +244,7 @@ def run_plain(app: str, model_uri: str, args) -> dict:
     command = [sys.executable, __file__, "--serve-plain", str(port), "--plain-app", app, "--model-uri", model_uri]
     plain = subprocess.Popen(command)
     try:
-        return run_load(app, "plain", f"http://127.0.0.1:{port}/{app}", args)
+        return run_load(app, "plain", f"http://127.0.0.1:{port}/{app}", args, server_pid=plain.pid)
     finally:
         plain.terminate()
         plain.wait(timeout=10)
@@ -301,6 +350,18 @@ def report(rows: list[dict], args) -> None:
         print(f"digits, rayfleet's default path (serve-haproxy) / plain: {result['speedup']:.2f}x at p99 "
               f"{result['p99_ms']:.1f} ms; target >= {TARGET_SPEEDUP:g}x at p99 <= {TARGET_P99_MS:g} ms: "
               + ("met" if result["met"] else "NOT met"))
+    print_cpu(rows)
+
+
+def print_cpu(rows: list[dict]) -> None:
+    """CPU microseconds per request by role, one column per app and mode."""
+    roles = sorted({key for r in rows for key in r["cpu_us_per_request"]}, key=lambda k: (k == "Ray and the rest", k))
+    labels = [f"{r['app']} {r['mode'].removeprefix('serve-')}" for r in rows]
+    print("\nCPU per request, microseconds (all processes on the machine, during each measured run):")
+    print(f"{'':<26}" + "".join(f"{label:>19}" for label in labels))
+    for key in roles:
+        print(f"{key:<26}" + "".join(f"{r['cpu_us_per_request'].get(key, 0):>19}" for r in rows))
+    print(f"{'total':<26}" + "".join(f"{sum(r['cpu_us_per_request'].values()):>19}" for r in rows))
 
 
 if __name__ == "__main__":
