@@ -63,6 +63,13 @@ class Alerts(pulumi.ComponentResource):
                   for region, check in args.health_checks.items()]
         return plans
 
+    def _watched(self) -> list[str]:
+        """The regions whose alarms live here: this one's (when it has a cluster), and every region whose
+        Route 53 health check is alarmed here."""
+        has_own = self.args.cluster is not None or self.args.ingress is not None
+        own = [self.args.region] if has_own else []
+        return own + [region for region in self.args.health_checks if region not in own]
+
     def _topic(self, name: str) -> aws.sns.Topic:
         """The region's topic, its policy (who may publish) and one e-mail subscription per address."""
         args = self.args
@@ -79,7 +86,7 @@ class Alerts(pulumi.ComponentResource):
             arn=topic.arn,
             policy=pulumi.Output.all(topic.arn, account_id).apply(
                 lambda values: json.dumps(
-                    plan.topic_policy(values[0], values[1], args.env, args.region, args.budgets_publish)
+                    plan.topic_policy(values[0], values[1], args.env, args.region, self._watched(), args.budgets_publish)
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self),

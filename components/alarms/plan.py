@@ -117,14 +117,18 @@ class AlarmPlan:
         return self.evaluation_periods
 
 
-def alarm_prefix(env: str) -> str:
-    """What every alarm of `env` starts with: `rayfleet status` lists alarms by it."""
-    return f"rayfleet-{env}-"
+def alarm_prefix(env: str, region: str) -> str:
+    """What every alarm of `env` watching `region` starts with: `rayfleet status` lists alarms by it.
+
+    Per region, not per environment: environment names may hold a dash, and `rayfleet-prod-`
+    would also match `rayfleet-prod-eu-...`.
+    """
+    return f"rayfleet-{env}-{region}-"
 
 
 def alarm_name(env: str, region: str, what: str) -> str:
     """`rayfleet-{env}-{region}-{what}`: the region is the one the alarm watches."""
-    return f"{alarm_prefix(env)}{region}-{what}"
+    return f"{alarm_prefix(env, region)}{what}"
 
 
 def topic_name(env: str, region: str) -> str:
@@ -198,9 +202,16 @@ def healthy_targets_alarm(
 
 
 def error_ratio_expression() -> str:
-    """Percent of requests answered 5xx, by the targets or by the load balancer itself; 0 under little traffic."""
+    """Percent of requests answered 5xx, by the targets or by the load balancer itself; 0 under little traffic.
+
+    RequestCount counts only requests for which the load balancer could choose a target: with no
+    healthy target its own 503s are in HTTPCode_ELB_5XX_Count alone. Those are added to the
+    requests too, so an outage reads as 100 %, not as no traffic. (A 502/504 after a target was
+    chosen is then counted twice in the denominator: the ratio errs low, never silent.)
+    """
     errors = "FILL(targets, 0) + FILL(elb, 0)"
-    return f"IF(requests >= {MIN_REQUESTS_FOR_RATIO}, 100 * ({errors}) / requests, 0)"
+    answered = "(FILL(requests, 0) + FILL(elb, 0))"
+    return f"IF({answered} >= {MIN_REQUESTS_FOR_RATIO}, 100 * ({errors}) / {answered}, 0)"
 
 
 def health_check_alarm(env: str, region: str, health_check_id: Any, t: Thresholds) -> AlarmPlan:
@@ -309,8 +320,12 @@ def targets_needed(demands: list[ReplicaDemand], node_sizes: list[tuple[int, int
     return max(needed, 1)
 
 
-def topic_policy(topic_arn: str, account_id: str, env: str, region: str, budgets: bool) -> dict[str, Any]:
-    """Who may publish to the topic: this account's alarms of `env` in `region`, and its budgets if they notify it.
+def topic_policy(
+    topic_arn: str, account_id: str, env: str, region: str, watched: list[str], budgets: bool
+) -> dict[str, Any]:
+    """Who may publish to the topic: this account's alarms of `env` in `region` that watch the `watched`
+    regions (its own, and in us-east-1 every region's Route 53 health check), and its budgets if they
+    notify it.
 
     A topic policy replaces SNS's default one; the account's own principals keep their access
     through IAM (within one account, an allow in either policy suffices). AWS Budgets publishes
@@ -322,7 +337,7 @@ def topic_policy(topic_arn: str, account_id: str, env: str, region: str, budgets
             "cloudwatch.amazonaws.com",
             topic_arn,
             account_id,
-            f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_prefix(env)}*",
+            [f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_prefix(env, r)}*" for r in watched],
         )
     ]
     if budgets:
@@ -333,7 +348,7 @@ def topic_policy(topic_arn: str, account_id: str, env: str, region: str, budgets
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def _service_publish(sid: str, service: str, topic_arn: str, account_id: str, source_arn: str) -> dict[str, Any]:
+def _service_publish(sid: str, service: str, topic_arn: str, account_id: str, source_arn: str | list[str]) -> dict[str, Any]:
     return {
         "Sid": sid,
         "Effect": "Allow",

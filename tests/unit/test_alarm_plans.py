@@ -154,3 +154,22 @@ def test_readme_tables_every_alarm_with_the_configs_defaults():
     assert f"`errorRatePercent` ({defaults.error_rate_percent:g} %)" in table
     assert f"`latencyP99Seconds` ({defaults.latency_p99_seconds:g} s)" in table
     assert f"`evaluationMinutes` ({defaults.evaluation_minutes})" in table
+
+
+def _ratio(expression: str, targets, elb, requests) -> float:
+    """CloudWatch's metric math for one datapoint: FILL(x, 0) is x or 0, IF(c, a, b)."""
+    import re
+
+    values = {"targets": targets, "elb": elb, "requests": requests}
+    python = re.sub(r"FILL\((\w+), 0\)", lambda m: f"({values[m.group(1)]} or 0)", expression)
+    python = python.replace("IF(", "_if(")
+    return eval(python, {"_if": lambda c, a, b: a if c else b})  # noqa: S307 - our own expression, test data
+
+
+def test_an_outage_with_no_healthy_target_reads_as_all_errors_not_as_no_traffic():
+    from components.alarms.plan import error_ratio_expression
+
+    # No target could be chosen: the load balancer answered 503 itself, RequestCount has no datapoint.
+    assert _ratio(error_ratio_expression(), None, 50, None) == 100
+    assert _ratio(error_ratio_expression(), 3, 0, 100) == 3
+    assert _ratio(error_ratio_expression(), 1, 0, 2) == 0  # under 10 requests a minute: no verdict
