@@ -240,9 +240,10 @@ def _build_one(import_path: str, args: dict[str, Any], source: str) -> dict[str,
 
 
 def _is_multiplexed(func_or_class: Any) -> bool:
-    """A deployment class with a `@serve.multiplexed` method (Serve's wrapper keeps the method's name,
-    not its code: the code object is Serve's own `_multiplex_wrapper`)."""
-    members = vars(func_or_class).values() if isinstance(func_or_class, type) else ()
+    """A deployment class with a `@serve.multiplexed` method, its own or inherited (Serve's wrapper keeps
+    the method's name, not its code: the code object is Serve's own `_multiplex_wrapper`)."""
+    classes = func_or_class.__mro__ if isinstance(func_or_class, type) else ()
+    members = [m for cls in classes for m in vars(cls).values()]
     return any(getattr(getattr(m, "__code__", None), "co_name", "") == "_multiplex_wrapper" for m in members)
 
 

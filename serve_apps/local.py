@@ -324,11 +324,15 @@ def up(
     """
     if isinstance(cfg, str):
         cfg = load_environment(cfg)
-    _check_applications(cfg)
     machine = this_machine()
     state = read_state()
-    if state is not None and head_alive(state):
+    reuse = state is not None and head_alive(state)
+    if reuse:
         _note_reuse(state, gcs_port, dashboard_port, serve_port, cfg.serve.ingress, on_step)
+        # A running head keeps the ingress it started with: check and render the apps for the one serving them.
+        cfg = cfg.model_copy(update={"serve": cfg.serve.model_copy(update={"ingress": state.ingress})})
+    _check_applications(cfg)
+    if reuse:
         step = Step("checking the applications")
         try:
             return _deploy_and_check(cfg, state, False, machine, confirm_removal, on_step, on_progress, timeout_s, note, step)

@@ -63,10 +63,14 @@ def write_loopback_wrapper(folder: Path, real_binary: str) -> Path:
     wrapper.write_text(
         "#!/bin/sh\n"
         "# Ray binds HAProxy's stats and Prometheus listeners to every interface ('bind *:PORT', 'bind :PORT');\n"
-        "# the local cluster listens on loopback only. Rewrite those lines of the -f file, then run HAProxy.\n"
+        "# the local cluster listens on loopback only. Rewrite those lines of the -f file, then run HAProxy;\n"
+        "# if the rewrite fails, HAProxy does not start. No `sed -i`: BSD sed (macOS) reads it differently.\n"
         'config=""; previous=""\n'
         'for arg in "$@"; do [ "$previous" = "-f" ] && config="$arg"; previous="$arg"; done\n'
-        '[ -n "$config" ] && sed -i -E \'s/^([[:space:]]*bind[[:space:]]+)\\*?:/\\1127.0.0.1:/\' "$config"\n'
+        'if [ -n "$config" ]; then\n'
+        '  sed -E \'s/^([[:space:]]*bind[[:space:]]+)\\*?:/\\1127.0.0.1:/\' "$config" > "$config.loopback" &&\n'
+        '    mv "$config.loopback" "$config" || exit 1\n'
+        'fi\n'
         f'exec {shlex.quote(real_binary)} "$@"\n'
     )
     wrapper.chmod(0o755)

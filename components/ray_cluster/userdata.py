@@ -147,14 +147,19 @@ EC2_USER_DATA_LIMIT = 16384
 
 
 def encode_user_data(script: str) -> str:
-    """A launch template's `user_data`: the script gzip-compressed, then base64.
+    """A launch template's `user_data`, base64: the script as written while it fits EC2's 16 KB, else
+    gzip-compressed (cloud-init decompresses gzip user data before running it, its "Gzip
+    Compressed Content" format).
 
-    EC2 refuses user data over 16 KB, and a head's script is close to that; cloud-init
-    decompresses gzip user data before running it (its "Gzip Compressed Content" format).
-    mtime=0 makes the same script give the same bytes, so an unchanged script never makes a
-    new launch-template version.
+    As written whenever possible: compressed bytes depend on the zlib build (zlib-ng, on some
+    systems, compresses the same script differently), and user data that differs between two
+    operators' machines would make a new launch-template version, and so replace every node, at
+    each `pulumi up`. mtime=0 keeps the compressed form stable on one zlib build.
     """
-    packed = gzip.compress(script.encode(), mtime=0)
+    raw = script.encode()
+    if len(raw) <= EC2_USER_DATA_LIMIT:
+        return base64.b64encode(raw).decode()
+    packed = gzip.compress(raw, mtime=0)
     if len(packed) > EC2_USER_DATA_LIMIT:
         raise ValueError(f"user data is {len(packed)} bytes compressed; EC2 accepts at most {EC2_USER_DATA_LIMIT}")
     return base64.b64encode(packed).decode()

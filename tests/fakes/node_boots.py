@@ -57,8 +57,10 @@ def ray_env_file(script: str) -> dict[str, str]:
 
 
 def template_script(template) -> str:
-    """The script a planned launch template's nodes run: its `userData`, base64 then gzip, unpacked as cloud-init does."""
+    """The script a planned launch template's nodes run: its `userData`, unpacked as cloud-init does
+    (base64, then gzip when it is gzip-compressed)."""
     import base64
     import gzip
 
-    return gzip.decompress(base64.b64decode(template.inputs["userData"])).decode()
+    data = base64.b64decode(template.inputs["userData"])
+    return (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode()

@@ -74,3 +74,60 @@ def test_no_haproxy_binary_names_both_fixes(monkeypatch):
         "and none is on PATH. Fix: install HAProxy (for example 'brew install haproxy'), or set "
         "rayfleet:serve.ingress: python to use Serve's own proxy"
     )
+
+
+def test_haproxy_does_not_start_when_its_listeners_cannot_be_moved_to_loopback(tmp_path):
+    seen = tmp_path / "ran"
+    real = tmp_path / "real-haproxy"
+    real.write_text(f"#!/bin/sh\ntouch {seen}\n")
+    real.chmod(0o755)
+    wrapper = write_loopback_wrapper(tmp_path / "haproxy", str(real))
+    run = subprocess.run([str(wrapper), "-f", str(tmp_path / "missing.cfg")], capture_output=True, text=True)
+    assert run.returncode == 1 and not seen.exists()
+    # GNU and BSD sed read `-i` differently (macOS, where `local up` uses a Homebrew HAProxy): never used.
+    commands = [line for line in (tmp_path / "haproxy" / "haproxy-loopback").read_text().splitlines() if not line.startswith("#")]
+    assert not any("sed -i" in line for line in commands)
+
+
+_MULTIPLEXED = '''from ray import serve
+
+
+@serve.deployment
+class Base:
+    @serve.multiplexed(max_num_models_per_replica=2)
+    async def model(self, model_id: str):
+        return model_id
+
+
+@serve.deployment
+class PerTenant(Base.func_or_class):
+    async def __call__(self, request) -> dict:
+        return {"model": await self.model(serve.get_multiplexed_model_id())}
+
+
+app = PerTenant.bind()
+'''
+
+
+def test_a_reused_head_checks_the_apps_against_the_ingress_it_runs(monkeypatch, tmp_path):
+    """The environment now says `python`, but the running head serves through HAProxy: a multiplexed
+    app (here through an inherited method) is refused rather than deployed behind HAProxy."""
+    from serve_apps import local
+    from stacks.config import ServeApp
+    from stacks.loader import load_environment
+
+    (tmp_path / "tenants.py").write_text(_MULTIPLEXED)
+    dev = load_environment("dev")
+    app = ServeApp.model_validate({"name": "tenants", "importPath": "tenants:app", "routePrefix": "/tenants", "source": str(tmp_path)})
+    cfg = dev.model_copy(update={"serve": dev.serve.model_copy(update={"ingress": "python", "applications": [app]})})
+    running = local.LocalState(6421, 8291, 8021, "/tmp/rf0-6421.ray", 4242, "/tmp/token", "haproxy")
+    monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(local, "read_state", lambda: running)
+    monkeypatch.setattr(local, "head_alive", lambda state: True)
+    deployed = []
+    monkeypatch.setattr(local, "_deploy_and_check", lambda *args: deployed.append(args))
+    notes = []
+    with pytest.raises(RayfleetError) as raised:
+        local.up(cfg, gcs_port=6421, dashboard_port=8291, serve_port=8021, on_step=notes.append)
+    assert "deployment PerTenant uses @serve.multiplexed" in str(raised.value) and deployed == []
+    assert "Serve keeps its haproxy ingress while this head runs (the environment asks for python)" in notes[-1]
