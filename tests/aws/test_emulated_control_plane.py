@@ -6,9 +6,11 @@ import base64
 import gzip
 
 import boto3
+import psutil
 import pytest
 
 from components.contract import DRAIN_HOOK
+from components.errors import RayfleetError
 from components.drills.emulate.control_plane import create_control_plane
 from components.drills.emulate.moto_server import moto_server
 from components.drills.emulate.plane import BUCKET, BUCKET_OBJECT, GROUP, LAUNCH_TEMPLATE, SECRET, ZONE
@@ -127,3 +129,26 @@ def test_secrets_and_private_zone_are_the_planned_ones(region):
     vpcs = route53.get_hosted_zone(Id=found["Id"])["VPCs"]
     assert [v["VPCId"] for v in vpcs] == [region["plane"].ids.ids[zone.inputs["vpcs"][0]["vpcId"]]]
     assert region["plane"].ids.ids[zone.id] == found["Id"]
+
+
+def test_moto_server_is_stopped_when_the_work_in_it_fails():
+    with pytest.raises(RayfleetError) as raised:
+        with moto_server() as server:
+            pid = server.pid
+            create_control_plane([_group_without_template()], "us-east-1", server)
+    assert str(raised.value) == (
+        "the planned group orphan names launch template lt-0123456789abcdef0, which the emulated control plane did "
+        "not create (the template is not in the plan's region, or not among its dependencies). "
+        "Fix: plan the group and its launch template in the same region"
+    )
+    assert not psutil.pid_exists(pid)
+
+
+def _group_without_template():
+    """A planned group whose launch template was never created: the emulation cannot name its version."""
+    from types import SimpleNamespace
+
+    inputs = {"name": "orphan", "minSize": 0.0, "maxSize": 1.0, "desiredCapacity": 0.0,
+              "launchTemplate": {"id": "lt-0123456789abcdef0", "version": "1"}}
+    return SimpleNamespace(type=GROUP, name="orphan", urn="urn:orphan", id="orphan", region="us-east-1",
+                           inputs=inputs, dependencies=())

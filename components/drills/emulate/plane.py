@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from components.errors import RayfleetError
+
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -114,6 +116,16 @@ class IdMap:
         if isinstance(value, str):
             return self.ids.get(value, value)
         return value
+
+    def version_of(self, template_id: str, group: str) -> str:
+        """The version of the emulated launch template `template_id` that `group` runs."""
+        if template_id not in self.versions:
+            raise RayfleetError(
+                f"the planned group {group} names launch template {template_id}, which the emulated control plane "
+                "did not create (the template is not in the plan's region, or not among its dependencies). "
+                "Fix: plan the group and its launch template in the same region"
+            )
+        return self.versions[template_id]
 
 
 def boot_resources(resources: Iterable[Planned], region: str) -> list[Planned]:
@@ -306,10 +318,10 @@ def _group(resource: Planned, inputs: dict[str, Any], ids: IdMap) -> Recipe:
                   "ResourceId": name, "ResourceType": "auto-scaling-group"} for t in inputs.get("tags", [])],
     }
     if inputs.get("mixedInstancesPolicy"):
-        kwargs["MixedInstancesPolicy"] = _mixed_instances_policy(inputs["mixedInstancesPolicy"], ids)
+        kwargs["MixedInstancesPolicy"] = _mixed_instances_policy(inputs["mixedInstancesPolicy"], ids, name)
     else:
         template = inputs["launchTemplate"]
-        kwargs["LaunchTemplate"] = {"LaunchTemplateId": template["id"], "Version": ids.versions[template["id"]]}
+        kwargs["LaunchTemplate"] = {"LaunchTemplateId": template["id"], "Version": ids.version_of(template["id"], name)}
     hooks = inputs.get("initialLifecycleHooks", [])
     suspended = inputs.get("suspendedProcesses", [])
 
@@ -326,7 +338,7 @@ def _group(resource: Planned, inputs: dict[str, Any], ids: IdMap) -> Recipe:
     return Recipe(Call("autoscaling", "create_auto_scaling_group", kwargs), then=then)
 
 
-def _mixed_instances_policy(policy: dict[str, Any], ids: IdMap) -> dict[str, Any]:
+def _mixed_instances_policy(policy: dict[str, Any], ids: IdMap, group: str) -> dict[str, Any]:
     spec = policy["launchTemplate"]["launchTemplateSpecification"]
     template_id = spec["launchTemplateId"]
     names = {"onDemandBaseCapacity": "OnDemandBaseCapacity", "onDemandAllocationStrategy": "OnDemandAllocationStrategy",
@@ -338,7 +350,8 @@ def _mixed_instances_policy(policy: dict[str, Any], ids: IdMap) -> dict[str, Any
     return {
         "LaunchTemplate": {
             # The group runs the version the plan's template would have: the emulated template's latest.
-            "LaunchTemplateSpecification": {"LaunchTemplateId": template_id, "Version": ids.versions[template_id]},
+            "LaunchTemplateSpecification": {"LaunchTemplateId": template_id,
+                                            "Version": ids.version_of(template_id, group)},
             "Overrides": [{"InstanceType": o["instanceType"]} for o in policy["launchTemplate"].get("overrides", [])],
         },
         "InstancesDistribution": distribution,
