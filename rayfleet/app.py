@@ -23,6 +23,7 @@ from rich.text import Text
 from rayfleet.commands import config as config_cmd
 from rayfleet.commands import cost as cost_cmd
 from rayfleet.commands import drill as drill_cmd
+from rayfleet.commands import emulate as emulate_cmd
 from rayfleet.commands import local as local_cmd
 from rayfleet.commands import ops as ops_cmd
 from rayfleet.commands import plan as plan_cmd
@@ -36,7 +37,7 @@ from components.errors import RayfleetError
 #: applications, pay for it), then working on one machine, rehearsing failure, and the generated configs.
 #: A command not listed comes last, in the order it was added.
 COMMAND_ORDER = (
-    "config", "plan", "serve", "status", "cost", "local", "drill", "render", "ssh", "exec", "dashboard", "logs", "job"
+    "config", "plan", "serve", "status", "cost", "local", "drill", "emulate", "render", "ssh", "exec", "dashboard", "logs", "job"
 )
 
 
@@ -58,6 +59,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(cost_cmd.app, name="cost")
 app.add_typer(drill_cmd.app, name="drill")
+app.command(name="emulate")(emulate_cmd.emulate)
 app.command(name="plan")(plan_cmd.plan)
 app.add_typer(render_cmd.app, name="render")
 app.add_typer(serve_cmd.app, name="serve")

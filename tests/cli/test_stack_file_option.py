@@ -46,6 +46,7 @@ ENV_COMMANDS = {
     "cost report": (),
     "cost allocate": ("--region", "us-west-2"),
     "drill failover": ("--dry-run",),
+    "emulate": ("--scenario", "control-plane"),
     "ssh": (),
     "exec": ("--", "true"),
     "dashboard": (),

@@ -1,0 +1,48 @@
+"""`rayfleet emulate`: run an environment's primary region on this machine, with moto as its control plane.
+
+    rayfleet emulate --env dev --scenario control-plane
+    rayfleet emulate --file my-stack.yaml --scenario control-plane --json
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.status import Status
+from rich.text import Text
+
+from rayfleet.commands.common import EnvOption, FileOption, JsonOption, stack_file
+from rayfleet.output import console, err_console, print_json
+from serve_apps.emulated_region import SCENARIOS, check_scenario
+
+
+def emulate(
+    env: str = EnvOption,
+    file: Path = FileOption,
+    scenario: str = typer.Option(..., "--scenario", help=f"What to run: {', '.join(SCENARIOS)}.", show_default=False),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create the primary region's control plane (launch templates, groups, bucket, secrets, zone) in moto.
+
+    The resources come from the offline plan (`rayfleet plan`); the moto server listens on
+    127.0.0.1 and is stopped when the command ends, fails or is interrupted.
+    """
+    from serve_apps.emulated_region import emulate as run
+
+    path = stack_file(env, file)
+    check_scenario(scenario)
+    with Status("starting...", console=err_console) as status:
+        try:
+            report = run(path, scenario, on_step=status.update,
+                         on_created=lambda c: status.update(f"created {c.type.split(':')[-1]} {c.name}"))
+        except KeyboardInterrupt:
+            status.stop()
+            err_console.print(Text("interrupted; ", style="warn") + Text("the moto server is stopped"))
+            raise typer.Exit(130) from None
+    if as_json:
+        print_json(report.to_json())
+        return
+    from rayfleet.views.emulate import emulation_view
+
+    console.print(emulation_view(report))

@@ -1,0 +1,37 @@
+"""The terminal view of `rayfleet emulate`: what the emulated region holds, and how long each part took.
+
+    console.print(emulation_view(report))
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from components.drills.emulate.plane import KNOWN_GAPS
+from serve_apps.emulated_region import EmulationReport
+
+#: The parts of a run, in the order they happen, as the view names them.
+_PHASES = (("plan", "plan (program under mocks)"), ("motoStart", "moto server start"),
+           ("controlPlane", "control plane created"), ("motoStop", "moto server stop"), ("total", "total"))
+
+
+def emulation_view(report: EmulationReport) -> Group:
+    plane = report.plane
+    created = Table(title=f"{report.env} {plane.region}: {report.scenario}", title_justify="left",
+                    caption=f"in a moto server on {plane.endpoint}", caption_justify="left")
+    created.add_column("resource")
+    created.add_column("count", justify="right")
+    for kind, count in plane.counts().items():
+        created.add_row(kind, str(count))
+    created.add_row(Text("total", style="component"), Text(str(len(plane.created)), style="component"))
+    timing = Table(title="seconds", title_justify="left")
+    timing.add_column("step")
+    timing.add_column("s", justify="right")
+    for key, label in _PHASES:
+        if key in report.seconds:
+            timing.add_row(label, f"{report.seconds[key]:.2f}")
+    stopped = Text("moto server stopped", style="ok") if report.moto_stopped else Text("moto server running", style="error")
+    gaps = Text("known gaps:\n", style="muted") + Text("\n".join(f"- {gap}" for gap in KNOWN_GAPS), style="muted")
+    return Group(created, timing, stopped, gaps)

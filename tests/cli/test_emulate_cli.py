@@ -1,0 +1,71 @@
+"""`rayfleet emulate`: the control plane of an environment's primary region in a moto server it starts and stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import psutil
+import pytest
+
+from tests.fakes.environments import ROOT
+
+
+@pytest.mark.slow  # the offline plan and a moto_server process
+def test_emulate_creates_the_planned_control_plane_and_stops_moto(cli, plans):
+    run = cli("emulate", "--env", "dev", "--scenario", "control-plane", "--json")
+    assert run.code == 0, run.err
+    report = json.loads(run.out)
+    plan = plans("dev")
+    region = plan.outputs["primaryRegion"]
+    counts = report["controlPlane"]["counts"]
+    planned = Counter(r.type for r in plan.in_region(region))
+    for kind in ("aws:ec2/launchTemplate:LaunchTemplate", "aws:autoscaling/group:Group",
+                 "aws:secretsmanager/secret:Secret", "aws:route53/zone:Zone"):
+        assert counts[kind] == planned[kind]
+    assert (report["env"], report["scenario"], report["controlPlane"]["region"]) == ("dev", "control-plane", region)
+    assert report["motoStopped"] is True
+    assert set(report["seconds"]) == {"plan", "motoStart", "controlPlane", "motoStop", "total"}
+    assert report["knownGaps"]
+
+
+def test_emulate_names_the_unknown_scenario_and_the_known_ones(cli):
+    run = cli("emulate", "--env", "dev", "--scenario", "boot")
+    assert run.code == 1
+    assert run.err == (
+        "error: --scenario 'boot' is not a scenario of this rayfleet (scenarios: control-plane). "
+        "Fix: pass --scenario control-plane\n"
+    )
+
+
+def _moto_children(process: psutil.Process) -> list[psutil.Process]:
+    return [p for p in process.children(recursive=True) if "moto.server" in " ".join(p.cmdline())]
+
+
+@pytest.mark.slow  # the offline plan and a moto_server process
+def test_interrupted_emulate_leaves_no_moto_server_running():
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    proc = subprocess.Popen([sys.executable, "-m", "rayfleet", "emulate", "--env", "prod", "--scenario", "control-plane"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        command = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        servers: list[psutil.Process] = []
+        while not servers and proc.poll() is None and time.monotonic() < deadline:
+            servers = _moto_children(command)
+            time.sleep(0.05)
+        assert servers, "the command never started its moto server"
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C at the terminal sends
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert "interrupted; the moto server is stopped" in err
+    assert [s.pid for s in servers if s.is_running() and s.status() != psutil.STATUS_ZOMBIE] == []
