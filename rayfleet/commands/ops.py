@@ -196,7 +196,8 @@ def submit(
 
 
 def _run_cloud_job(env, file, region, outputs, token, token_file, text, working_dir, no_wait) -> None:
-    from serve_apps.forwarding import forwarded, free_local_port
+    from serve_apps.forwarding import forwarded
+    from serve_apps.ports import free_port
     from serve_apps.sessions import require_session_tools
     from serve_apps.targets import resolve_token
     from stacks.outputs import dashboard_token
@@ -206,7 +207,7 @@ def _run_cloud_job(env, file, region, outputs, token, token_file, text, working_
     with contextlib.ExitStack() as stack:
         with Live(Text("forwarding the head's dashboard", style="muted"), console=err_console, transient=True) as live:
             url = stack.enter_context(forwarded(
-                head.instance_id, ref.region, remote_port=DASHBOARD_PORT, local_port=free_local_port(),
+                head.instance_id, ref.region, remote_port=DASHBOARD_PORT, local_port=free_port(),
                 on_wait=lambda s: live.update(Text(f"forwarding the head's dashboard: {s:.0f} s", style="muted")),
             ))
         secret = resolve_token(url, token, token_file) if (token or token_file) else None
