@@ -185,7 +185,10 @@ def submit(
     text = " ".join(entrypoint)
     if address:
         if env or file:
-            raise RayfleetError("give either --address or --env/--file, not both")
+            given = f"--env {env}" if env else f"--file {file}"
+            raise RayfleetError(f"--address {address} and {given} both say which cluster runs the job: give one. "
+                                "Fix: drop --env/--file to use that dashboard, or drop --address to forward the "
+                                "environment's head")
         from serve_apps.dashboard import normalize_address
         from serve_apps.targets import resolve_token
 
