@@ -59,7 +59,8 @@ def test_exec_waits_for_every_node_and_reports_each_output_and_exit_code(aws, mo
         (worker, "Failed", 127, "", "ray: not found\n", False),
     ]
     assert seen[0] == {head: "InProgress", worker: "InProgress"}  # it waited for the agent, not for moto
-    assert agent.scripts == ['export PATH=/opt/rayfleet/venv/bin:"$PATH"\nray --version'] * 2
+    assert agent.scripts == ['set -a; . /etc/rayfleet/ray.env; set +a\nexport PATH=/opt/rayfleet/venv/bin:"$PATH"\n'
+                             'ray --version'] * 2
 
 
 def test_exec_gives_up_at_its_timeout_with_the_last_status(aws, monkeypatch):
