@@ -122,6 +122,19 @@ def test_following_prints_each_new_line_once(log_group):
     assert next(batches) == []
 
 
+def test_following_prints_a_line_that_reaches_cloudwatch_late_with_an_earlier_time(log_group):
+    # Each node's agent sends its lines in batches (force_flush_interval): another node's line can
+    # arrive after a newer one was printed.
+    now = time.time()
+    ms = int(now * 1000)
+    _put(log_group, "i-0aaa/ray/raylet.out", [(ms - 1000, "raylet: newest")])
+    batches = follow_logs(LogQuery(log_group, REGION, 60), now=lambda: now, sleep=lambda s: None)
+    assert [line.message for line in next(batches)] == ["raylet: newest"]
+    _put(log_group, "i-0bbb/serve/replica_digits_Digits_x1.log", [(ms - 20_000, "predict 200")])
+    assert [(line.instance_id, line.message) for line in next(batches)] == [("i-0bbb", "predict 200")]
+    assert next(batches) == []
+
+
 def test_a_missing_log_group_says_to_update_the_stack(aws):
     with pytest.raises(RayfleetError) as err:
         read_logs(LogQuery("/rayfleet/nope", REGION, 60))
