@@ -22,12 +22,6 @@ from components.errors import RayfleetError
 from serve_apps.sessions import forward_command
 
 
-def free_local_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def forwarded(
     instance_id: str,

@@ -13,6 +13,7 @@ http_token_authentication.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,21 +66,34 @@ class JobRunner:
         *,
         on_output: Callable[[str], None] = lambda text: None,
         on_status: Callable[[str, float], None] = lambda status, elapsed: None,
-        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> str:
-        """Follow `job_id` until its status is final; hand each new piece of its output to `on_output`."""
-        started, printed = clock(), 0
-        while True:
+        """Follow `job_id` until its status is final; hand each new piece of its output to `on_output`.
+
+        Ray's tail_job_logs streams the output over a websocket opened with the client's headers (the
+        token too) and closes it once the job is final: no output is fetched twice. A connection lost on
+        the way (forwarding dropped, dashboard restarted) does not stop the job; the error says so.
+        """
+        started = clock()
+        try:
+            asyncio.run(self._tail(job_id, on_output))
             status = str(self._client.get_job_status(job_id).value)
-            logs = self._client.get_job_logs(job_id)
-            if len(logs) > printed:
-                on_output(logs[printed:])
-                printed = len(logs)
-            on_status(status, clock() - started)
-            if status in FINAL_STATUSES:
-                return status
-            sleep(1.0)
+        except Exception as err:  # noqa: BLE001 - requests', aiohttp's and Ray's (RuntimeError) errors alike
+            raise RayfleetError(self._lost(job_id, _first_line(err))) from None
+        on_status(status, clock() - started)
+        if status not in FINAL_STATUSES:
+            raise RayfleetError(self._lost(job_id, f"the log stream ended while the job is {status}"))
+        return status
+
+    async def _tail(self, job_id: str, on_output: Callable[[str], None]) -> None:
+        async for text in self._client.tail_job_logs(job_id):
+            on_output(text)
+
+    def _lost(self, job_id: str, why: str) -> str:
+        return (f"lost the job API at {self.address} while following job {job_id} ({why}); the job keeps running "
+                f"on the cluster. Fix: see its status and output with 'ray job status {job_id}' and 'ray job logs "
+                f"--follow {job_id}' against the same dashboard (on a cloud cluster: 'rayfleet exec --env ENV -- "
+                f"ray job logs {job_id}'), or on the dashboard's Jobs page")
 
 
 def _first_line(err: Exception) -> str:

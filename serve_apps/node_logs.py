@@ -28,6 +28,9 @@ from components.errors import RayfleetError
 _SINCE = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INSTANCE = re.compile(r"^(i-[0-9a-f]+)[/_:.-]?(.*)$")
+#: How far behind the newest line a follow keeps asking: more than the nodes' agent holds lines before it
+#: sends them (force_flush_interval, 15 s) plus CloudWatch's ingestion delay.
+LATE_WINDOW_MS = 30_000
 
 
 def parse_since(value: str) -> int:
@@ -101,16 +104,21 @@ def follow_logs(
     sleep: Callable[[float], None] = time.sleep,
     interval_s: float = 2.0,
 ) -> Iterator[list[LogLine]]:
-    """Batches of new lines, forever (the first: every line until now): each poll asks again from the newest
-    timestamp seen, and drops the lines it already gave."""
+    """Batches of new lines, forever (the first: every line until now).
+
+    Each node's agent sends its lines in batches, so a line can reach CloudWatch after a newer one from
+    another stream: each poll asks again from LATE_WINDOW_MS before the newest timestamp seen and drops
+    the events it already gave, by eventId; ids older than the window cannot come back and are forgotten.
+    """
     logs = _client(query.region)
     start_ms = int((now() - query.since_s) * 1000)
-    seen: set[str] = set()
+    given: dict[str, int] = {}  # eventId -> timestamp, of the lines already yielded
     while True:
         lines, newest = _events(logs, query.group, start_ms)
-        fresh = [line for line in lines if line.event_id not in seen]
-        seen = {line.event_id for line in lines if line.timestamp_ms == newest}
-        start_ms = max(start_ms, newest)
+        fresh = [line for line in lines if line.event_id not in given]
+        given.update((line.event_id, line.timestamp_ms) for line in fresh)
+        start_ms = max(start_ms, newest - LATE_WINDOW_MS)
+        given = {event_id: ms for event_id, ms in given.items() if ms >= start_ms}
         yield select_app(fresh, query.app, query.apps)
         sleep(interval_s)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from components.contract import CLUSTER_KEY, ENV_KEY, HEAD_NODE_TYPE, MARKET_KEY, NODE_TYPE_KEY
 from components.errors import RayfleetError
-from components.ray_cluster.userdata import VENV
+from components.ray_cluster.userdata import RAY_ENV_PATH, VENV
 from stacks.config import EnvironmentConfig
 
 #: IAM actions the operator's credentials need for these commands, next to the code that calls them.
@@ -155,8 +155,13 @@ def _listing(nodes: Sequence[Node]) -> str:
 
 
 def node_script(command: str) -> str:
-    """What AWS-RunShellScript runs (as root, in /bin/sh): `command` with the nodes' venv first on PATH."""
-    return f"export PATH={shlex.quote(NODE_PATH)}:\"$PATH\"\n{command}"
+    """What AWS-RunShellScript runs (as root, in /bin/sh): `command` in the Ray units' environment, the venv first on PATH.
+
+    Root has no ~/.ray/auth_token: Ray's CLI (`ray status`, `ray job ...`) finds the cluster's token only
+    through RAY_AUTH_MODE and RAY_AUTH_TOKEN_PATH, which the units' environment file holds; `set -a`
+    exports what it sets to the command's processes.
+    """
+    return f"set -a; . {shlex.quote(RAY_ENV_PATH)}; set +a\nexport PATH={shlex.quote(NODE_PATH)}:\"$PATH\"\n{command}"
 
 
 def batches(items: Sequence[str], size: int = MAX_INSTANCES_PER_COMMAND) -> list[list[str]]:

@@ -44,6 +44,8 @@ VENV = "/opt/rayfleet/venv"
 AGENTS = "/opt/rayfleet/agents"
 CONF = "/etc/rayfleet"
 TOKEN_PATH = f"{CONF}/auth_token"
+#: The Ray units' environment (token auth, PATH, Serve's switches); commands run on a node read it too.
+RAY_ENV_PATH = f"{CONF}/ray.env"
 AUTOSCALER_CONFIG_PATH = f"{CONF}/autoscaler.yaml"
 #: Ubuntu's CA bundle, which holds the roots ElastiCache's TLS certificates chain to.
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -523,7 +525,7 @@ def _env_file(boot: NodeBoot) -> str:
     # Ray reads its Serve ingress switches when its processes start: every node, head and workers alike.
     env.update(serve_environment(boot.serve_ingress, haproxy_dir=HAPROXY_DIR))
     body = "".join(f"{key}={value}\n" for key, value in env.items())
-    return _write_file(f"{CONF}/ray.env", body, mode="0640")
+    return _write_file(RAY_ENV_PATH, body, mode="0640")
 
 
 def _head_command(boot: NodeBoot) -> list[str]:
@@ -570,7 +572,7 @@ def _start_script(command: list[str], *, wait_for: str | None = None) -> str:
 
 
 def _unit(name: str, description: str, exec_start: str, *, after: str = "network-online.target", redis=False) -> str:
-    environment = f"EnvironmentFile={CONF}/ray.env\n" + (f"EnvironmentFile={CONF}/redis.env\n" if redis else "")
+    environment = f"EnvironmentFile={RAY_ENV_PATH}\n" + (f"EnvironmentFile={CONF}/redis.env\n" if redis else "")
     body = f"""[Unit]
 Description={description}
 Wants=network-online.target

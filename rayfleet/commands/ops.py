@@ -185,7 +185,10 @@ def submit(
     text = " ".join(entrypoint)
     if address:
         if env or file:
-            raise RayfleetError("give either --address or --env/--file, not both")
+            given = f"--env {env}" if env else f"--file {file}"
+            raise RayfleetError(f"--address {address} and {given} both say which cluster runs the job: give one. "
+                                "Fix: drop --env/--file to use that dashboard, or drop --address to forward the "
+                                "environment's head")
         from serve_apps.dashboard import normalize_address
         from serve_apps.targets import resolve_token
 
@@ -196,7 +199,8 @@ def submit(
 
 
 def _run_cloud_job(env, file, region, outputs, token, token_file, text, working_dir, no_wait) -> None:
-    from serve_apps.forwarding import forwarded, free_local_port
+    from serve_apps.forwarding import forwarded
+    from serve_apps.ports import free_port
     from serve_apps.sessions import require_session_tools
     from serve_apps.targets import resolve_token
     from stacks.outputs import dashboard_token
@@ -206,7 +210,7 @@ def _run_cloud_job(env, file, region, outputs, token, token_file, text, working_
     with contextlib.ExitStack() as stack:
         with Live(Text("forwarding the head's dashboard", style="muted"), console=err_console, transient=True) as live:
             url = stack.enter_context(forwarded(
-                head.instance_id, ref.region, remote_port=DASHBOARD_PORT, local_port=free_local_port(),
+                head.instance_id, ref.region, remote_port=DASHBOARD_PORT, local_port=free_port(),
                 on_wait=lambda s: live.update(Text(f"forwarding the head's dashboard: {s:.0f} s", style="muted")),
             ))
         secret = resolve_token(url, token, token_file) if (token or token_file) else None

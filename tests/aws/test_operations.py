@@ -59,7 +59,8 @@ def test_exec_waits_for_every_node_and_reports_each_output_and_exit_code(aws, mo
         (worker, "Failed", 127, "", "ray: not found\n", False),
     ]
     assert seen[0] == {head: "InProgress", worker: "InProgress"}  # it waited for the agent, not for moto
-    assert agent.scripts == ['export PATH=/opt/rayfleet/venv/bin:"$PATH"\nray --version'] * 2
+    assert agent.scripts == ['set -a; . /etc/rayfleet/ray.env; set +a\nexport PATH=/opt/rayfleet/venv/bin:"$PATH"\n'
+                             'ray --version'] * 2
 
 
 def test_exec_gives_up_at_its_timeout_with_the_last_status(aws, monkeypatch):
@@ -110,14 +111,32 @@ def test_logs_of_one_app_keep_its_replicas_and_its_json_records(log_group):
     assert [line.message for line in lines] == ["predict 200", '{"application": "digits", "message": "POST /digits 200"}']
 
 
+def _follow(group: str, now: float):
+    """Batches of a follow of the last minute's lines, polling without a pause."""
+    return follow_logs(LogQuery(group, REGION, 60), now=lambda: now, sleep=lambda s: None)
+
+
 def test_following_prints_each_new_line_once(log_group):
     now = time.time()
     ms = int(now * 1000)
     _put(log_group, "i-0aaa/ray/raylet.out", [(ms - 2000, "first")])
-    batches = follow_logs(LogQuery(log_group, REGION, 60), now=lambda: now, sleep=lambda s: None)
+    batches = _follow(log_group, now)
     assert [line.message for line in next(batches)] == ["first"]
     _put(log_group, "i-0aaa/ray/raylet.out", [(ms - 2000, "same millisecond"), (ms - 1000, "second")])
     assert [line.message for line in next(batches)] == ["same millisecond", "second"]
+    assert next(batches) == []
+
+
+def test_following_prints_a_line_that_reaches_cloudwatch_late_with_an_earlier_time(log_group):
+    # Each node's agent sends its lines in batches (force_flush_interval): another node's line can
+    # arrive after a newer one was printed.
+    now = time.time()
+    ms = int(now * 1000)
+    _put(log_group, "i-0aaa/ray/raylet.out", [(ms - 1000, "raylet: newest")])
+    batches = _follow(log_group, now)
+    assert [line.message for line in next(batches)] == ["raylet: newest"]
+    _put(log_group, "i-0bbb/serve/replica_digits_Digits_x1.log", [(ms - 20_000, "predict 200")])
+    assert [(line.instance_id, line.message) for line in next(batches)] == [("i-0bbb", "predict 200")]
     assert next(batches) == []
 
 

@@ -156,3 +156,10 @@ def test_help_lists_the_operations_commands_together_in_their_own_panel():
     panel = run.out.split("Operate a deployed cluster (Session Manager, no SSH)", 1)[1].split("╰", 1)[0]
     listed = [line.split()[1] for line in panel.splitlines() if line.startswith("│ ") and line[2] != " "]
     assert listed == ["ssh", "exec", "dashboard", "logs", "job"]
+
+
+def test_job_submit_refuses_an_address_together_with_an_environment():
+    run = run_cli("job", "submit", "--address", "http://127.0.0.1:8265", "--env", "dev", "--", "python", "run.py")
+    assert (run.code, run.err) == (1, "error: --address http://127.0.0.1:8265 and --env dev both say which cluster "
+                                      "runs the job: give one. Fix: drop --env/--file to use that dashboard, or drop "
+                                      "--address to forward the environment's head\n")

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from components.errors import RayfleetError
-from serve_apps.node_logs import LogLine, parse_since, select_app
+from components.ray_cluster.cloudwatch_agent import agent_config
+from serve_apps.node_logs import LATE_WINDOW_MS, LogLine, parse_since, select_app
+from tests.fakes.node_boots import CPU_WORKER, HEAD
 
 APPS = ["digits", "digits_v2", "sentiment"]
 
@@ -56,3 +58,10 @@ def test_lines_of_no_application_are_left_out_of_an_app_filter():
     ]
     assert [line.timestamp_ms for line in select_app(lines, "digits", APPS)] == [1]
     assert select_app(lines, None, APPS) == lines
+
+
+@pytest.mark.parametrize("boot", [HEAD, CPU_WORKER])
+def test_following_looks_back_further_than_a_node_holds_its_lines(boot):
+    # A node's agent sends its lines every force_flush_interval seconds; CloudWatch documents no bound on
+    # ingestion after that, so keep a margin of 10 s or more.
+    assert LATE_WINDOW_MS / 1000 >= agent_config(boot.shipping)["logs"]["force_flush_interval"] + 10

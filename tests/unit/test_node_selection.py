@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from components.errors import RayfleetError
+from components.ray_cluster.userdata import RAY_ENV_PATH, TOKEN_PATH, render_head, render_worker
 from serve_apps.remote import Node, _execution_timeout, batches, node_script, select_nodes
+from tests.fakes import node_boots as boots
 
 HEAD = Node("i-0000000000000000a", "head", "on-demand", "10.0.0.10")
 CPU = Node("i-0000000000000000b", "cpu", "spot", "10.0.0.11")
@@ -56,5 +60,29 @@ def test_execution_timeout_stays_within_aws_run_shell_script_bounds(seconds, sen
     assert _execution_timeout(seconds) == sent
 
 
-def test_commands_find_rays_venv_first_on_path():
-    assert node_script("ray status") == 'export PATH=/opt/rayfleet/venv/bin:"$PATH"\nray status'
+def test_commands_find_rays_venv_first_on_path_after_the_ray_units_environment():
+    assert node_script("ray status") == ('set -a; . /etc/rayfleet/ray.env; set +a\n'
+                                         'export PATH=/opt/rayfleet/venv/bin:"$PATH"\nray status')
+
+
+NODES = [(render_head, boots.HEAD), (render_head, boots.DEV_HEAD), (render_worker, boots.GPU_WORKER)]
+
+
+@pytest.mark.parametrize("render, boot", NODES)
+def test_commands_read_the_environment_file_the_nodes_user_data_writes(render, boot):
+    # Run Command runs as root, which has no ~/.ray/auth_token: Ray's CLI finds the cluster's token
+    # only through the Ray units' environment file.
+    assert node_script("ray status").startswith(f"set -a; . {RAY_ENV_PATH}; set +a\n")
+    env = dict(line.split("=", 1) for line in boots.written(render(boot), RAY_ENV_PATH).splitlines())
+    assert (env["RAY_AUTH_MODE"], env["RAY_AUTH_TOKEN_PATH"]) == ("token", TOKEN_PATH)
+
+
+def test_a_commands_processes_see_rays_token_settings_and_the_venv_first(tmp_path):
+    # The script as /bin/sh runs it, with the file the head's user data writes in place of /etc/rayfleet/ray.env.
+    env_file = tmp_path / "ray.env"
+    env_file.write_text(boots.written(render_head(boots.HEAD), RAY_ENV_PATH))
+    script = node_script("env").replace(RAY_ENV_PATH, str(env_file))
+    run = subprocess.run(["/bin/sh", "-c", script], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    seen = dict(line.split("=", 1) for line in run.stdout.splitlines() if "=" in line)
+    assert (run.returncode, seen["RAY_AUTH_MODE"], seen["RAY_AUTH_TOKEN_PATH"]) == (0, "token", TOKEN_PATH)
+    assert seen["PATH"].startswith("/opt/rayfleet/venv/bin:")
