@@ -28,7 +28,14 @@ def outputs(tmp_path):
 
 @pytest.fixture
 def nodes(aws_env):
-    """A head and a spot worker of dev's cluster, running in the moto_server."""
+    """A head and a spot worker of dev's cluster, running in the moto_server, and no other instance.
+
+    moto keeps its state per process, not per server: instances an earlier test module left in the
+    same pytest process would otherwise be found by their tags too.
+    """
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{aws_env['AWS_ENDPOINT_URL']}/moto-api/reset", method="POST"))
     ec2 = boto3.client("ec2", region_name=REGION)
     ids = []
     for node_type, market in (("head", "on-demand"), ("cpu", "spot")):
