@@ -15,7 +15,8 @@ Where each part comes from:
 - Spend: running instances by type and market, priced by the caller's `price`
   (the price catalog in cost/: on-demand or spot price per instance-hour).
 - Drift: the latest DRIFT_METRIC of each application in the environment's
-  namespace, over the last DRIFT_LOOKBACK_S.
+  namespace, with the dimensions the node agent ships it with (the region's
+  cluster and the application), over the last DRIFT_LOOKBACK_S.
 
 The ASGs are the one part the view cannot do without: AWS refusing that call
 (no credentials, no permission) fails the command with the fix. Any other part
@@ -32,6 +33,7 @@ from typing import Any
 
 from components.contract import (
     APPLICATION_LABEL,
+    CLUSTER_DIMENSION,
     CLUSTER_KEY,
     DRIFT_METRIC,
     ENV_KEY,
@@ -121,7 +123,7 @@ def region_status(
         ("targets", lambda: _read_targets(status, client("elbv2", region), found.target_group_arn)),
         ("alarms", lambda: setattr(status, "alarms", read_alarms(client("cloudwatch", region), cfg.env))),
         ("spend", lambda: setattr(status, "spend_per_hour", spend_per_hour(status.asgs, region, price))),
-        ("drift", lambda: setattr(status, "drift", read_drift(client("cloudwatch", region), cfg))),
+        ("drift", lambda: setattr(status, "drift", read_drift(client("cloudwatch", region), cfg, region))),
     ]
     for part, read in parts:
         try:
@@ -200,15 +202,24 @@ def read_alarms(cloudwatch: Any, env: str) -> list[Alarm]:
     return sorted(alarms, key=lambda a: a.name)
 
 
-def read_drift(cloudwatch: Any, cfg: EnvironmentConfig, now: dt.datetime | None = None) -> dict[str, float | None]:
-    """Each configured application's latest drift score in the environment's namespace; None when absent."""
+def read_drift(
+    cloudwatch: Any, cfg: EnvironmentConfig, region: str, now: dt.datetime | None = None
+) -> dict[str, float | None]:
+    """Each configured application's latest drift score from the region's cluster; None when absent.
+
+    CloudWatch matches a query's dimensions exactly, so they are the set the node agent ships the gauge
+    with and the drift alarm reads: the cluster and the application.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
     drift: dict[str, float | None] = {}
     for app in cfg.serve.applications:
         points = cloudwatch.get_metric_statistics(
             Namespace=metrics_namespace(cfg.env),
             MetricName=DRIFT_METRIC,
-            Dimensions=[{"Name": APPLICATION_LABEL, "Value": app.name}],
+            Dimensions=[
+                {"Name": CLUSTER_DIMENSION, "Value": cfg.cluster_id(region)},
+                {"Name": APPLICATION_LABEL, "Value": app.name},
+            ],
             StartTime=now - dt.timedelta(seconds=DRIFT_LOOKBACK_S),
             # EndTime is exclusive: a score published this very second, or by a node whose clock runs a
             # little ahead, still counts.

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from components.contract import APPLICATION_LABEL, DRIFT_METRIC, metrics_namespace
+from components.contract import APPLICATION_LABEL, CLUSTER_DIMENSION, DRIFT_METRIC, metrics_namespace
 from cost.prices import PriceCatalog
 from stacks.loader import load_environment
 from tests.fakes.asg_cluster import build_planned_cluster
@@ -66,10 +66,12 @@ def prod(aws_env, tmp_path):
     _alarm(EAST, "rayfleet-prod-us-east-1-alb-5xx", "ALARM", "5xx ratio 0.07 > 0.05")
     _alarm(EAST, "rayfleet-prod-us-east-1-p99-latency", "OK", "p99 0.4 s <= 2 s")
     _alarm(EAST, "rayfleet-staging-us-east-1-alb-5xx", "ALARM", "another environment's")
-    boto3.client("cloudwatch", region_name=EAST).put_metric_data(
-        Namespace=metrics_namespace("prod"),
-        MetricData=[{"MetricName": DRIFT_METRIC, "Dimensions": [{"Name": APPLICATION_LABEL, "Value": "digits"}], "Value": 0.31}],
-    )
+    # As the node agent ships it, [Cluster, application]; the datum with `application` alone is another metric.
+    digits = {"Name": APPLICATION_LABEL, "Value": "digits"}
+    boto3.client("cloudwatch", region_name=EAST).put_metric_data(Namespace=metrics_namespace("prod"), MetricData=[
+        {"MetricName": DRIFT_METRIC, "Dimensions": [{"Name": CLUSTER_DIMENSION, "Value": cfg.cluster_id(EAST)}, digits], "Value": 0.31},
+        {"MetricName": DRIFT_METRIC, "Dimensions": [digits], "Value": 0.93},
+    ])
     recorded = json.loads(RECORDED.read_text())
     with fake_dashboard(recorded["serve"], recorded["nodes"], TOKEN) as dashboard:
         down = f"http://127.0.0.1:{free_port()}"

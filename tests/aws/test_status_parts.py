@@ -71,12 +71,33 @@ def test_status_declares_exactly_the_aws_calls_it_makes():
 def test_a_drift_score_published_the_same_second_as_the_read_counts_and_a_missing_one_is_none(aws):
     import datetime as dt
 
-    from components.contract import APPLICATION_LABEL, DRIFT_METRIC, metrics_namespace
+    from components.contract import APPLICATION_LABEL, CLUSTER_DIMENSION, DRIFT_METRIC, metrics_namespace
     from serve_apps.environment_status import read_drift
 
+    cfg = load_environment("prod")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    # The agent ships the gauge with [Cluster, application], and CloudWatch matches a query's dimension set exactly:
+    # a datum with `application` alone is another metric, which neither the alarm nor status reads.
+    shipped = [{"Name": CLUSTER_DIMENSION, "Value": cfg.cluster_id("us-east-1")}, {"Name": APPLICATION_LABEL, "Value": "digits"}]
+    cloudwatch.put_metric_data(Namespace=metrics_namespace("prod"), MetricData=[
+        {"MetricName": DRIFT_METRIC, "Dimensions": shipped, "Value": 0.42, "Timestamp": now},
+        {"MetricName": DRIFT_METRIC, "Dimensions": shipped[1:], "Value": 0.97, "Timestamp": now},
+    ])
+    assert read_drift(cloudwatch, cfg, "us-east-1", now=now) == {"sentiment": None, "digits": 0.42}
+
+
+def test_a_drift_score_of_another_regions_cluster_is_not_this_regions(aws):
+    import datetime as dt
+
+    from components.contract import APPLICATION_LABEL, CLUSTER_DIMENSION, DRIFT_METRIC, metrics_namespace
+    from serve_apps.environment_status import read_drift
+
+    cfg = load_environment("prod")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
     cloudwatch.put_metric_data(Namespace=metrics_namespace("prod"), MetricData=[{
-        "MetricName": DRIFT_METRIC, "Dimensions": [{"Name": APPLICATION_LABEL, "Value": "digits"}], "Value": 0.42, "Timestamp": now,
+        "MetricName": DRIFT_METRIC, "Value": 0.5, "Timestamp": now,
+        "Dimensions": [{"Name": CLUSTER_DIMENSION, "Value": cfg.cluster_id("us-west-2")}, {"Name": APPLICATION_LABEL, "Value": "digits"}],
     }])
-    assert read_drift(cloudwatch, load_environment("prod"), now=now) == {"sentiment": None, "digits": 0.42}
+    assert read_drift(cloudwatch, cfg, "us-east-1", now=now) == {"sentiment": None, "digits": None}
