@@ -11,7 +11,9 @@ Where each part comes from:
 - Ray nodes and Serve: the region's dashboard (`dashboardUrl`, token from
   `dashboardTokenSecretArn`), as `serve status --env` reaches it.
 - Targets: elbv2 DescribeTargetHealth on the stack output `targetGroupArn`.
-- Alarms: CloudWatch DescribeAlarms, names starting `rayfleet-<env>-`.
+- Alarms: CloudWatch DescribeAlarms, names starting `rayfleet-<env>-<region>-`
+  (alarm_prefix), in the region and in us-east-1, where Route 53's health-check
+  alarms of every region live.
 - Spend: running instances by type and market, priced by the caller's `price`
   (the price catalog in cost/: on-demand or spot price per instance-hour).
 - Drift: the latest DRIFT_METRIC of each application in the environment's
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from components.alarms.plan import ROUTE53_METRICS_REGION, alarm_prefix
 from components.contract import (
     APPLICATION_LABEL,
     CLUSTER_DIMENSION,
@@ -121,7 +124,7 @@ def region_status(
     parts: list[tuple[str, Callable[[], None]]] = [
         ("ray", lambda: _read_ray(status, found.dashboard_url, found.dashboard_token_secret_arn)),
         ("targets", lambda: _read_targets(status, client("elbv2", region), found.target_group_arn)),
-        ("alarms", lambda: setattr(status, "alarms", read_alarms(client("cloudwatch", region), cfg.env))),
+        ("alarms", lambda: setattr(status, "alarms", read_alarms(client, cfg.env, region))),
         ("spend", lambda: setattr(status, "spend_per_hour", spend_per_hour(status.asgs, region, price))),
         ("drift", lambda: setattr(status, "drift", read_drift(client("cloudwatch", region), cfg, region))),
     ]
@@ -195,10 +198,15 @@ def _read_targets(status: RegionStatus, elbv2: Any, target_group_arn: str | None
     status.targets = (healthy, len(health))
 
 
-def read_alarms(cloudwatch: Any, env: str) -> list[Alarm]:
-    """The environment's alarms in the client's region: every one named `rayfleet-<env>-...`."""
-    pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"rayfleet-{env}-")
-    alarms = [Alarm(a["AlarmName"], a["StateValue"], a.get("StateReason", "")) for page in pages for a in page["MetricAlarms"]]
+def read_alarms(client: Client, env: str, region: str) -> list[Alarm]:
+    """The alarms of `env` watching `region`: every one named alarm_prefix(env, region), in the region itself
+    and in ROUTE53_METRICS_REGION, where the region's Route 53 health-check alarm lives."""
+    alarms = []
+    for home in dict.fromkeys([region, ROUTE53_METRICS_REGION]):
+        pages = client("cloudwatch", home).get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=alarm_prefix(env, region)
+        )
+        alarms += [Alarm(a["AlarmName"], a["StateValue"], a.get("StateReason", "")) for page in pages for a in page["MetricAlarms"]]
     return sorted(alarms, key=lambda a: a.name)
 
 
