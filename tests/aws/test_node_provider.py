@@ -319,7 +319,8 @@ def test_spot_shortfall_moves_after_the_grace_period_without_a_reported_failure(
     assert (desired(session, spot), desired(session, od)) == (1, 2)
 
 
-def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
+def _fallen_back(session):
+    """3 cpu workers asked of a spot pool that holds 1: the other 2 moved to the twin. Spot is retried after 600 s."""
     names = build_cluster(session)
     spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
     limit = SpotCapacityLimit(session, spot, capacity=1)
@@ -329,6 +330,11 @@ def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
     provider.non_terminated_nodes({})
     provider.post_process()
     assert (desired(session, spot), desired(session, od)) == (1, 2)
+    return spot, od, limit, clock, provider
+
+
+def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
+    spot, od, limit, clock, provider = _fallen_back(session)
     scale(provider, "cpu", 1)  # still impaired: new demand goes on-demand
     assert (desired(session, spot), desired(session, od)) == (1, 3)
     limit.restore(10)
@@ -513,15 +519,7 @@ def _until_the_twin_is_back(session, provider, clock, od: str) -> None:
 
 
 def test_a_failed_spot_retry_keeps_the_fallback_metric_at_1_until_the_twin_is_back(session):
-    names = build_cluster(session)
-    spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
-    limit = SpotCapacityLimit(session, spot, capacity=1)
-    clock = Clock()
-    provider = make_provider(session, clock=clock, retry_spot_after_seconds=600)
-    scale(provider, "cpu", 3)
-    provider.non_terminated_nodes({})
-    provider.post_process()
-    assert (desired(session, spot), desired(session, od)) == (1, 2)
+    spot, od, limit, clock, provider = _fallen_back(session)
     assert _fallback_datapoints(session) == {"published": 2, "active": 1}
 
     clock.now += 601  # spot is retried and still fails: the twin holds the moved workers all along
