@@ -11,11 +11,14 @@ Where each part comes from:
 - Ray nodes and Serve: the region's dashboard (`dashboardUrl`, token from
   `dashboardTokenSecretArn`), as `serve status --env` reaches it.
 - Targets: elbv2 DescribeTargetHealth on the stack output `targetGroupArn`.
-- Alarms: CloudWatch DescribeAlarms, names starting `rayfleet-<env>-`.
+- Alarms: CloudWatch DescribeAlarms, names starting `rayfleet-<env>-<region>-`
+  (alarm_prefix), in the region and in us-east-1, where Route 53's health-check
+  alarms of every region live.
 - Spend: running instances by type and market, priced by the caller's `price`
   (the price catalog in cost/: on-demand or spot price per instance-hour).
 - Drift: the latest DRIFT_METRIC of each application in the environment's
-  namespace, over the last DRIFT_LOOKBACK_S.
+  namespace, with the dimensions the node agent ships it with (the region's
+  cluster and the application), over the last DRIFT_LOOKBACK_S.
 
 The ASGs are the one part the view cannot do without: AWS refusing that call
 (no credentials, no permission) fails the command with the fix. Any other part
@@ -30,8 +33,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from components.alarms.plan import ROUTE53_METRICS_REGION, alarm_prefix
 from components.contract import (
     APPLICATION_LABEL,
+    CLUSTER_DIMENSION,
     CLUSTER_KEY,
     DRIFT_METRIC,
     ENV_KEY,
@@ -119,9 +124,9 @@ def region_status(
     parts: list[tuple[str, Callable[[], None]]] = [
         ("ray", lambda: _read_ray(status, found.dashboard_url, found.dashboard_token_secret_arn)),
         ("targets", lambda: _read_targets(status, client("elbv2", region), found.target_group_arn)),
-        ("alarms", lambda: setattr(status, "alarms", read_alarms(client("cloudwatch", region), cfg.env))),
+        ("alarms", lambda: setattr(status, "alarms", read_alarms(client, cfg.env, region))),
         ("spend", lambda: setattr(status, "spend_per_hour", spend_per_hour(status.asgs, region, price))),
-        ("drift", lambda: setattr(status, "drift", read_drift(client("cloudwatch", region), cfg))),
+        ("drift", lambda: setattr(status, "drift", read_drift(client("cloudwatch", region), cfg, region))),
     ]
     for part, read in parts:
         try:
@@ -193,22 +198,36 @@ def _read_targets(status: RegionStatus, elbv2: Any, target_group_arn: str | None
     status.targets = (healthy, len(health))
 
 
-def read_alarms(cloudwatch: Any, env: str) -> list[Alarm]:
-    """The environment's alarms in the client's region: every one named `rayfleet-<env>-...`."""
-    pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"rayfleet-{env}-")
-    alarms = [Alarm(a["AlarmName"], a["StateValue"], a.get("StateReason", "")) for page in pages for a in page["MetricAlarms"]]
+def read_alarms(client: Client, env: str, region: str) -> list[Alarm]:
+    """The alarms of `env` watching `region`: every one named alarm_prefix(env, region), in the region itself
+    and in ROUTE53_METRICS_REGION, where the region's Route 53 health-check alarm lives."""
+    alarms = []
+    for home in dict.fromkeys([region, ROUTE53_METRICS_REGION]):
+        pages = client("cloudwatch", home).get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=alarm_prefix(env, region)
+        )
+        alarms += [Alarm(a["AlarmName"], a["StateValue"], a.get("StateReason", "")) for page in pages for a in page["MetricAlarms"]]
     return sorted(alarms, key=lambda a: a.name)
 
 
-def read_drift(cloudwatch: Any, cfg: EnvironmentConfig, now: dt.datetime | None = None) -> dict[str, float | None]:
-    """Each configured application's latest drift score in the environment's namespace; None when absent."""
+def read_drift(
+    cloudwatch: Any, cfg: EnvironmentConfig, region: str, now: dt.datetime | None = None
+) -> dict[str, float | None]:
+    """Each configured application's latest drift score from the region's cluster; None when absent.
+
+    CloudWatch matches a query's dimensions exactly, so they are the set the node agent ships the gauge
+    with and the drift alarm reads: the cluster and the application.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
     drift: dict[str, float | None] = {}
     for app in cfg.serve.applications:
         points = cloudwatch.get_metric_statistics(
             Namespace=metrics_namespace(cfg.env),
             MetricName=DRIFT_METRIC,
-            Dimensions=[{"Name": APPLICATION_LABEL, "Value": app.name}],
+            Dimensions=[
+                {"Name": CLUSTER_DIMENSION, "Value": cfg.cluster_id(region)},
+                {"Name": APPLICATION_LABEL, "Value": app.name},
+            ],
             StartTime=now - dt.timedelta(seconds=DRIFT_LOOKBACK_S),
             # EndTime is exclusive: a score published this very second, or by a node whose clock runs a
             # little ahead, still counts.

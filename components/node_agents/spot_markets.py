@@ -6,7 +6,8 @@ holds its spot decisions between those: after each read it judges each group's s
 ASG's shortfall to the on-demand twin (`spot_fallback.fallback_moves`) and, once spot launches
 again, moves the twin's workers back (`spot_consolidation.plan_consolidation`). It makes no AWS
 call of its own: what it decides goes through the provider's `_set_desired` and termination path,
-and whether a group's demand has fallen back through its `_publish_fallback`.
+and whether a group's demand has fallen back (spot impaired, or the twin still holding the workers
+a shortage moved there) through its `_publish_fallback`.
 
     >>> DEFAULT_CONSOLIDATE_NODES_PER_MINUTE
     3
@@ -55,7 +56,22 @@ class SpotMarkets:
                 log.error("%s: spot launches fail for a reason other than capacity, nothing moves: %s",
                           node_type, updated.launch_error)
             self._spot[node_type] = updated
-            self._publish_fallback(node_type, spot_fallback.spot_impaired(updated, now))
+            self._publish_fallback(
+                node_type, spot_fallback.spot_impaired(updated, now) or self._twin_holds_moved(node_type, group)
+            )
+
+    def _twin_holds_moved(self, node_type: str, group: spot_fallback.GroupMarkets) -> bool:
+        """Whether the on-demand twin holds more workers than it would with spot healthy (its minimum, and
+        what spot cannot hold past its max): those the shortage moved there, which consolidation moves back.
+
+        Spot is retried long before they are back, and a retry that fails again impairs it anew: the
+        fallback lasts until the twin is back to its share, not merely while spot is judged impaired.
+        """
+        spot, od = group.spot, group.on_demand
+        if spot is None or od is None:
+            return False
+        requested = self._requested.get(node_type, group.requested) + self._waiting(node_type)
+        return od.desired > max(od.min_size, requested - spot.max_size)
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Per worker group: requested count, what runs in each market, and why spot is avoided or

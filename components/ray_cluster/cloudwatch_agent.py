@@ -57,6 +57,8 @@ KEPT_METRICS = (
 DEBIAN_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
 #: The key AWS signs the agent's packages with ("Verifying the signature of the CloudWatch agent package").
 SIGNING_KEY_FINGERPRINT = "937616F3450B7D806CBD9725D58167303B789C72"
+#: Where that page has the key: in the global bucket, not in the regional ones that hold the packages.
+SIGNING_KEY_URL = "https://amazoncloudwatch-agent.s3.amazonaws.com/assets/amazon-cloudwatch-agent.gpg"
 
 #: What the agent calls, with the reason: composed into both node roles by `permissions.py`.
 PERMISSIONS = (
@@ -195,7 +197,7 @@ def debian_arch(instance_types: Iterable[str]) -> str:
 
 
 def package_urls(region: str, arch: str) -> dict[str, str]:
-    """AWS's regional download of the agent for Ubuntu: the package, its signature and the signing key."""
+    """AWS's regional download of the agent for Ubuntu, the package and its signature, and the signing key."""
     base = f"https://amazoncloudwatch-agent-{region}.s3.{region}.amazonaws.com"
     deb = f"{base}/ubuntu/{arch}/latest/amazon-cloudwatch-agent.deb"
-    return {"deb": deb, "sig": f"{deb}.sig", "key": f"{base}/assets/amazon-cloudwatch-agent.gpg"}
+    return {"deb": deb, "sig": f"{deb}.sig", "key": SIGNING_KEY_URL}

@@ -40,12 +40,17 @@ def status(
 
     With --local: the local cluster's applications, replicas, requests/s, p50/p99 and error rate.
     """
-    if local and (env or file or region or outputs):
-        raise RayfleetError("--local shows the local cluster: give it without --env, --file, --region or --outputs")
+    environment = [f"{name} {value}" for name, value in
+                   (("--env", env), ("--file", file), ("--region", region), ("--outputs", outputs)) if value]
+    if local and environment:
+        given = ", ".join(environment)
+        raise RayfleetError(f"--local shows the local cluster, not an environment: it takes no {given}. "
+                            f"Fix: drop {given}, or drop --local to see the environment")
     if window and not local:
         raise RayfleetError(f"--window {window:g} measures the local cluster's requests/s. Fix: give it with --local, or drop it")
     if watch and as_json:
-        raise RayfleetError("--watch refreshes a terminal view: give either --watch or --json, not both")
+        raise RayfleetError("--watch refreshes a terminal view, --json prints one report: give one of them. "
+                            "Fix: drop --json to watch, or drop --watch for the JSON report")
     read = _local_reader(window, watch) if local else _env_reader(env, file, region, outputs)
     if watch:
         _watch(read, interval)

@@ -124,10 +124,13 @@ class Digits:
         )
 
     def drift(self) -> dict:
-        """The drift of the recent images now (published too): score, threshold, images in the window."""
+        """The drift of the recent images now: score, threshold, images in the window. Published too once the
+        window holds min_samples: a score over fewer images is noise the drift alarm must not read."""
         if self._drift is None:
             return {"score": None, "threshold": None, "samples": 0}
-        return {"score": self._drift.publish(), "threshold": self._drift.threshold, "samples": len(self._drift)}
+        samples = len(self._drift)
+        score = self._drift.publish() if samples >= self._drift.min_samples else self._drift.score()
+        return {"score": score, "threshold": self._drift.threshold, "samples": samples}
 
     def check_health(self) -> None:
         # An all-zero image is a valid input: the model must still give a distribution.

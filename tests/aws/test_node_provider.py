@@ -319,7 +319,8 @@ def test_spot_shortfall_moves_after_the_grace_period_without_a_reported_failure(
     assert (desired(session, spot), desired(session, od)) == (1, 2)
 
 
-def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
+def _fallen_back(session):
+    """3 cpu workers asked of a spot pool that holds 1: the other 2 moved to the twin. Spot is retried after 600 s."""
     names = build_cluster(session)
     spot, od = names["cpu"][Market.SPOT], names["cpu"][Market.ON_DEMAND]
     limit = SpotCapacityLimit(session, spot, capacity=1)
@@ -329,6 +330,11 @@ def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
     provider.non_terminated_nodes({})
     provider.post_process()
     assert (desired(session, spot), desired(session, od)) == (1, 2)
+    return spot, od, limit, clock, provider
+
+
+def test_new_demand_returns_to_spot_when_capacity_comes_back(session):
+    spot, od, limit, clock, provider = _fallen_back(session)
     scale(provider, "cpu", 1)  # still impaired: new demand goes on-demand
     assert (desired(session, spot), desired(session, od)) == (1, 3)
     limit.restore(10)
@@ -494,6 +500,46 @@ def test_spot_fallback_metric_is_published_on_each_change_and_not_on_every_updat
     scale(provider, "cpu", 4)
     provider.non_terminated_nodes({})
     assert not provider.spot_impaired("cpu")
+    # The twin still holds the two workers the shortage moved there, at on-demand prices.
+    assert _fallback_datapoints(session) == {"published": 2, "active": 1}
+    _until_the_twin_is_back(session, provider, clock, names["cpu"][Market.ON_DEMAND])
+    assert _fallback_datapoints(session) == {"published": 3, "active": 1}
+
+
+def _until_the_twin_is_back(session, provider, clock, od: str) -> None:
+    """Updates 10 s apart until consolidation has moved the twin `od`'s workers back to spot."""
+    for _ in range(60):
+        clock.now += 10
+        provider.non_terminated_nodes({})
+        provider.post_process()
+        if not in_service(session, od):
+            provider.non_terminated_nodes({})  # the next read sees the twin empty
+            return
+    pytest.fail(f"the twin still holds {in_service(session, od)} after 10 minutes")
+
+
+def test_a_failed_spot_retry_keeps_the_fallback_metric_at_1_until_the_twin_is_back(session):
+    spot, od, limit, clock, provider = _fallen_back(session)
+    assert _fallback_datapoints(session) == {"published": 2, "active": 1}
+
+    clock.now += 601  # spot is retried and still fails: the twin holds the moved workers all along
+    provider.non_terminated_nodes({})
+    assert not provider.spot_impaired("cpu")
+    scale(provider, "cpu", 1)  # a fourth worker: spot is asked for it and fails again
+    provider.non_terminated_nodes({})
+    assert provider.spot_impaired("cpu")
+    provider.post_process()
+    assert (desired(session, spot), desired(session, od)) == (1, 3)
+    assert _fallback_datapoints(session) == {"published": 2, "active": 1}
+
+    limit.restore(10)
+    clock.now += 601
+    provider.non_terminated_nodes({})
+    provider.post_process()
+    assert _fallback_datapoints(session) == {"published": 2, "active": 1}  # spot launches; the twin still holds 3
+    _until_the_twin_is_back(session, provider, clock, od)
+    assert (desired(session, spot), desired(session, od)) == (4, 0)
+    assert provider.status()["cpu"]["moved_to_spot"] == 3
     assert _fallback_datapoints(session) == {"published": 3, "active": 1}
 
 

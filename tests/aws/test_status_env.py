@@ -13,7 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from components.contract import APPLICATION_LABEL, DRIFT_METRIC, metrics_namespace
+from components.alarms.plan import alarm_name
+from components.contract import APPLICATION_LABEL, CLUSTER_DIMENSION, DRIFT_METRIC, metrics_namespace
 from cost.prices import PriceCatalog
 from stacks.loader import load_environment
 from tests.fakes.asg_cluster import build_planned_cluster
@@ -63,13 +64,19 @@ def prod(aws_env, tmp_path):
     autoscaling.set_desired_capacity(AutoScalingGroupName="rayfleet-prod-us-east-1-cpu-on-demand", DesiredCapacity=1)
     workers = [i["InstanceId"] for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
                if not g["AutoScalingGroupName"].endswith("-head") for i in g["Instances"]]
-    _alarm(EAST, "rayfleet-prod-us-east-1-alb-5xx", "ALARM", "5xx ratio 0.07 > 0.05")
-    _alarm(EAST, "rayfleet-prod-us-east-1-p99-latency", "OK", "p99 0.4 s <= 2 s")
-    _alarm(EAST, "rayfleet-staging-us-east-1-alb-5xx", "ALARM", "another environment's")
-    boto3.client("cloudwatch", region_name=EAST).put_metric_data(
-        Namespace=metrics_namespace("prod"),
-        MetricData=[{"MetricName": DRIFT_METRIC, "Dimensions": [{"Name": APPLICATION_LABEL, "Value": "digits"}], "Value": 0.31}],
-    )
+    _alarm(EAST, alarm_name("prod", EAST, "5xx-ratio"), "ALARM", "5xx ratio 7 % > 5 %")
+    _alarm(EAST, alarm_name("prod", EAST, "p99-latency"), "OK", "p99 0.4 s <= 2 s")
+    # Route 53's health-check alarms of every region live in us-east-1, where Route 53 publishes its metrics.
+    _alarm(EAST, alarm_name("prod", EAST, "health-check"), "OK", "us-east-1 healthy")
+    _alarm(EAST, alarm_name("prod", WEST, "health-check"), "ALARM", "us-west-2 failing its health check")
+    _alarm(EAST, alarm_name("staging", EAST, "5xx-ratio"), "ALARM", "another environment's")
+    _alarm(EAST, alarm_name("prod-eu", EAST, "5xx-ratio"), "ALARM", "another environment's, its name starting prod-")
+    # As the node agent ships it, [Cluster, application]; the datum with `application` alone is another metric.
+    digits = {"Name": APPLICATION_LABEL, "Value": "digits"}
+    boto3.client("cloudwatch", region_name=EAST).put_metric_data(Namespace=metrics_namespace("prod"), MetricData=[
+        {"MetricName": DRIFT_METRIC, "Dimensions": [{"Name": CLUSTER_DIMENSION, "Value": cfg.cluster_id(EAST)}, digits], "Value": 0.31},
+        {"MetricName": DRIFT_METRIC, "Dimensions": [digits], "Value": 0.93},
+    ])
     recorded = json.loads(RECORDED.read_text())
     with fake_dashboard(recorded["serve"], recorded["nodes"], TOKEN) as dashboard:
         down = f"http://127.0.0.1:{free_port()}"
@@ -107,7 +114,8 @@ def test_status_env_json_shows_each_regions_asgs_ray_targets_alarms_spend_and_dr
     assert [(a["name"], a["status"]) for a in east["applications"]] == [("alpha", "RUNNING"), ("beta", "RUNNING"), ("gamma", "RUNNING")]
     assert east["targets"] == {"healthy": 4, "registered": 4}
     assert east["alarms"] == [
-        {"name": "rayfleet-prod-us-east-1-alb-5xx", "state": "ALARM", "reason": "5xx ratio 0.07 > 0.05"},
+        {"name": "rayfleet-prod-us-east-1-5xx-ratio", "state": "ALARM", "reason": "5xx ratio 7 % > 5 %"},
+        {"name": "rayfleet-prod-us-east-1-health-check", "state": "OK", "reason": "us-east-1 healthy"},
         {"name": "rayfleet-prod-us-east-1-p99-latency", "state": "OK", "reason": "p99 0.4 s <= 2 s"},
     ]
     assert Decimal(east["spendPerHour"]) == _spend(EAST, on_demand=2, spot=3)
@@ -116,7 +124,10 @@ def test_status_env_json_shows_each_regions_asgs_ray_targets_alarms_spend_and_dr
 
     assert [(a["market"], a["desired"], a["running"]) for a in west["asgs"] if a["running"]] == [("on-demand", 1, 1), ("spot", 2, 2)]
     assert Decimal(west["spendPerHour"]) == _spend(WEST, on_demand=1, spot=2)
-    assert (west["rayNodes"], west["applications"], west["targets"], west["alarms"]) == (None, None, None, [])
+    assert (west["rayNodes"], west["applications"], west["targets"]) == (None, None, None)
+    assert west["alarms"] == [
+        {"name": "rayfleet-prod-us-west-2-health-check", "state": "ALARM", "reason": "us-west-2 failing its health check"},
+    ]
     assert west["problems"]["ray"].startswith(f"cannot reach the Ray dashboard at {down} (GET /api/serve/applications/: ")
     assert west["problems"]["targets"] == "the stack outputs lack targetGroupArn (stack deployed by an older rayfleet)"
 
@@ -130,7 +141,8 @@ def test_status_env_view_says_what_it_cannot_reach_in_that_cell(prod):
     assert "prod/us-east-1" in lines and "prod/us-west-2" in lines
     assert "ray nodes    2 joined" in lines
     assert "ALB targets  4/4 healthy" in lines
-    assert "alarms       1 ALARM · 1 OK  firing: rayfleet-prod-us-east-1-alb-5xx" in lines
+    assert "alarms       1 ALARM · 2 OK  firing: rayfleet-prod-us-east-1-5xx-ratio" in lines
+    assert "alarms       1 ALARM  firing: rayfleet-prod-us-west-2-health-check" in lines
     assert f"spend        ${_spend(EAST, 2, 3):.4f}/h" in lines
     assert any(line.startswith(f"ray nodes    unavailable: cannot reach the Ray dashboard at {down}") for line in lines)
     assert "ALB targets  unavailable: the stack outputs lack targetGroupArn (stack deployed by an older rayfleet)" in lines

@@ -71,12 +71,81 @@ def test_status_declares_exactly_the_aws_calls_it_makes():
 def test_a_drift_score_published_the_same_second_as_the_read_counts_and_a_missing_one_is_none(aws):
     import datetime as dt
 
-    from components.contract import APPLICATION_LABEL, DRIFT_METRIC, metrics_namespace
+    from components.contract import APPLICATION_LABEL, CLUSTER_DIMENSION, DRIFT_METRIC, metrics_namespace
     from serve_apps.environment_status import read_drift
 
+    cfg = load_environment("prod")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    # The agent ships the gauge with [Cluster, application], and CloudWatch matches a query's dimension set exactly:
+    # a datum with `application` alone is another metric, which neither the alarm nor status reads.
+    shipped = [{"Name": CLUSTER_DIMENSION, "Value": cfg.cluster_id("us-east-1")}, {"Name": APPLICATION_LABEL, "Value": "digits"}]
+    cloudwatch.put_metric_data(Namespace=metrics_namespace("prod"), MetricData=[
+        {"MetricName": DRIFT_METRIC, "Dimensions": shipped, "Value": 0.42, "Timestamp": now},
+        {"MetricName": DRIFT_METRIC, "Dimensions": shipped[1:], "Value": 0.97, "Timestamp": now},
+    ])
+    assert read_drift(cloudwatch, cfg, "us-east-1", now=now) == {"sentiment": None, "digits": 0.42}
+
+
+def test_a_drift_score_of_another_regions_cluster_is_not_this_regions(aws):
+    import datetime as dt
+
+    from components.contract import APPLICATION_LABEL, CLUSTER_DIMENSION, DRIFT_METRIC, metrics_namespace
+    from serve_apps.environment_status import read_drift
+
+    cfg = load_environment("prod")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
     cloudwatch.put_metric_data(Namespace=metrics_namespace("prod"), MetricData=[{
-        "MetricName": DRIFT_METRIC, "Dimensions": [{"Name": APPLICATION_LABEL, "Value": "digits"}], "Value": 0.42, "Timestamp": now,
+        "MetricName": DRIFT_METRIC, "Value": 0.5, "Timestamp": now,
+        "Dimensions": [{"Name": CLUSTER_DIMENSION, "Value": cfg.cluster_id("us-west-2")}, {"Name": APPLICATION_LABEL, "Value": "digits"}],
     }])
-    assert read_drift(cloudwatch, load_environment("prod"), now=now) == {"sentiment": None, "digits": 0.42}
+    assert read_drift(cloudwatch, cfg, "us-east-1", now=now) == {"sentiment": None, "digits": None}
+
+
+def _put_alarm(region: str, name: str, state: str) -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name=region)
+    cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_ELB_5XX_Count",
+                                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+                                ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"{name} is {state}")
+
+
+def _alarms_fixture() -> None:
+    """prod's alarms of both regions, us-west-2's Route 53 health-check alarm in us-east-1 where Route 53 publishes,
+    and alarms of staging and of an environment whose name starts `prod-` in the same regions."""
+    from components.alarms.plan import alarm_name
+
+    for region in ("us-east-1", "us-west-2"):
+        _put_alarm(region, alarm_name("prod", region, "5xx-ratio"), "ALARM")
+        _put_alarm(region, alarm_name("prod", region, "p99-latency"), "OK")
+        _put_alarm(region, alarm_name("staging", region, "5xx-ratio"), "ALARM")
+        _put_alarm(region, alarm_name("prod-eu", region, "5xx-ratio"), "ALARM")
+        _put_alarm("us-east-1", alarm_name("prod", region, "health-check"), "OK")
+    _put_alarm("us-east-1", alarm_name("prod-eu", "eu-west-1", "health-check"), "ALARM")
+
+
+def test_a_regions_alarms_include_its_route53_health_check_alarm_that_lives_in_us_east_1(aws):
+    from components.alarms.plan import alarm_name
+    from serve_apps.environment_status import boto_client, read_alarms
+
+    _alarms_fixture()
+    alarms = read_alarms(boto_client, "prod", "us-west-2")
+    assert [(a.name, a.state) for a in alarms] == [
+        (alarm_name("prod", "us-west-2", "5xx-ratio"), "ALARM"),
+        (alarm_name("prod", "us-west-2", "health-check"), "OK"),
+        (alarm_name("prod", "us-west-2", "p99-latency"), "OK"),
+    ]
+
+
+def test_us_east_1_lists_its_own_alarms_once_and_no_other_regions_or_environments(aws):
+    from components.alarms.plan import alarm_name
+    from serve_apps.environment_status import boto_client, read_alarms
+
+    _alarms_fixture()
+    alarms = read_alarms(boto_client, "prod", "us-east-1")
+    assert [a.name for a in alarms] == [
+        alarm_name("prod", "us-east-1", "5xx-ratio"),
+        alarm_name("prod", "us-east-1", "health-check"),
+        alarm_name("prod", "us-east-1", "p99-latency"),
+    ]

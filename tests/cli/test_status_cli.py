@@ -8,8 +8,15 @@ import pytest
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--local", "--env", "dev"), "--local shows the local cluster: give it without --env, --file, --region or --outputs"),
-        (("--local", "--watch", "--json"), "--watch refreshes a terminal view: give either --watch or --json, not both"),
+        (("--local", "--env", "dev"),
+         "--local shows the local cluster, not an environment: it takes no --env dev. "
+         "Fix: drop --env dev, or drop --local to see the environment"),
+        (("--local", "--region", "us-east-1", "--outputs", "o.json"),
+         "--local shows the local cluster, not an environment: it takes no --region us-east-1, --outputs o.json. "
+         "Fix: drop --region us-east-1, --outputs o.json, or drop --local to see the environment"),
+        (("--local", "--watch", "--json"),
+         "--watch refreshes a terminal view, --json prints one report: give one of them. "
+         "Fix: drop --json to watch, or drop --watch for the JSON report"),
         (("--env", "dev", "--window", "10"),
          "--window 10 measures the local cluster's requests/s. Fix: give it with --local, or drop it"),
     ],

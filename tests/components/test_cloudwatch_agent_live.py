@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from components.contract import metrics_namespace
+from components.contract import APPLICATION_LABEL, metrics_namespace
 from components.ray_cluster.cloudwatch_agent import Shipping, agent_config, kept_metrics, log_files, metrics_url
 from tests.fakes.environments import ROOT
 from tests.fakes.local_head import local_head
@@ -67,9 +67,14 @@ for query in ("", "", "", "?fail=1"):
 """
 
 
-def _metric_names(url: str) -> set[str]:
+def _labels_by_metric(url: str) -> dict[str, set[str]]:
+    """Each metric name on the endpoint, with the label names its samples carry."""
     text = urllib.request.urlopen(url, timeout=5).read().decode()
-    return {match.group(1) for match in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", text, re.MULTILINE)}
+    labels: dict[str, set[str]] = {}
+    for match in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ", text, re.MULTILINE):
+        names = re.findall(r'(?:^|,)([a-zA-Z_][a-zA-Z0-9_]*)="', match.group(2) or "")
+        labels.setdefault(match.group(1), set()).update(names)
+    return labels
 
 
 def test_the_agent_config_names_files_and_metrics_a_ray_session_has(tmp_path, monkeypatch):
@@ -102,9 +107,18 @@ def test_the_agent_config_names_files_and_metrics_a_ray_session_has(tmp_path, mo
 
         # Ray drops a gauge two report intervals after it was last set: the agent's scrapes over a
         # minute see what this one sees, polled every second.
-        wanted, seen = set(kept_metrics(config)), set()
+        wanted, seen = set(kept_metrics(config)), {}
         deadline = time.monotonic() + 60
-        while not wanted <= seen and time.monotonic() < deadline:
-            seen |= _metric_names(metrics_url(shipping))
+        while not wanted <= _with_application(seen) and time.monotonic() < deadline:
+            for name, labels in _labels_by_metric(metrics_url(shipping)).items():
+                seen.setdefault(name, set()).update(labels)
             time.sleep(1)
-        assert wanted <= seen, f"Ray's endpoint lacks {sorted(wanted - seen)}"
+        assert wanted <= seen.keys(), f"Ray's endpoint lacks {sorted(wanted - seen.keys())}"
+        # The declaration's dimensions are [Cluster, application]: the agent drops a metric without the label.
+        assert wanted <= _with_application(seen), (
+            f"without the {APPLICATION_LABEL} label: {sorted(wanted - _with_application(seen))}"
+        )
+
+
+def _with_application(seen: dict[str, set[str]]) -> set[str]:
+    return {name for name, labels in seen.items() if APPLICATION_LABEL in labels}

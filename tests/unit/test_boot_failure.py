@@ -49,7 +49,9 @@ BASE_SHIMS = {
     "install": 'dirs=(); while [ $# -gt 0 ]; do case "$1" in -d) ;; -m|-o|-g) shift ;; *) dirs+=("$1") ;; esac; '
     'shift; done; mkdir -p "${dirs[@]}"',
     "curl": f'case "$*" in *api/token*) echo token ;; *meta-data/instance-id*) echo {INSTANCE_ID} ;; '
-    "*amazoncloudwatch-agent-*.s3.*.amazonaws.com/*) exit 0 ;; *) exit 22 ;; esac",
+    # AWS's buckets answer where it documents them: the regional packages, the global signing key.
+    "*amazoncloudwatch-agent-*.s3.*.amazonaws.com/*|*amazoncloudwatch-agent.s3.amazonaws.com/assets/*) exit 0 ;; "
+    "*) exit 22 ;; esac",
     "dpkg": 'case "$*" in --print-architecture) echo amd64 ;; esac',
     # The agent's signing key as `gpg --with-colons --fingerprint` lists it, a good signature otherwise.
     "gpg": 'case "$*" in *--fingerprint*) echo "pub:-:4096:1:D58167303B789C72:::::::scESC:"; '
@@ -280,7 +282,7 @@ def test_a_boot_installs_awss_signed_cloudwatch_agent_from_the_region_and_starts
     assert fetched == [
         f"{bucket}/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb",
         f"{bucket}/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb.sig",
-        f"{bucket}/assets/amazon-cloudwatch-agent.gpg",
+        "https://amazoncloudwatch-agent.s3.amazonaws.com/assets/amazon-cloudwatch-agent.gpg",  # where AWS documents it
     ]
     verify = [call for call in boot.called("gpg") if "--verify" in call]
     assert len(verify) == 1 and verify[0].endswith("agent.deb.sig " + str(tmp_path / "root/opt/rayfleet/cloudwatch-agent/agent.deb"))

@@ -77,12 +77,13 @@ def test_the_scrape_labels_rays_metrics_with_the_cluster_and_node_group():
     assert '          Cluster: "rayfleet-prod-us-east-1"\n          NodeGroup: "cpu"\n' in scrape
 
 
-def test_the_package_comes_from_the_regions_bucket_for_the_groups_architecture():
+def test_the_package_comes_from_the_regions_bucket_and_the_key_from_where_aws_documents_it():
     urls = package_urls("eu-west-1", "arm64")
+    # AWS documents the signing key in the global bucket only; the regional buckets hold the packages.
     assert urls == {
         "deb": "https://amazoncloudwatch-agent-eu-west-1.s3.eu-west-1.amazonaws.com/ubuntu/arm64/latest/amazon-cloudwatch-agent.deb",
         "sig": "https://amazoncloudwatch-agent-eu-west-1.s3.eu-west-1.amazonaws.com/ubuntu/arm64/latest/amazon-cloudwatch-agent.deb.sig",
-        "key": "https://amazoncloudwatch-agent-eu-west-1.s3.eu-west-1.amazonaws.com/assets/amazon-cloudwatch-agent.gpg",
+        "key": "https://amazoncloudwatch-agent.s3.amazonaws.com/assets/amazon-cloudwatch-agent.gpg",
     }
     assert debian_arch(["m6i.large", "g5.xlarge"]) == "amd64"
 

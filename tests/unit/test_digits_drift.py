@@ -83,13 +83,30 @@ def test_shifted_digits_drive_the_published_drift_over_the_threshold(model_uri, 
 
 
 def test_held_back_digits_keep_the_drift_under_the_threshold(model_uri, gauge):
-    app = _digits(model_uri)
     pixels, _ = held_back()
+    # A window as large as the held-back set: full, so it holds min_samples and drift() publishes.
+    app = _digits(model_uri, drift_window=len(pixels))
     _send(app, pixels)
     drift = app.drift()
     assert drift == {"score": drift["score"], "threshold": THRESHOLD, "samples": len(pixels)}
     assert drift["score"] < THRESHOLD
     assert f"Held-back digits score {drift['score']:.2f}" in README
+    assert set(gauge) == {("digits", drift["score"])}  # when the window filled, and when asked
+
+
+def test_asking_for_the_drift_below_min_samples_scores_it_but_publishes_nothing(model_uri, gauge):
+    app = _digits(model_uri, drift_window=1000, drift_publish_every=100)
+    pixels, _ = held_back()
+    pixels = np.concatenate([pixels, pixels])
+    few = app._drift.min_samples - 1
+    _send(app, pixels[:few])
+    drift = app.drift()
+    assert drift == {"score": drift["score"], "threshold": THRESHOLD, "samples": few}
+    assert gauge == []  # a score over a few images is noise: the drift alarm must not read it
+    _send(app, pixels[few:few + 1])
+    gauge.clear()  # the window's own publish at min_samples
+    drift = app.drift()
+    assert drift["samples"] == app._drift.min_samples
     assert gauge == [("digits", drift["score"])]
 
 

@@ -140,7 +140,7 @@ arch=$(dpkg --print-architecture)
 install -d -m 0700 /opt/rayfleet/cloudwatch-agent
 retry curl -fsS --proto =https --tlsv1.2 -m 120 -o /opt/rayfleet/cloudwatch-agent/agent.deb https://amazoncloudwatch-agent-us-east-1.s3.us-east-1.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb
 retry curl -fsS --proto =https --tlsv1.2 -m 120 -o /opt/rayfleet/cloudwatch-agent/agent.deb.sig https://amazoncloudwatch-agent-us-east-1.s3.us-east-1.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb.sig
-retry curl -fsS --proto =https --tlsv1.2 -m 120 -o /opt/rayfleet/cloudwatch-agent/agent.gpg https://amazoncloudwatch-agent-us-east-1.s3.us-east-1.amazonaws.com/assets/amazon-cloudwatch-agent.gpg
+retry curl -fsS --proto =https --tlsv1.2 -m 120 -o /opt/rayfleet/cloudwatch-agent/agent.gpg https://amazoncloudwatch-agent.s3.amazonaws.com/assets/amazon-cloudwatch-agent.gpg
 gpg --batch --homedir /opt/rayfleet/cloudwatch-agent --import /opt/rayfleet/cloudwatch-agent/agent.gpg
 signer=$(gpg --batch --homedir /opt/rayfleet/cloudwatch-agent --with-colons --fingerprint | sed -n 's/^fpr:*\([0-9A-F]\{40\}\):.*/\1/p' | head -n 1)
 [ "$signer" = 937616F3450B7D806CBD9725D58167303B789C72 ] || fail "the CloudWatch agent's signing key is '$signer', not AWS's 937616F3450B7D806CBD9725D58167303B789C72"
