@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import gzip
 
 import boto3
 import psutil
@@ -16,7 +14,7 @@ from components.drills.emulate.moto_server import moto_server
 from components.drills.emulate.plane import BUCKET, BUCKET_OBJECT, GROUP, LAUNCH_TEMPLATE, SECRET, ZONE
 from serve_apps.emulated_region import serve_packages
 from stacks.loader import environment_file, load_file
-from tests.fakes.node_boots import template_script
+from tests.fakes.node_boots import template_script, unpack_user_data
 
 # A moto_server process and each environment's full offline plan.
 pytestmark = pytest.mark.slow
@@ -52,7 +50,7 @@ def test_launch_templates_are_the_planned_ones_with_their_user_data_byte_equal(r
         version = ec2.describe_launch_template_versions(LaunchTemplateId=emulated_id)["LaunchTemplateVersions"][0]
         data = version["LaunchTemplateData"]
         assert data["UserData"] == template.inputs["userData"]
-        assert gzip.decompress(base64.b64decode(data["UserData"])).decode() == template_script(template)
+        assert unpack_user_data(data["UserData"]) == template_script(template)
         assert data["InstanceType"] == template.inputs["instanceType"]
         assert data["MetadataOptions"]["HttpTokens"] == "required"
         # What instances and volumes get (moto also lists the template's own tags here; AWS does not).

@@ -57,10 +57,14 @@ def ray_env_file(script: str) -> dict[str, str]:
 
 
 def template_script(template) -> str:
-    """The script a planned launch template's nodes run: its `userData`, unpacked as cloud-init does
-    (base64, then gzip when it is gzip-compressed)."""
+    """The script a planned launch template's nodes run: its `userData`, unpacked as cloud-init does."""
+    return unpack_user_data(template.inputs["userData"])
+
+
+def unpack_user_data(user_data: str) -> str:
+    """A launch template's base64 `UserData` as cloud-init runs it: gunzipped when it is gzip-compressed."""
     import base64
     import gzip
 
-    data = base64.b64decode(template.inputs["userData"])
+    data = base64.b64decode(user_data)
     return (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode()

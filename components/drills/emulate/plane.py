@@ -264,7 +264,7 @@ def _launch_template(resource: Planned, inputs: dict[str, Any], ids: IdMap) -> R
     data: dict[str, Any] = {
         "ImageId": inputs["imageId"],
         "InstanceType": inputs["instanceType"],
-        # The planned bytes as they are: gzip, then base64, exactly what the launch template holds.
+        # The planned bytes as they are (base64; gzip-compressed only over 16 KB), exactly what the template holds.
         "UserData": resource.inputs["userData"],
         "SecurityGroupIds": inputs.get("vpcSecurityGroupIds", []),
         "TagSpecifications": [{"ResourceType": s["resourceType"], "Tags": _tag_list(s.get("tags"))}
