@@ -187,12 +187,15 @@ def _rebuild(model: type[BaseModel], value: Any, loc: tuple, root: dict, issues:
     if not isinstance(value, dict):
         return _INVALID
     fields: dict[str, Any] = {}
+    whole = True  # every field valid on its own
     for name, field in model.model_fields.items():
         if field.alias in value:
             annotation = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-            fields[name], _ = _valid_or_rebuilt(annotation, value[field.alias], loc + (field.alias,), root, issues)
+            fields[name], valid = _valid_or_rebuilt(annotation, value[field.alias], loc + (field.alias,), root, issues)
+            whole = whole and valid
         elif field.is_required():
             fields[name] = _INVALID
+            whole = False
     built = model.model_construct(**fields)
     for decorator in model.__pydantic_decorators__.model_validators.values():
         if decorator.info.mode != "after":
@@ -203,8 +206,13 @@ def _rebuild(model: type[BaseModel], value: Any, loc: tuple, root: dict, issues:
             at = loc + tuple(rule.at)
             shown = rule.value if rule.has_value else _lookup(root, at)
             issues.append(ConfigIssue(format_path(at), shown, rule.rule, rule.fix))
-        except Exception:  # noqa: BLE001 - the rule read an invalid value (or tripped on one): not checked
+        except _Unchecked:  # the rule read a value that failed its own validation: not checked
             pass
+        except TypeError:
+            # C code (re, int()) handed an invalid value raises TypeError, not _Unchecked: not checked either.
+            # With every field valid, it is the rule's own defect and must surface.
+            if whole:
+                raise
     return built
 
 

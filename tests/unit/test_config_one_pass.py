@@ -84,3 +84,20 @@ def test_a_cross_field_problem_is_reported_once():
         "maxWorkers (20). Fix: lower minWorkers or raise maxWorkers.",
         "rayfleet:cluster.workerGroups[1].rootVolumeGb = 5: must be at least 20. Fix: use a value of 20 or more.",
     ]
+
+
+def test_a_rule_that_breaks_on_valid_fields_is_not_hidden(monkeypatch):
+    # Only a rule reading an invalid value goes unchecked; a rule failing on valid fields is a defect to surface.
+    from stacks.config import EnvironmentConfig
+    from stacks.config_errors import cross_field_issues
+
+    def broken_rule(self):
+        raise TypeError("the rule's own defect")
+
+    decorators = EnvironmentConfig.__pydantic_decorators__.model_validators
+    name = next(iter(decorators))
+    monkeypatch.setattr(decorators[name], "func", broken_rule)
+    config = stack_config("dev")
+    with pytest.raises(TypeError, match="the rule's own defect"):
+        values = {key.removeprefix("rayfleet:"): value for key, value in config.items() if key.startswith("rayfleet:")}
+        cross_field_issues({"env": "dev", "awsRegion": config.get("aws:region"), **values})
