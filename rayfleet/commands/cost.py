@@ -201,7 +201,8 @@ def allocate(
     address: str = typer.Option(None, "--address", help="A Ray dashboard URL to read instead (needs --env).",
                                 show_default=False),
     local: bool = typer.Option(False, "--local", help="The local Ray cluster (dashboard $RAY_DASHBOARD_ADDRESS, "
-                               "else http://127.0.0.1:8265), priced as --env's worker type (default env: dev)."),
+                               "else the one 'rayfleet local up' started, else http://127.0.0.1:8265), priced as "
+                               "--env's worker type (default env: dev)."),
     token: str = typer.Option(None, "--token", help="The dashboard's auth token (default: $RAY_AUTH_TOKEN, "
                               "~/.ray/auth_token).", show_default=False),
     window: str = typer.Option("24h", "--window", help="How far back to charge running time: 24h, 90m, 7d."),
@@ -233,8 +234,11 @@ def allocate(
     hours = _window_hours(window)
     if local:
         cfg = load(env, file, default="dev")
-        url = os.environ.get("RAY_DASHBOARD_ADDRESS") or LOCAL_DASHBOARD
-        from serve_apps.local import local_token_for
+        from serve_apps.local import local_token_for, read_state
+
+        state = read_state()
+        # `local up` picks free ports when 8265 is taken: its own record says where its dashboard is.
+        url = os.environ.get("RAY_DASHBOARD_ADDRESS") or (state.dashboard_url if state else LOCAL_DASHBOARD)
 
         with Status(f"reading the local cluster at {url}...", console=err_console):
             # `rayfleet local up` keeps its token outside ~/.ray (see serve_apps/local.py).

@@ -41,6 +41,21 @@ def test_allocate_local_without_a_running_dashboard_says_where_it_looked(cli):
     )
 
 
+def test_allocate_local_reads_the_dashboard_local_up_recorded(cli, tmp_path):
+    # `local up` moves off 8265 when it is taken; --local must read the head it recorded, not guess 8265.
+    from tests.fakes.ports import free_port
+
+    port = free_port()
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "state.json").write_text(json.dumps({
+        "gcs_port": 1, "dashboard_port": port, "serve_port": 2, "temp_dir": str(tmp_path), "pgid": 0,
+        "token_path": str(tmp_path / "token"), "ingress": "haproxy"}))
+    env = {key: value for key, value in os.environ.items() if key != "RAY_DASHBOARD_ADDRESS"}
+    run = cli("cost", "allocate", "--local", env={**env, "RAYFLEET_HOME": str(tmp_path)})
+    assert run.code == 1
+    assert f"cannot reach the Ray dashboard at http://127.0.0.1:{port}/api/serve/applications/" in run.err
+
+
 def test_allocate_by_env_and_region_without_pulumi_asks_for_outputs(cli):
     # PATH without a Pulumi CLI, whatever this machine has installed.
     run = cli("cost", "allocate", "--env", "prod", "--region", "us-east-1", env={"PATH": os.path.dirname(sys.executable)})
