@@ -81,8 +81,17 @@ def aws_router(listen: tuple[str, int], upstream: str, rules: list[tuple[re.Patt
         def log_message(self, format: str, *args) -> None:
             pass  # moto's own log has every request
 
-    server = ThreadingHTTPServer(listen, Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address) -> None:
+            # A node killed mid-request (a stopped node, a Ray process restarting) closes its connection: not an error.
+            import sys
+
+            if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                super().handle_error(request, client_address)
+
+    server = Server(listen, Handler)
     thread = threading.Thread(target=server.serve_forever, name="aws-router", daemon=True)
     thread.start()
     try:

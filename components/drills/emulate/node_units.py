@@ -7,13 +7,15 @@
 A unit runs as systemd would run it for this project's unit files: ExecStart (no shell) as its
 User and Group, in its WorkingDirectory, with the variables of its EnvironmentFile(s) over
 systemd's default PATH, and again RestartSec after it exits when Restart=always (or on a failure,
-with Restart=on-failure). Its output goes to /var/log/<unit>.log, in the node's own /var (the
+with Restart=on-failure). When its main process exits, every process it left is stopped first, as
+systemd's KillMode=control-group does (the supervisor is their subreaper, in place of a cgroup). Its output goes to /var/log/<unit>.log, in the node's own /var (the
 journal's stand-in). The one addition is the node's way to AWS (AWS_ENDPOINT_URL and fake
 credentials), which a real node gets from its instance profile instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shlex
@@ -30,6 +32,8 @@ LOG_DIR = Path("/var/log")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: What an emulated node has in place of an instance profile: passed on to every unit.
 AWS_SHIM_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+#: Seconds a unit's left processes get between SIGTERM and SIGKILL (systemd's TimeoutStopSec is 90 s by default).
+STOP_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,35 @@ def should_restart(unit: Unit, returncode: int) -> bool:
     return unit.restart == "always" or (unit.restart == "on-failure" and returncode != 0)
 
 
+def _become_subreaper() -> None:
+    """Orphans of the unit's processes become this supervisor's children, as a unit's stay in its cgroup."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def stop_remaining(grace_s: float = STOP_GRACE_S) -> None:
+    """systemd's KillMode=control-group: every process the unit left is sent SIGTERM, then SIGKILL."""
+    import psutil
+
+    left = psutil.Process().children(recursive=True)
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(left, timeout=grace_s)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+
+
 def supervise(unit: Unit, inherited: dict[str, str]) -> int:
     """Run the unit until it stops for good (Restart= says so) or this supervisor is told to stop."""
-    child: subprocess.Popen | None = None
+    _become_subreaper()
 
     def stop(_signum, _frame) -> None:
-        if child is not None and child.poll() is None:
-            child.terminate()
+        stop_remaining()
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -125,6 +151,7 @@ def supervise(unit: Unit, inherited: dict[str, str]) -> int:
                                  extra_groups=[], stdin=subprocess.DEVNULL)
         code = child.wait()
         print(f"systemd: {unit.name} exited with {code}", flush=True)
+        stop_remaining()
         if not should_restart(unit, code):
             return code
         time.sleep(unit.restart_sec)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from components.drills.emulate import node_imds
+from components.drills.emulate.boot import failed_boots
 from components.drills.emulate.control_plane import ControlPlane
 from components.drills.emulate.moto_server import FAKE_CREDENTIALS, MotoServer
 from components.drills.emulate.network import RegionNetwork
@@ -113,6 +114,11 @@ class Node:
         found = _FAILED.search(self.log_text())
         return found.group(1) if found else None
 
+    def unit_starts(self, unit: str) -> int:
+        """How many times the node's service manager started `unit` (more than 1: it restarted)."""
+        log = self.directory / "layers" / "var.up" / "log" / f"{unit}.log"
+        return log.read_text(errors="replace").count(f"systemd: starting {unit}.service") if log.exists() else 0
+
     def boot_exit(self) -> int | None:
         """The user data's exit code, None while it runs."""
         return self.process.poll()
@@ -147,6 +153,8 @@ class NodeRunner:
     stopped: list[str] = field(default_factory=list)
     records: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: Failed boots of nodes already stopped (their instance replaced): kept so that a scenario still sees them.
+    failures: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def clients(self) -> tuple[Any, Any, Any]:
@@ -198,6 +206,11 @@ class NodeRunner:
         if node is not None:
             node.process.wait()
             self.stopped.append(instance_id)
+            self.failures.extend(failed_boots([node]))
+
+    def boot_failures(self) -> list[str]:
+        """The failed boots of running and stopped nodes, each with the step its boot log names."""
+        return self.failures + failed_boots(list(self.nodes.values()))
 
     def stop_all(self) -> None:
         with self._lock:
