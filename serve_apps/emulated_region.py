@@ -33,6 +33,7 @@ from typing import Any
 from components.contract import HEAD_NODE_TYPE, SERVE_PORT
 from components.drills.emulate.aws_routing import aws_router, id_rules, rewrite
 from components.drills.emulate.boot import BootFigures, Request, node_state, stalled
+from components.drills.emulate.dns import vpc_resolver
 from components.drills.emulate.control_plane import ControlPlane, Created, create_control_plane
 from components.drills.emulate.moto_server import moto_server
 from components.drills.emulate.network import region_network
@@ -140,7 +141,9 @@ def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Cal
     rules = id_rules(plane.created)
     with region_network(_vpc_cidr(plan, plane.region)) as net, \
             aws_router((net.gateway, 0), server.endpoint, rules) as endpoint, \
-            node_runner(server, plane, net, run_dir, endpoint) as runner:
+            node_runner(server, plane, net, run_dir, endpoint) as runner, \
+            vpc_resolver(net.resolver, lambda: runner.records):
+        figures.run_id = net.run
         on_step(f"booting the region's instances as nodes (directories in {run_dir})...")
         started = time.monotonic()
         dashboard = _head_up(runner, server, plane, rules, plan, on_step)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import gzip
 import re
+import socket
+import struct
 
 import pytest
 
@@ -15,9 +17,11 @@ from components.drills.emulate.control_plane import Created
 from components.drills.emulate.node_imds import answer, metadata
 from components.drills.emulate.node_units import parse_unit, read_environment_file, should_restart, unit_environment
 from components.drills.emulate.node_venv import unmet
-from components.drills.emulate.nodes import hosts_file, user_data_script
+from components.drills.emulate.dns import answer as answer_dns
+from components.drills.emulate.network import resolver
+from components.drills.emulate.nodes import user_data_script
 from components.drills.emulate.plane import SECRET, ZONE
-from components.ray_cluster.userdata import encode_user_data, render_worker
+from components.ray_cluster.userdata import HEAD_RECORD_TTL, encode_user_data, render_worker
 from tests.fakes.node_boots import CPU_WORKER, written
 
 PATHS = metadata("i-0abc", "10.30.16.4", "us-west-2a", "m6i.large")
@@ -109,9 +113,30 @@ def test_a_node_runs_the_user_data_cloud_init_would_run_gzip_or_not():
     assert user_data_script(packed) == script
 
 
-def test_a_nodes_hosts_file_holds_the_private_zones_a_records():
-    text = hosts_file({"head.rayfleet-dev-us-west-2.rayfleet.internal": "10.30.0.4"})
-    assert text == "127.0.0.1 localhost\n10.30.0.4 head.rayfleet-dev-us-west-2.rayfleet.internal\n"
+RECORDS = {"head.rayfleet-dev-us-west-2.rayfleet.internal": "10.30.0.4"}
+
+
+def _query(name: str, qtype: int = 1) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", qtype, 1)
+
+
+def test_the_vpc_resolver_answers_the_private_zones_a_record():
+    response = answer_dns(_query("head.rayfleet-dev-us-west-2.rayfleet.internal"), RECORDS)
+    ident, flags, questions, answers = struct.unpack("!HHHH", response[:8])
+    assert (ident, flags & 0x8000, flags & 0xF, questions, answers) == (0x1234, 0x8000, 0, 1, 1)
+    assert socket.inet_ntoa(response[-4:]) == "10.30.0.4"
+    assert struct.unpack("!I", response[-10:-6])[0] == HEAD_RECORD_TTL
+
+
+def test_the_vpc_resolver_answers_nxdomain_for_a_name_the_zone_lacks_and_nodata_for_aaaa():
+    assert struct.unpack("!H", answer_dns(_query("example.com"), RECORDS)[2:4])[0] & 0xF == 3
+    nodata = answer_dns(_query("head.rayfleet-dev-us-west-2.rayfleet.internal", qtype=28), RECORDS)
+    assert struct.unpack("!HH", nodata[2:4] + nodata[6:8]) == (0x8580, 0)
+
+
+def test_the_vpc_resolver_is_at_the_vpc_base_plus_two():
+    assert resolver("10.30.0.0/16") == "10.30.0.2"
 
 
 def test_the_boot_steps_are_read_from_the_script_in_order():

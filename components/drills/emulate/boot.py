@@ -48,6 +48,8 @@ class BootFigures:
     apps: dict[str, str] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)
+    #: The run's ID, in the names of its bridge (rfb<ID>) and node namespaces (rfn<ID>-N).
+    run_id: str = ""
 
     @property
     def requests_answered(self) -> int:
@@ -67,6 +69,7 @@ class BootFigures:
             "requestsSent": len(self.requests),
             "requests": [r.to_json() for r in self.requests],
             "nodes": self.nodes,
+            "runId": self.run_id,
         }
 
 

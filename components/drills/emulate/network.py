@@ -1,6 +1,6 @@
 """The emulated region's network: a bridge on this machine with no external interface, and one namespace per node.
 
-    with region_network("10.30.0.0/16") as net:         # bridge rfb<run>, gateway 10.30.0.1/16
+    with region_network("10.30.0.0/16") as net:         # bridge rfb<run>: gateway 10.30.0.1/16, resolver 10.30.0.2
         ns = net.add_node("i-0abc", "10.30.16.4")       # namespace rfn<run>-1: eth0 10.30.16.4/16,
                                                         # 169.254.169.254 on lo (the node's IMDS), default via 10.30.0.1
         net.stop_node("i-0abc")                         # every process in the namespace killed, namespace deleted
@@ -45,6 +45,11 @@ def gateway(cidr: str) -> tuple[str, int]:
     return str(next(network.hosts())), network.prefixlen
 
 
+def resolver(cidr: str) -> str:
+    """The VPC's DNS resolver address: the range's base plus two, as AWS places AmazonProvidedDNS."""
+    return str(ipaddress.ip_network(cidr).network_address + 2)
+
+
 def namespace_pids(namespace: str) -> list[int]:
     done = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True)
     return [int(p) for p in done.stdout.split()] if done.returncode == 0 else []
@@ -57,13 +62,15 @@ class RegionNetwork:
     bridge: str
     gateway: str
     prefix: int
+    resolver: str
     nodes: dict[str, str] = field(default_factory=dict)  # instance ID -> namespace
     count: int = 0
 
     def add_node(self, instance_id: str, address: str) -> str:
-        if address == self.gateway or ipaddress.ip_address(address) not in ipaddress.ip_network(self.cidr):
+        if address in (self.gateway, self.resolver) or ipaddress.ip_address(address) not in ipaddress.ip_network(self.cidr):
             raise RayfleetError(f"instance {instance_id}'s private IP {address} is not a node address of {self.cidr} "
-                                f"(the gateway is {self.gateway}). Fix: plan subnets inside the VPC's range")
+                                f"(the gateway is {self.gateway}, the resolver {self.resolver}). "
+                                "Fix: plan subnets inside the VPC's range")
         self.count += 1
         namespace, veth = f"rfn{self.run}-{self.count}", f"rfv{self.run}{self.count}"
         _ip("netns", "add", namespace)
@@ -104,10 +111,11 @@ def kill_namespace(namespace: str) -> None:
 def region_network(cidr: str) -> Iterator[RegionNetwork]:
     run = f"{os.getpid() % 0xFFFF:04x}"
     address, prefix = gateway(cidr)
-    net = RegionNetwork(run, cidr, f"rfb{run}", address, prefix)
+    net = RegionNetwork(run, cidr, f"rfb{run}", address, prefix, resolver(cidr))
     try:
         _ip("link", "add", net.bridge, "type", "bridge")
         _ip("addr", "add", f"{address}/{prefix}", "dev", net.bridge)
+        _ip("addr", "add", f"{net.resolver}/{prefix}", "dev", net.bridge)
         _ip("link", "set", net.bridge, "up")
         yield net
     finally:

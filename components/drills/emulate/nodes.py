@@ -13,7 +13,8 @@ and /tmp is the node's own: `useradd ray`, /etc/rayfleet, /opt/rayfleet, /var/lo
 `userData` attribute, gunzipped as cloud-init does), run by bash with the shims (shims/) first
 on PATH: what cannot run here (apt, the CloudWatch agent, systemd, hidepid, resolved) and the
 way to AWS (AWS_ENDPOINT_URL of the moto router, fake credentials). Each node has its IMDS
-(node_imds.py) and an /etc/hosts the runner writes from the private zone's records as they change.
+(node_imds.py) and resolves names through the VPC's resolver (dns.py), which answers the private
+zone's records as the runner last read them from moto (every second).
 
 An instance that leaves moto (terminated, or gone from its group) has its node stopped at once.
 """
@@ -67,8 +68,7 @@ def boot_wrapper() -> str:
     return f"""#!/bin/bash
 # An emulated node's boot, in its own network and mount namespaces, from the node's directory.
 set -euo pipefail
-{mounts}mount --bind hosts /etc/hosts
-mount --bind tmp /tmp
+{mounts}mount --bind tmp /tmp
 "$RAYFLEET_EMULATE_PYTHON" -m components.drills.emulate.node_imds imds.json >imds.log 2>&1 &
 for attempt in $(seq 1 150); do
   /usr/bin/curl -sf -m 1 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' \\
@@ -83,10 +83,13 @@ exec env -i PATH="$RAYFLEET_EMULATE_SHIMS:/usr/local/sbin:/usr/local/bin:/usr/sb
 """
 
 
-def hosts_file(records: dict[str, str]) -> str:
-    """/etc/hosts of a node: localhost, then the private zone's A records (name -> address)."""
-    lines = ["127.0.0.1 localhost"] + [f"{address} {name}" for name, address in sorted(records.items())]
-    return "\n".join(lines) + "\n"
+#: A node's /etc/hosts, as Ubuntu's cloud images have it: names of the region come from the VPC's resolver.
+HOSTS = "127.0.0.1 localhost\n::1 ip6-localhost ip6-loopback\n"
+
+
+def resolv_conf(resolver: str) -> str:
+    """A node's /etc/resolv.conf: the VPC's resolver (on EC2, systemd-resolved forwards to it)."""
+    return f"nameserver {resolver}\noptions timeout:2 attempts:3\n"
 
 
 @dataclass
@@ -135,7 +138,7 @@ class Node:
 
 
 def _write_in_place(path: Path, text: str) -> None:
-    """Rewrite `path` keeping its inode: a bind mount of it (a node's /etc/hosts) sees the new content."""
+    """Rewrite `path` keeping its inode, so that a reader holding it open or bind-mounted sees the new content."""
     with open(path, "r+" if path.exists() else "w") as handle:
         handle.write(text)
         handle.truncate()
@@ -178,14 +181,13 @@ class NodeRunner:
             for instance_id, instance in running.items():
                 if instance_id not in self.nodes:
                     self.start(instance, wanted[instance_id], ec2)
-        self._refresh_hosts(route53)
+        self._refresh_records(route53)
 
     def start(self, instance: dict[str, Any], group: str, ec2) -> Node:
         instance_id = instance["InstanceId"]
         encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
         directory = self.run_dir / instance_id
-        _prepare_directory(directory, user_data_script(encoded), instance)
-        _write_in_place(directory / "hosts", hosts_file(self.records))
+        _prepare_directory(directory, user_data_script(encoded), instance, self.net.resolver)
         namespace = self.net.add_node(instance_id, instance["PrivateIpAddress"])
         env = {"RAYFLEET_EMULATE_PYTHON": sys.executable, "RAYFLEET_EMULATE_SHIMS": str(SHIMS),
                "RAYFLEET_EMULATE_AGENT_KEY": SIGNING_KEY_FINGERPRINT, "AWS_ENDPOINT_URL": self.aws_endpoint,
@@ -217,16 +219,14 @@ class NodeRunner:
             for instance_id in list(self.nodes):
                 self.stop(instance_id)
 
-    def _refresh_hosts(self, route53) -> None:
+    def _refresh_records(self, route53) -> None:
+        """The private zones' A records (name -> address), which the VPC resolver answers."""
         records = {}
         for zone_id in (c.emulated_id for c in self.plane.created if c.type == ZONE):
             for record in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]:
                 if record["Type"] == "A" and record.get("ResourceRecords"):
                     records[record["Name"].rstrip(".")] = record["ResourceRecords"][0]["Value"]
-        if records != self.records:
-            self.records = records
-            for node in list(self.nodes.values()):
-                _write_in_place(node.directory / "hosts", hosts_file(records))
+        self.records = records
 
     def nodes_of(self, node_type: str) -> list[Node]:
         """The running nodes of the groups whose names end with `-<node_type>` (or `-<node_type>-<market>`)."""
@@ -257,7 +257,7 @@ def _running_instances(ec2, instance_ids: list[str]) -> dict[str, dict[str, Any]
     return found
 
 
-def _prepare_directory(directory: Path, script: str, instance: dict[str, Any]) -> None:
+def _prepare_directory(directory: Path, script: str, instance: dict[str, Any], resolver: str) -> None:
     for name in OVERLAID:
         (directory / "layers" / f"{name}.up").mkdir(parents=True, exist_ok=True)
         (directory / "layers" / f"{name}.work").mkdir(parents=True, exist_ok=True)
@@ -267,6 +267,8 @@ def _prepare_directory(directory: Path, script: str, instance: dict[str, Any]) -
     (directory / "layers" / "root.up").chmod(0o711)
     (directory / "tmp").mkdir(exist_ok=True)
     (directory / "tmp").chmod(0o1777)
+    (directory / "layers" / "etc.up" / "hosts").write_text(HOSTS)
+    (directory / "layers" / "etc.up" / "resolv.conf").write_text(resolv_conf(resolver))
     (directory / "user-data.sh").write_text(script)
     (directory / "boot.sh").write_text(boot_wrapper())
     zone = instance["Placement"]["AvailabilityZone"]
