@@ -55,7 +55,7 @@ from stacks.loader import load_file
 SCENARIOS = ("control-plane", "boot")
 #: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).
 HEAD_UP_TIMEOUT_S = 150.0
-APPS_RUNNING_TIMEOUT_S = 240.0
+APPS_RUNNING_TIMEOUT_S = 360.0
 #: Requests sent to each application once it runs (each bounded by REQUEST_TIMEOUT_S).
 REQUESTS_PER_APP = 3
 REQUEST_TIMEOUT_S = 30.0

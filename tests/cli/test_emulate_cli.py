@@ -13,6 +13,7 @@ from collections import Counter
 import psutil
 import pytest
 
+from tests.fakes.emulated_nodes import left_behind, run_links
 from tests.fakes.environments import ROOT
 
 
@@ -71,29 +72,6 @@ def test_interrupted_emulate_leaves_no_moto_server_running():
     assert [s.pid for s in servers if s.is_running() and s.status() != psutil.STATUS_ZOMBIE] == []
 
 
-def _ours(run: str) -> dict[str, list[str]]:
-    """What an emulation run `run` (its ID, in its namespaces' and bridge's names) left on this machine."""
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    return {"namespaces": [line for line in netns.splitlines() if f"rfn{run}-" in line],
-            "links": [line for line in links.splitlines() if f"rfb{run}" in line or f"rfv{run}" in line]}
-
-
-def _left_behind(home) -> dict[str, list]:
-    """Processes and mounts of the runs under RAYFLEET_HOME `home`: a node's processes see its overlays and
-    binds, whose sources are in its directory under `home`, in their mount table."""
-    processes = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            with open(f"/proc/{process.info['pid']}/mountinfo") as mounts:
-                if str(home) in mounts.read():
-                    processes.append(f"{process.info['pid']}: {' '.join(process.info['cmdline'] or [])[:120]}")
-        except OSError:
-            continue  # gone meanwhile
-    mounts = [line for line in open("/proc/self/mountinfo") if str(home) in line]
-    return {"processes": processes, "mounts": mounts}
-
-
 @pytest.mark.slow  # a whole region on this machine: moto, a head and its workers running Ray in namespaces
 def test_boot_measures_the_head_the_workers_the_apps_and_requests_then_leaves_nothing_running(cli, tmp_path):
     run = cli("emulate", "--env", "dev", "--scenario", "boot", "--json", env={"RAYFLEET_HOME": str(tmp_path)},
@@ -105,14 +83,14 @@ def test_boot_measures_the_head_the_workers_the_apps_and_requests_then_leaves_no
     # dev scales its workers from zero: the head's autoscaler launched them for the replicas.
     assert boot["workersJoined"] >= 1 and boot["workersJoinedSeconds"] >= boot["headUpSeconds"]
     assert boot["appsRunningSeconds"] >= boot["workersJoinedSeconds"]
-    assert boot["apps"] == {"sentiment": "RUNNING", "digits": "RUNNING"}
+    assert {"sentiment", "digits"} <= set(boot["apps"]) and set(boot["apps"].values()) == {"RUNNING"}
     assert boot["requestsSent"] > 0 and boot["requestsAnswered"] == boot["requestsSent"], boot["requests"]
     assert 2 <= len(boot["nodes"]) <= 4
     head = next(n for n in boot["nodes"] if n["group"].endswith("-head"))
     assert head["steps"][-1] == "start Ray" and head["bootExit"] == 0
     assert report["motoStopped"] is True
-    assert _left_behind(tmp_path) == {"processes": [], "mounts": []}
-    assert _ours(boot["runId"]) == {"namespaces": [], "links": []}
+    assert left_behind(tmp_path) == {"processes": [], "mounts": []}
+    assert run_links(boot["runId"]) == {"namespaces": [], "links": []}
 
 
 @pytest.mark.slow  # a region booting on this machine, interrupted once its first node runs
@@ -124,9 +102,9 @@ def test_interrupted_boot_leaves_no_process_namespace_or_mount(tmp_path):
     try:
         deadline = time.monotonic() + 180
         # Mid-boot: the head's node exists and its user data is running.
-        while not _ours(run)["namespaces"] and proc.poll() is None and time.monotonic() < deadline:
+        while not run_links(run)["namespaces"] and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _ours(run)["namespaces"], "the command never started a node"
+        assert run_links(run)["namespaces"], "the command never started a node"
         time.sleep(3)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
@@ -136,5 +114,5 @@ def test_interrupted_boot_leaves_no_process_namespace_or_mount(tmp_path):
             proc.wait()
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted; every node and the moto server are stopped" in err
-    assert _ours(run) == {"namespaces": [], "links": []}
-    assert _left_behind(tmp_path) == {"processes": [], "mounts": []}
+    assert run_links(run) == {"namespaces": [], "links": []}
+    assert left_behind(tmp_path) == {"processes": [], "mounts": []}

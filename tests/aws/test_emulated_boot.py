@@ -1,0 +1,30 @@
+"""The boot scenario catches glue bugs: a user data whose step never happens fails, naming that step."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.errors import RayfleetError
+from serve_apps.emulated_region import emulate
+from stacks.loader import environment_file
+from tests.fakes.emulated_nodes import left_behind
+
+# A region on this machine: moto, a head running Ray in namespaces, a worker its autoscaler launches.
+pytestmark = pytest.mark.slow
+
+
+def test_a_head_that_never_publishes_its_address_fails_boot_naming_the_workers_step(monkeypatch, tmp_path):
+    from components.ray_cluster import userdata
+
+    monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path))
+    # The break, injected where the plan renders the head's user data: no DNS record for the head.
+    monkeypatch.setattr(userdata, "_publish_head_address", lambda boot: "")
+    # Workers give up on the head's address after 6 s instead of 5 minutes (the step is the same).
+    monkeypatch.setattr(userdata, "HEAD_ADDRESS_WAIT", (3, 2))
+    with pytest.raises(RayfleetError) as raised:
+        emulate(environment_file("dev"), "boot")
+    message = str(raised.value)
+    assert message.startswith("a node's boot failed: node i-")
+    assert "(rayfleet-dev-us-west-2-cpu-" in message
+    assert "boot FAILED in step 'wait for the head address'" in message
+    assert left_behind(tmp_path) == {"processes": [], "mounts": []}
