@@ -64,6 +64,7 @@ class RegionNetwork:
     prefix: int
     resolver: str
     nodes: dict[str, str] = field(default_factory=dict)  # instance ID -> namespace
+    veths: dict[str, str] = field(default_factory=dict)  # instance ID -> the bridge's end of its veth pair
     count: int = 0
 
     def add_node(self, instance_id: str, address: str) -> str:
@@ -75,6 +76,7 @@ class RegionNetwork:
         namespace, veth = f"rfn{self.run}-{self.count}", f"rfv{self.run}{self.count}"
         _ip("netns", "add", namespace)
         self.nodes[instance_id] = namespace
+        self.veths[instance_id] = veth
         _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", namespace)
         _ip("link", "set", veth, "master", self.bridge, "up")
         _ip("-n", namespace, "addr", "add", f"{address}/{self.prefix}", "dev", "eth0")
@@ -90,6 +92,8 @@ class RegionNetwork:
         if namespace is None:
             return
         kill_namespace(namespace)
+        # The pair goes with the namespace, but the kernel tears a namespace down later: delete it now.
+        subprocess.run(["ip", "link", "delete", self.veths.pop(instance_id, "")], capture_output=True)
         subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
 
     def stop_all(self) -> None:
