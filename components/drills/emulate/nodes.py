@@ -51,6 +51,8 @@ OVERLAID = ("etc", "opt", "var", "root")
 #: Directories an Ubuntu image has that the user data writes into without creating them.
 IMAGE_DIRS = ("etc/dbus-1/system.d", "etc/systemd/system", "var/log")
 POLL_S = 1.0
+#: Nodes this machine runs at once: each is a Ray node (GCS or raylet, agents, workers) on 2 shared cores.
+MAX_NODES = 4
 _STEP = re.compile(r"^rayfleet boot step: (.+)$", re.M)
 _FAILED = re.compile(r"^rayfleet boot FAILED in step '([^']*)'.*$", re.M)
 
@@ -175,6 +177,10 @@ class NodeRunner:
                     if instance["LifecycleState"] not in ("Terminating", "Terminated", "Terminating:Wait"):
                         wanted[instance["InstanceId"]] = group["AutoScalingGroupName"]
         running = _running_instances(ec2, list(wanted))
+        if len(running) > MAX_NODES:
+            raise RayfleetError(f"the emulated region runs {len(running)} instances; this machine runs at most "
+                                f"{MAX_NODES} nodes. Fix: emulate an environment whose groups' sizes add up to "
+                                f"{MAX_NODES} or fewer (dev's), or lower its maxWorkers in a stack file of its own")
         with self._lock:
             for instance_id in [i for i in self.nodes if i not in running]:
                 self.stop(instance_id)
