@@ -172,3 +172,38 @@ def test_a_stalled_boot_names_each_nodes_step():
     assert failed_boots([waiting, failed]) == [
         "node i-0abc (rayfleet-dev-us-west-2-cpu-spot, 10.30.16.4): boot FAILED in step 'wait for the head address'"]
     assert re.search(r"No instance was launched", stalled([], "the head's Ray answering", 150))
+
+
+class _Paginator:
+    def __init__(self, groups):
+        self.groups = groups
+
+    def paginate(self):
+        return [{"AutoScalingGroups": self.groups}]
+
+
+class _Autoscaling:
+    def __init__(self, count):
+        self.instances = [{"InstanceId": f"i-{n}", "LifecycleState": "InService"} for n in range(count)]
+
+    def get_paginator(self, _name):
+        return _Paginator([{"AutoScalingGroupName": "rayfleet-dev-us-west-2-cpu-spot", "Instances": self.instances}])
+
+
+class _Ec2:
+    def describe_instances(self, InstanceIds):
+        return {"Reservations": [{"Instances": [{"InstanceId": i, "State": {"Name": "running"}} for i in InstanceIds]}]}
+
+
+def test_a_region_that_runs_more_than_four_instances_is_refused_with_a_fix(tmp_path):
+    from components.drills.emulate.control_plane import ControlPlane
+    from components.drills.emulate.nodes import NodeRunner
+    from components.errors import RayfleetError
+
+    runner = NodeRunner(None, ControlPlane("us-west-2", "http://127.0.0.1:1"), None, tmp_path, "http://10.30.0.1:1")
+    with pytest.raises(RayfleetError) as raised:
+        runner.poll(_Autoscaling(5), _Ec2(), None)
+    assert str(raised.value) == (
+        "the emulated region runs 5 instances; this machine runs at most 4 nodes. Fix: emulate an environment "
+        "whose groups' sizes add up to 4 or fewer (dev's), or lower its maxWorkers in a stack file of its own")
+    assert runner.nodes == {}
