@@ -200,8 +200,9 @@ def _vpc_cidr(plan, region: str) -> str:
 def _check_boots(runner) -> None:
     failures = runner.boot_failures()
     if failures:
-        raise RayfleetError("a node's boot failed: " + "; ".join(failures) + ". Fix: read its boot log "
-                            "(var/log/rayfleet-boot.log in the node's directory) and the user data's step")
+        raise RayfleetError("a node's boot failed: " + "; ".join(failures) + ". Fix: correct that step of the "
+                            "user data; the node's boot log (layers/var.up/log/rayfleet-boot.log in its "
+                            f"directory under {runner.run_dir}) says why it failed")
 
 
 def _head_up(runner, server, plane: ControlPlane, rules, plan, on_step) -> Dashboard:

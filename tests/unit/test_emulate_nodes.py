@@ -166,9 +166,10 @@ def test_a_stalled_boot_names_each_nodes_step():
     failed = _Node(["wait for the head address"], failed="wait for the head address", code=1)
     assert node_state(failed) == "boot FAILED in step 'wait for the head address'"
     message = stalled([waiting], "workers joined", 120)
-    assert message.startswith("the boot did not reach workers joined within 120 s. node i-0abc "
+    assert message == ("the boot did not reach workers joined within 120 s. node i-0abc "
                               "(rayfleet-dev-us-west-2-cpu-spot, 10.30.16.4): boot still in step "
-                              "'wait for the dashboard token'. Fix: ")
+                              "'wait for the dashboard token'. Fix: read each node's boot log (layers/var.up/log/"
+                              "rayfleet-boot.log in its directory) and correct the user data's step that did not happen")
     assert failed_boots([waiting, failed]) == [
         "node i-0abc (rayfleet-dev-us-west-2-cpu-spot, 10.30.16.4): boot FAILED in step 'wait for the head address'"]
     assert re.search(r"No instance was launched", stalled([], "the head's Ray answering", 150))

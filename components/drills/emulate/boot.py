@@ -95,8 +95,8 @@ def stalled(nodes: list[BootingNode], what: str, seconds: float) -> str:
     """The message of a scenario that waited `seconds` for `what`: each node and where its boot is."""
     where = "; ".join(f"node {n.instance_id} ({n.group}, {n.address}): {node_state(n)}" for n in nodes)
     return (f"the boot did not reach {what} within {seconds:.0f} s. "
-            f"{where or 'No instance was launched'}. Fix: read the nodes' boot logs (var/log/rayfleet-boot.log "
-            "in each node's directory) and the user data's step that did not happen")
+            f"{where or 'No instance was launched'}. Fix: read each node's boot log (layers/var.up/log/"
+            "rayfleet-boot.log in its directory) and correct the user data's step that did not happen")
 
 
 def failed_boots(nodes: list[BootingNode]) -> list[str]:
