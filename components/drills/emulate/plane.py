@@ -64,7 +64,10 @@ KNOWN_GAPS = (
     "are not checked",
     "not created: security group rules, IAM roles and instance profiles, NAT and internet gateways, route "
     "tables, load balancers, Redis, alarms, log groups, the bucket's policy, versioning and encryption",
-    "model files named by the applications' args are not uploaded, only their code packages",
+    "model files named by the applications' args are not uploaded, only their code packages (`boot` uploads them "
+    "as `serve deploy` does)",
+    "moto records an instance marked Unhealthy but does not replace it, and holds no instance in Terminating:Wait "
+    "for the rayfleet-drain hook: a node stops as soon as its instance leaves its group",
 )
 
 
