@@ -208,3 +208,21 @@ def test_a_region_that_runs_more_than_four_instances_is_refused_with_a_fix(tmp_p
         "the emulated region runs 5 instances; this machine runs at most 4 nodes. Fix: emulate an environment "
         "whose groups' sizes add up to 4 or fewer (dev's), or lower its maxWorkers in a stack file of its own")
     assert runner.nodes == {}
+
+
+def test_the_emulator_sets_and_clears_a_nodes_spot_notice_in_its_imds(tmp_path):
+    import json
+
+    from components.drills.emulate.nodes import Node
+
+    (tmp_path / "imds.json").write_text(json.dumps(PATHS))
+    node = Node("i-0abc", "rayfleet-dev-us-west-2-cpu-spot", "10.30.16.4", "rfn1-1", tmp_path, None, 0.0)
+    notice = '{"action": "terminate", "time": "2026-11-30T14:02:00Z"}'
+    node.set_metadata("spot/instance-action", notice)
+    tokens: set[str] = set()
+    _, token = answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"}, PATHS, tokens)
+    read = lambda: answer("GET", "/latest/meta-data/spot/instance-action", {"x-aws-ec2-metadata-token": token},
+                          json.loads((tmp_path / "imds.json").read_text()), tokens)  # noqa: E731
+    assert read() == (200, notice)
+    node.set_metadata("spot/instance-action", None)
+    assert read() == (404, "")
