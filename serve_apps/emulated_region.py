@@ -3,31 +3,62 @@
     report = emulate(Path("stacks/Pulumi.dev.yaml"), "control-plane")
     report.plane.counts()["aws:autoscaling/group:Group"]     # 3
     report.to_json()["seconds"]                              # {'plan': 4.1, 'motoStart': 0.9, 'controlPlane': 1.7, ...}
+    emulate(Path("stacks/Pulumi.dev.yaml"), "boot").boot.head_up_s      # 38.5: the nodes ran too
 
 The plan is the one `rayfleet plan` shows (stacks.plan.run_plan: the real program under
 mocks), so the emulated region is created from the program's own output, not from a second
 description of the cluster. The code packages are the ones the deployer uploads, at the keys
 the rendered Serve config names (serve_apps.package). The moto server lives only while the
 scenario runs: it is stopped on return, on failure and on Ctrl-C.
+
+`boot` then runs the region's instances as nodes (components.drills.emulate.nodes), waits for
+the head's Ray to answer, deploys the environment's Serve config to the emulated head's
+dashboard through the deployer (with the token the head wrote to the emulated secret), waits
+for the applications to be RUNNING (the head's autoscaler launches the workers they need,
+through the node provider and the emulated groups), and sends each a few bounded requests. On
+return, failure or Ctrl-C every node, namespace, the bridge and the moto server are stopped.
 """
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.contract import HEAD_NODE_TYPE, SERVE_PORT
+from components.drills.emulate.aws_routing import aws_router, id_rules, rewrite
+from components.drills.emulate.boot import BootFigures, Request, node_state, stalled
+from components.drills.emulate.dns import vpc_resolver
 from components.drills.emulate.control_plane import ControlPlane, Created, create_control_plane
 from components.drills.emulate.moto_server import moto_server
-from components.drills.emulate.plane import KNOWN_GAPS
+from components.drills.emulate.network import region_network
+from components.drills.emulate.nodes import node_runner
+from components.drills.emulate.plane import BUCKET, KNOWN_GAPS, VPC
 from components.errors import RayfleetError
+from components.ray_cluster.plan import DASHBOARD_PORT
+from serve_apps.cloud import CloudRegion
+from serve_apps.dashboard import Dashboard, DashboardError
+from serve_apps.deployer import DeployError, deploy
+from serve_apps.discovery import MODELS_PREFIX, model_files
+from serve_apps.history import History
 from serve_apps.package import app_sources, code_package, source_package
+from serve_apps.paths import models_dir, rayfleet_home
+from serve_apps.targets import ensure_models, render_cloud
 from stacks.loader import load_file
 
 #: The scenarios this rayfleet can run.
-SCENARIOS = ("control-plane",)
+SCENARIOS = ("control-plane", "boot")
+#: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).
+HEAD_UP_TIMEOUT_S = 150.0
+APPS_RUNNING_TIMEOUT_S = 360.0
+#: Requests sent to each application once it runs (each bounded by REQUEST_TIMEOUT_S).
+REQUESTS_PER_APP = 3
+REQUEST_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -37,6 +68,9 @@ class EmulationReport:
     plane: ControlPlane
     seconds: dict[str, float] = field(default_factory=dict)
     moto_stopped: bool = False
+    boot: BootFigures | None = None
+    #: Where each node's directory (boot log, Ray's logs, its /etc, /opt, /var layers) is kept.
+    run_dir: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +80,7 @@ class EmulationReport:
             "motoStopped": self.moto_stopped,
             "controlPlane": self.plane.to_json(),
             "knownGaps": list(KNOWN_GAPS),
+            **({"boot": self.boot.to_json(), "runDir": str(self.run_dir)} if self.boot else {}),
         }
 
 
@@ -87,8 +122,161 @@ def emulate(
         plane = create_control_plane(plan.resources, cfg.primary_region.name, server, packages=packages,
                                      on_created=on_created)
         seconds["controlPlane"] = plane.seconds
+        boot, run_dir = None, None
+        if scenario == "boot":
+            run_dir = rayfleet_home() / "emulate" / f"{cfg.env}-{time.strftime('%Y%m%dT%H%M%S')}"
+            mark = time.monotonic()
+            boot = run_boot(cfg, plan, server, plane, run_dir, on_step)
+            seconds["boot"] = time.monotonic() - mark
         on_step("stopping the moto server...")
         mark = time.monotonic()
     seconds["motoStop"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
-    return EmulationReport(cfg.env, scenario, plane, seconds, moto_stopped=True)
+    return EmulationReport(cfg.env, scenario, plane, seconds, moto_stopped=True, boot=boot, run_dir=run_dir)
+
+
+def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Callable[[str], None]) -> BootFigures:
+    """The region's instances as nodes until the applications answer; every node is stopped on return."""
+    figures = BootFigures()
+    rules = id_rules(plane.created)
+    with region_network(_vpc_cidr(plan, plane.region)) as net, \
+            aws_router((net.gateway, 0), server.endpoint, rules) as endpoint, \
+            node_runner(server, plane, net, run_dir, endpoint) as runner, \
+            vpc_resolver(net.resolver, lambda: runner.records):
+        figures.run_id = net.run
+        on_step(f"booting the region's instances as nodes (directories in {run_dir})...")
+        started = time.monotonic()
+        dashboard = _head_up(runner, server, plane, rules, plan, on_step)
+        figures.head_up_s = time.monotonic() - started
+        on_step("deploying the Serve config to the emulated head...")
+        config = _cloud_config(cfg, server, plane, dashboard)
+
+        def progress(apps, _elapsed) -> None:
+            _check_boots(runner)
+            joined = _alive(dashboard) - 1
+            if joined > figures.workers_joined:
+                figures.workers_joined, figures.workers_joined_s = joined, time.monotonic() - started
+            states = ", ".join(f"{a.name} {a.status}" for a in apps) or "no application yet"
+            on_step(f"{time.monotonic() - started:.0f} s: {joined} worker(s) joined; {states}")
+
+        result = _deploy_until_running(runner, dashboard, config, progress, cfg, plane.region,
+                                       lambda: _head_up(runner, server, plane, rules, plan, on_step), on_step)
+        figures.apps_running_s = time.monotonic() - started
+        figures.apps = {a.name: a.status for a in result.apps}
+        on_step("sending requests to the applications...")
+        figures.requests = _requests(cfg, config, runner.nodes_of(HEAD_NODE_TYPE)[0].address)
+        figures.nodes = [{"instanceId": n.instance_id, "group": n.group, "address": n.address, "steps": n.steps(),
+                          "bootExit": n.boot_exit(), "rayStarts": n.unit_starts("ray")} for n in runner.nodes.values()]
+    return figures
+
+
+def _deploy_until_running(runner, dashboard: Dashboard, config, progress, cfg, region: str, head_up, on_step):
+    """`serve deploy` to the emulated head until every application is RUNNING; deployed again if the head's
+    Ray restarts meanwhile (its unit has Restart=always: on a loaded machine a Ray process may time out at start)."""
+    deadline = time.monotonic() + APPS_RUNNING_TIMEOUT_S
+    history = History.for_target(f"emulate-{cfg.env}-{region}")
+    while True:
+        try:
+            return deploy(dashboard, config, history=history, confirm_removal=lambda _names: True,
+                          on_progress=progress, timeout_s=max(1.0, deadline - time.monotonic()))
+        except DashboardError:
+            if time.monotonic() >= deadline:
+                raise
+            on_step("the head's dashboard stopped answering (its Ray restarted); deploying again once it answers...")
+            dashboard = head_up()
+        except DeployError as err:
+            nodes = list(runner.nodes.values())
+            raise RayfleetError(f"{err} ({stalled(nodes, 'applications RUNNING', APPS_RUNNING_TIMEOUT_S)})") from None
+
+
+def _vpc_cidr(plan, region: str) -> str:
+    vpcs = [r for r in plan.of_type(VPC, region)]
+    if len(vpcs) != 1:
+        raise RayfleetError(f"the plan's region {region} holds {len(vpcs)} VPCs; the emulated region needs one. "
+                            "Fix: plan one VPC per region")
+    return vpcs[0].inputs["cidrBlock"]
+
+
+def _check_boots(runner) -> None:
+    failures = runner.boot_failures()
+    if failures:
+        raise RayfleetError("a node's boot failed: " + "; ".join(failures) + ". Fix: correct that step of the "
+                            "user data; the node's boot log (layers/var.up/log/rayfleet-boot.log in its "
+                            f"directory under {runner.run_dir}) says why it failed")
+
+
+def _head_up(runner, server, plane: ControlPlane, rules, plan, on_step) -> Dashboard:
+    """The head's dashboard, once its GCS lists the head ALIVE (the token from the emulated secret)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    secrets = boto3.client("secretsmanager", **server.client_args(plane.region))
+    planned_arn = plan.outputs["regions"][plane.region]["dashboardTokenSecretArn"]
+    arn = rewrite(planned_arn.encode(), rules).decode()
+    started = time.monotonic()
+    found: list[Dashboard] = []
+
+    def answers(r) -> bool:
+        _check_boots(r)
+        heads = r.nodes_of(HEAD_NODE_TYPE)
+        if not heads:
+            return False
+        try:
+            token = secrets.get_secret_value(SecretId=arn)["SecretString"]
+        except ClientError:
+            return False
+        found[:] = [Dashboard(f"http://{heads[0].address}:{DASHBOARD_PORT}", token, timeout_s=5)]
+        on_step(f"{time.monotonic() - started:.0f} s: head {heads[0].instance_id}: {node_state(heads[0])}")
+        return _alive(found[0]) >= 1
+
+    try:
+        runner.wait_for(answers, HEAD_UP_TIMEOUT_S, "the head's Ray")
+    except TimeoutError:
+        raise RayfleetError(stalled(list(runner.nodes.values()), "the head's Ray answering", HEAD_UP_TIMEOUT_S)) from None
+    return found[0]
+
+
+def _alive(dashboard: Dashboard) -> int:
+    try:
+        return sum(1 for n in dashboard.get_nodes() if n.get("state") == "ALIVE")
+    except RayfleetError:
+        return 0
+
+
+def _cloud_config(cfg, server, plane: ControlPlane, dashboard: Dashboard) -> dict[str, Any]:
+    """The Serve config `serve deploy` sends to this region, with the models uploaded to the emulated bucket."""
+    import boto3
+
+    bucket = next(c.emulated_id for c in plane.created if c.type == BUCKET)
+    s3 = boto3.client("s3", **server.client_args(plane.region))
+    ensure_models(cfg)  # built into this machine's models folder when missing, as `serve deploy` does
+    for name in dict.fromkeys(n for app in cfg.serve.applications for n in model_files(app.args)):
+        s3.put_object(Bucket=bucket, Key=f"{MODELS_PREFIX}/{name}", Body=(models_dir() / name).read_bytes())
+    region = CloudRegion(plane.region, dashboard.address, "", bucket)
+    return render_cloud(cfg, region).config
+
+
+def _requests(cfg, config: dict[str, Any], head_address: str) -> list[Request]:
+    """A few bounded requests to each application with a smoke request, through the head's Serve proxy."""
+    smoke = {app.name: app.smoke_request for app in cfg.serve.applications}
+    sent = []
+    for app in config["applications"]:
+        request = smoke.get(app["name"])
+        if request is None:
+            continue
+        url = f"http://{head_address}:{SERVE_PORT}{app['route_prefix']}"
+        for _ in range(REQUESTS_PER_APP):
+            sent.append(_post(app["name"], url, request.body, request.expect))
+    return sent
+
+
+def _post(app: str, url: str, body: Any, expect: dict[str, Any]) -> Request:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
+            answer = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        return Request(app, url, False, f"request failed: {err}")
+    wrong = {k: answer.get(k) for k, v in expect.items() if not isinstance(answer, dict) or answer.get(k) != v}
+    return Request(app, url, not wrong, f"answered {json.dumps(answer)[:200]}")

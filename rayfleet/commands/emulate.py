@@ -2,6 +2,7 @@
 
     rayfleet emulate --env dev --scenario control-plane
     rayfleet emulate --file my-stack.yaml --scenario control-plane --json
+    rayfleet emulate --env dev --scenario boot          # the nodes too: seconds to head up, apps RUNNING
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ def emulate(
     scenario: str = typer.Option(..., "--scenario", help=f"What to run: {', '.join(SCENARIOS)}.", show_default=False),
     as_json: bool = JsonOption,
 ) -> None:
-    """Create the primary region's control plane (launch templates, groups, bucket, secrets, zone) in moto.
+    """Create the primary region's control plane (launch templates, groups, bucket, secrets, zone) in moto;
+    with `boot`, run its instances as nodes on this machine and deploy the Serve config to them.
 
     The resources come from the offline plan (`rayfleet plan`); the moto server listens on
-    127.0.0.1 and is stopped when the command ends, fails or is interrupted.
+    127.0.0.1. The moto server, every node, its namespaces and the bridge are stopped when the
+    command ends, fails or is interrupted. `boot` needs root (network and mount namespaces).
     """
     from serve_apps.emulated_region import emulate as run
 
@@ -38,7 +41,7 @@ def emulate(
                          on_created=lambda c: status.update(f"created {c.type.split(':')[-1]} {c.name}"))
         except KeyboardInterrupt:
             status.stop()
-            err_console.print(Text("interrupted; ", style="warn") + Text("the moto server is stopped"))
+            err_console.print(Text("interrupted; ", style="warn") + Text("every node and the moto server are stopped"))
             raise typer.Exit(130) from None
     if as_json:
         print_json(report.to_json())

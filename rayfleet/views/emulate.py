@@ -14,7 +14,8 @@ from serve_apps.emulated_region import EmulationReport
 
 #: The parts of a run, in the order they happen, as the view names them.
 _PHASES = (("plan", "plan (program under mocks)"), ("motoStart", "moto server start"),
-           ("controlPlane", "control plane created"), ("motoStop", "moto server stop"), ("total", "total"))
+           ("controlPlane", "control plane created"), ("boot", "boot scenario (nodes running)"),
+           ("motoStop", "moto server stop"), ("total", "total"))
 
 
 def emulation_view(report: EmulationReport) -> Group:
@@ -33,5 +34,26 @@ def emulation_view(report: EmulationReport) -> Group:
         if key in report.seconds:
             timing.add_row(label, f"{report.seconds[key]:.2f}")
     stopped = Text("moto server stopped", style="ok") if report.moto_stopped else Text("moto server running", style="error")
+    parts = [created, timing]
+    if report.boot is not None:
+        parts.append(_boot_view(report))
     gaps = Text("known gaps:\n", style="muted") + Text("\n".join(f"- {gap}" for gap in KNOWN_GAPS), style="muted")
-    return Group(created, timing, stopped, gaps)
+    return Group(*parts, stopped, gaps)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _boot_view(report: EmulationReport) -> Table:
+    boot = report.boot
+    assert boot is not None
+    table = Table(title="boot (seconds from the first node's start)", title_justify="left",
+                  caption=f"node directories (boot and Ray logs): {report.run_dir}", caption_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("head up (its GCS lists it ALIVE)", _seconds(boot.head_up_s))
+    table.add_row("workers joined", f"{boot.workers_joined} at {_seconds(boot.workers_joined_s)}")
+    table.add_row("applications RUNNING", f"{', '.join(boot.apps) or '-'} at {_seconds(boot.apps_running_s)}")
+    table.add_row("requests answered", f"{boot.requests_answered} of {len(boot.requests)}")
+    return table

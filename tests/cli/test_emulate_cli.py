@@ -13,6 +13,7 @@ from collections import Counter
 import psutil
 import pytest
 
+from tests.fakes.emulated_nodes import left_behind, run_links
 from tests.fakes.environments import ROOT
 
 
@@ -35,10 +36,10 @@ def test_emulate_creates_the_planned_control_plane_and_stops_moto(cli, plans):
 
 
 def test_emulate_names_the_unknown_scenario_and_the_known_ones(cli):
-    run = cli("emulate", "--env", "dev", "--scenario", "boot")
+    run = cli("emulate", "--env", "dev", "--scenario", "sideways")
     assert run.code == 1
     assert run.err == (
-        "error: --scenario 'boot' is not a scenario of this rayfleet (scenarios: control-plane). "
+        "error: --scenario 'sideways' is not a scenario of this rayfleet (scenarios: control-plane, boot). "
         "Fix: pass --scenario control-plane\n"
     )
 
@@ -67,5 +68,51 @@ def test_interrupted_emulate_leaves_no_moto_server_running():
             proc.kill()
             proc.wait()
     assert proc.returncode == 130
-    assert "interrupted; the moto server is stopped" in err
+    assert "interrupted; every node and the moto server are stopped" in err
     assert [s.pid for s in servers if s.is_running() and s.status() != psutil.STATUS_ZOMBIE] == []
+
+
+@pytest.mark.slow  # a whole region on this machine: moto, a head and its workers running Ray in namespaces
+def test_boot_measures_the_head_the_workers_the_apps_and_requests_then_leaves_nothing_running(cli, tmp_path):
+    run = cli("emulate", "--env", "dev", "--scenario", "boot", "--json", env={"RAYFLEET_HOME": str(tmp_path)},
+              timeout=600)
+    assert run.code == 0, run.err[-3000:]
+    report = json.loads(run.out)
+    boot = report["boot"]
+    assert boot["headUpSeconds"] > 0
+    # dev scales its workers from zero: the head's autoscaler launched them for the replicas.
+    assert boot["workersJoined"] >= 1 and boot["workersJoinedSeconds"] >= boot["headUpSeconds"]
+    assert boot["appsRunningSeconds"] >= boot["workersJoinedSeconds"]
+    assert {"sentiment", "digits"} <= set(boot["apps"]) and set(boot["apps"].values()) == {"RUNNING"}
+    assert boot["requestsSent"] > 0 and boot["requestsAnswered"] == boot["requestsSent"], boot["requests"]
+    assert 2 <= len(boot["nodes"]) <= 4
+    head = next(n for n in boot["nodes"] if n["group"].endswith("-head"))
+    assert head["steps"][-1] == "start Ray" and head["bootExit"] == 0
+    assert report["motoStopped"] is True
+    assert left_behind(tmp_path) == {"processes": [], "mounts": []}
+    assert run_links(boot["runId"]) == {"namespaces": [], "links": []}
+
+
+@pytest.mark.slow  # a region booting on this machine, interrupted once its first node runs
+def test_interrupted_boot_leaves_no_process_namespace_or_mount(tmp_path):
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "RAYFLEET_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "rayfleet", "emulate", "--env", "dev", "--scenario", "boot"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = f"{proc.pid % 0xFFFF:04x}"
+    try:
+        deadline = time.monotonic() + 180
+        # Mid-boot: the head's node exists and its user data is running.
+        while not run_links(run)["namespaces"] and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert run_links(run)["namespaces"], "the command never started a node"
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted; every node and the moto server are stopped" in err
+    assert run_links(run) == {"namespaces": [], "links": []}
+    assert left_behind(tmp_path) == {"processes": [], "mounts": []}

@@ -57,12 +57,17 @@ GAPS: dict[tuple[str, str], str] = {
 #: What the emulation does not hold yet, or holds differently from AWS: shown by `rayfleet emulate`.
 KNOWN_GAPS = (
     "the user data keeps the plan's mock IDs: the private zone's ID and the secrets' ARNs differ in moto "
-    "(moto picks zone IDs and secret ARN suffixes itself); the created-ID map gives the emulated ones",
+    "(moto picks zone IDs and secret ARN suffixes itself); the created-ID map gives the emulated ones, "
+    "and the nodes' AWS router replaces them in their requests",
     "moto ignores LifecycleHookSpecificationList: the rayfleet-drain hooks are put with PutLifecycleHook",
-    "moto starts the groups' instances at once (no nodes run them yet); AMIs and instance profiles are not checked",
+    "moto starts the groups' instances at once (only `boot` runs them as nodes); AMIs and instance profiles "
+    "are not checked",
     "not created: security group rules, IAM roles and instance profiles, NAT and internet gateways, route "
     "tables, load balancers, Redis, alarms, log groups, the bucket's policy, versioning and encryption",
-    "model files named by the applications' args are not uploaded, only their code packages",
+    "model files named by the applications' args are not uploaded, only their code packages (`boot` uploads them "
+    "as `serve deploy` does)",
+    "moto records an instance marked Unhealthy but does not replace it, and holds no instance in Terminating:Wait "
+    "for the rayfleet-drain hook: a node stops as soon as its instance leaves its group",
 )
 
 

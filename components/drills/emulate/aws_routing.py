@@ -1,0 +1,101 @@
+"""The emulated nodes' way to AWS: an HTTP proxy to the moto server that maps the plan's IDs to the emulated ones.
+
+    rules = id_rules(plane.created)        # planned zone ID -> moto's; planned secret ARN -> moto's
+    with aws_router(("10.30.0.1", 0), server.endpoint, rules) as endpoint:
+        ...                                # nodes get AWS_ENDPOINT_URL=endpoint
+
+A node's user data, byte-equal to the plan's, names the plan's mock IDs: the private zone's
+`Z…` and the secrets' ARNs, which moto picks itself (zone IDs, the ARN's random suffix). Each
+request's path and body get those IDs replaced, and nothing else: answers go back as moto gives
+them. moto does not check SigV4 signatures, so rewriting a signed body is harmless here (and only
+here). The proxy listens on the region network's gateway address, which nodes reach and the
+machine's other interfaces do not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from components.drills.emulate.plane import SECRET, ZONE
+
+#: Headers the proxy sets itself (the body's length changes with the IDs; each request is one connection).
+_HOP_HEADERS = {"content-length", "connection", "transfer-encoding", "keep-alive"}
+
+
+def id_rules(created: Iterable) -> list[tuple[re.Pattern[bytes], bytes]]:
+    """(planned ID pattern, emulated ID) for the zones and secrets of a created control plane (`Created`s)."""
+    rules = []
+    for item in created:
+        if item.type == ZONE:
+            short = item.emulated_id.rsplit("/", 1)[-1]
+            rules.append((re.compile(re.escape(item.planned_id.encode())), short.encode()))
+        elif item.type == SECRET:
+            # AWS (and the plan's mocks) name a secret's ARN `...:secret:<name>-<6 characters>`.
+            planned = rb"arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:" + re.escape(item.planned_id.encode())
+            rules.append((re.compile(planned + rb"-[A-Za-z0-9]{6}"), item.emulated_id.encode()))
+    return rules
+
+
+def rewrite(data: bytes, rules: list[tuple[re.Pattern[bytes], bytes]]) -> bytes:
+    for pattern, replacement in rules:
+        data = pattern.sub(lambda _m, r=replacement: r, data)
+    return data
+
+
+@contextlib.contextmanager
+def aws_router(listen: tuple[str, int], upstream: str, rules: list[tuple[re.Pattern[bytes], bytes]]) -> Iterator[str]:
+    """Serve the proxy on `listen` (port 0: any free one) while the block runs; yields its endpoint URL."""
+    target = urlsplit(upstream)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = rewrite(self.rfile.read(length), rules) if length else b""
+            path = rewrite(self.path.encode(), rules).decode()
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+            try:
+                connection.request(self.command, path, body=body, headers=headers)
+                answer = connection.getresponse()
+                data = answer.read()
+            finally:
+                connection.close()
+            self.send_response(answer.status)
+            for key, value in answer.getheaders():
+                if key.lower() not in _HOP_HEADERS:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
+
+        def log_message(self, format: str, *args) -> None:
+            pass  # moto's own log has every request
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address) -> None:
+            # A node killed mid-request (a stopped node, a Ray process restarting) closes its connection: not an error.
+            import sys
+
+            if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                super().handle_error(request, client_address)
+
+    server = Server(listen, Handler)
+    thread = threading.Thread(target=server.serve_forever, name="aws-router", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{listen[0]}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,127 @@
+"""The emulated region's network: a bridge on this machine with no external interface, and one namespace per node.
+
+    with region_network("10.30.0.0/16") as net:         # bridge rfb<run>: gateway 10.30.0.1/16, resolver 10.30.0.2
+        ns = net.add_node("i-0abc", "10.30.16.4")       # namespace rfn<run>-1: eth0 10.30.16.4/16,
+                                                        # 169.254.169.254 on lo (the node's IMDS), default via 10.30.0.1
+        net.stop_node("i-0abc")                         # every process in the namespace killed, namespace deleted
+    # here no namespace, veth or bridge of this run is left
+
+A node's address is the private IP moto gave its instance, so IMDS `local-ipv4`, the head's DNS
+record and Ray's node IP (Ray takes the address its default route leaves from) agree. Nodes
+reach each other over the bridge, and the machine (the moto router, the deployer) at the
+gateway address; nothing is routed beyond the bridge. Names carry the run's ID, so two runs never
+touch each other's namespaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from components.errors import RayfleetError
+
+IMDS_ADDRESS = "169.254.169.254"
+#: How long a node's processes get to die after SIGKILL before the namespace is deleted anyway.
+KILL_WAIT_S = 10.0
+
+
+def _ip(*args: str) -> str:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RayfleetError(f"`ip {' '.join(args)}` failed: {done.stderr.strip()}. "
+                            "Fix: run the emulator as root on Linux (it creates network namespaces)")
+    return done.stdout
+
+
+def gateway(cidr: str) -> tuple[str, int]:
+    """The bridge's address in the VPC's range (its first host, the VPC router's in AWS) and the prefix length."""
+    network = ipaddress.ip_network(cidr)
+    return str(next(network.hosts())), network.prefixlen
+
+
+def resolver(cidr: str) -> str:
+    """The VPC's DNS resolver address: the range's base plus two, as AWS places AmazonProvidedDNS."""
+    return str(ipaddress.ip_network(cidr).network_address + 2)
+
+
+def namespace_pids(namespace: str) -> list[int]:
+    done = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True)
+    return [int(p) for p in done.stdout.split()] if done.returncode == 0 else []
+
+
+@dataclass
+class RegionNetwork:
+    run: str
+    cidr: str
+    bridge: str
+    gateway: str
+    prefix: int
+    resolver: str
+    nodes: dict[str, str] = field(default_factory=dict)  # instance ID -> namespace
+    veths: dict[str, str] = field(default_factory=dict)  # instance ID -> the bridge's end of its veth pair
+    count: int = 0
+
+    def add_node(self, instance_id: str, address: str) -> str:
+        if address in (self.gateway, self.resolver) or ipaddress.ip_address(address) not in ipaddress.ip_network(self.cidr):
+            raise RayfleetError(f"instance {instance_id}'s private IP {address} is not a node address of {self.cidr} "
+                                f"(the gateway is {self.gateway}, the resolver {self.resolver}). "
+                                "Fix: plan subnets inside the VPC's range")
+        self.count += 1
+        namespace, veth = f"rfn{self.run}-{self.count}", f"rfv{self.run}{self.count}"
+        _ip("netns", "add", namespace)
+        self.nodes[instance_id] = namespace
+        self.veths[instance_id] = veth
+        _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+        _ip("link", "set", veth, "master", self.bridge, "up")
+        _ip("-n", namespace, "addr", "add", f"{address}/{self.prefix}", "dev", "eth0")
+        _ip("-n", namespace, "link", "set", "eth0", "up")
+        _ip("-n", namespace, "link", "set", "lo", "up")
+        _ip("-n", namespace, "addr", "add", f"{IMDS_ADDRESS}/32", "dev", "lo")
+        _ip("-n", namespace, "route", "add", "default", "via", self.gateway)
+        return namespace
+
+    def stop_node(self, instance_id: str) -> None:
+        """Kill every process in the node's namespace (its mount namespace goes with them), then delete it."""
+        namespace = self.nodes.pop(instance_id, None)
+        if namespace is None:
+            return
+        kill_namespace(namespace)
+        # The pair goes with the namespace, but the kernel tears a namespace down later: delete it now.
+        subprocess.run(["ip", "link", "delete", self.veths.pop(instance_id, "")], capture_output=True)
+        subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
+
+    def stop_all(self) -> None:
+        for instance_id in list(self.nodes):
+            self.stop_node(instance_id)
+
+
+def kill_namespace(namespace: str) -> None:
+    """SIGKILL every process in `namespace` until none is left (a dying process may have forked)."""
+    deadline = time.monotonic() + KILL_WAIT_S
+    while (pids := namespace_pids(namespace)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def region_network(cidr: str) -> Iterator[RegionNetwork]:
+    run = f"{os.getpid() % 0xFFFF:04x}"
+    address, prefix = gateway(cidr)
+    net = RegionNetwork(run, cidr, f"rfb{run}", address, prefix, resolver(cidr))
+    try:
+        _ip("link", "add", net.bridge, "type", "bridge")
+        _ip("addr", "add", f"{address}/{prefix}", "dev", net.bridge)
+        _ip("addr", "add", f"{net.resolver}/{prefix}", "dev", net.bridge)
+        _ip("link", "set", net.bridge, "up")
+        yield net
+    finally:
+        net.stop_all()
+        subprocess.run(["ip", "link", "delete", net.bridge], capture_output=True)

@@ -1,0 +1,228 @@
+"""The emulated nodes' pieces that decide things: IMDS's answers, the units as systemd reads them, the venv's pip
+check, the ID routing to moto, and how a stalled boot is explained."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+import socket
+import struct
+
+import pytest
+
+from components.drills.emulate.aws_routing import id_rules, rewrite
+from components.drills.emulate.boot import failed_boots, node_state, script_steps, stalled
+from components.drills.emulate.control_plane import Created
+from components.drills.emulate.node_imds import answer, metadata
+from components.drills.emulate.node_units import parse_unit, read_environment_file, should_restart, unit_environment
+from components.drills.emulate.node_venv import unmet
+from components.drills.emulate.dns import answer as answer_dns
+from components.drills.emulate.network import resolver
+from components.drills.emulate.nodes import user_data_script
+from components.drills.emulate.plane import SECRET, ZONE
+from components.ray_cluster.userdata import HEAD_RECORD_TTL, encode_user_data, render_worker
+from tests.fakes.node_boots import CPU_WORKER, written
+
+PATHS = metadata("i-0abc", "10.30.16.4", "us-west-2a", "m6i.large")
+
+
+def test_imds_answers_metadata_only_with_a_session_token():
+    tokens: set[str] = set()
+    assert answer("GET", "/latest/meta-data/local-ipv4", {}, PATHS, tokens) == (401, "")
+    status, token = answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"}, PATHS, tokens)
+    assert status == 200
+    headers = {"x-aws-ec2-metadata-token": token}
+    assert answer("GET", "/latest/meta-data/local-ipv4", headers, PATHS, tokens) == (200, "10.30.16.4")
+    assert answer("GET", "/latest/meta-data/placement/region", headers, PATHS, tokens) == (200, "us-west-2")
+
+
+@pytest.mark.parametrize("ttl", ["0", "21601", "", "ten"])
+def test_imds_refuses_a_token_ttl_outside_1_to_21600_seconds(ttl):
+    # IMDSv2: X-aws-ec2-metadata-token-ttl-seconds is 1 to 21600 (6 hours), else 400.
+    assert answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": ttl}, PATHS, set())[0] == 400
+
+
+def test_imds_answers_404_for_a_spot_notice_until_one_is_set():
+    tokens: set[str] = set()
+    _, token = answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"}, PATHS, tokens)
+    headers = {"x-aws-ec2-metadata-token": token}
+    assert answer("GET", "/latest/meta-data/spot/instance-action", headers, PATHS, tokens)[0] == 404
+    notice = '{"action": "terminate", "time": "2026-11-30T14:00:00Z"}'
+    paths = {**PATHS, "spot/instance-action": notice}
+    assert answer("GET", "/latest/meta-data/spot/instance-action", headers, paths, tokens) == (200, notice)
+
+
+def test_the_workers_ray_unit_is_read_as_systemd_reads_it():
+    script = render_worker(CPU_WORKER)
+    unit = parse_unit("ray.service", written(script, "/etc/systemd/system/ray.service"))
+    assert unit.exec_start == ("/opt/rayfleet/bin/start-ray",)
+    assert (unit.user, unit.group, unit.working_directory) == ("ray", "ray", "/opt/rayfleet/agents")
+    assert unit.environment_files == ("/etc/rayfleet/ray.env",)
+    assert (unit.restart, unit.restart_sec) == ("always", 10.0)
+
+
+def test_a_unit_gets_its_environment_files_over_systemds_path_and_the_aws_shim_only(tmp_path):
+    env_file = tmp_path / "ray.env"
+    env_file.write_text('# comment\nPATH=/opt/rayfleet/venv/bin:/usr/bin\nRAY_AUTH_MODE="token"\n')
+    text = f"[Service]\nExecStart=/bin/true\nUser=root\nEnvironmentFile={env_file}\nEnvironmentFile=-{tmp_path}/none\n"
+    unit = parse_unit("x.service", text)
+    env = unit_environment(unit, {"AWS_ENDPOINT_URL": "http://10.30.0.1:5000", "SECRET_OF_THE_CALLER": "x"})
+    assert env["PATH"] == "/opt/rayfleet/venv/bin:/usr/bin"
+    assert env["RAY_AUTH_MODE"] == "token"
+    assert env["AWS_ENDPOINT_URL"] == "http://10.30.0.1:5000"
+    assert "SECRET_OF_THE_CALLER" not in env
+    assert read_environment_file("A='b c'\n\n; x\n") == {"A": "b c"}
+
+
+def test_restart_always_restarts_on_any_exit_and_on_failure_only_on_a_failure():
+    always = parse_unit("a", "[Service]\nExecStart=/bin/true\nRestart=always\n")
+    failure = parse_unit("b", "[Service]\nExecStart=/bin/true\nRestart=on-failure\n")
+    never = parse_unit("c", "[Service]\nExecStart=/bin/true\n")
+    assert (should_restart(always, 0), should_restart(failure, 0), should_restart(failure, 1)) == (True, False, True)
+    assert should_restart(never, 1) is False
+
+
+def test_the_node_venvs_pip_names_a_pinned_requirement_the_environment_does_not_meet():
+    import ray
+
+    assert unmet([f"ray[serve]=={ray.__version__}", "boto3>=1.34,<2"]) == []
+    assert unmet(["ray[serve]==0.0.1"]) == [f"ray[serve]==0.0.1 (installed: {ray.__version__})"]
+    assert unmet(["not-a-package-here==1"]) == ["not-a-package-here==1 (not installed)"]
+
+
+def test_the_router_maps_the_planned_zone_id_and_secret_arn_to_motos():
+    created = [
+        Created(ZONE, "zone", "Z03D646E494573EE6E2DE", "/hostedzone/ABCDEF123"),
+        Created(SECRET, "token", "cluster-us-west-2-dashboard-token-78d8994",
+                "arn:aws:secretsmanager:us-west-2:123456789012:secret:cluster-us-west-2-dashboard-token-78d8994-XyZ123"),
+    ]
+    rules = id_rules(created)
+    body = (b'{"SecretId": "arn:aws:secretsmanager:us-west-2:123456789012:secret:'
+            b'cluster-us-west-2-dashboard-token-78d8994-1be94b"}')
+    assert rewrite(body, rules) == (b'{"SecretId": "arn:aws:secretsmanager:us-west-2:123456789012:secret:'
+                                    b'cluster-us-west-2-dashboard-token-78d8994-XyZ123"}')
+    assert rewrite(b"/2013-04-01/hostedzone/Z03D646E494573EE6E2DE/rrset", rules) == b"/2013-04-01/hostedzone/ABCDEF123/rrset"
+    assert rewrite(b"unrelated Z0 bytes", rules) == b"unrelated Z0 bytes"
+
+
+def test_a_node_runs_the_user_data_cloud_init_would_run_gzip_or_not():
+    script = render_worker(CPU_WORKER)
+    assert user_data_script(encode_user_data(script)) == script
+    packed = base64.b64encode(gzip.compress(script.encode())).decode()
+    assert user_data_script(packed) == script
+
+
+RECORDS = {"head.rayfleet-dev-us-west-2.rayfleet.internal": "10.30.0.4"}
+
+
+def _query(name: str, qtype: int = 1) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", qtype, 1)
+
+
+def test_the_vpc_resolver_answers_the_private_zones_a_record():
+    response = answer_dns(_query("head.rayfleet-dev-us-west-2.rayfleet.internal"), RECORDS)
+    ident, flags, questions, answers = struct.unpack("!HHHH", response[:8])
+    assert (ident, flags & 0x8000, flags & 0xF, questions, answers) == (0x1234, 0x8000, 0, 1, 1)
+    assert socket.inet_ntoa(response[-4:]) == "10.30.0.4"
+    assert struct.unpack("!I", response[-10:-6])[0] == HEAD_RECORD_TTL
+
+
+def test_the_vpc_resolver_answers_nxdomain_for_a_name_the_zone_lacks_and_nodata_for_aaaa():
+    assert struct.unpack("!H", answer_dns(_query("example.com"), RECORDS)[2:4])[0] & 0xF == 3
+    nodata = answer_dns(_query("head.rayfleet-dev-us-west-2.rayfleet.internal", qtype=28), RECORDS)
+    assert struct.unpack("!HH", nodata[2:4] + nodata[6:8]) == (0x8580, 0)
+
+
+def test_the_vpc_resolver_is_at_the_vpc_base_plus_two():
+    assert resolver("10.30.0.0/16") == "10.30.0.2"
+
+
+def test_the_boot_steps_are_read_from_the_script_in_order():
+    steps = script_steps(render_worker(CPU_WORKER))
+    assert steps[:3] == ["cache no negative DNS answers", "install packages", "install Ray"]
+    assert steps.index("wait for the dashboard token") < steps.index("wait for the head address") < steps.index("start Ray")
+
+
+class _Node:
+    def __init__(self, steps, failed=None, code=None):
+        self.instance_id, self.group, self.address = "i-0abc", "rayfleet-dev-us-west-2-cpu-spot", "10.30.16.4"
+        self._steps, self._failed, self._code = steps, failed, code
+
+    def steps(self):
+        return self._steps
+
+    def failed_step(self):
+        return self._failed
+
+    def boot_exit(self):
+        return self._code
+
+
+def test_a_stalled_boot_names_each_nodes_step():
+    waiting = _Node(["install Ray", "wait for the dashboard token"])
+    assert node_state(waiting) == "boot still in step 'wait for the dashboard token'"
+    failed = _Node(["wait for the head address"], failed="wait for the head address", code=1)
+    assert node_state(failed) == "boot FAILED in step 'wait for the head address'"
+    message = stalled([waiting], "workers joined", 120)
+    assert message == ("the boot did not reach workers joined within 120 s. node i-0abc "
+                              "(rayfleet-dev-us-west-2-cpu-spot, 10.30.16.4): boot still in step "
+                              "'wait for the dashboard token'. Fix: read each node's boot log (layers/var.up/log/"
+                              "rayfleet-boot.log in its directory) and correct the user data's step that did not happen")
+    assert failed_boots([waiting, failed]) == [
+        "node i-0abc (rayfleet-dev-us-west-2-cpu-spot, 10.30.16.4): boot FAILED in step 'wait for the head address'"]
+    assert re.search(r"No instance was launched", stalled([], "the head's Ray answering", 150))
+
+
+class _Paginator:
+    def __init__(self, groups):
+        self.groups = groups
+
+    def paginate(self):
+        return [{"AutoScalingGroups": self.groups}]
+
+
+class _Autoscaling:
+    def __init__(self, count):
+        self.instances = [{"InstanceId": f"i-{n}", "LifecycleState": "InService"} for n in range(count)]
+
+    def get_paginator(self, _name):
+        return _Paginator([{"AutoScalingGroupName": "rayfleet-dev-us-west-2-cpu-spot", "Instances": self.instances}])
+
+
+class _Ec2:
+    def describe_instances(self, InstanceIds):
+        return {"Reservations": [{"Instances": [{"InstanceId": i, "State": {"Name": "running"}} for i in InstanceIds]}]}
+
+
+def test_a_region_that_runs_more_than_four_instances_is_refused_with_a_fix(tmp_path):
+    from components.drills.emulate.control_plane import ControlPlane
+    from components.drills.emulate.nodes import NodeRunner
+    from components.errors import RayfleetError
+
+    runner = NodeRunner(None, ControlPlane("us-west-2", "http://127.0.0.1:1"), None, tmp_path, "http://10.30.0.1:1")
+    with pytest.raises(RayfleetError) as raised:
+        runner.poll(_Autoscaling(5), _Ec2(), None)
+    assert str(raised.value) == (
+        "the emulated region runs 5 instances; this machine runs at most 4 nodes. Fix: emulate an environment "
+        "whose groups' sizes add up to 4 or fewer (dev's), or lower its maxWorkers in a stack file of its own")
+    assert runner.nodes == {}
+
+
+def test_the_emulator_sets_and_clears_a_nodes_spot_notice_in_its_imds(tmp_path):
+    import json
+
+    from components.drills.emulate.nodes import Node
+
+    (tmp_path / "imds.json").write_text(json.dumps(PATHS))
+    node = Node("i-0abc", "rayfleet-dev-us-west-2-cpu-spot", "10.30.16.4", "rfn1-1", tmp_path, None, 0.0)
+    notice = '{"action": "terminate", "time": "2026-11-30T14:02:00Z"}'
+    node.set_metadata("spot/instance-action", notice)
+    tokens: set[str] = set()
+    _, token = answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"}, PATHS, tokens)
+    read = lambda: answer("GET", "/latest/meta-data/spot/instance-action", {"x-aws-ec2-metadata-token": token},
+                          json.loads((tmp_path / "imds.json").read_text()), tokens)  # noqa: E731
+    assert read() == (200, notice)
+    node.set_metadata("spot/instance-action", None)
+    assert read() == (404, "")
