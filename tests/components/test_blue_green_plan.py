@@ -14,6 +14,7 @@ import pulumi
 import pytest
 
 from stacks.loader import load_file
+from stacks.outputs_model import StackOutputs
 from stacks.plan import run_plan
 from stacks.slots import forward_weights, new_slot_config
 from tests.fakes.environments import ENVIRONMENTS, stack_config, write_stack
@@ -123,3 +124,21 @@ def test_an_upgrade_of_an_unknown_worker_group_says_which_groups_exist(tmp_path)
         load_file(write_stack(tmp_path, _upgrading("dev", 0, workerGroups={"cpus": {"instanceTypes": ["m7i.xlarge"]}}), env="dev"))
     assert "is not a worker group of rayfleet:cluster (cpu)" in str(caught.value)
     assert "did you mean 'cpu'?" in str(caught.value)
+
+
+def test_mid_upgrade_the_outputs_name_the_new_slots_cluster_and_target_group_in_every_region(mid_upgrade):
+    outputs = StackOutputs.model_validate(mid_upgrade["prod"].outputs)
+    assert (outputs.live_slot, outputs.upgrade.slot, outputs.upgrade.ray_version, outputs.upgrade.weight) == (
+        "blue", "green", "2.60.1", 10)
+    for region, found in outputs.upgrade.regions.items():
+        assert found.cluster_name == f"rayfleet-prod-{region}-green"
+        assert found.missing("target_group_arn", "dashboard_url", "dashboard_token_secret_arn", "worker_asgs") == []
+        assert found.target_group_arn != outputs.regions[region].target_group_arn
+
+
+def test_a_green_stack_says_so_in_its_outputs(tmp_path):
+    config = stack_config("dev")
+    config["rayfleet:slot"] = "green"
+    outputs = StackOutputs.model_validate(run_plan(path=write_stack(tmp_path, config, env="dev")).outputs)
+    assert (outputs.slot, outputs.regions["us-west-2"].cluster_name) == ("green", "rayfleet-dev-us-west-2-green")
+    assert outputs.regions["us-west-2"].cluster == "rayfleet-dev-us-west-2"
