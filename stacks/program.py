@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Alerts, Dashboard, DashboardArgs, IngressSignals
+from components.alarms.args import SlotSignals
 from components.alarms.plan import ROUTE53_METRICS_REGION
 from components.artifact_replication import ArtifactReplication, ArtifactReplicationArgs
 from components.artifacts import Artifacts, ArtifactsArgs
@@ -32,7 +33,7 @@ from components.ray_cluster.component import RayCluster
 from components.serve_ingress import ServeIngress, ServeIngressArgs
 from components.serve_ingress.plan import slot_suffix
 from components.tags import TagContext, build_tags
-from stacks.cluster_args import alerts_args, min_healthy_targets, ray_cluster_args
+from stacks.cluster_args import alerts_args, cluster_signals, min_healthy_targets, ray_cluster_args
 from stacks.config import SLOTS, EnvironmentConfig
 from stacks.deployed import check_rollable, own_stack_names
 from stacks.slots import forward_weights, new_slot_config
@@ -341,16 +342,17 @@ def add_alerts(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: Servi
             target_group_arn_suffix=ingress.target_group_arn_suffix,
             min_healthy_targets=min_healthy_targets(cfg),
         )
+        args = alerts_args(
+            cfg,
+            stack.name,
+            stack.tags,
+            signals,
+            health_checks=checks if stack.name == ROUTE53_METRICS_REGION else None,
+            budgets_publish=stack.primary,
+        )
         alerts[stack.name] = Alerts(
             f"alerts-{stack.name}",
-            alerts_args(
-                cfg,
-                stack.name,
-                stack.tags,
-                signals,
-                health_checks=checks if stack.name == ROUTE53_METRICS_REGION else None,
-                budgets_publish=stack.primary,
-            ),
+            args.model_copy(update={"next_slot": next_slot_signals(cfg, stack.name, ingress)}),
             opts=pulumi.ResourceOptions(provider=stack.provider),
         )
     if checks and ROUTE53_METRICS_REGION not in alerts:
@@ -374,6 +376,18 @@ def add_alerts(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: Servi
         opts=pulumi.ResourceOptions(provider=stacks[0].provider),
     )
     return alerts
+
+
+def next_slot_signals(cfg: EnvironmentConfig, region: str, ingress: ServeIngress) -> SlotSignals | None:
+    """Mid-upgrade, what the new slot's own alarms watch in `region`: its target group and its cluster."""
+    new = new_slot_config(cfg)
+    if new is None:
+        return None
+    return SlotSignals(
+        slot=new.slot,
+        target_group_arn_suffix=ingress.target_groups[new.slot].arn_suffix,
+        cluster=cluster_signals(new, region),
+    )
 
 
 def serving_outputs(

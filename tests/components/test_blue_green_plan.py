@@ -142,3 +142,20 @@ def test_a_green_stack_says_so_in_its_outputs(tmp_path):
     outputs = StackOutputs.model_validate(run_plan(path=write_stack(tmp_path, config, env="dev")).outputs)
     assert (outputs.slot, outputs.regions["us-west-2"].cluster_name) == ("green", "rayfleet-dev-us-west-2-green")
     assert outputs.regions["us-west-2"].cluster == "rayfleet-dev-us-west-2"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_mid_upgrade_the_new_slot_has_its_own_alarms_on_its_target_group_and_cluster(plans, mid_upgrade, env):
+    alarm = "aws:cloudwatch/metricAlarm:MetricAlarm"
+    before = {r.inputs["name"] for r in plans(env).of_type(alarm)}
+    during = {r.inputs["name"]: r for r in mid_upgrade[env].of_type(alarm)}
+    assert before <= set(during)
+    for region in mid_upgrade[env].regions:
+        if region == "global" or not any(r.region == region for r in mid_upgrade[env].of_type(LAUNCH_TEMPLATE)):
+            continue
+        green = during[f"rayfleet-{env}-{region}-green-boot-failed"]
+        assert green.inputs["dimensions"]["Cluster"] == f"rayfleet-{env}-{region}-green"
+        healthy = during[f"rayfleet-{env}-{region}-green-healthy-targets"]
+        live = during[f"rayfleet-{env}-{region}-healthy-targets"]
+        assert healthy.inputs["dimensions"]["TargetGroup"] != live.inputs["dimensions"]["TargetGroup"]
+        assert healthy.inputs["dimensions"]["TargetGroup"].startswith("targetgroup/")
