@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -102,7 +102,6 @@ class Upgrade:
     #: Seconds a new weight must hold before its gate is read (alarms evaluate over minutes).
     settle_seconds: float = 60.0
     sleep: Callable[[float], None] = time.sleep
-    regions: list[str] = field(default_factory=list)
 
     # --- entry points ------------------------------------------------------------------
 
@@ -246,8 +245,10 @@ class Upgrade:
     def _mid_config(self, state: UpgradeState) -> EnvironmentConfig:
         return parse_stack_config(state.env, with_weight(state.live, state.change, 0), source="the upgrade's config")
 
-    def _regions(self, cfg: EnvironmentConfig) -> list[str]:
-        return self.regions or cfg.region_names
+    @staticmethod
+    def _regions(cfg: EnvironmentConfig) -> list[str]:
+        # Slots and weights are environment-wide: every region moves, and is gated, together.
+        return cfg.region_names
 
     def _new_slot(self, outputs: StackOutputs, region: str) -> RegionOutputs:
         found = outputs.upgrade.regions.get(region) if outputs.upgrade else None

@@ -76,7 +76,7 @@ class AwsFleet:
         while (left := self._instances(autoscaling, asg_names)) > 0:
             if self.clock() >= deadline:
                 raise RayfleetError(
-                    f"{left} workers in {region} still running after {self.drain_timeout_seconds:.0f} s of draining "
+                    f"workers still running in {region} after {self.drain_timeout_seconds:.0f} s of draining: {left} "
                     f"({', '.join(asg_names)}). Fix: look at their rayfleet-drain lifecycle actions "
                     f"(`aws autoscaling describe-scaling-activities`), then --resume"
                 )
