@@ -183,6 +183,9 @@ def describe(s: Step, state: UpgradeState) -> str:
 
 # --- writing a config through `pulumi config set --path` --------------------------------------
 
+_ABSENT = object()
+
+
 
 def config_paths(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """What turns `before` into `after`, as Pulumi config paths: (path -> leaf value to set, paths to remove).
@@ -195,9 +198,6 @@ def config_paths(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[st
     removed = [key for key in before if key not in after]
     removed += [p for p in old if p not in new and not any(p.startswith(k + ".") or p == k for k in removed)]
     return sets, removed
-
-
-_ABSENT = object()
 
 
 def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:

@@ -47,13 +47,16 @@ class ServeIngressArgs(BaseModel):
 
     @model_validator(mode="after")
     def _slots_weighed(self) -> ServeIngressArgs:
-        slots = [self.slot] if self.next_asg_names is None else sorted(self.weights)
-        if self.weights and (sorted(self.weights) != sorted(slots) or self.slot not in self.weights):
-            raise ValueError(f"weights ({self.weights}) must name the slot {self.slot} and, mid-upgrade, the other")
-        if self.next_asg_names is not None and (len(self.weights) != 2 or self.next_node_security_group_id is None):
-            raise ValueError("next_asg_names needs weights for both slots and next_node_security_group_id")
-        if self.weights:
-            check_weights(self.weights)
+        if not self.weights:
+            if self.next_asg_names is not None:
+                raise ValueError("next_asg_names needs weights for both slots")
+            return self
+        slots = 1 if self.next_asg_names is None else 2
+        if self.slot not in self.weights or len(self.weights) != slots:
+            raise ValueError(f"weights ({self.weights}) must name the slot {self.slot} and, mid-upgrade, one other")
+        if self.next_asg_names is not None and self.next_node_security_group_id is None:
+            raise ValueError("next_asg_names needs next_node_security_group_id")
+        check_weights(self.weights)
         return self
 
     @model_validator(mode="after")

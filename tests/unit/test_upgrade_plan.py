@@ -79,3 +79,13 @@ def test_the_runner_writes_only_the_changed_config_paths_then_runs_up(tmp_path, 
         ("up",),
     ]
     assert outputs.env == "dev"
+
+
+def test_forward_weights_keep_to_what_an_alb_accepts():
+    from components.serve_ingress.plan import check_weights
+
+    assert check_weights({"blue": 90, "green": 10}) == {"blue": 90, "green": 10}
+    for bad in ({"blue": 1000, "green": 0}, {"blue": 0, "green": 0}, {"blue": -1, "green": 5}):
+        with pytest.raises(ValueError) as caught:
+            check_weights(bad)
+        assert str(caught.value) == f"forward weights must be 0-999 with one above 0 (got {bad})"
