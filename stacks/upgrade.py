@@ -133,7 +133,8 @@ class Upgrade:
         state = self._in_progress(env, "roll back")
         if state.drained:
             self._restore_old_slot(state)
-        self._up(state, with_weight(state.live, state.change, 0), "all traffic back to " + state.from_slot)
+        if state.drained or state.weight > 0:
+            self._up(state, with_weight(state.live, state.change, 0), "all traffic back to " + state.from_slot)
         self.report(f"remove {state.to_slot}: pulumi up without rayfleet:upgrade")
         self.runner.up(rolled_back(state.live))
         state.status, state.failed, state.error = "rolled-back", None, None

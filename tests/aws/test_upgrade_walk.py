@@ -222,3 +222,13 @@ def test_a_stack_file_at_the_running_version_has_nothing_to_upgrade(world):
         "Fix: change rayfleet:cluster.rayVersion (or set rayfleet:upgrade.cluster for an instance architecture) "
         "and run `rayfleet upgrade --env dev` again"
     )
+
+
+def test_rolling_back_before_any_traffic_moved_only_removes_green(world):
+    world.fail_at = "deploy-serve"
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    ups = len(world.applied)
+    _upgrade(world).rollback("dev")
+    assert len(world.applied) == ups + 1 and "rayfleet:upgrade" not in world.applied[-1]
+    assert (world.cfg.slot, world.cfg.cluster.ray_version) == ("blue", "2.60.0")
