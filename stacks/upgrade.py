@@ -101,7 +101,12 @@ class Upgrade:
     report: Callable[[str], None] = lambda line: None
     #: Seconds a new weight must hold before its gate is read (alarms evaluate over minutes).
     settle_seconds: float = 60.0
+    #: Seconds the gate before a traffic step waits to open: a new slot's own alarms start without data
+    #: and need their evaluation window to clear. The gate after the step never waits: traffic is on it.
+    open_wait_seconds: float = 900.0
+    poll_seconds: float = 15.0
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
     # --- entry points ------------------------------------------------------------------
 
@@ -176,7 +181,7 @@ class Upgrade:
             for region in self._regions(mid):
                 self.serve.deploy(new_slot_config(mid), region, self._new_slot(outputs, region))
         elif step.kind == "shift":
-            self._gate(state, mid, self.runner.outputs())
+            self._await_gate(state, mid, self.runner.outputs())
             outputs = self._up(state, with_weight(state.live, state.change, step.weight))
             self.sleep(self.settle_seconds)
             self._gate(state, mid, outputs)
@@ -215,6 +220,17 @@ class Upgrade:
         state.weight = config["rayfleet:upgrade"]["weight"]
         self.store.save(state)
         return outputs
+
+    def _await_gate(self, state: UpgradeState, mid: EnvironmentConfig, outputs: StackOutputs) -> None:
+        deadline = self.clock() + self.open_wait_seconds
+        while True:
+            try:
+                return self._gate(state, mid, outputs)
+            except UpgradeError as closed:
+                if self.clock() >= deadline:
+                    raise
+                self.report(f"  waiting ({self.poll_seconds:g} s) for the {closed}")
+                self.sleep(self.poll_seconds)
 
     def _gate(self, state: UpgradeState, mid: EnvironmentConfig, outputs: StackOutputs) -> None:
         need = max(1, min_healthy_targets(mid))

@@ -72,7 +72,7 @@ def world(aws_credentials, tmp_path):
 
 def _upgrade(world: UpgradeWorld) -> Upgrade:
     return Upgrade(runner=world.runner, serve=world.serve, fleet=AwsFleet(sleep=lambda s: None, poll_seconds=0),
-                   store=world.store, report=world.report, settle_seconds=0, sleep=lambda s: None)
+                   store=world.store, report=world.report, settle_seconds=0, open_wait_seconds=0, sleep=lambda s: None)
 
 
 def _file_asks_for(world: UpgradeWorld, version: str):
@@ -232,3 +232,26 @@ def test_rolling_back_before_any_traffic_moved_only_removes_green(world):
     _upgrade(world).rollback("dev")
     assert len(world.applied) == ups + 1 and "rayfleet:upgrade" not in world.applied[-1]
     assert (world.cfg.slot, world.cfg.cluster.ray_version) == ("blue", "2.60.0")
+
+
+def test_the_gate_before_moving_traffic_waits_for_greens_alarms_to_clear(world):
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    green_alarm = alarm_name("dev", REGION, "green-healthy-targets")
+    cloudwatch.put_metric_alarm(AlarmName=green_alarm, Namespace="AWS/ApplicationELB", MetricName="HealthyHostCount",
+                                Statistic="Minimum", Period=60, EvaluationPeriods=5, Threshold=1,
+                                ComparisonOperator="LessThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=green_alarm, StateValue="ALARM", StateReason="no data yet: breaching")
+    now = [0.0]
+
+    def minute_passes(seconds):
+        now[0] += seconds
+        if now[0] >= 60:
+            cloudwatch.set_alarm_state(AlarmName=green_alarm, StateValue="OK", StateReason="targets healthy")
+
+    upgrade = _upgrade(world)
+    upgrade.open_wait_seconds, upgrade.poll_seconds, upgrade.sleep, upgrade.clock = 300, 30, minute_passes, lambda: now[0]
+    state = upgrade.start(_file_asks_for(world, "2.60.1"))
+    assert state.status == "finished"
+    waits = [line for line in world.lines if line.startswith("  waiting")]
+    assert waits == [f"  waiting (30 s) for the gate closed in {REGION}: green has 2 healthy targets (needs 1), "
+                     f"alarms in ALARM: {green_alarm}"] * 2
