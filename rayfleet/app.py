@@ -30,6 +30,7 @@ from rayfleet.commands import plan as plan_cmd
 from rayfleet.commands import render as render_cmd
 from rayfleet.commands import serve as serve_cmd
 from rayfleet.commands import status as status_cmd
+from rayfleet.commands import upgrade as upgrade_cmd
 from rayfleet.output import err_console
 from components.errors import RayfleetError
 
@@ -37,7 +38,8 @@ from components.errors import RayfleetError
 #: applications, pay for it), then working on one machine, rehearsing failure, and the generated configs.
 #: A command not listed comes last, in the order it was added.
 COMMAND_ORDER = (
-    "config", "plan", "serve", "status", "cost", "local", "drill", "emulate", "render", "ssh", "exec", "dashboard", "logs", "job"
+    "config", "plan", "serve", "upgrade", "status", "cost", "local", "drill", "emulate", "render", "ssh", "exec", "dashboard",
+    "logs", "job"
 )
 
 
@@ -65,6 +67,7 @@ app.add_typer(render_cmd.app, name="render")
 app.add_typer(serve_cmd.app, name="serve")
 app.add_typer(local_cmd.app, name="local")
 app.command(name="status")(status_cmd.status)
+app.command(name="upgrade")(upgrade_cmd.upgrade)
 # Operating a deployed cluster through Session Manager (no SSH, no open port), listed together.
 app.command(name="ssh", rich_help_panel=ops_cmd.PANEL)(ops_cmd.ssh)
 app.command(name="exec", rich_help_panel=ops_cmd.PANEL)(ops_cmd.exec_)

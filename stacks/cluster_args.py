@@ -100,15 +100,7 @@ def alerts_args(
 ) -> AlertsArgs:
     """The alarms of `cfg` in `region`: its load balancer's (`ingress`) and its cluster's, if it has one."""
     alarms = cfg.observability.alarms
-    cluster = (
-        ClusterSignals(
-            name=cfg.cluster_id(region),
-            spot_groups=[group.name for group in cluster_nodes(cfg, region).workers if group.spot is not None],
-            drift_thresholds={app.name: app.drift.threshold for app in cfg.serve.applications},
-        )
-        if region in cfg.region_names
-        else None
-    )
+    cluster = cluster_signals(cfg, region) if region in cfg.region_names else None
     return AlertsArgs(
         env=cfg.env,
         region=region,
@@ -123,6 +115,15 @@ def alerts_args(
         health_checks=health_checks or {},
         budgets_publish=budgets_publish,
         tags=tags,
+    )
+
+
+def cluster_signals(cfg: EnvironmentConfig, region: str) -> ClusterSignals:
+    """What `cfg`'s cluster slot in `region` publishes that alarms watch."""
+    return ClusterSignals(
+        name=cfg.cluster_id(region),
+        spot_groups=[group.name for group in cluster_nodes(cfg, region).workers if group.spot is not None],
+        drift_thresholds={app.name: app.drift.threshold for app in cfg.serve.applications},
     )
 
 

@@ -674,6 +674,55 @@ class ObservabilityConfig(Model):
     alarms: AlarmsConfig = AlarmsConfig()
 
 
+# --- blue/green upgrades -------------------------------------------------------
+
+#: The two cluster slots a region can hold. `blue` keeps the names every stack had before slots
+#: existed; `green` adds a suffix (see EnvironmentConfig.cluster_id).
+Slot = Literal["blue", "green"]
+SLOTS: tuple[Slot, Slot] = ("blue", "green")
+
+
+class GroupChange(Model):
+    """What a worker group of the new slot changes: its instance types (their architecture) and image."""
+
+    instance_types: Annotated[list[InstanceTypeName], Field(min_length=1)] | None = None
+    image: ImageConfig | None = None
+
+
+class SlotCluster(Model):
+    """The new slot's cluster: the live `rayfleet:cluster` with these changes, which cannot roll in place."""
+
+    ray_version: RayVersion | None = None
+    image: ImageConfig | None = None
+    #: Changes per worker group, by the group's name.
+    worker_groups: dict[str, GroupChange] = {}
+
+    def applied_to(self, live: ClusterConfig) -> ClusterConfig:
+        """The new slot's cluster: `live` with this change's fields in place of its own."""
+        groups = [
+            group.model_copy(update=_set_fields(self.worker_groups[group.name])) if group.name in self.worker_groups
+            else group
+            for group in live.worker_groups
+        ]
+        return live.model_copy(update={**_set_fields(self), "worker_groups": groups})
+
+
+def _set_fields(model: BaseModel) -> dict[str, Any]:
+    """The fields a change wrote, as models (a model_dump would turn nested models into dicts)."""
+    return {name: getattr(model, name) for name in model.model_fields_set if name != "worker_groups"}
+
+
+class UpgradeConfig(Model):
+    """A blue/green upgrade in progress: a second cluster slot beside the live one, behind the same ALB.
+
+    `rayfleet upgrade` writes and removes this key; the live slot is `rayfleet:slot`.
+    """
+
+    cluster: SlotCluster
+    #: Percent of each region's traffic the new slot takes (default 0: it runs, but serves nothing).
+    weight: Percent = 0
+
+
 # --- the environment ----------------------------------------------------------
 
 
@@ -690,6 +739,9 @@ class EnvironmentConfig(Model):
     failover: FailoverConfig | None = None
     cost: CostConfig = CostConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    #: The slot `cluster` runs in (default blue); `rayfleet upgrade` flips it when it retires the old slot.
+    slot: Slot = "blue"
+    upgrade: UpgradeConfig | None = None
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EnvironmentConfig:
@@ -747,7 +799,30 @@ class EnvironmentConfig(Model):
                     value=self.ingress.certificate_arns[region],
                 )
         self._replicas_fit()
+        self._upgrade_changes_something()
         return self
+
+    def _upgrade_changes_something(self) -> None:
+        if self.upgrade is None:
+            return
+        groups = [g.name for g in self.cluster.worker_groups]
+        for name in self.upgrade.cluster.worker_groups:
+            if name not in groups:
+                hint = closest(name, groups)
+                raise Rule(
+                    f"is not a worker group of rayfleet:cluster ({', '.join(groups)})",
+                    f"did you mean '{hint}'?" if hint else "name a group of rayfleet:cluster.workerGroups",
+                    at=("upgrade", "cluster", "workerGroups", name),
+                    value=name,
+                )
+        if self.upgrade.cluster.applied_to(self.cluster) == self.cluster:
+            raise Rule(
+                "changes nothing: an upgrade starts a second cluster only for a change that cannot roll in place",
+                "set upgrade.cluster.rayVersion, image or workerGroups.<name>.instanceTypes, or remove "
+                "rayfleet:upgrade and run `pulumi up` for a change that rolls",
+                at=("upgrade", "cluster"),
+                value={},
+            )
 
     def _replicas_fit(self) -> None:
         nodes = [g.smallest_type for g in self.cluster.worker_groups]
@@ -792,5 +867,10 @@ class EnvironmentConfig(Model):
         return "issued" if self.failover is not None else "none"
 
     def cluster_id(self, region: str) -> str:
-        """The `rayfleet:cluster` tag value, and Ray's cluster_name, of this environment in `region`."""
+        """The `rayfleet:cluster` tag value, and Ray's cluster_name, of this environment's slot in `region`."""
+        # The blue slot keeps the name clusters had before slots existed: renaming it would replace them.
+        return self.region_id(region) + ("-green" if self.slot == "green" else "")
+
+    def region_id(self, region: str) -> str:
+        """The `rayfleet:cluster` tag of what a region's slots share (network, bucket, load balancer)."""
         return f"rayfleet-{self.env}-{region}"

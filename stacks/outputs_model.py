@@ -12,7 +12,8 @@ The keys are camelCase, as `pulumi stack output --json` prints them:
                       artifactBucket, nodeSecurityGroupId, loadBalancerDnsName, targetGroupArn, tls,
                       healthCheckId, logGroupName},
     failover.{mode, domain, hostedZone, hostedZoneId, ttlSeconds,
-              records[{region, routing, role, setIdentifier, healthCheckId, loadBalancerDnsName}]}
+              records[{region, routing, role, setIdentifier, healthCheckId, loadBalancerDnsName}]},
+    slot, upgrade.{slot, rayVersion, weight, regions.<region>.{clusterName, ..., targetGroupArn}}
 
 The program writes every key (`healthCheckId` and `failover` only with DNS
 failover). Read back, any key may be absent: a stack deployed by an older
@@ -102,6 +103,17 @@ class FailoverOutputs(OutputsModel):
     records: list[FailoverRecord] | None = None
 
 
+class UpgradeOutputs(OutputsModel):
+    """`upgrade`: mid-upgrade, the new cluster slot beside the live one (`rayfleet upgrade` reads it)."""
+
+    slot: str | None = None
+    ray_version: str | None = None
+    #: Percent of each region's traffic the new slot takes.
+    weight: int | None = None
+    #: Per region, the new slot's cluster fields of RegionOutputs and its own `targetGroupArn`.
+    regions: dict[str, RegionOutputs] = {}
+
+
 class StackOutputs(OutputsModel):
     """Everything `pulumi stack output --json` holds for one environment."""
 
@@ -111,3 +123,11 @@ class StackOutputs(OutputsModel):
     ray_version: str | None = None
     regions: dict[str, RegionOutputs] = {}
     failover: FailoverOutputs | None = None
+    #: The slot `rayVersion` and `regions` describe; absent: `blue`, as on every stack before slots.
+    slot: str | None = None
+    #: Only mid-upgrade.
+    upgrade: UpgradeOutputs | None = None
+
+    @property
+    def live_slot(self) -> str:
+        return self.slot or "blue"

@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Alerts, Dashboard, DashboardArgs, IngressSignals
+from components.alarms.args import SlotSignals
 from components.alarms.plan import ROUTE53_METRICS_REGION
 from components.artifact_replication import ArtifactReplication, ArtifactReplicationArgs
 from components.artifacts import Artifacts, ArtifactsArgs
@@ -30,12 +31,14 @@ from components.global_failover.component import GlobalFailover
 from components.network import Network, NetworkArgs
 from components.ray_cluster.component import RayCluster
 from components.serve_ingress import ServeIngress, ServeIngressArgs
+from components.serve_ingress.plan import slot_suffix
 from components.tags import TagContext, build_tags
-from stacks.cluster_args import alerts_args, min_healthy_targets, ray_cluster_args
-from stacks.config import EnvironmentConfig
+from stacks.cluster_args import alerts_args, cluster_signals, min_healthy_targets, ray_cluster_args
+from stacks.config import SLOTS, EnvironmentConfig
 from stacks.deployed import check_rollable, own_stack_names
+from stacks.slots import forward_weights, new_slot_config
 from stacks.export import export_model, resolved
-from stacks.outputs_model import FailoverOutputs, RegionOutputs, StackOutputs
+from stacks.outputs_model import FailoverOutputs, RegionOutputs, StackOutputs, UpgradeOutputs
 
 #: The repository root: where the node-agent modules are read from at deploy time.
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -56,9 +59,16 @@ class RegionStack:
     network: Network
     artifacts: Artifacts | None = None
     cluster: RayCluster | None = None
+    #: Mid-upgrade, the new slot's cluster beside the live one.
+    next_cluster: RayCluster | None = None
 
 
 def region_tags(cfg: EnvironmentConfig, region: str) -> TagContext:
+    """The tags of what a region's cluster slots share; a slot's cluster has its own (`slot_tags`)."""
+    return TagContext(env=cfg.env, cluster=cfg.region_id(region), cost_tags=cfg.cost.tags)
+
+
+def slot_tags(cfg: EnvironmentConfig, region: str) -> TagContext:
     return TagContext(env=cfg.env, cluster=cfg.cluster_id(region), cost_tags=cfg.cost.tags)
 
 
@@ -109,7 +119,7 @@ def build(cfg: EnvironmentConfig) -> list[RegionStack]:
         stack = RegionStack(region.name, index == 0, provider, tags, network)
         add_cluster(cfg, stack)
         stacks.append(stack)
-    serving = add_serving(cfg, stacks, {s.name: ClusterHandles.of(s) for s in stacks})
+    serving = add_serving(cfg, stacks, {s.name: ClusterHandles.of(s, s.cluster) for s in stacks})
     alerts = add_alerts(cfg, stacks, serving)
     add_cost_allocation(cfg, alerts[cfg.primary_region.name].topic_arn)
     export_outputs(cfg, stacks, serving)
@@ -161,17 +171,26 @@ def add_cost_allocation(cfg: EnvironmentConfig, alert_topic_arn: Any = None) -> 
 
 
 def add_cluster(cfg: EnvironmentConfig, stack: RegionStack) -> None:
-    """The region's artifact bucket and Ray cluster, in the region's private subnets."""
+    """The region's artifact bucket and Ray cluster, in the region's private subnets; mid-upgrade, the new slot's too."""
     in_region = pulumi.ResourceOptions(provider=stack.provider)
     stack.artifacts = Artifacts(
         f"artifacts-{stack.name}",
         ArtifactsArgs(region=stack.name, tags=stack.tags, source_root=SOURCE_ROOT),
         opts=in_region,
     )
-    stack.cluster = RayCluster(
-        f"cluster-{stack.name}",
-        ray_cluster_args(cfg, stack.name, stack.tags, stack.network, stack.artifacts),
-        opts=in_region,
+    stack.cluster = slot_cluster(cfg, stack)
+    new = new_slot_config(cfg)
+    if new is not None:
+        stack.next_cluster = slot_cluster(new, stack)
+
+
+def slot_cluster(cfg: EnvironmentConfig, stack: RegionStack) -> RayCluster:
+    """One slot's Ray cluster; the blue slot's logical names are those clusters had before slots existed."""
+    assert stack.artifacts is not None
+    return RayCluster(
+        f"cluster-{stack.name}{slot_suffix(cfg.slot)}",
+        ray_cluster_args(cfg, stack.name, slot_tags(cfg, stack.name), stack.network, stack.artifacts),
+        opts=pulumi.ResourceOptions(provider=stack.provider),
     )
 
 
@@ -190,8 +209,8 @@ class ClusterHandles:
     artifacts: list[pulumi.Resource] = field(default_factory=list)
 
     @classmethod
-    def of(cls, stack: RegionStack) -> ClusterHandles:
-        cluster, artifacts = stack.cluster, stack.artifacts
+    def of(cls, stack: RegionStack, cluster: RayCluster | None) -> ClusterHandles:
+        artifacts = stack.artifacts
         assert cluster is not None and artifacts is not None
         # Only workers take traffic. The head offers no CPU to replicas, and its proxy stays ready with
         # none running (so that it can wake an app scaled to zero): as a target it would keep the load
@@ -237,6 +256,7 @@ def add_serving(cfg: EnvironmentConfig, stacks: list[RegionStack], clusters: dic
     validation_fqdns = None  # written by the first region that issues a certificate, reused by the rest
     for stack in stacks:
         cluster = clusters[stack.name]
+        new = ClusterHandles.of(stack, stack.next_cluster) if stack.next_cluster is not None else None
         tls = cfg.tls_source(stack.name)
         ingress[stack.name] = ServeIngress(
             f"ingress-{stack.name}",
@@ -246,6 +266,10 @@ def add_serving(cfg: EnvironmentConfig, stacks: list[RegionStack], clusters: dic
                 public_subnet_ids=stack.network.public_subnet_ids,
                 node_security_group_id=cluster.node_security_group_id,
                 asg_names=cluster.asg_names,
+                slot=cfg.slot,
+                next_asg_names=new.asg_names if new else None,
+                next_node_security_group_id=new.node_security_group_id if new else None,
+                weights=forward_weights(cfg),
                 tls=tls,
                 certificate_arn=cfg.ingress.certificate_arns.get(stack.name),
                 domain=cfg.failover.domain if tls == "issued" else None,
@@ -257,6 +281,8 @@ def add_serving(cfg: EnvironmentConfig, stacks: list[RegionStack], clusters: dic
             opts=pulumi.ResourceOptions(provider=stack.provider),
         )
         cluster.allow_serve_from("ingress", ingress[stack.name].security_group_id)
+        if new is not None:
+            new.allow_serve_from("ingress", ingress[stack.name].security_group_id)
         if tls == "issued" and validation_fqdns is None:
             validation_fqdns = ingress[stack.name].validation_record_fqdns
     serving = Serving(ingress)
@@ -316,16 +342,17 @@ def add_alerts(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: Servi
             target_group_arn_suffix=ingress.target_group_arn_suffix,
             min_healthy_targets=min_healthy_targets(cfg),
         )
+        args = alerts_args(
+            cfg,
+            stack.name,
+            stack.tags,
+            signals,
+            health_checks=checks if stack.name == ROUTE53_METRICS_REGION else None,
+            budgets_publish=stack.primary,
+        )
         alerts[stack.name] = Alerts(
             f"alerts-{stack.name}",
-            alerts_args(
-                cfg,
-                stack.name,
-                stack.tags,
-                signals,
-                health_checks=checks if stack.name == ROUTE53_METRICS_REGION else None,
-                budgets_publish=stack.primary,
-            ),
+            args.model_copy(update={"next_slot": next_slot_signals(cfg, stack.name, ingress)}),
             opts=pulumi.ResourceOptions(provider=stack.provider),
         )
     if checks and ROUTE53_METRICS_REGION not in alerts:
@@ -349,6 +376,18 @@ def add_alerts(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: Servi
         opts=pulumi.ResourceOptions(provider=stacks[0].provider),
     )
     return alerts
+
+
+def next_slot_signals(cfg: EnvironmentConfig, region: str, ingress: ServeIngress) -> SlotSignals | None:
+    """Mid-upgrade, what the new slot's own alarms watch in `region`: its target group and its cluster."""
+    new = new_slot_config(cfg)
+    if new is None:
+        return None
+    return SlotSignals(
+        slot=new.slot,
+        target_group_arn_suffix=ingress.target_groups[new.slot].arn_suffix,
+        cluster=cluster_signals(new, region),
+    )
 
 
 def serving_outputs(
@@ -399,20 +438,46 @@ def export_outputs(cfg: EnvironmentConfig, stacks: list[RegionStack], serving: S
         ray_version=cfg.cluster.ray_version,
         regions=regions,
         failover=failover,
+        # Written only where they say something: a blue stack with no upgrade exports what it always did.
+        slot=cfg.slot if cfg.slot != SLOTS[0] else None,
+        upgrade=upgrade_outputs(cfg, stacks, serving),
     )
 
 
-def cluster_outputs(s: RegionStack) -> dict[str, Any]:
-    """What the deployer and operators need to reach a region's cluster: fields of RegionOutputs."""
-    assert s.cluster is not None and s.artifacts is not None
+def upgrade_outputs(
+    cfg: EnvironmentConfig, stacks: list[RegionStack], serving: Serving | None
+) -> pulumi.Output[UpgradeOutputs] | None:
+    """Mid-upgrade, where the new slot's clusters and target groups are; None otherwise."""
+    new = new_slot_config(cfg)
+    if new is None or cfg.upgrade is None:
+        return None
+    regions = {
+        s.name: resolved(
+            RegionOutputs,
+            cluster=s.tags.cluster,
+            **cluster_outputs(s, s.next_cluster),
+            **({"target_group_arn": serving.ingress[s.name].target_groups[new.slot].arn} if serving else {}),
+        )
+        for s in stacks
+        if s.next_cluster is not None
+    }
+    return resolved(
+        UpgradeOutputs, slot=new.slot, ray_version=new.cluster.ray_version, weight=cfg.upgrade.weight, regions=regions
+    )
+
+
+def cluster_outputs(s: RegionStack, cluster: RayCluster | None = None) -> dict[str, Any]:
+    """What the deployer and operators need to reach a region's cluster (default: the live slot's)."""
+    cluster = cluster or s.cluster
+    assert cluster is not None and s.artifacts is not None
     return dict(
-        cluster_name=s.cluster.cluster_name,
-        head_asg_name=s.cluster.head_asg_name,
-        worker_asgs=s.cluster.worker_asg_names,
-        head_address=s.cluster.head_address,
-        dashboard_url=s.cluster.dashboard_url,
-        dashboard_token_secret_arn=s.cluster.dashboard_token_secret_arn,
+        cluster_name=cluster.cluster_name,
+        head_asg_name=cluster.head_asg_name,
+        worker_asgs=cluster.worker_asg_names,
+        head_address=cluster.head_address,
+        dashboard_url=cluster.dashboard_url,
+        dashboard_token_secret_arn=cluster.dashboard_token_secret_arn,
         artifact_bucket=s.artifacts.bucket_name,
-        node_security_group_id=s.cluster.node_security_group_id,
-        log_group_name=s.cluster.log_group_name,
+        node_security_group_id=cluster.node_security_group_id,
+        log_group_name=cluster.log_group_name,
     )

@@ -36,6 +36,17 @@ class ClusterSignals(BaseModel):
     drift_thresholds: dict[str, float] = {}
 
 
+class SlotSignals(BaseModel):
+    """Mid-upgrade, the new cluster slot beside the live one: its own target group and its cluster's metrics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    slot: str
+    #: `targetgroup/<name>/<id>` of the slot's target group, behind the region's one load balancer.
+    target_group_arn_suffix: Any
+    cluster: ClusterSignals
+
+
 class AlertsArgs(BaseModel):
     """One region's SNS topic and alarms. A region without a cluster may hold only Route 53's alarms."""
 
@@ -48,6 +59,8 @@ class AlertsArgs(BaseModel):
     thresholds: Thresholds
     ingress: IngressSignals | None = None
     cluster: ClusterSignals | None = None
+    #: Mid-upgrade, the new slot's signals: it gets its own healthy-targets and cluster alarms.
+    next_slot: SlotSignals | None = None
     #: Route 53 health-check ID by the region it checks: alarms only where Route 53 publishes its metrics.
     health_checks: dict[str, Any] = {}
     #: Let AWS Budgets publish to the topic: the environment's budget notifies it.

@@ -61,7 +61,21 @@ class Alerts(pulumi.ComponentResource):
             )
         plans += [plan.health_check_alarm(args.env, region, check, args.thresholds)
                   for region, check in args.health_checks.items()]
-        return plans
+        return plans + self._next_slot_plans()
+
+    def _next_slot_plans(self) -> list[plan.AlarmPlan]:
+        """Mid-upgrade, the new slot's own target group and cluster, watched beside the live slot's."""
+        args, slot = self.args, self.args.next_slot
+        if slot is None or args.ingress is None:
+            return []
+        own = []
+        if args.ingress.min_healthy_targets > 0:
+            own.append(plan.healthy_targets_alarm(args.env, args.region, args.ingress.load_balancer_arn_suffix,
+                                                  slot.target_group_arn_suffix, args.ingress.min_healthy_targets,
+                                                  args.thresholds))
+        cluster = slot.cluster
+        own += plan.cluster_alarms(args.env, args.region, cluster.name, cluster.spot_groups, cluster.drift_thresholds)
+        return plan.for_slot(own, args.env, slot.slot)
 
     def _watched(self) -> list[str]:
         """The regions whose alarms live here: this one's (when it has a cluster), and every region whose

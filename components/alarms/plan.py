@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -129,6 +129,15 @@ def alarm_prefix(env: str, region: str) -> str:
 def alarm_name(env: str, region: str, what: str) -> str:
     """`rayfleet-{env}-{region}-{what}`: the region is the one the alarm watches."""
     return f"{alarm_prefix(env, region)}{what}"
+
+
+def for_slot(plans: list[AlarmPlan], env: str, slot: str) -> list[AlarmPlan]:
+    """A new cluster slot's own alarms mid-upgrade: named `rayfleet-{env}-{region}-{slot}-{what}`, beside the live one's.
+
+    The live slot's alarms keep their names whichever slot is live, so retiring the old slot moves
+    them onto the new one's signals rather than replacing them.
+    """
+    return [replace(p, name=alarm_name(env, p.region, f"{slot}-{p.what}"), what=f"{slot}-{p.what}") for p in plans]
 
 
 def topic_name(env: str, region: str) -> str:

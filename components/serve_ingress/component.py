@@ -38,10 +38,16 @@ class ServeIngress(pulumi.ComponentResource):
         self.args = args
         alb_sg = self._security_group(name)
         alb = self._load_balancer(name, alb_sg)
-        target_group = self._target_group(name)
+        slots = {args.slot: args.asg_names}
+        if args.next_asg_names is not None:
+            slots.update({slot: args.next_asg_names for slot in args.weights if slot != args.slot})
+        #: Each cluster slot's target group, the live slot's first.
+        self.target_groups = {slot: self._target_group(name, slot) for slot in slots}
+        target_group = self.target_groups[args.slot]
         certificate_arn = self._certificate(name)
-        self._listeners(name, alb, target_group, certificate_arn)
-        self._attachments(name, target_group)
+        self._listeners(name, alb, certificate_arn)
+        for slot, asg_names in slots.items():
+            self._attachments(name, slot, asg_names)
 
         self.dns_name = alb.dns_name
         self.zone_id = alb.zone_id
@@ -89,17 +95,22 @@ class ServeIngress(pulumi.ComponentResource):
                 tags=self._tags(f"alb-in-{port}"),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-to-serve",
-            security_group_id=alb_sg.id,
-            referenced_security_group_id=self.args.node_security_group_id,
-            ip_protocol="tcp",
-            from_port=SERVE_PORT,
-            to_port=SERVE_PORT,
-            description="load balancer to the Serve proxies",
-            tags=self._tags("alb-to-serve"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        nodes = {self.args.slot: self.args.node_security_group_id}
+        if self.args.next_asg_names is not None:
+            nodes.update({s: self.args.next_node_security_group_id for s in self.args.weights if s != self.args.slot})
+        for slot, node_security_group_id in nodes.items():
+            suffix = plan.slot_suffix(slot)
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-alb-to-serve{suffix}",
+                security_group_id=alb_sg.id,
+                referenced_security_group_id=node_security_group_id,
+                ip_protocol="tcp",
+                from_port=SERVE_PORT,
+                to_port=SERVE_PORT,
+                description="load balancer to the Serve proxies",
+                tags=self._tags(f"alb-to-serve{suffix}"),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         return alb_sg
 
     def _load_balancer(self, name: str, alb_sg: aws.ec2.SecurityGroup) -> aws.lb.LoadBalancer:
@@ -119,10 +130,11 @@ class ServeIngress(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _target_group(self, name: str) -> aws.lb.TargetGroup:
-        """Serve's port on every node, checked and drained as plan.py derives."""
+    def _target_group(self, name: str, slot: str) -> aws.lb.TargetGroup:
+        """Serve's port on every node of one cluster slot, checked and drained as plan.py derives."""
+        suffix = plan.slot_suffix(slot)
         return aws.lb.TargetGroup(
-            f"{name}-serve",
+            f"{name}-serve{suffix}",
             name_prefix=plan.TARGET_GROUP_NAME_PREFIX,
             port=SERVE_PORT,
             protocol="HTTP",
@@ -140,7 +152,7 @@ class ServeIngress(pulumi.ComponentResource):
                 healthy_threshold=plan.HEALTHY_THRESHOLD,
                 unhealthy_threshold=plan.UNHEALTHY_THRESHOLD,
             ),
-            tags=self._tags("serve-tg"),
+            tags=self._tags(f"serve-tg{suffix}"),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -191,11 +203,10 @@ class ServeIngress(pulumi.ComponentResource):
         self,
         name: str,
         alb: aws.lb.LoadBalancer,
-        target_group: aws.lb.TargetGroup,
         certificate_arn: pulumi.Input[str] | None,
     ) -> None:
         """plan.listeners: HTTPS forwards to Serve and HTTP redirects to it, or plain HTTP forwards."""
-        forward = aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
+        forward = self._forward()
         redirect = aws.lb.ListenerDefaultActionArgs(
             type="redirect",
             redirect=aws.lb.ListenerDefaultActionRedirectArgs(port="443", protocol="HTTPS", status_code="HTTP_301"),
@@ -214,12 +225,29 @@ class ServeIngress(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-    def _attachments(self, name: str, target_group: aws.lb.TargetGroup) -> None:
-        """Every ASG whose instances run Serve replicas registers them with the target group."""
-        for key, asg_name in self.args.asg_names.items():
+    def _forward(self) -> aws.lb.ListenerDefaultActionArgs:
+        """To the one slot's target group; mid-upgrade, to both slots', weighed."""
+        if len(self.target_groups) == 1:
+            (only,) = self.target_groups.values()
+            return aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=only.arn)
+        # With two groups the action names them only in `forward` (a target_group_arn beside it must
+        # be the one group of a single-group forward).
+        return aws.lb.ListenerDefaultActionArgs(
+            type="forward",
+            forward=aws.lb.ListenerDefaultActionForwardArgs(
+                target_groups=[
+                    aws.lb.ListenerDefaultActionForwardTargetGroupArgs(arn=group.arn, weight=self.args.weights[slot])
+                    for slot, group in self.target_groups.items()
+                ]
+            ),
+        )
+
+    def _attachments(self, name: str, slot: str, asg_names: dict) -> None:
+        """Every ASG of a slot whose instances run Serve replicas registers them with the slot's target group."""
+        for key, asg_name in asg_names.items():
             aws.autoscaling.Attachment(
-                f"{name}-attach-{plan.attachment_key(key)}",
+                f"{name}{plan.slot_suffix(slot)}-attach-{plan.attachment_key(key)}",
                 autoscaling_group_name=asg_name,
-                lb_target_group_arn=target_group.arn,
+                lb_target_group_arn=self.target_groups[slot].arn,
                 opts=pulumi.ResourceOptions(parent=self),
             )

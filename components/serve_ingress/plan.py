@@ -87,3 +87,21 @@ def deregistration_delay_seconds() -> int:
 def attachment_key(role: str) -> str:
     """A stable, name-safe key for an ASG attachment: 'cpu/onDemand' -> 'cpu-ondemand'."""
     return "".join(c if c.isalnum() else "-" for c in role.lower()).strip("-")
+
+
+#: The cluster slot whose resources keep the names they had before slots existed.
+FIRST_SLOT = "blue"
+#: An ALB forward action weighs at most 5 target groups, each 0-999 (ELBv2 TargetGroupTuple.Weight).
+MAX_FORWARD_WEIGHT = 999
+
+
+def slot_suffix(slot: str) -> str:
+    """What a slot adds to its resources' logical names: nothing for the first, so they never change."""
+    return "" if slot == FIRST_SLOT else f"-{slot}"
+
+
+def check_weights(weights: dict[str, int]) -> dict[str, int]:
+    """Weights an ALB forward action accepts: 0-999 each, at least one above 0 (else it forwards nowhere)."""
+    if not weights or any(not 0 <= w <= MAX_FORWARD_WEIGHT for w in weights.values()) or not any(weights.values()):
+        raise ValueError(f"forward weights must be 0-{MAX_FORWARD_WEIGHT} with one above 0 (got {weights})")
+    return weights

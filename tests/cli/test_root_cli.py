@@ -55,7 +55,7 @@ def test_help_lists_commands_in_the_order_of_an_environments_life(cli):
     assert run.code == 0, run.err
     panel = run.out[run.out.index("Commands"):]
     listed = re.findall(r"^│ (\w+) ", panel, flags=re.MULTILINE)
-    assert listed == ["config", "plan", "serve", "status", "cost", "local", "drill", "emulate", "render",
+    assert listed == ["config", "plan", "serve", "upgrade", "status", "cost", "local", "drill", "emulate", "render",
                       # their own panel: operating a deployed cluster
                       "ssh", "exec", "dashboard", "logs", "job"]
 

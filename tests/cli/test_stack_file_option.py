@@ -53,6 +53,7 @@ ENV_COMMANDS = {
     "logs": (),
     "job submit": ("--", "true"),
     "status": (),
+    "upgrade": ("--dry-run",),
 }
 
 

@@ -1,8 +1,9 @@
-"""A Ray version cannot roll onto a running cluster: the program refuses it before it registers anything.
+"""A Ray version cannot roll onto a running cluster: `pulumi up` refuses it and points to `rayfleet upgrade`.
 
 Ray refuses a node whose Ray version differs from its cluster's (patch included), so
 workers of the old version could not join a new head. The program reads the stack's
-own outputs from its previous update (`rayVersion`) and stops with one line.
+own outputs from its previous update (`rayVersion`, and mid-upgrade `upgrade.rayVersion`)
+and stops with one line; the change goes through a second cluster slot instead.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from tests.fakes.environments import stack_config, write_stack
 
 PROGRAM = Path(stacks.__file__).resolve().parent  # `main: stacks/` in Pulumi.yaml
 REFUSED = (
-    "rayfleet:cluster.rayVersion changes from 2.60.0 to 2.60.1 on a stack whose clusters already run 2.60.0: "
+    "rayfleet:cluster.rayVersion changes from 2.60.0 to 2.60.1 on a stack whose blue clusters already run 2.60.0: "
     "Ray cannot mix versions in one cluster, so the change cannot roll onto running nodes. "
-    "Fix: set rayfleet:cluster.rayVersion back to 2.60.0 for this stack; to move to 2.60.1, deploy it as a "
-    "new stack beside this one, move traffic there, then destroy this one"
+    "Fix: run `rayfleet upgrade --env dev` instead of `pulumi up`: it brings 2.60.1 up as a second cluster slot "
+    "beside this one, moves traffic to it and retires the old one"
 )
 
 
@@ -84,3 +85,46 @@ def test_readme_shows_the_refusal_as_the_program_prints_it():
 def test_the_program_reads_its_own_stack_by_its_full_name_first():
     assert own_stack_names("acme", "rayfleet", "prod") == ["acme/rayfleet/prod", "prod"]
     assert own_stack_names(None, "rayfleet", "prod") == ["prod"]
+
+
+def _upgrading(to: str, weight: int = 0) -> dict:
+    config = stack_config("dev")
+    config["rayfleet:upgrade"] = {"cluster": {"rayVersion": to}, "weight": weight}
+    return config
+
+
+def test_a_ray_version_change_through_an_upgrade_plans_on_a_deployed_stack(plans, tmp_path):
+    plan = run_plan(path=write_stack(tmp_path, _upgrading("2.60.1"), env="dev"), previous_outputs=plans("dev").outputs)
+    assert (plan.outputs["rayVersion"], plan.outputs["upgrade"]["rayVersion"]) == ("2.60.0", "2.60.1")
+
+
+def test_a_new_ray_version_on_the_new_slot_mid_upgrade_is_refused(plans, tmp_path):
+    mid = run_plan(path=write_stack(tmp_path, _upgrading("2.60.1"), env="dev"), previous_outputs=plans("dev").outputs)
+    with pytest.raises(RayVersionChangeError) as caught:
+        run_plan(path=write_stack(tmp_path, _upgrading("2.60.2"), env="dev"), previous_outputs=mid.outputs)
+    assert str(caught.value) == (
+        "rayfleet:upgrade.cluster.rayVersion changes from 2.60.1 to 2.60.2 on a stack whose green clusters already "
+        "run 2.60.1: Ray cannot mix versions in one cluster, so the change cannot roll onto running nodes. "
+        "Fix: set rayfleet:upgrade.cluster.rayVersion back to 2.60.1, or roll the upgrade back "
+        "(`rayfleet upgrade --env dev --rollback`) and start a new one for 2.60.2"
+    )
+
+
+def test_retiring_blue_makes_the_green_slot_live_with_its_ray_version(plans, tmp_path):
+    mid = run_plan(path=write_stack(tmp_path, _upgrading("2.60.1", 100), env="dev"), previous_outputs=plans("dev").outputs)
+    retired = _at("2.60.1")
+    retired["rayfleet:slot"] = "green"
+    plan = run_plan(path=write_stack(tmp_path, retired, env="dev"), previous_outputs=mid.outputs)
+    assert (plan.outputs["slot"], plan.outputs["rayVersion"]) == ("green", "2.60.1")
+
+
+def test_switching_the_live_slot_without_an_upgrade_is_refused(plans, tmp_path):
+    config = stack_config("dev")
+    config["rayfleet:slot"] = "green"
+    with pytest.raises(RayVersionChangeError) as caught:
+        run_plan(path=write_stack(tmp_path, config, env="dev"), previous_outputs=plans("dev").outputs)
+    assert str(caught.value) == (
+        "rayfleet:slot is green, but the stack's clusters run in slot blue: the change would replace the running "
+        "clusters with new ones, with no traffic moved between them. Fix: set rayfleet:slot back to blue; "
+        "`rayfleet upgrade --env dev` moves clusters between slots"
+    )

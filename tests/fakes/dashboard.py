@@ -60,6 +60,26 @@ def metrics_endpoint(pages: list[str]):
         yield address
 
 
+@contextlib.contextmanager
+def recording_dashboard(token: str):
+    """A dashboard that answers every DELETE with 200 and records (method, path, Authorization); yields (url, calls)."""
+    calls: list[tuple[str, str, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_DELETE(self):  # noqa: N802 - the handler's method name
+            calls.append(("DELETE", self.path, self.headers.get("Authorization")))
+            code = 200 if self.headers.get("Authorization") == f"Bearer {token}" else 403
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        log_message = _quiet
+
+    with _serving(Handler) as address:
+        yield f"http://{address}", calls
+
+
 def _quiet(*args) -> None:
     """A handler's request log: silent, to keep the test's output clean."""
 

@@ -1,0 +1,286 @@
+"""Walking a blue/green upgrade (stacks/upgrade_plan.py), step by step, through three small interfaces.
+
+    upgrade = Upgrade(runner=AutomationRunner("prod"), serve=ServeSlots(), fleet=AwsFleet(), store=StateStore(path))
+    upgrade.start(cfg)      # or .resume(cfg), .rollback(cfg)
+
+- `StackRunner` writes the stack config and runs `pulumi up` (the Automation API in
+  stacks/upgrade_runner.py; a fake in the tests);
+- `SlotServe` deploys the Serve config to a slot and drains a slot's Serve (the deployer);
+- `Fleet` reads what the gates need from AWS and drains a slot's workers (stacks/upgrade_aws.py).
+
+The state is saved after every step, so a failed upgrade resumes at the step
+that failed, or rolls back from there. A failure leaves traffic on a slot that
+serves (upgrade_plan.safe_weight), and says where it is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from components.errors import RayfleetError
+from stacks.cluster_args import min_healthy_targets
+from stacks.config import EnvironmentConfig
+from stacks.deployed import running_ray_version
+from stacks.loader import parse_stack_config
+from stacks.outputs_model import RegionOutputs, StackOutputs
+from stacks.slots import new_slot_config
+from stacks.upgrade_plan import (
+    STEPS,
+    Step,
+    UpgradeError,
+    UpgradeState,
+    change_of,
+    describe,
+    live_config,
+    new_state,
+    retired,
+    rolled_back,
+    safe_weight,
+    with_weight,
+)
+
+
+class StackRunner(Protocol):
+    """The stack: its config as its file holds it, its outputs, and `pulumi up`."""
+
+    def config(self) -> dict[str, Any]: ...
+
+    def outputs(self) -> StackOutputs: ...
+
+    def up(self, config: dict[str, Any]) -> StackOutputs:
+        """Make `config` the stack's config, run `pulumi up`, return the outputs; raise on failure."""
+        ...
+
+
+class SlotServe(Protocol):
+    def deploy(self, cfg: EnvironmentConfig, region: str, outputs: RegionOutputs) -> None:
+        """Deploy `cfg`'s Serve applications to the slot cluster of `outputs` and wait until RUNNING."""
+        ...
+
+    def drain(self, region: str, outputs: RegionOutputs) -> None:
+        """Delete the Serve applications of the slot cluster of `outputs`: its proxies drain."""
+        ...
+
+
+class Fleet(Protocol):
+    def healthy_targets(self, region: str, target_group_arn: str) -> int: ...
+
+    def firing_alarms(self, env: str, region: str) -> list[str]: ...
+
+    def drain_workers(self, region: str, asg_names: list[str]) -> None:
+        """Empty the worker ASGs, each node leaving through the rayfleet-drain lifecycle hook."""
+        ...
+
+
+@dataclass
+class StateStore:
+    """The upgrade's state as a JSON file (`$RAYFLEET_HOME/upgrades/<env>.json`)."""
+
+    path: Path
+
+    def load(self) -> UpgradeState | None:
+        return UpgradeState.model_validate_json(self.path.read_text()) if self.path.is_file() else None
+
+    def save(self, state: UpgradeState) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(state.model_dump(mode="json"), indent=2) + "\n")
+
+
+@dataclass
+class Upgrade:
+    runner: StackRunner
+    serve: SlotServe
+    fleet: Fleet
+    store: StateStore
+    #: Progress lines ("shift-10: move 10% of traffic to green; ...").
+    report: Callable[[str], None] = lambda line: None
+    #: Seconds a new weight must hold before its gate is read (alarms evaluate over minutes).
+    settle_seconds: float = 60.0
+    #: Seconds the gate before a traffic step waits to open: a new slot's own alarms start without data
+    #: and need their evaluation window to clear. The gate after the step never waits: traffic is on it.
+    open_wait_seconds: float = 900.0
+    poll_seconds: float = 15.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    # --- entry points ------------------------------------------------------------------
+
+    def plan(self, cfg: EnvironmentConfig) -> UpgradeState:
+        """The state an upgrade from `cfg` (the stack file) would start with; reads the outputs, writes nothing."""
+        running = running_ray_version(self.runner.outputs())
+        change = change_of(cfg, running)
+        return new_state(cfg, running, change, live_config(self.runner.config(), running))
+
+    def start(self, cfg: EnvironmentConfig) -> UpgradeState:
+        current = self.store.load()
+        if current is not None and current.status in ("running", "failed"):
+            at = f"failed at {current.failed}" if current.failed else f"next step {current.next_step.name}"
+            raise UpgradeError(
+                f"an upgrade of {cfg.env} to Ray {current.to_version} is in progress ({at}). "
+                f"Fix: `rayfleet upgrade --env {cfg.env} --resume`, or `--rollback`"
+            )
+        state = self.plan(cfg)
+        self.store.save(state)
+        return self._walk(state)
+
+    def resume(self, env: str) -> UpgradeState:
+        state = self._in_progress(env, "resume")
+        self.report(f"resuming at {state.next_step.name}")
+        return self._walk(state)
+
+    def rollback(self, env: str) -> UpgradeState:
+        """All traffic back to the old slot, then the new slot removed; the old one redeployed first if drained."""
+        state = self._in_progress(env, "roll back")
+        if state.drained:
+            self._restore_old_slot(state)
+        if state.drained or state.weight > 0:
+            self._up(state, with_weight(state.live, state.change, 0), "all traffic back to " + state.from_slot)
+        self.report(f"remove {state.to_slot}: pulumi up without rayfleet:upgrade")
+        self.runner.up(rolled_back(state.live))
+        state.status, state.failed, state.error = "rolled-back", None, None
+        self.store.save(state)
+        return state
+
+    # --- the walk ----------------------------------------------------------------------
+
+    def _in_progress(self, env: str, verb: str) -> UpgradeState:
+        state = self.store.load()
+        if state is None or state.status not in ("running", "failed"):
+            last = f" (the last one {state.status})" if state else ""
+            raise UpgradeError(
+                f"no upgrade of {env} in progress to {verb}{last}. Fix: start one with `rayfleet upgrade --env {env}`"
+            )
+        return state
+
+    def _walk(self, state: UpgradeState) -> UpgradeState:
+        while (step := state.next_step) is not None:
+            self.report(f"{step.name}: {describe(step, state)}")
+            try:
+                self._run(step, state)
+            except Exception as err:  # noqa: BLE001 - any failure of a step leaves traffic safe first
+                self._fail(step, state, err)
+            state.done.append(step.name)
+            state.failed = state.error = None
+            self.store.save(state)
+        state.status = "finished"
+        self.store.save(state)
+        self.report(f"finished: {state.to_slot} (Ray {state.to_version}) is the only slot of {state.env}")
+        return state
+
+    def _run(self, step: Step, state: UpgradeState) -> None:
+        mid = self._mid_config(state)
+        if step.kind == "bring-up":
+            self._up(state, with_weight(state.live, state.change, 0))
+        elif step.kind == "deploy-serve":
+            outputs = self.runner.outputs()
+            for region in self._regions(mid):
+                self.serve.deploy(new_slot_config(mid), region, self._new_slot(outputs, region))
+        elif step.kind == "shift":
+            self._await_gate(state, mid, self.runner.outputs())
+            outputs = self._up(state, with_weight(state.live, state.change, step.weight))
+            self.sleep(self.settle_seconds)
+            self._gate(state, mid, outputs)
+        elif step.kind == "drain":
+            outputs = self.runner.outputs()
+            for region in self._regions(mid):
+                old = _region(outputs, region)
+                self.serve.drain(region, old)
+                self.fleet.drain_workers(region, [n for markets in (old.worker_asgs or {}).values() for n in markets.values()])
+        else:
+            self.runner.up(retired(mid, state.live))
+
+    def _fail(self, step: Step, state: UpgradeState, err: Exception) -> None:
+        state.failed, state.error, state.status = step.name, str(err), "failed"
+        self.store.save(state)
+        weight = safe_weight(step)
+        where = f"all traffic on {state.from_slot}" if weight == 0 else f"all traffic on {state.to_slot}"
+        if state.weight != weight or step.kind == "shift":
+            try:
+                self._up(state, with_weight(state.live, state.change, weight), where)
+            except Exception as again:  # noqa: BLE001 - say so: traffic may be split
+                raise UpgradeError(
+                    f"upgrade of {state.env} failed at {step.name}: {err}; returning traffic failed too ({again}), "
+                    f"so part of it may still go to {state.to_slot}. Fix: `rayfleet upgrade --env {state.env} "
+                    f"--rollback` once `pulumi up` works"
+                ) from None
+        raise UpgradeError(
+            f"upgrade of {state.env} failed at {step.name}: {err}; {where}. Fix: remove the cause, then "
+            f"`rayfleet upgrade --env {state.env} --resume`, or `--rollback` to return to {state.from_slot}"
+        ) from None
+
+    def _up(self, state: UpgradeState, config: dict[str, Any], note: str = "") -> StackOutputs:
+        if note:
+            self.report(note)
+        outputs = self.runner.up(config)
+        state.weight = config["rayfleet:upgrade"]["weight"]
+        self.store.save(state)
+        return outputs
+
+    def _await_gate(self, state: UpgradeState, mid: EnvironmentConfig, outputs: StackOutputs) -> None:
+        deadline = self.clock() + self.open_wait_seconds
+        while True:
+            try:
+                return self._gate(state, mid, outputs)
+            except UpgradeError as closed:
+                if self.clock() >= deadline:
+                    raise
+                self.report(f"  waiting ({self.poll_seconds:g} s) for the {closed}")
+                self.sleep(self.poll_seconds)
+
+    def _gate(self, state: UpgradeState, mid: EnvironmentConfig, outputs: StackOutputs) -> None:
+        need = max(1, min_healthy_targets(mid))
+        for region in self._regions(mid):
+            healthy = self.fleet.healthy_targets(region, _target_group(self._new_slot(outputs, region), region))
+            firing = self.fleet.firing_alarms(state.env, region)
+            if healthy < need or firing:
+                raise UpgradeError(
+                    f"gate closed in {region}: {state.to_slot} has {healthy} healthy targets (needs {need})"
+                    + (f", alarms in ALARM: {', '.join(firing)}" if firing else "")
+                )
+            self.report(f"  gate open in {region}: {healthy} healthy targets on {state.to_slot}, no alarm firing")
+
+    def _restore_old_slot(self, state: UpgradeState) -> None:
+        """The old slot was drained: pulumi up gives its ASGs back their sizes, then Serve runs on it again."""
+        outputs = self._up(state, with_weight(state.live, state.change, 100), f"restore {state.from_slot}")
+        live = parse_stack_config(state.env, state.live, source="the upgrade's live config")
+        need = max(1, min_healthy_targets(live))
+        for region in self._regions(live):
+            old = _region(outputs, region)
+            self.serve.deploy(live, region, old)
+            healthy = self.fleet.healthy_targets(region, _target_group(old, region))
+            if healthy < need:
+                raise UpgradeError(
+                    f"{state.from_slot} in {region} has {healthy} healthy targets (needs {need}): traffic stays on "
+                    f"{state.to_slot}. Fix: wait for its workers, then run --rollback again"
+                )
+
+    def _mid_config(self, state: UpgradeState) -> EnvironmentConfig:
+        return parse_stack_config(state.env, with_weight(state.live, state.change, 0), source="the upgrade's config")
+
+    @staticmethod
+    def _regions(cfg: EnvironmentConfig) -> list[str]:
+        # Slots and weights are environment-wide: every region moves, and is gated, together.
+        return cfg.region_names
+
+    def _new_slot(self, outputs: StackOutputs, region: str) -> RegionOutputs:
+        found = outputs.upgrade.regions.get(region) if outputs.upgrade else None
+        if found is None:
+            raise UpgradeError(f"the stack outputs have no new cluster slot in {region} (no `upgrade.regions.{region}`)")
+        return found
+
+
+def _region(outputs: StackOutputs, region: str) -> RegionOutputs:
+    if region not in outputs.regions:
+        raise UpgradeError(f"the stack outputs have no region {region}")
+    return outputs.regions[region]
+
+
+def _target_group(outputs: RegionOutputs, region: str) -> str:
+    if not outputs.target_group_arn:
+        raise RayfleetError(f"the stack outputs lack targetGroupArn of a cluster slot in {region}")
+    return outputs.target_group_arn

@@ -1,0 +1,89 @@
+"""The upgrade's `Fleet` on AWS: a slot's healthy targets, the environment's firing alarms, a slot's workers drained.
+
+    fleet = AwsFleet()
+    fleet.healthy_targets("us-east-1", target_group_arn)      # elbv2 DescribeTargetHealth: targets `healthy`
+    fleet.firing_alarms("prod", "us-east-1")                  # CloudWatch DescribeAlarms, StateValue ALARM
+    fleet.drain_workers("us-east-1", ["rayfleet-prod-us-east-1-cpu-spot", ...])
+
+Draining sets each worker ASG's minimum and desired capacity to 0, AWS's own way
+to empty a group before deleting it (DeleteAutoScalingGroup): Auto Scaling then
+terminates the instances, each through the cluster's rayfleet-drain lifecycle
+hook (Terminating:Wait), where the node agent drains Ray before the instance
+goes. A force delete, by contrast, "also deletes any outstanding lifecycle
+actions" (DeleteAutoScalingGroup, ForceDelete), so the retire step's `pulumi up`
+finds the workers already gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from components.alarms.plan import alarm_prefix
+from components.errors import RayfleetError
+
+#: IAM actions the upgrade needs besides `pulumi up`'s, next to the code that calls them.
+PERMISSIONS = (
+    "elasticloadbalancing:DescribeTargetHealth",
+    "cloudwatch:DescribeAlarms",
+    "autoscaling:UpdateAutoScalingGroup",
+    "autoscaling:DescribeAutoScalingGroups",
+)
+
+
+class AwsFleet:
+    def __init__(
+        self,
+        drain_timeout_seconds: float = 900.0,
+        poll_seconds: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        progress: Callable[[str], None] = lambda line: None,
+    ):
+        self.drain_timeout_seconds = drain_timeout_seconds
+        self.poll_seconds = poll_seconds
+        self.sleep, self.clock, self.progress = sleep, clock, progress
+
+    def healthy_targets(self, region: str, target_group_arn: str) -> int:
+        import boto3
+
+        answer = boto3.client("elbv2", region_name=region).describe_target_health(TargetGroupArn=target_group_arn)
+        return sum(1 for t in answer["TargetHealthDescriptions"] if t["TargetHealth"]["State"] == "healthy")
+
+    def firing_alarms(self, env: str, region: str) -> list[str]:
+        import boto3
+
+        pages = boto3.client("cloudwatch", region_name=region).get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=alarm_prefix(env, region), StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+        )
+        # AWS applies both filters; the state is checked again here so that a server that applies only the
+        # prefix (moto does) cannot open a gate on an alarm that fires.
+        return sorted(
+            a["AlarmName"]
+            for page in pages
+            for kind in ("MetricAlarms", "CompositeAlarms")
+            for a in page.get(kind, [])
+            if a["StateValue"] == "ALARM"
+        )
+
+    def drain_workers(self, region: str, asg_names: list[str]) -> None:
+        import boto3
+
+        autoscaling = boto3.client("autoscaling", region_name=region)
+        for name in asg_names:
+            autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, DesiredCapacity=0)
+        deadline = self.clock() + self.drain_timeout_seconds
+        while (left := self._instances(autoscaling, asg_names)) > 0:
+            if self.clock() >= deadline:
+                raise RayfleetError(
+                    f"workers still running in {region} after {self.drain_timeout_seconds:.0f} s of draining: {left} "
+                    f"({', '.join(asg_names)}). Fix: look at their rayfleet-drain lifecycle actions "
+                    f"(`aws autoscaling describe-scaling-activities`), then --resume"
+                )
+            self.progress(f"  {left} workers of {region} draining")
+            self.sleep(self.poll_seconds)
+
+    @staticmethod
+    def _instances(autoscaling, asg_names: list[str]) -> int:
+        groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=asg_names)["AutoScalingGroups"]
+        return sum(len(g.get("Instances", [])) for g in groups)

@@ -1,0 +1,49 @@
+"""The upgrade's AWS and Serve parts on their own: the old slot's Serve drained with its token, workers that
+do not leave stop the drain with one line."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.errors import RayfleetError
+from serve_apps.upgrade_serve import ClusterSlotServe
+from stacks.outputs_model import RegionOutputs
+from stacks.upgrade_aws import AwsFleet
+from tests.fakes.dashboard import recording_dashboard
+
+REGION = "us-west-2"
+AMI = "ami-12c6146b"
+
+
+def test_draining_a_slot_deletes_its_serve_applications_with_the_slots_token(aws_credentials):
+    with mock_aws(), recording_dashboard("t0ken") as (url, calls):
+        secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="rayfleet-dev-us-west-2-dashboard-token", SecretString="t0ken")["ARN"]
+        ClusterSlotServe().drain(REGION, RegionOutputs(dashboard_url=url, dashboard_token_secret_arn=secret))
+    assert calls == [("DELETE", "/api/serve/applications/", "Bearer t0ken")]
+
+
+def test_workers_that_never_leave_stop_the_drain_with_the_fix(aws_credentials):
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        ec2.create_launch_template(LaunchTemplateName="workers", LaunchTemplateData={"ImageId": AMI, "InstanceType": "m6i.large"})
+        autoscaling = boto3.client("autoscaling", region_name=REGION)
+        autoscaling.create_auto_scaling_group(AutoScalingGroupName="rayfleet-dev-us-west-2-cpu-spot",
+                                              LaunchTemplate={"LaunchTemplateName": "workers"}, MinSize=1, MaxSize=2,
+                                              DesiredCapacity=1, AvailabilityZones=[f"{REGION}a"])
+        now = [0.0]
+        fleet = AwsFleet(drain_timeout_seconds=30, poll_seconds=10, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                         clock=lambda: now[0])
+        # Termination waits on the drain hook in AWS; here the instance is kept as if the hook never completed.
+        fleet._instances = lambda client, names: 1
+        with pytest.raises(RayfleetError) as caught:
+            fleet.drain_workers(REGION, ["rayfleet-dev-us-west-2-cpu-spot"])
+        group = autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]
+    assert (group["MinSize"], group["DesiredCapacity"]) == (0, 0)
+    assert str(caught.value) == (
+        "workers still running in us-west-2 after 30 s of draining: 1 (rayfleet-dev-us-west-2-cpu-spot). "
+        "Fix: look at their rayfleet-drain lifecycle actions (`aws autoscaling describe-scaling-activities`), "
+        "then --resume"
+    )

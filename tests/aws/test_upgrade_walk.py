@@ -1,0 +1,257 @@
+"""`rayfleet upgrade` walks its steps against moto (target health, alarms, worker ASGs) and a fake stack runner.
+
+At every step a failure must leave the listener's weights on a slot that serves: the
+old slot before it is drained (it served all along), the new one from the drain on (it
+passed every gate). A failed upgrade resumes at the step that failed, and a rollback
+returns all traffic to the old slot and removes the new one.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.alarms.plan import alarm_name
+from stacks.node_groups import cluster_nodes
+from stacks.upgrade import StateStore, Upgrade
+from stacks.upgrade_aws import AwsFleet
+from stacks.upgrade_plan import STEP_NAMES, UpgradeError
+from tests.fakes.environments import stack_config
+from tests.fakes.upgrade import UpgradeWorld
+
+REGION = "us-west-2"
+#: An image moto knows in every region.
+AMI = "ami-12c6146b"
+ALARM = alarm_name("dev", REGION, "5xx-ratio")
+
+
+def _instances(ec2, count: int) -> list[str]:
+    reservation = ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count, InstanceType="m6i.xlarge")
+    return [i["InstanceId"] for i in reservation["Instances"]]
+
+
+def _target_group(elbv2, vpc: str, name: str, instances: list[str]) -> str:
+    arn = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8000, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8000} for i in instances])
+    return arn
+
+
+def _worker_asgs(cfg) -> None:
+    """The old slot's worker ASGs, one instance each, as Auto Scaling holds them."""
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2.create_launch_template(LaunchTemplateName="workers", LaunchTemplateData={"ImageId": AMI, "InstanceType": "m6i.xlarge"})
+    for group in cluster_nodes(cfg, REGION).workers:
+        for asg in group.asgs:
+            autoscaling.create_auto_scaling_group(
+                AutoScalingGroupName=asg.name, LaunchTemplate={"LaunchTemplateName": "workers"},
+                MinSize=1, MaxSize=4, DesiredCapacity=1, AvailabilityZones=[f"{REGION}a"],
+            )
+
+
+@pytest.fixture
+def world(aws_credentials, tmp_path):
+    """dev running Ray 2.60.0 on blue, its stack file asking for 2.60.1; both slots' targets healthy in moto."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        elbv2 = boto3.client("elbv2", region_name=REGION)
+        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        groups = {slot: _target_group(elbv2, vpc, f"rf-dev-{slot}", _instances(ec2, 2)) for slot in ("blue", "green")}
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        cloudwatch.put_metric_alarm(
+            AlarmName=ALARM, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_ELB_5XX_Count", Statistic="Sum",
+            Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="no 5xx")
+        world = UpgradeWorld(stack_config=stack_config("dev"), target_groups=groups)
+        _worker_asgs(world.cfg)
+        world.store = StateStore(tmp_path / "upgrades" / "dev.json")
+        yield world
+
+
+def _upgrade(world: UpgradeWorld) -> Upgrade:
+    return Upgrade(runner=world.runner, serve=world.serve, fleet=AwsFleet(sleep=lambda s: None, poll_seconds=0),
+                   store=world.store, report=world.report, settle_seconds=0, open_wait_seconds=0, sleep=lambda s: None)
+
+
+def _file_asks_for(world: UpgradeWorld, version: str):
+    config = world.config()
+    config["rayfleet:cluster"]["rayVersion"] = version
+    from stacks.loader import parse_stack_config
+
+    return parse_stack_config("dev", config, source="the stack file")
+
+
+def _serving_slots_are_healthy(world: UpgradeWorld) -> dict[str, int]:
+    fleet = AwsFleet()
+    weights = world.weights()
+    for slot, weight in weights.items():
+        if weight > 0:
+            assert fleet.healthy_targets(REGION, world.target_groups[slot]) > 0, (slot, weights)
+    return weights
+
+
+def test_an_upgrade_walks_every_step_and_leaves_green_the_only_slot(world):
+    state = _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    assert state.status == "finished" and state.done == list(STEP_NAMES)
+    assert [w["rayfleet:upgrade"]["weight"] for w in world.applied if "rayfleet:upgrade" in w] == [0, 10, 50, 100]
+    final = world.cfg
+    assert (final.slot, final.cluster.ray_version, final.upgrade) == ("green", "2.60.1", None)
+    assert world.deployed == [("green", "rayfleet-dev-us-west-2-green")]
+    assert world.drained == ["rayfleet-dev-us-west-2"]
+    asgs = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert {(g["MinSize"], g["DesiredCapacity"], len(g["Instances"])) for g in asgs} == {(0, 0, 0)}
+
+
+# Each step, and how it fails there: a pulumi up that fails (at a traffic step, after the listener changed).
+FAILURES = [("bring-up", False), ("deploy-serve", False), ("shift-10", True), ("shift-50", True),
+            ("shift-100", True), ("drain", False), ("retire", False)]
+
+
+@pytest.mark.parametrize(("step", "applied_first"), FAILURES, ids=[f[0] for f in FAILURES])
+def test_a_failure_at_any_step_leaves_the_traffic_on_a_healthy_slot(world, step, applied_first):
+    world.fail_at, world.applied_before_failing = step, applied_first
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    weights = _serving_slots_are_healthy(world)
+    serving = "green" if step in ("drain", "retire") else "blue"
+    assert {slot for slot, weight in weights.items() if weight > 0} == {serving}
+    assert str(caught.value).startswith(f"upgrade of dev failed at {step}: ")
+    assert f"all traffic on {serving}. Fix: remove the cause, then `rayfleet upgrade --env dev --resume`" in str(caught.value)
+    assert world.store.load().failed == step
+
+
+def test_a_closed_gate_returns_all_traffic_to_blue_naming_what_closed_it(world):
+    upgrade = _upgrade(world)
+    original = upgrade._gate
+
+    def alarm_fires_at_fifty(state, mid, outputs):
+        if world.step == "shift-50" and world.weights()["green"] == 50:
+            boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
+                AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above 5 %")
+        return original(state, mid, outputs)
+
+    upgrade._gate = alarm_fires_at_fifty
+    with pytest.raises(UpgradeError) as caught:
+        upgrade.start(_file_asks_for(world, "2.60.1"))
+    assert world.weights() == {"blue": 100, "green": 0}
+    assert (
+        f"failed at shift-50: gate closed in {REGION}: green has 2 healthy targets (needs 1), alarms in ALARM: {ALARM}; "
+        "all traffic on blue" in str(caught.value)
+    )
+
+
+def test_green_without_healthy_targets_takes_no_traffic(world):
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    green = world.target_groups["green"]
+    targets = elbv2.describe_target_health(TargetGroupArn=green)["TargetHealthDescriptions"]
+    elbv2.deregister_targets(TargetGroupArn=green, Targets=[{"Id": t["Target"]["Id"]} for t in targets])
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    assert "failed at shift-10: gate closed in us-west-2: green has 0 healthy targets (needs 1)" in str(caught.value)
+    assert all("rayfleet:upgrade" not in c or c["rayfleet:upgrade"]["weight"] == 0 for c in world.applied)
+
+
+def test_a_failure_that_also_stops_returning_traffic_says_traffic_may_be_split(world):
+    world.fail_at, world.applied_before_failing, world.persistent = "shift-50", True, True
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    assert str(caught.value) == (
+        "upgrade of dev failed at shift-50: pulumi up failed during shift-50, after the listener changed; returning "
+        "traffic failed too (pulumi up failed during shift-50, after the listener changed), so part of it may still "
+        "go to green. Fix: `rayfleet upgrade --env dev --rollback` once `pulumi up` works"
+    )
+
+
+def test_resume_continues_at_the_step_that_failed(world):
+    world.fail_at, world.applied_before_failing = "shift-50", True
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    world.fail_at, world.lines = None, []
+    state = _upgrade(world).resume("dev")
+    steps_run = [line.split(":")[0] for line in world.lines if line.split(":")[0] in STEP_NAMES]
+    assert world.lines[0] == "resuming at shift-50"
+    assert steps_run == ["shift-50", "shift-100", "drain", "retire"]
+    assert state.status == "finished" and world.cfg.slot == "green"
+
+
+@pytest.mark.parametrize("step", ["shift-50", "drain", "retire"])
+def test_rollback_returns_all_traffic_to_blue_and_removes_green(world, step):
+    world.fail_at = step
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    world.fail_at = None
+    state = _upgrade(world).rollback("dev")
+    assert state.status == "rolled-back"
+    *_, back_to_blue, without_green = world.applied
+    assert back_to_blue["rayfleet:upgrade"]["weight"] == 0
+    final = world.cfg
+    assert (final.slot, final.cluster.ray_version, final.upgrade) == ("blue", "2.60.0", None)
+    # A drained blue serves again before any traffic returns to it.
+    assert (("blue", "rayfleet-dev-us-west-2") in world.deployed) == (step != "shift-50")
+
+
+def test_an_upgrade_in_progress_must_be_resumed_or_rolled_back(world):
+    world.fail_at = "shift-10"
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(world.cfg)  # the stack file as the upgrade left it
+    assert str(caught.value) == (
+        "an upgrade of dev to Ray 2.60.1 is in progress (failed at shift-10). "
+        "Fix: `rayfleet upgrade --env dev --resume`, or `--rollback`"
+    )
+
+
+def test_a_finished_upgrade_cannot_be_rolled_back(world):
+    _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).rollback("dev")
+    assert str(caught.value) == (
+        "no upgrade of dev in progress to roll back (the last one finished). "
+        "Fix: start one with `rayfleet upgrade --env dev`"
+    )
+
+
+def test_a_stack_file_at_the_running_version_has_nothing_to_upgrade(world):
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(_file_asks_for(world, "2.60.0"))
+    assert str(caught.value) == (
+        "nothing to upgrade in dev: its clusters run Ray 2.60.0, as rayfleet:cluster.rayVersion says. "
+        "Fix: change rayfleet:cluster.rayVersion (or set rayfleet:upgrade.cluster for an instance architecture) "
+        "and run `rayfleet upgrade --env dev` again"
+    )
+
+
+def test_rolling_back_before_any_traffic_moved_only_removes_green(world):
+    world.fail_at = "deploy-serve"
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    ups = len(world.applied)
+    _upgrade(world).rollback("dev")
+    assert len(world.applied) == ups + 1 and "rayfleet:upgrade" not in world.applied[-1]
+    assert (world.cfg.slot, world.cfg.cluster.ray_version) == ("blue", "2.60.0")
+
+
+def test_the_gate_before_moving_traffic_waits_for_greens_alarms_to_clear(world):
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    green_alarm = alarm_name("dev", REGION, "green-healthy-targets")
+    cloudwatch.put_metric_alarm(AlarmName=green_alarm, Namespace="AWS/ApplicationELB", MetricName="HealthyHostCount",
+                                Statistic="Minimum", Period=60, EvaluationPeriods=5, Threshold=1,
+                                ComparisonOperator="LessThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=green_alarm, StateValue="ALARM", StateReason="no data yet: breaching")
+    now = [0.0]
+
+    def minute_passes(seconds):
+        now[0] += seconds
+        if now[0] >= 60:
+            cloudwatch.set_alarm_state(AlarmName=green_alarm, StateValue="OK", StateReason="targets healthy")
+
+    upgrade = _upgrade(world)
+    upgrade.open_wait_seconds, upgrade.poll_seconds, upgrade.sleep, upgrade.clock = 300, 30, minute_passes, lambda: now[0]
+    state = upgrade.start(_file_asks_for(world, "2.60.1"))
+    assert state.status == "finished"
+    waits = [line for line in world.lines if line.startswith("  waiting")]
+    assert waits == [f"  waiting (30 s) for the gate closed in {REGION}: green has 2 healthy targets (needs 1), "
+                     f"alarms in ALARM: {green_alarm}"] * 2
