@@ -1,4 +1,4 @@
-"""Fixtures shared by every test folder: the session's offline plans, and the fakes' fixtures."""
+"""Fixtures shared by every test folder: the session's offline plans, its local Ray cluster, and the fakes' fixtures."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fakes.aws_env",
     "tests.fakes.route53_stack",
     "tests.fakes.asg_cluster",
+    "tests.fakes.session_cluster",
 ]
 
 
