@@ -1,7 +1,7 @@
 """The agent's config against a real Ray session: the files it tails and the metrics it keeps exist.
 
-The session's shared local cluster (tests/fakes/session_cluster.py) runs one more Serve application,
-removed afterwards, that logs as JSON, answers requests, fails one on purpose and sets the drift gauge
+The session's shared local cluster (tests/fakes/session_cluster.py) runs one more Serve application
+(left for `local down`), that logs as JSON, answers requests, fails one on purpose and sets the drift gauge
 the way an application does. The config a node would run is rendered for that session's layout, and
 every file glob it ships must match a file, and Ray's metrics endpoint must answer with every name
 its metric declaration keeps.
@@ -23,7 +23,7 @@ import pytest
 from components.contract import APPLICATION_LABEL, metrics_namespace
 from components.ray_cluster.cloudwatch_agent import Shipping, agent_config, kept_metrics, log_files, metrics_url
 from tests.fakes.environments import ROOT
-from tests.fakes.session_cluster import delete_serve_app, driver_env, metrics_export_port
+from tests.fakes.session_cluster import driver_env, metrics_export_port
 
 pytestmark = pytest.mark.slow  # a Ray head and a Serve application: a minute or more
 
@@ -41,7 +41,8 @@ ray.init(address=f"127.0.0.1:{gcs_port}", log_to_driver=False)
 serve.start(http_options={"host": "127.0.0.1", "port": http_port})
 
 
-@serve.deployment(logging_config={"encoding": "JSON"})
+# No CPU reserved: the shared cluster keeps its CPUs for dev's replicas and the drift test's app.
+@serve.deployment(logging_config={"encoding": "JSON"}, ray_actor_options={"num_cpus": 0})
 class Echo:
     def __init__(self):
         # What an application's drift monitor does: the gauge, tagged with the application's name.
@@ -85,13 +86,10 @@ def test_the_agent_config_names_files_and_metrics_a_ray_session_has(tmp_path, lo
     config = agent_config(shipping)
     script = tmp_path / "deploy.py"
     script.write_text(f"from components.contract import APPLICATION_LABEL, DRIFT_GAUGE\n{DEPLOY}")
-    try:
-        run = subprocess.run([sys.executable, str(script), str(state.gcs_port), str(state.serve_port)],
-                             env=driver_env(state), cwd=ROOT, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-        _assert_files_and_metrics(state.temp_dir, config, shipping)
-    finally:
-        delete_serve_app(state, APP)
+    run = subprocess.run([sys.executable, str(script), str(state.gcs_port), str(state.serve_port)],
+                         env=driver_env(state), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    _assert_files_and_metrics(state.temp_dir, config, shipping)
 
 
 def _assert_files_and_metrics(temp_dir: str, config: dict, shipping: Shipping) -> None:

@@ -4,15 +4,15 @@ Every live test that can share a head uses this one (`local_cluster`, or one of 
 built on it): starting a head and deploying dev's applications costs tens of seconds on a busy
 machine, once. It runs dev's applications on free ports, not `local up`'s defaults (6379, 8265,
 8000), so the suite runs beside a user's own `rayfleet local up`, and its RAYFLEET_HOME is a
-session folder, so nothing of the user's is touched. A test that adds a Serve application of its
-own removes it before it ends (`delete_serve_app`): the others count the applications they see.
+session folder, so nothing of the user's is touched.
 
 A test keeps a head of its own only where the shared one cannot serve it, and says why in its
 docstring (a worker node to drain, another ingress, apps of known sizes on a head with room).
 
-Order (`pytest_collection_modifyitems`): the modules that use the cluster run last, together, the
-ones outside tests/serve first (they add apps of their own while dev's replicas are at their
-minimum, so a CPU is free), and the tests that stop the cluster (`LAST`) after everything.
+Order (`pytest_collection_modifyitems`): the modules that use the cluster run last, together:
+first tests/serve's, which count and redeploy dev's applications; then the others, which may add a
+Serve application of their own and leave it to `local down` (removing one takes Serve over half a
+minute); and the tests that stop the cluster (`LAST`) after everything.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -50,7 +49,7 @@ def pytest_collection_modifyitems(session, config, items):
     def order(item) -> tuple[bool, bool, bool]:
         shares = getattr(item, "module", None) in sharing
         in_serve = serve_folder in Path(item.fspath).parents
-        return shares, shares and in_serve, any(name in item.nodeid for name in LAST)
+        return shares, shares and not in_serve, any(name in item.nodeid for name in LAST)
 
     items.sort(key=order)
 
@@ -148,14 +147,6 @@ def driver_env(state, **extra: str) -> dict[str, str]:
     for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN"):
         env.pop(name, None)
     return env
-
-
-def delete_serve_app(state, name: str) -> None:
-    """Remove a Serve application a test added to the session cluster, and wait until it is gone."""
-    script = "import sys, ray\nfrom ray import serve\nray.init(address=sys.argv[1], logging_level='ERROR')\nserve.delete(sys.argv[2])\n"
-    run = subprocess.run([sys.executable, "-c", script, state.gcs_address, name], cwd=ROOT, env=driver_env(state),
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def metrics_export_port(state) -> int:
