@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(session, config, items):
     def order(item) -> tuple[bool, bool, bool]:
         shares = getattr(item, "module", None) in sharing
         in_serve = serve_folder in Path(item.fspath).parents
-        return shares, shares and not in_serve, any(name in item.nodeid for name in LAST)
+        return shares, any(name in item.nodeid for name in LAST), shares and not in_serve
 
     items.sort(key=order)
 
