@@ -1,34 +1,29 @@
 """The digits app on a real Ray Serve publishes its drift where CloudWatch's agent scrapes Ray's metrics.
 
-A private head on free ports (never the session cluster's fixed ones); the driver runs in a subprocess,
-so that its Ray connection and token mode end with it. Shifted digits must show up in Ray's Prometheus
-export as contract.DRIFT_METRIC, tagged with the application's name, over the configured threshold.
+The session's shared local cluster (tests/fakes/session_cluster.py) runs the app beside dev's, and
+leaves it for `local down`; the driver runs in a subprocess, so that its Ray connection and token
+mode end with it. Shifted digits must show up in Ray's Prometheus export as contract.DRIFT_METRIC,
+tagged with the application's name, over the configured threshold.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from components.contract import APPLICATION_LABEL, DRIFT_METRIC
-from serve_apps.digits.model import build_model
 from serve_apps.monitoring import THRESHOLD_ENV
 from stacks.config import DriftConfig
 from tests.fakes.environments import ROOT
-from tests.fakes.local_head import local_head
-from tests.fakes.ports import free_port
+from tests.fakes.session_cluster import driver_env, metrics_export_port
 
 pytestmark = pytest.mark.slow
 
-TOKEN = "drift-live-test-token-0123456789abcdef"
 APP = "digits-live"
 
 #: Serve the app, send it 600 shifted images through a handle, ask it to publish, print its answer.
@@ -59,28 +54,24 @@ def _metric_lines(url: str) -> list[str]:
         return [line for line in response.read().decode().splitlines() if line.startswith(DRIFT_METRIC + "{")]
 
 
-def test_shifted_digits_reach_rays_prometheus_export_as_the_drift_metric_over_the_threshold(tmp_path):
+def test_shifted_digits_reach_rays_prometheus_export_as_the_drift_metric_over_the_threshold(local_cluster, rayfleet_home):
+    state = local_cluster["state"]
     threshold = DriftConfig().threshold
-    model_uri = build_model(tmp_path / "models").as_uri()
-    # A short temp dir: Ray's unix socket paths must stay under 107 characters.
-    temp_dir = Path(tempfile.mkdtemp(prefix="rf-drift-", dir="/tmp"))
-    gcs_port, dashboard_port, http_port = free_port(), free_port(), free_port()
-    with local_head(temp_dir, gcs_port=gcs_port, dashboard_port=dashboard_port, token=TOKEN, num_cpus=2):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN,
-               THRESHOLD_ENV: str(threshold)}
-        env.pop("RAY_ADDRESS", None)
-        driver = subprocess.run(
-            [sys.executable, "-c", DRIVER, f"127.0.0.1:{gcs_port}", str(http_port), model_uri, APP],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert driver.returncode == 0, driver.stderr[-3000:]
-        drift = json.loads(driver.stdout.splitlines()[-1])
-        assert drift["samples"] == 600 and drift["score"] > threshold
-        # The agent on the head exports what the replica set, at Ray's metrics report interval.
-        metrics_url = f"http://127.0.0.1:{gcs_port + 3}/metrics"
-        deadline, lines = time.monotonic() + 90, []
-        while not lines and time.monotonic() < deadline:
-            lines = [line for line in _metric_lines(metrics_url) if f'{APPLICATION_LABEL}="{APP}"' in line]
-            time.sleep(2)
-        assert lines, f"no {DRIFT_METRIC} series for {APP} at {metrics_url}"
-        assert float(lines[-1].rsplit(" ", 1)[1]) == pytest.approx(drift["score"])
+    # The model `local up` built for dev's digits app (serve_apps.digits.model.build_model): no second training.
+    model_uri = (rayfleet_home / "models" / "digits-v1.json").as_uri()
+    driver = subprocess.run(
+        [sys.executable, "-c", DRIVER, state.gcs_address, str(state.serve_port), model_uri, APP],
+        cwd=ROOT, env=driver_env(state, **{THRESHOLD_ENV: str(threshold)}), capture_output=True, text=True,
+        timeout=300,
+    )
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    drift = json.loads(driver.stdout.splitlines()[-1])
+    assert drift["samples"] == 600 and drift["score"] > threshold
+    # The agent on the head exports what the replica set, at Ray's metrics report interval.
+    metrics_url = f"http://127.0.0.1:{metrics_export_port(state)}/metrics"
+    deadline, lines = time.monotonic() + 90, []
+    while not lines and time.monotonic() < deadline:
+        lines = [line for line in _metric_lines(metrics_url) if f'{APPLICATION_LABEL}="{APP}"' in line]
+        time.sleep(2)
+    assert lines, f"no {DRIFT_METRIC} series for {APP} at {metrics_url}"
+    assert float(lines[-1].rsplit(" ", 1)[1]) == pytest.approx(drift["score"])

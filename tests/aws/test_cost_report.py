@@ -4,43 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import date, timedelta
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
+from components.drills.emulate.moto_server import moto_server as moto_process
 from tests.fakes.cli import run_cli
-from tests.fakes.ports import free_port
 
 GROUPS = {"cluster": ["41.20", "39.85"], "network": ["3.24", "3.24"], "": ["0.07", "0.11"]}
 
 
 @pytest.fixture(scope="module")
 def moto_server():
-    port = free_port()
-    server = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """A moto_server process on a free loopback port, stopped after the module (the emulator's own)."""
+    with moto_process() as server:
+        yield server.endpoint
 
 
 def _post(url: str, body: dict) -> None:

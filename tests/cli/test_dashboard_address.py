@@ -2,47 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
+from tests.fakes.dashboard import web_server
+
 PAGE = b"<html>\n<head><title>404 Not Found</title></head>\n<body>\n<center><h1>404 Not Found</h1></center>\n" * 20
-
-
-@contextmanager
-def web_server(status: int, content_type: str, body: bytes, version: bytes | None = None):
-    """A web server on a free loopback port that answers every GET and PUT alike, as nginx would.
-
-    With `version`, it answers `GET /api/version` with it, as a Ray dashboard does.
-    """
-
-    class Page(BaseHTTPRequestHandler):
-        server_version = "nginx/1.25.3"
-        sys_version = ""
-
-        def answer(self):
-            is_version = version is not None and self.path == "/api/version"
-            reply = version if is_version else body
-            self.send_response(200 if is_version else status)
-            self.send_header("Content-Type", "application/json" if is_version else content_type)
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        do_GET = do_PUT = answer  # noqa: N815 - the handler's method names
-
-        def log_message(self, *args):  # keep the test's output clean
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize(

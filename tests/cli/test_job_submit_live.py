@@ -1,45 +1,30 @@
-"""`rayfleet job submit` against a private local Ray head (token auth on), directly and through a forwarded port."""
+"""`rayfleet job submit` against a local Ray head (token auth on), directly and through a forwarded port.
+
+The head is the session's shared cluster (tests/fakes/session_cluster.py): a job adds nothing that
+stays on it, and it runs with the venv first on PATH, as the nodes do, so that a job's `python` has Ray.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-import uuid
-from pathlib import Path
 
 import boto3
 import pytest
 
 from components.contract import CLUSTER_KEY, ENV_KEY, MARKET_KEY, NODE_TYPE_KEY
-from serve_apps.forwarding import port_is_free
 from tests.fakes.cli import run_cli
 from tests.fakes.fake_session_cli import calls, install_fake_session_cli
-from tests.fakes.local_head import local_head
-from tests.fakes.ports import free_port
 
-TOKEN = "rfjob" + uuid.uuid4().hex
 REGION = "us-west-2"
 CLUSTER = "rayfleet-dev-us-west-2"
 
 
-def _port_block() -> int:
-    """A free port whose next three are free too: the head's GCS, client server, agent and metrics ports."""
-    while True:
-        base = free_port()
-        if base < 60000 and all(port_is_free(base + n) for n in (1, 2, 3)):
-            return base
-
-
-@pytest.fixture(scope="module")
-def head():
-    temp_dir = Path(f"/tmp/rfjob-{uuid.uuid4().hex[:8]}")
-    dashboard_port = free_port()
-    with pytest.MonkeyPatch.context() as patch:
-        # As on the nodes (start-ray): the venv first on PATH, so a job's `python` is the one with Ray.
-        patch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-        with local_head(temp_dir, gcs_port=_port_block(), dashboard_port=dashboard_port, token=TOKEN, num_cpus=2) as url:
-            yield url, dashboard_port
+@pytest.fixture
+def head(local_cluster):
+    """The shared head's dashboard URL and token, and its dashboard port."""
+    state = local_cluster["state"]
+    return state.dashboard_url, state.token(), state.dashboard_port
 
 
 @pytest.fixture
@@ -53,8 +38,8 @@ def pipeline(tmp_path):
 
 @pytest.mark.slow
 def test_a_job_runs_to_success_with_its_working_dir_and_output(head, pipeline):
-    url, _ = head
-    run = run_cli("job", "submit", "--address", url, "--token", TOKEN, "--working-dir", str(pipeline),
+    url, token, _ = head
+    run = run_cli("job", "submit", "--address", url, "--token", token, "--working-dir", str(pipeline),
                   "--", "python", "step.py", timeout=300)
     assert run.code == 0, run.out + run.err
     assert "rows: 3" in run.out
@@ -63,8 +48,8 @@ def test_a_job_runs_to_success_with_its_working_dir_and_output(head, pipeline):
 
 @pytest.mark.slow
 def test_a_failing_job_exits_non_zero_and_says_how_it_ended(head, pipeline):
-    url, _ = head
-    run = run_cli("job", "submit", "--address", url, "--token", TOKEN, "--working-dir", str(pipeline),
+    url, token, _ = head
+    run = run_cli("job", "submit", "--address", url, "--token", token, "--working-dir", str(pipeline),
                   "--", "python", "fail.py", timeout=300)
     assert run.code == 1
     assert "bad input" in run.out
@@ -74,7 +59,7 @@ def test_a_failing_job_exits_non_zero_and_says_how_it_ended(head, pipeline):
 
 @pytest.mark.slow
 def test_a_wrong_token_is_one_clear_error(head, pipeline):
-    url, _ = head
+    url, _, _ = head
     run = run_cli("job", "submit", "--address", url, "--token", "wrong", "--", "python", "step.py", timeout=120)
     assert (run.code, run.err) == (1, f"error: the Ray dashboard at {url} rejected the token. Fix: pass the cluster's "
                                       "current token (--token-file/--token; in the cloud, the dashboardTokenSecretArn "
@@ -83,13 +68,13 @@ def test_a_wrong_token_is_one_clear_error(head, pipeline):
 
 @pytest.mark.slow
 def test_in_the_cloud_the_job_goes_through_the_heads_forwarded_dashboard(head, pipeline, aws_env, tmp_path):
-    _, dashboard_port = head
+    _, token, dashboard_port = head
     tags = {ENV_KEY: "dev", CLUSTER_KEY: CLUSTER, NODE_TYPE_KEY: "head", MARKET_KEY: "on-demand"}
     (instance,) = boto3.client("ec2", region_name=REGION).run_instances(
         ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="m6i.large",
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
     )["Instances"]
-    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="rf-dev-token", SecretString=TOKEN)["ARN"]
+    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="rf-dev-token", SecretString=token)["ARN"]
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"regions": {REGION: {"cluster": CLUSTER, "dashboardTokenSecretArn": arn}}}))
     bin_dir = install_fake_session_cli(tmp_path / "bin", remote_ports={8265: dashboard_port})

@@ -8,7 +8,7 @@ import json
 from serve_apps.monitoring import THRESHOLD_ENV
 from serve_apps.package import source_package
 from tests.fakes.environments import stack_config, write_stack
-from tests.fakes.own_app import OWN_APP_DEPLOYMENT, write_own_app, write_own_app_stack
+from tests.fakes.own_app import OWN_APP_DEPLOYMENT, write_multiplexed_app, write_own_app, write_own_app_stack
 from tests.fakes.working_dir import working_dir_files
 
 
@@ -136,31 +136,9 @@ def test_a_source_holding_one_package_keeps_it_in_the_working_dir_ray_unpacks(tm
     assert working_dir_files(data) == {"fraud/__init__.py", "fraud/app.py", "fraud/rules.py"}
 
 
-_MULTIPLEXED = '''from ray import serve
-from starlette.requests import Request
-
-
-@serve.deployment
-class PerTenant:
-    @serve.multiplexed(max_num_models_per_replica=2)
-    async def model(self, model_id: str):
-        return model_id
-
-    async def __call__(self, request: Request) -> dict:
-        return {"model": await self.model(serve.get_multiplexed_model_id())}
-
-
-app = PerTenant.bind()
-'''
-
-
 def _multiplexed_stack(tmp_path, **serve):
-    source = tmp_path / "tenants"
-    source.mkdir()
-    (source / "tenants.py").write_text(_MULTIPLEXED)
     config = stack_config("dev")
-    config["rayfleet:serve"] = {**serve, "applications": [
-        {"name": "tenants", "importPath": "tenants:app", "routePrefix": "/tenants", "source": str(source)}]}
+    config["rayfleet:serve"] = {**serve, "applications": [write_multiplexed_app(tmp_path / "tenants")]}
     return write_stack(tmp_path, config, env="own")
 
 

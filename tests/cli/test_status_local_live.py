@@ -1,6 +1,8 @@
 """`rayfleet status --local` against a Ray head of its own: it counts requests, reports latency, and an
 error-raising request moves the error rate.
 
+Not the session's shared cluster: `local up --file` with this stack would deploy the own app in place
+of dev's applications there, and the counts asserted start from `local up`'s one smoke request.
 The head runs on free ports with its own RAYFLEET_HOME, started and stopped by `rayfleet local up` /
 `local down` (which stop exactly its processes), so no other cluster on the machine is touched.
 """
@@ -49,7 +51,7 @@ def _wait_for(env: dict, done) -> dict:
 
 
 @pytest.fixture
-def local_cluster(tmp_path):
+def own_cluster(tmp_path):
     """The own fraud app on a local head of this test's: its RAYFLEET_HOME env, and its route's URL."""
     env = {"RAYFLEET_HOME": str(tmp_path / "home")}
     stack = write_own_app_stack(tmp_path, write_own_app(tmp_path / "outside"))
@@ -64,8 +66,8 @@ def local_cluster(tmp_path):
         assert down.code == 0, down.err
 
 
-def test_status_local_counts_requests_reports_latency_and_moves_the_error_rate(local_cluster):
-    env, url = local_cluster
+def test_status_local_counts_requests_reports_latency_and_moves_the_error_rate(own_cluster):
+    env, url = own_cluster
     # `local up` smoke-tested the route once.
     start = _wait_for(env, lambda t: t["requests"] >= 1)["sinceStart"]
     assert (start["requests"], start["errors"]) == (1, 0), start

@@ -168,21 +168,15 @@ def test_ingress_resources_carry_rayfleet_and_cost_tags(plans, env):
         assert all(tags[k] == v for k, v in cfg.cost.tags.items())
 
 
-def test_https_listener_waits_for_the_certificate_to_be_issued(monkeypatch):
+def test_https_listener_waits_for_the_certificate_to_be_issued(plans):
     # Under mocks the certificate's and the validation's ARN are the same string: only the
     # dependency shows the listener takes it from the validation (ALB rejects a pending certificate).
-    from stacks import plan as plan_module
-
-    certificate_deps: dict[str, list[str]] = {}
-
-    class Recording(plan_module._CapturingMonitor):
-        def RegisterResource(self, request):  # noqa: N802
-            if request.type == LISTENER and "certificateArn" in request.propertyDependencies:
-                certificate_deps[request.name] = list(request.propertyDependencies["certificateArn"].urns)
-            return super().RegisterResource(request)
-
-    monkeypatch.setattr(plan_module, "_CapturingMonitor", Recording)
-    plan = plan_module.run_plan("prod")
+    certificate_deps = {
+        request.name: list(request.propertyDependencies["certificateArn"].urns)
+        for request in plans.registrations("prod")
+        if request.type == LISTENER and "certificateArn" in request.propertyDependencies
+    }
+    plan = plans("prod")
     validations = {r.region: r.urn for r in plan.of_type(VALIDATION)}
     https = {r.name: r.region for r in plan.of_type(LISTENER) if r.inputs["protocol"] == "HTTPS"}
     assert sorted(https.values()) == sorted(validations) == ["us-east-1", "us-west-2"]

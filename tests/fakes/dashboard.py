@@ -1,4 +1,5 @@
-"""A Ray dashboard double on loopback: recorded answers of the Serve REST API and the state API, behind a token.
+"""A Ray dashboard double on loopback: recorded answers of the Serve REST API and the state API, behind a token;
+a node's metrics endpoint; and a web server that is not a dashboard.
 
     with fake_dashboard(snapshot["serve"], snapshot["nodes"], token="t0k") as url:
         Dashboard(url, "t0k").get_applications()      # the recorded answer; no token -> 401, wrong -> 403
@@ -78,6 +79,35 @@ def recording_dashboard(token: str):
 
     with _serving(Handler) as address:
         yield f"http://{address}", calls
+
+
+@contextlib.contextmanager
+def web_server(status: int, content_type: str, body: bytes, version: bytes | None = None):
+    """A web server that is not a Ray dashboard: it answers every GET and PUT alike, as nginx would.
+
+    With `version`, it answers `GET /api/version` with it, as a Ray dashboard does.
+
+        with web_server(404, "text/html", page) as url:      # "http://127.0.0.1:PORT"
+    """
+
+    class Page(BaseHTTPRequestHandler):
+        server_version = "nginx/1.25.3"
+        sys_version = ""
+
+        def answer(self):
+            is_version = version is not None and self.path == "/api/version"
+            reply = version if is_version else body
+            self.send_response(200 if is_version else status)
+            self.send_header("Content-Type", "application/json" if is_version else content_type)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_PUT = answer  # noqa: N815 - the handler's method names
+        log_message = _quiet
+
+    with _serving(Page) as address:
+        yield f"http://{address}"
 
 
 def _quiet(*args) -> None:

@@ -72,3 +72,28 @@ def write_own_app_stack(tmp_path: Path, source: Path, **changes) -> Path:
     config = stack_config("dev")
     config["rayfleet:serve"]["applications"] = [{**own_app_entry(source), **changes}]
     return write_stack(tmp_path, config, env="own")
+
+
+_MULTIPLEXED_METHOD = '''
+    @serve.multiplexed(max_num_models_per_replica=2)
+    async def model(self, model_id: str):
+        return model_id
+'''
+
+_MULTIPLEXED_CALL = '''
+    async def __call__(self, request) -> dict:
+        return {"model": await self.model(serve.get_multiplexed_model_id())}
+'''
+
+
+def write_multiplexed_app(folder: Path, *, inherited: bool = False) -> dict:
+    """`tenants.py` in `folder`: a deployment that uses @serve.multiplexed (which HAProxy does not route by),
+    declared on the class itself or, `inherited`, on a deployment it subclasses. Returns its stack entry."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if inherited:
+        classes = (f"@serve.deployment\nclass Base:{_MULTIPLEXED_METHOD}\n\n"
+                   f"@serve.deployment\nclass PerTenant(Base.func_or_class):{_MULTIPLEXED_CALL}")
+    else:
+        classes = f"@serve.deployment\nclass PerTenant:{_MULTIPLEXED_METHOD}{_MULTIPLEXED_CALL}"
+    (folder / "tenants.py").write_text(f"from ray import serve\n\n\n{classes}\n\napp = PerTenant.bind()\n")
+    return {"name": "tenants", "importPath": "tenants:app", "routePrefix": "/tenants", "source": str(folder)}

@@ -10,6 +10,7 @@ import pytest
 from components.errors import RayfleetError
 from serve_apps import serve_ingress
 from serve_apps.serve_ingress import local_ingress_environment, write_loopback_wrapper
+from tests.fakes.own_app import write_multiplexed_app
 
 # The listener lines of Ray 2.60's HAProxy template (ray/serve/_private/haproxy_templates.py), as rendered.
 RAY_CONFIG = """frontend prometheus
@@ -89,26 +90,6 @@ def test_haproxy_does_not_start_when_its_listeners_cannot_be_moved_to_loopback(t
     assert not any("sed -i" in line for line in commands)
 
 
-_MULTIPLEXED = '''from ray import serve
-
-
-@serve.deployment
-class Base:
-    @serve.multiplexed(max_num_models_per_replica=2)
-    async def model(self, model_id: str):
-        return model_id
-
-
-@serve.deployment
-class PerTenant(Base.func_or_class):
-    async def __call__(self, request) -> dict:
-        return {"model": await self.model(serve.get_multiplexed_model_id())}
-
-
-app = PerTenant.bind()
-'''
-
-
 def test_a_reused_head_checks_the_apps_against_the_ingress_it_runs(monkeypatch, tmp_path):
     """The environment now says `python`, but the running head serves through HAProxy: a multiplexed
     app (here through an inherited method) is refused rather than deployed behind HAProxy."""
@@ -116,9 +97,8 @@ def test_a_reused_head_checks_the_apps_against_the_ingress_it_runs(monkeypatch, 
     from stacks.config import ServeApp
     from stacks.loader import load_environment
 
-    (tmp_path / "tenants.py").write_text(_MULTIPLEXED)
     dev = load_environment("dev")
-    app = ServeApp.model_validate({"name": "tenants", "importPath": "tenants:app", "routePrefix": "/tenants", "source": str(tmp_path)})
+    app = ServeApp.model_validate(write_multiplexed_app(tmp_path, inherited=True))
     cfg = dev.model_copy(update={"serve": dev.serve.model_copy(update={"ingress": "python", "applications": [app]})})
     running = local.LocalState(6421, 8291, 8021, "/tmp/rf0-6421.ray", 4242, "/tmp/token", "haproxy")
     monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path / "home"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from components.ray_cluster.plan import NEGATIVE_CACHE_TTL, private_zone_soa
-from stacks import plan as plan_module
 
 ZONE = "aws:route53/zone:Zone"
 RECORD = "aws:route53/record:Record"
@@ -40,16 +39,7 @@ def test_soa_value_takes_the_primary_name_server_with_or_without_its_final_dot()
     assert private_zone_soa("ns-1536.awsdns-00.co.uk.") == expected
 
 
-def test_destroy_leaves_the_soa_to_the_zone(monkeypatch):
+def test_destroy_leaves_the_soa_to_the_zone(plans):
     # Route 53 refuses to delete a zone's SOA (InvalidChangeBatch); deleting the zone removes it.
-    retained = {}
-    register = plan_module._CapturingMonitor.RegisterResource
-
-    def recording(self, request):
-        if request.type == RECORD:
-            retained[request.name] = request.retainOnDelete
-        return register(self, request)
-
-    monkeypatch.setattr(plan_module._CapturingMonitor, "RegisterResource", recording)
-    plan_module.run_plan("dev")
+    retained = {r.name: r.retainOnDelete for r in plans.registrations("dev") if r.type == RECORD}
     assert retained["cluster-us-west-2-zone-soa"] is True
