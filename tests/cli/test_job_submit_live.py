@@ -31,7 +31,9 @@ def head(local_cluster):
 def pipeline(tmp_path):
     folder = tmp_path / "pipeline"
     folder.mkdir()
-    (folder / "step.py").write_text("import ray\nray.init()\nprint('rows:', ray.get(ray.remote(lambda: 3).remote()))\n")
+    # The task asks no CPU: the shared head's CPUs are all held by Serve replicas, and a job waits for them forever.
+    (folder / "step.py").write_text(
+        "import ray\nray.init()\nprint('rows:', ray.get(ray.remote(num_cpus=0)(lambda: 3).remote()))\n")
     (folder / "fail.py").write_text("import sys\nprint('bad input')\nsys.exit(3)\n")
     return folder
 
