@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from components.alarms.plan import slot_serving_alarm_names
 from components.errors import RayfleetError
 from stacks.cluster_args import min_healthy_targets
 from stacks.config import EnvironmentConfig
@@ -70,7 +71,9 @@ class SlotServe(Protocol):
 class Fleet(Protocol):
     def healthy_targets(self, region: str, target_group_arn: str) -> int: ...
 
-    def firing_alarms(self, env: str, region: str) -> list[str]: ...
+    def firing_alarms(self, region: str, names: list[str]) -> list[str]:
+        """Which of the alarms `names` in `region` are in ALARM."""
+        ...
 
     def drain_workers(self, region: str, asg_names: list[str]) -> None:
         """Empty the worker ASGs, each node leaving through the rayfleet-drain lifecycle hook."""
@@ -99,7 +102,8 @@ class Upgrade:
     store: StateStore
     #: Progress lines ("shift-10: move 10% of traffic to green; ...").
     report: Callable[[str], None] = lambda line: None
-    #: Seconds a new weight must hold before its gate is read (alarms evaluate over minutes).
+    #: Seconds a new weight must hold before its gate is read; at least the alarms' evaluation range
+    #: (evaluationMinutes), or the gate reads alarms that have not yet seen the new weight's traffic.
     settle_seconds: float = 60.0
     #: Seconds the gate before a traffic step waits to open: a new slot's own alarms start without data
     #: and need their evaluation window to clear. The gate after the step never waits: traffic is on it.
@@ -183,7 +187,7 @@ class Upgrade:
         elif step.kind == "shift":
             self._await_gate(state, mid, self.runner.outputs())
             outputs = self._up(state, with_weight(state.live, state.change, step.weight))
-            self.sleep(self.settle_seconds)
+            self.sleep(max(self.settle_seconds, mid.observability.alarms.evaluation_minutes * 60))
             self._gate(state, mid, outputs)
         elif step.kind == "drain":
             outputs = self.runner.outputs()
@@ -236,13 +240,15 @@ class Upgrade:
         need = max(1, min_healthy_targets(mid))
         for region in self._regions(mid):
             healthy = self.fleet.healthy_targets(region, _target_group(self._new_slot(outputs, region), region))
-            firing = self.fleet.firing_alarms(state.env, region)
+            # The new slot's own serving alarms: the live slot's (its drift, its share of the 5xx) say
+            # nothing of the slot that takes the traffic.
+            firing = self.fleet.firing_alarms(region, slot_serving_alarm_names(state.env, region, state.to_slot))
             if healthy < need or firing:
                 raise UpgradeError(
                     f"gate closed in {region}: {state.to_slot} has {healthy} healthy targets (needs {need})"
                     + (f", alarms in ALARM: {', '.join(firing)}" if firing else "")
                 )
-            self.report(f"  gate open in {region}: {healthy} healthy targets on {state.to_slot}, no alarm firing")
+            self.report(f"  gate open in {region}: {healthy} healthy targets on {state.to_slot}, no serving alarm firing")
 
     def _restore_old_slot(self, state: UpgradeState) -> None:
         """The old slot was drained: pulumi up gives its ASGs back their sizes, then Serve runs on it again."""

@@ -2,7 +2,7 @@
 
     fleet = AwsFleet()
     fleet.healthy_targets("us-east-1", target_group_arn)      # elbv2 DescribeTargetHealth: targets `healthy`
-    fleet.firing_alarms("prod", "us-east-1")                  # CloudWatch DescribeAlarms, StateValue ALARM
+    fleet.firing_alarms("us-east-1", names)                   # CloudWatch DescribeAlarms, StateValue ALARM
     fleet.drain_workers("us-east-1", ["rayfleet-prod-us-east-1-cpu-spot", ...])
 
 Draining sets each worker ASG's minimum and desired capacity to 0, AWS's own way
@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from components.alarms.plan import alarm_prefix
 from components.errors import RayfleetError
 
 #: IAM actions the upgrade needs besides `pulumi up`'s, next to the code that calls them.
@@ -50,20 +49,21 @@ class AwsFleet:
         answer = boto3.client("elbv2", region_name=region).describe_target_health(TargetGroupArn=target_group_arn)
         return sum(1 for t in answer["TargetHealthDescriptions"] if t["TargetHealth"]["State"] == "healthy")
 
-    def firing_alarms(self, env: str, region: str) -> list[str]:
+    def firing_alarms(self, region: str, names: list[str]) -> list[str]:
+        """Which of the alarms `names` of `region` are in ALARM."""
         import boto3
 
         pages = boto3.client("cloudwatch", region_name=region).get_paginator("describe_alarms").paginate(
-            AlarmNamePrefix=alarm_prefix(env, region), StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            AlarmNames=names, StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"]
         )
-        # AWS applies both filters; the state is checked again here so that a server that applies only the
-        # prefix (moto does) cannot open a gate on an alarm that fires.
+        # AWS applies both filters; the name and state are checked again here so that a server that applies
+        # only some (moto) cannot open a gate on an alarm that fires, nor close it on another's.
         return sorted(
             a["AlarmName"]
             for page in pages
             for kind in ("MetricAlarms", "CompositeAlarms")
             for a in page.get(kind, [])
-            if a["StateValue"] == "ALARM"
+            if a["StateValue"] == "ALARM" and a["AlarmName"] in names
         )
 
     def drain_workers(self, region: str, asg_names: list[str]) -> None:

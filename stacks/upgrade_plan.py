@@ -7,7 +7,7 @@
 
 An upgrade brings the new slot up beside the live one at weight 0, deploys the
 Serve config to it, moves traffic in steps (each gated by the new slot's healthy
-targets and the environment's alarms), drains the old slot (Serve first, then
+targets and its own serving alarms), drains the old slot (Serve first, then
 its workers through the rayfleet-drain hook) and retires it: the new slot
 becomes `rayfleet:slot` and its cluster `rayfleet:cluster`. Each step's
 configuration is the stack config (`rayfleet:` keys as in the stack file), so
@@ -175,7 +175,7 @@ def describe(s: Step, state: UpgradeState) -> str:
         return f"deploy the Serve config to {new} and wait until every application is RUNNING"
     if s.kind == "shift":
         return (f"move {s.weight}% of traffic to {new}; gate: {new}'s healthy targets, "
-                f"and no alarm of {state.env} in ALARM")
+                f"and no serving alarm of {new} in ALARM")
     if s.kind == "drain":
         return f"drain {old}: delete its Serve applications, then its workers leave through the rayfleet-drain hook"
     return f"retire {old}: {new} becomes the only slot (rayfleet:slot: {new}, Ray {state.to_version})"

@@ -24,6 +24,7 @@ REGION = "us-west-2"
 #: An image moto knows in every region.
 AMI = "ami-12c6146b"
 ALARM = alarm_name("dev", REGION, "5xx-ratio")
+GREEN_5XX = alarm_name("dev", REGION, "green-5xx-ratio")
 
 
 def _instances(ec2, count: int) -> list[str]:
@@ -59,11 +60,12 @@ def world(aws_credentials, tmp_path):
         vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
         groups = {slot: _target_group(elbv2, vpc, f"rf-dev-{slot}", _instances(ec2, 2)) for slot in ("blue", "green")}
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        cloudwatch.put_metric_alarm(
-            AlarmName=ALARM, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_ELB_5XX_Count", Statistic="Sum",
-            Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
-        )
-        cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="no 5xx")
+        for name in (ALARM, GREEN_5XX):
+            cloudwatch.put_metric_alarm(
+                AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+            )
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="no 5xx")
         world = UpgradeWorld(stack_config=stack_config("dev"), target_groups=groups)
         _worker_asgs(world.cfg)
         world.store = StateStore(tmp_path / "upgrades" / "dev.json")
@@ -122,24 +124,42 @@ def test_a_failure_at_any_step_leaves_the_traffic_on_a_healthy_slot(world, step,
     assert world.store.load().failed == step
 
 
-def test_a_closed_gate_returns_all_traffic_to_blue_naming_what_closed_it(world):
+def test_a_green_whose_target_group_5xx_alarm_fires_stops_the_shift_and_leaves_traffic_on_blue(world):
     upgrade = _upgrade(world)
     original = upgrade._gate
 
-    def alarm_fires_at_fifty(state, mid, outputs):
+    def greens_5xx_fire_at_fifty(state, mid, outputs):
         if world.step == "shift-50" and world.weights()["green"] == 50:
             boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
-                AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above 5 %")
+                AlarmName=GREEN_5XX, StateValue="ALARM", StateReason="green's targets answer 5xx")
         return original(state, mid, outputs)
 
-    upgrade._gate = alarm_fires_at_fifty
+    upgrade._gate = greens_5xx_fire_at_fifty
     with pytest.raises(UpgradeError) as caught:
         upgrade.start(_file_asks_for(world, "2.60.1"))
     assert world.weights() == {"blue": 100, "green": 0}
     assert (
-        f"failed at shift-50: gate closed in {REGION}: green has 2 healthy targets (needs 1), alarms in ALARM: {ALARM}; "
-        "all traffic on blue" in str(caught.value)
+        f"failed at shift-50: gate closed in {REGION}: green has 2 healthy targets (needs 1), alarms in ALARM: "
+        f"{GREEN_5XX}; all traffic on blue" in str(caught.value)
     )
+
+
+def test_the_live_slots_own_alarms_do_not_gate_the_new_slot(world):
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="blue's targets answer 5xx")
+    drift = alarm_name("dev", REGION, "drift-digits")
+    cloudwatch.put_metric_alarm(AlarmName=drift, Namespace="Rayfleet/dev", MetricName="Drift", Statistic="Maximum",
+                                Period=300, EvaluationPeriods=1, Threshold=0.2, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=drift, StateValue="ALARM", StateReason="blue's inputs drifted")
+    assert _upgrade(world).start(_file_asks_for(world, "2.60.1")).status == "finished"
+
+
+def test_each_traffic_step_settles_at_least_the_alarms_evaluation_range(world):
+    slept = []
+    upgrade = _upgrade(world)
+    upgrade.sleep = slept.append
+    upgrade.start(_file_asks_for(world, "2.60.1"))
+    assert slept == [world.cfg.observability.alarms.evaluation_minutes * 60] * 3
 
 
 def test_green_without_healthy_targets_takes_no_traffic(world):

@@ -12,9 +12,9 @@ STEPS = [
     "upgrade dev: Ray 2.60.0 (blue) -> Ray 2.60.1 (green)  (dry run: nothing is changed)",
     "  1. bring-up     bring up green (Ray 2.60.1) beside blue (Ray 2.60.0): pulumi up with rayfleet:upgrade at weight 0",
     "  2. deploy-serve deploy the Serve config to green and wait until every application is RUNNING",
-    "  3. shift-10     move 10% of traffic to green; gate: green's healthy targets, and no alarm of dev in ALARM",
-    "  4. shift-50     move 50% of traffic to green; gate: green's healthy targets, and no alarm of dev in ALARM",
-    "  5. shift-100    move 100% of traffic to green; gate: green's healthy targets, and no alarm of dev in ALARM",
+    "  3. shift-10     move 10% of traffic to green; gate: green's healthy targets, and no serving alarm of green in ALARM",
+    "  4. shift-50     move 50% of traffic to green; gate: green's healthy targets, and no serving alarm of green in ALARM",
+    "  5. shift-100    move 100% of traffic to green; gate: green's healthy targets, and no serving alarm of green in ALARM",
     "  6. drain        drain blue: delete its Serve applications, then its workers leave through the rayfleet-drain hook",
     "  7. retire       retire blue: green becomes the only slot (rayfleet:slot: green, Ray 2.60.1)",
 ]
