@@ -32,6 +32,7 @@ from stacks.outputs_model import RegionOutputs, StackOutputs
 from stacks.slots import new_slot_config
 from stacks.upgrade_plan import (
     STEPS,
+    AsgSize,
     Step,
     UpgradeError,
     UpgradeState,
@@ -73,6 +74,10 @@ class Fleet(Protocol):
 
     def firing_alarms(self, region: str, names: list[str]) -> list[str]:
         """Which of the alarms `names` in `region` are in ALARM."""
+        ...
+
+    def worker_sizes(self, region: str, asg_names: list[str]) -> dict[str, AsgSize]:
+        """The ASGs' minimum, maximum and desired capacity now."""
         ...
 
     def drain_workers(self, region: str, asg_names: list[str]) -> None:
@@ -190,13 +195,21 @@ class Upgrade:
             self.sleep(max(self.settle_seconds, mid.observability.alarms.evaluation_minutes * 60))
             self._gate(state, mid, outputs)
         elif step.kind == "drain":
-            outputs = self.runner.outputs()
-            for region in self._regions(mid):
-                old = _region(outputs, region)
-                self.serve.drain(region, old)
-                self.fleet.drain_workers(region, [n for markets in (old.worker_asgs or {}).values() for n in markets.values()])
+            self._drain(state, mid)
         else:
             self.runner.up(retired(mid, state.live))
+
+    def _drain(self, state: UpgradeState, mid: EnvironmentConfig) -> None:
+        outputs = self.runner.outputs()
+        for region in self._regions(mid):
+            old = _region(outputs, region)
+            names = [name for markets in (old.worker_asgs or {}).values() for name in markets.values()]
+            # Recorded once: a drain resumed after a failure finds the groups already at 0.
+            if region not in state.old_worker_sizes:
+                state.old_worker_sizes[region] = self.fleet.worker_sizes(region, names)
+                self.store.save(state)
+            self.serve.drain(region, old)
+            self.fleet.drain_workers(region, names)
 
     def _fail(self, step: Step, state: UpgradeState, err: Exception) -> None:
         state.failed, state.error, state.status = step.name, str(err), "failed"

@@ -5,8 +5,11 @@
     fleet.firing_alarms("us-east-1", names)                   # CloudWatch DescribeAlarms, StateValue ALARM
     fleet.drain_workers("us-east-1", ["rayfleet-prod-us-east-1-cpu-spot", ...])
 
-Draining sets each worker ASG's minimum and desired capacity to 0, AWS's own way
-to empty a group before deleting it (DeleteAutoScalingGroup): Auto Scaling then
+Draining sets each worker ASG's minimum, maximum and desired capacity to 0. AWS
+empties a group before deleting it by minimum and desired 0 (DeleteAutoScalingGroup),
+but Ray's autoscaler keeps each node type at its min_workers through our node
+provider, which sets the desired capacity within the group's bounds: a maximum of
+0 is what keeps it from starting the workers again. Auto Scaling then
 terminates the instances, each through the cluster's rayfleet-drain lifecycle
 hook (Terminating:Wait), where the node agent drains Ray before the instance
 goes. A force delete, by contrast, "also deletes any outstanding lifecycle
@@ -20,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from components.errors import RayfleetError
+from stacks.upgrade_plan import AsgSize
 
 #: IAM actions the upgrade needs besides `pulumi up`'s, next to the code that calls them.
 PERMISSIONS = (
@@ -66,12 +70,21 @@ class AwsFleet:
             if a["StateValue"] == "ALARM" and a["AlarmName"] in names
         )
 
+    def worker_sizes(self, region: str, asg_names: list[str]) -> dict[str, AsgSize]:
+        """Each ASG's minimum, maximum and desired capacity now."""
+        import boto3
+
+        groups = boto3.client("autoscaling", region_name=region).describe_auto_scaling_groups(
+            AutoScalingGroupNames=asg_names)["AutoScalingGroups"]
+        return {g["AutoScalingGroupName"]: AsgSize(min=g["MinSize"], max=g["MaxSize"], desired=g["DesiredCapacity"])
+                for g in groups}
+
     def drain_workers(self, region: str, asg_names: list[str]) -> None:
         import boto3
 
         autoscaling = boto3.client("autoscaling", region_name=region)
         for name in asg_names:
-            autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, DesiredCapacity=0)
+            autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=0, DesiredCapacity=0)
         deadline = self.clock() + self.drain_timeout_seconds
         while (left := self._instances(autoscaling, asg_names)) > 0:
             if self.clock() >= deadline:

@@ -65,6 +65,16 @@ def step(name: str) -> Step:
     return STEPS[STEP_NAMES.index(name)]
 
 
+class AsgSize(BaseModel):
+    """One Auto Scaling group's sizes, as the drain found them: what a rollback gives back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: int
+    max: int
+    desired: int
+
+
 class UpgradeState(BaseModel):
     """What an upgrade has done so far: written after every step, read by --resume and --rollback."""
 
@@ -82,6 +92,8 @@ class UpgradeState(BaseModel):
     done: list[str] = []
     #: The new slot's percent of traffic in the last config `pulumi up` applied.
     weight: int = 0
+    #: The old slot's worker ASGs' sizes before the drain emptied them, by region and ASG name.
+    old_worker_sizes: dict[str, dict[str, AsgSize]] = {}
     failed: str | None = None
     error: str | None = None
     status: Literal["running", "failed", "finished", "rolled-back"] = "running"

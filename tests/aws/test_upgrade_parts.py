@@ -41,7 +41,7 @@ def test_workers_that_never_leave_stop_the_drain_with_the_fix(aws_credentials):
         with pytest.raises(RayfleetError) as caught:
             fleet.drain_workers(REGION, ["rayfleet-dev-us-west-2-cpu-spot"])
         group = autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]
-    assert (group["MinSize"], group["DesiredCapacity"]) == (0, 0)
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (0, 0, 0)
     assert str(caught.value) == (
         "workers still running in us-west-2 after 30 s of draining: 1 (rayfleet-dev-us-west-2-cpu-spot). "
         "Fix: look at their rayfleet-drain lifecycle actions (`aws autoscaling describe-scaling-activities`), "

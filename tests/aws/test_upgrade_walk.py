@@ -106,6 +106,17 @@ def test_an_upgrade_walks_every_step_and_leaves_green_the_only_slot(world):
     assert {(g["MinSize"], g["DesiredCapacity"], len(g["Instances"])) for g in asgs} == {(0, 0, 0)}
 
 
+def test_the_drain_sets_the_workers_maximum_to_0_and_records_their_sizes(world):
+    # Ray's autoscaler keeps min_workers through the node provider, which sets desired capacity up to MaxSize.
+    state = _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    asgs = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert {g["MaxSize"] for g in asgs} == {0}
+    names = {g["AutoScalingGroupName"] for g in asgs}  # blue's worker ASGs, the only ones in moto
+    assert {n: s.model_dump() for n, s in state.old_worker_sizes[REGION].items()} == {
+        n: {"min": 1, "max": 4, "desired": 1} for n in names}
+    assert world.store.load().old_worker_sizes == state.old_worker_sizes
+
+
 # Each step, and how it fails there: a pulumi up that fails (at a traffic step, after the listener changed).
 FAILURES = [("bring-up", False), ("deploy-serve", False), ("shift-10", True), ("shift-50", True),
             ("shift-100", True), ("drain", False), ("retire", False)]
