@@ -80,6 +80,10 @@ class Fleet(Protocol):
         """The ASGs' minimum, maximum and desired capacity now."""
         ...
 
+    def restore_workers(self, region: str, sizes: dict[str, AsgSize]) -> None:
+        """Give drained ASGs back the sizes `worker_sizes` read."""
+        ...
+
     def drain_workers(self, region: str, asg_names: list[str]) -> None:
         """Empty the worker ASGs, each node leaving through the rayfleet-drain lifecycle hook."""
         ...
@@ -239,10 +243,14 @@ class Upgrade:
         return outputs
 
     def _await_gate(self, state: UpgradeState, mid: EnvironmentConfig, outputs: StackOutputs) -> None:
+        self._await(lambda: self._gate(state, mid, outputs))
+
+    def _await(self, check: Callable[[], None]) -> None:
+        """Run `check` until it stops raising UpgradeError, for up to open_wait_seconds."""
         deadline = self.clock() + self.open_wait_seconds
         while True:
             try:
-                return self._gate(state, mid, outputs)
+                return check()
             except UpgradeError as closed:
                 if self.clock() >= deadline:
                     raise
@@ -264,19 +272,25 @@ class Upgrade:
             self.report(f"  gate open in {region}: {healthy} healthy targets on {state.to_slot}, no serving alarm firing")
 
     def _restore_old_slot(self, state: UpgradeState) -> None:
-        """The old slot was drained: pulumi up gives its ASGs back their sizes, then Serve runs on it again."""
+        """The old slot was drained: its ASGs get back their recorded sizes, Serve runs on it again, and its
+        targets turn healthy before any traffic returns to it."""
         outputs = self._up(state, with_weight(state.live, state.change, 100), f"restore {state.from_slot}")
         live = parse_stack_config(state.env, state.live, source="the upgrade's live config")
         need = max(1, min_healthy_targets(live))
         for region in self._regions(live):
             old = _region(outputs, region)
+            self.fleet.restore_workers(region, state.old_worker_sizes.get(region, {}))
             self.serve.deploy(live, region, old)
-            healthy = self.fleet.healthy_targets(region, _target_group(old, region))
-            if healthy < need:
-                raise UpgradeError(
-                    f"{state.from_slot} in {region} has {healthy} healthy targets (needs {need}): traffic stays on "
-                    f"{state.to_slot}. Fix: wait for its workers, then run --rollback again"
-                )
+            self._await(lambda: self._old_slot_serves(state, region, old, need))
+
+    def _old_slot_serves(self, state: UpgradeState, region: str, old: RegionOutputs, need: int) -> None:
+        healthy = self.fleet.healthy_targets(region, _target_group(old, region))
+        if healthy < need:
+            raise UpgradeError(
+                f"{state.from_slot} in {region} has {healthy} healthy targets (needs {need}): traffic stays on "
+                f"{state.to_slot}. Fix: wait for its workers, then run --rollback again"
+            )
+        self.report(f"  {state.from_slot} in {region}: {healthy} healthy targets")
 
     def _mid_config(self, state: UpgradeState) -> EnvironmentConfig:
         return parse_stack_config(state.env, with_weight(state.live, state.change, 0), source="the upgrade's config")

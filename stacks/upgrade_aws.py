@@ -29,7 +29,7 @@ from stacks.upgrade_plan import AsgSize
 PERMISSIONS = (
     "elasticloadbalancing:DescribeTargetHealth",
     "cloudwatch:DescribeAlarms",
-    "autoscaling:UpdateAutoScalingGroup",
+    "autoscaling:UpdateAutoScalingGroup",  # the drain, and a rollback's restore
     "autoscaling:DescribeAutoScalingGroups",
 )
 
@@ -78,6 +78,15 @@ class AwsFleet:
             AutoScalingGroupNames=asg_names)["AutoScalingGroups"]
         return {g["AutoScalingGroupName"]: AsgSize(min=g["MinSize"], max=g["MaxSize"], desired=g["DesiredCapacity"])
                 for g in groups}
+
+    def restore_workers(self, region: str, sizes: dict[str, AsgSize]) -> None:
+        """Give drained ASGs back their sizes: Auto Scaling launches the workers, Ray's autoscaler takes them."""
+        import boto3
+
+        autoscaling = boto3.client("autoscaling", region_name=region)
+        for name, size in sizes.items():
+            autoscaling.update_auto_scaling_group(
+                AutoScalingGroupName=name, MinSize=size.min, MaxSize=size.max, DesiredCapacity=size.desired)
 
     def drain_workers(self, region: str, asg_names: list[str]) -> None:
         import boto3

@@ -18,7 +18,7 @@ from stacks.upgrade import StateStore, Upgrade
 from stacks.upgrade_aws import AwsFleet
 from stacks.upgrade_plan import STEP_NAMES, UpgradeError
 from tests.fakes.environments import stack_config
-from tests.fakes.upgrade import UpgradeWorld
+from tests.fakes.upgrade import ScaleInFleet, UpgradeWorld
 
 REGION = "us-west-2"
 #: An image moto knows in every region.
@@ -34,12 +34,14 @@ def _instances(ec2, count: int) -> list[str]:
 
 def _target_group(elbv2, vpc: str, name: str, instances: list[str]) -> str:
     arn = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8000, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8000} for i in instances])
+    if instances:
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8000} for i in instances])
     return arn
 
 
-def _worker_asgs(cfg) -> None:
-    """The old slot's worker ASGs, one instance each, as Auto Scaling holds them."""
+def _worker_asgs(cfg, target_group: str) -> None:
+    """The old slot's worker ASGs, one instance each, as Auto Scaling holds them, their instances the targets
+    of the old slot's target group: drained, it has none."""
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     ec2 = boto3.client("ec2", region_name=REGION)
     ec2.create_launch_template(LaunchTemplateName="workers", LaunchTemplateData={"ImageId": AMI, "InstanceType": "m6i.xlarge"})
@@ -48,6 +50,7 @@ def _worker_asgs(cfg) -> None:
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=asg.name, LaunchTemplate={"LaunchTemplateName": "workers"},
                 MinSize=1, MaxSize=4, DesiredCapacity=1, AvailabilityZones=[f"{REGION}a"],
+                TargetGroupARNs=[target_group],
             )
 
 
@@ -58,7 +61,8 @@ def world(aws_credentials, tmp_path):
         ec2 = boto3.client("ec2", region_name=REGION)
         elbv2 = boto3.client("elbv2", region_name=REGION)
         vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-        groups = {slot: _target_group(elbv2, vpc, f"rf-dev-{slot}", _instances(ec2, 2)) for slot in ("blue", "green")}
+        groups = {"blue": _target_group(elbv2, vpc, "rf-dev-blue", []),
+                  "green": _target_group(elbv2, vpc, "rf-dev-green", _instances(ec2, 2))}
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         for name in (ALARM, GREEN_5XX):
             cloudwatch.put_metric_alarm(
@@ -67,13 +71,13 @@ def world(aws_credentials, tmp_path):
             )
             cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="no 5xx")
         world = UpgradeWorld(stack_config=stack_config("dev"), target_groups=groups)
-        _worker_asgs(world.cfg)
+        _worker_asgs(world.cfg, groups["blue"])
         world.store = StateStore(tmp_path / "upgrades" / "dev.json")
         yield world
 
 
 def _upgrade(world: UpgradeWorld) -> Upgrade:
-    return Upgrade(runner=world.runner, serve=world.serve, fleet=AwsFleet(sleep=lambda s: None, poll_seconds=0),
+    return Upgrade(runner=world.runner, serve=world.serve, fleet=ScaleInFleet(sleep=lambda s: None, poll_seconds=0),
                    store=world.store, report=world.report, settle_seconds=0, open_wait_seconds=0, sleep=lambda s: None)
 
 
@@ -221,6 +225,34 @@ def test_rollback_returns_all_traffic_to_blue_and_removes_green(world, step):
     assert (final.slot, final.cluster.ray_version, final.upgrade) == ("blue", "2.60.0", None)
     # A drained blue serves again before any traffic returns to it.
     assert (("blue", "rayfleet-dev-us-west-2") in world.deployed) == (step != "shift-50")
+
+
+def test_rollback_after_the_drain_restores_blues_workers_and_waits_for_its_targets(world):
+    world.fail_at = "retire"
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    fleet = AwsFleet()
+    assert fleet.healthy_targets(REGION, world.target_groups["blue"]) == 0  # drained: no target left
+    world.fail_at, world.lines = None, []
+    upgrade = _upgrade(world)
+    seen_before_weight_0 = []
+    original_up = world.up
+
+    def up(config):
+        if config.get("rayfleet:upgrade", {}).get("weight") == 0:
+            seen_before_weight_0.append(fleet.healthy_targets(REGION, world.target_groups["blue"]))
+        return original_up(config)
+
+    world.up = up
+    upgrade.open_wait_seconds, upgrade.poll_seconds = 60, 30
+    targets, polls = fleet.healthy_targets, []
+    # The restored workers register a poll late, as they would while they boot.
+    upgrade.fleet.healthy_targets = lambda region, arn: (polls.append(arn), 0 if len(polls) == 1 else targets(region, arn))[1]
+    upgrade.rollback("dev")
+    asgs = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert {(g["MinSize"], g["MaxSize"], g["DesiredCapacity"], len(g["Instances"])) for g in asgs} == {(1, 4, 1, 1)}
+    assert seen_before_weight_0 == [len(asgs)]
+    assert any(line.startswith("  waiting (30 s) for the blue in us-west-2 has 0 healthy targets") for line in world.lines)
 
 
 def test_an_upgrade_in_progress_must_be_resumed_or_rolled_back(world):
