@@ -16,6 +16,7 @@ serves (upgrade_plan.safe_weight), and says where it is.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,8 +100,12 @@ class StateStore:
         return UpgradeState.model_validate_json(self.path.read_text()) if self.path.is_file() else None
 
     def save(self, state: UpgradeState) -> None:
+        # Written beside the file, then renamed over it (atomic on POSIX): an interrupted save leaves the
+        # last state whole, never half a file that --resume cannot read.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(state.model_dump(mode="json"), indent=2) + "\n")
+        partial = self.path.with_name(self.path.name + ".tmp")
+        partial.write_text(json.dumps(state.model_dump(mode="json"), indent=2) + "\n")
+        os.replace(partial, self.path)
 
 
 @dataclass
@@ -137,6 +142,7 @@ class Upgrade:
                 f"an upgrade of {cfg.env} to Ray {current.to_version} is in progress ({at}). "
                 f"Fix: `rayfleet upgrade --env {cfg.env} --resume`, or `--rollback`"
             )
+        self._refuse_untracked_upgrade(cfg.env)
         state = self.plan(cfg)
         self.store.save(state)
         return self._walk(state)
@@ -158,6 +164,19 @@ class Upgrade:
         state.status, state.failed, state.error = "rolled-back", None, None
         self.store.save(state)
         return state
+
+    def _refuse_untracked_upgrade(self, env: str) -> None:
+        """The stack is mid-upgrade but this machine holds no state of it: starting again would walk from
+        bring-up over a listener that already sends traffic to the new slot."""
+        upgrade = self.runner.outputs().upgrade
+        if upgrade is None:
+            return
+        raise UpgradeError(
+            f"the stack {env} is mid-upgrade (its outputs hold a new slot {upgrade.slot}, Ray {upgrade.ray_version}, "
+            f"at weight {upgrade.weight}%), but {self.store.path} holds no upgrade in progress. Fix: copy the state "
+            f"file from the machine that started the upgrade and run `rayfleet upgrade --env {env} --resume`; or "
+            f"remove rayfleet:upgrade from the stack file and run `pulumi up` to return all traffic to the live slot"
+        )
 
     # --- the walk ----------------------------------------------------------------------
 

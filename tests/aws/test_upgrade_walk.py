@@ -318,3 +318,39 @@ def test_the_gate_before_moving_traffic_waits_for_greens_alarms_to_clear(world):
     waits = [line for line in world.lines if line.startswith("  waiting")]
     assert waits == [f"  waiting (30 s) for the gate closed in {REGION}: green has 2 healthy targets (needs 1), "
                      f"alarms in ALARM: {green_alarm}"] * 2
+
+
+def test_start_refuses_a_stack_mid_upgrade_without_local_state(world, tmp_path):
+    world.fail_at, asks = "shift-10", _file_asks_for(world, "2.60.1")
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(asks)
+    world.fail_at, applied = None, len(world.applied)
+    world.store = StateStore(tmp_path / "elsewhere" / "dev.json")  # another machine: no state file
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(asks)
+    assert str(caught.value) == (
+        f"the stack dev is mid-upgrade (its outputs hold a new slot green, Ray 2.60.1, at weight 0%), but "
+        f"{world.store.path} holds no upgrade in progress. Fix: copy the state file from the machine that started "
+        f"the upgrade and run `rayfleet upgrade --env dev --resume`; or remove rayfleet:upgrade from the stack file "
+        f"and run `pulumi up` to return all traffic to the live slot"
+    )
+    assert len(world.applied) == applied and not world.store.path.exists()
+
+
+def test_an_interrupted_save_leaves_the_last_state_whole(world, monkeypatch):
+    world.fail_at = "shift-10"
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    before = world.store.load()
+    real_write = type(world.store.path).write_text
+
+    def write_half_then_die(path, text, *args, **kwargs):
+        real_write(path, text[: len(text) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(world.store.path), "write_text", write_half_then_die)
+    changed = before.model_copy(update={"weight": 50})
+    with pytest.raises(KeyboardInterrupt):
+        world.store.save(changed)
+    monkeypatch.undo()
+    assert world.store.load() == before
