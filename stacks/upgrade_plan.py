@@ -2,7 +2,7 @@
 
     >>> [s.name for s in STEPS]
     ['bring-up', 'deploy-serve', 'shift-10', 'shift-50', 'shift-100', 'drain', 'retire']
-    >>> start_config(config, {"rayVersion": "2.60.1"})["rayfleet:upgrade"]
+    >>> with_weight({}, {"rayVersion": "2.60.1"}, 0)["rayfleet:upgrade"]
     {'cluster': {'rayVersion': '2.60.1'}, 'weight': 0}
 
 An upgrade brings the new slot up beside the live one at weight 0, deploys the
@@ -202,14 +202,32 @@ _ABSENT = object()
 def config_paths(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """What turns `before` into `after`, as Pulumi config paths: (path -> leaf value to set, paths to remove).
 
+    Removals come first, in order: a list that shrinks loses its last indices first (`config rm --path`
+    on `l[1]` shifts `l[2]` down to `l[1]`), and a key or item that goes is removed whole, not leaf by leaf.
+
     >>> config_paths({"rayfleet:upgrade": {"weight": 10}}, {"rayfleet:upgrade": {"weight": 50}})
     ({'rayfleet:upgrade.weight': 50}, [])
+    >>> config_paths({"rayfleet:x": {"l": [1, 2, 3]}}, {"rayfleet:x": {"l": [1]}})[1]
+    ['rayfleet:x.l[2]', 'rayfleet:x.l[1]']
     """
     old, new = dict(_leaves(before)), dict(_leaves(after))
     sets = {path: value for path, value in new.items() if old.get(path, _ABSENT) != value}
-    removed = [key for key in before if key not in after]
-    removed += [p for p in old if p not in new and not any(p.startswith(k + ".") or p == k for k in removed)]
-    return sets, removed
+    return sets, _removals(before, after, "")
+
+
+def _removals(before: Any, after: Any, path: str) -> list[str]:
+    """The paths of `before` that `after` no longer has, each removed whole, a list's from its end."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key, item in before.items():
+            at = f"{path}.{key}" if path else str(key)
+            out += [at] if key not in after else _removals(item, after[key], at)
+        return out
+    if isinstance(before, list) and isinstance(after, list):
+        kept = [p for i in range(min(len(before), len(after))) for p in _removals(before[i], after[i], f"{path}[{i}]")]
+        return kept + [f"{path}[{i}]" for i in range(len(before) - 1, len(after) - 1, -1)]
+    # A container that becomes a leaf, or a leaf that becomes one: the set writes the new value whole.
+    return [path] if isinstance(before, (dict, list)) and before and not isinstance(after, type(before)) else []
 
 
 def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
