@@ -10,7 +10,7 @@ from moto import mock_aws
 from components.errors import RayfleetError
 from serve_apps.upgrade_serve import ClusterSlotServe
 from stacks.outputs_model import RegionOutputs
-from stacks.upgrade_aws import AwsFleet
+from serve_apps.upgrade_aws import AwsFleet
 from tests.fakes.dashboard import recording_dashboard
 
 REGION = "us-west-2"

@@ -14,8 +14,8 @@ from moto import mock_aws
 
 from components.alarms.plan import alarm_name
 from stacks.node_groups import cluster_nodes
-from stacks.upgrade import StateStore, Upgrade
-from stacks.upgrade_aws import AwsFleet
+from serve_apps.upgrade import StateStore, Upgrade
+from serve_apps.upgrade_aws import AwsFleet
 from stacks.upgrade_plan import STEP_NAMES, UpgradeError
 from tests.fakes.environments import stack_config
 from tests.fakes.upgrade import ScaleInFleet, UpgradeWorld
@@ -354,3 +354,17 @@ def test_an_interrupted_save_leaves_the_last_state_whole(world, monkeypatch):
         world.store.save(changed)
     monkeypatch.undo()
     assert world.store.load() == before
+
+
+def test_the_regions_route53_health_check_alarm_in_us_east_1_closes_the_gate(world):
+    # Route 53 publishes health-check metrics only in us-east-1: the region's alarm lives there.
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    check = alarm_name("dev", REGION, "health-check")
+    cloudwatch.put_metric_alarm(AlarmName=check, Namespace="AWS/Route53", MetricName="HealthCheckStatus",
+                                Statistic="Minimum", Period=60, EvaluationPeriods=1, Threshold=1,
+                                ComparisonOperator="LessThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=check, StateValue="ALARM", StateReason="the region does not answer")
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    assert f"failed at shift-10: gate closed in {REGION}: green has 2 healthy targets (needs 1), alarms in ALARM: {check}" in str(caught.value)
+    assert world.weights() == {"blue": 100, "green": 0}

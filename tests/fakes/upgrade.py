@@ -21,7 +21,7 @@ from stacks.loader import parse_stack_config
 from stacks.node_groups import cluster_nodes
 from stacks.outputs_model import RegionOutputs, StackOutputs, UpgradeOutputs
 from stacks.slots import forward_weights, new_slot_config
-from stacks.upgrade_aws import AwsFleet
+from serve_apps.upgrade_aws import AwsFleet
 from stacks.upgrade_plan import STEP_NAMES
 
 

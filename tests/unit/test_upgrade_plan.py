@@ -6,7 +6,7 @@ import pytest
 
 from stacks.loader import parse_stack_config
 from stacks.upgrade_plan import STEPS, change_of, config_paths, live_config, retired, rolled_back, safe_weight, with_weight
-from stacks.upgrade_runner import AutomationRunner
+from serve_apps.upgrade_runner import AutomationRunner
 from tests.fakes.environments import stack_config, write_stack
 
 

@@ -2,7 +2,7 @@
 
     fleet = AwsFleet()
     fleet.healthy_targets("us-east-1", target_group_arn)      # elbv2 DescribeTargetHealth: targets `healthy`
-    fleet.firing_alarms("us-east-1", names)                   # CloudWatch DescribeAlarms, StateValue ALARM
+    fleet.firing_alarms("prod", "us-east-1", names)           # CloudWatch DescribeAlarms, StateValue ALARM
     fleet.drain_workers("us-east-1", ["rayfleet-prod-us-east-1-cpu-spot", ...])
 
 Draining sets each worker ASG's minimum, maximum and desired capacity to 0. AWS
@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from components.errors import RayfleetError
+from serve_apps.environment_status import boto_client, read_alarms, read_targets
 from stacks.upgrade_plan import AsgSize
 
 #: IAM actions the upgrade needs besides `pulumi up`'s, next to the code that calls them.
@@ -48,27 +49,13 @@ class AwsFleet:
         self.sleep, self.clock, self.progress = sleep, clock, progress
 
     def healthy_targets(self, region: str, target_group_arn: str) -> int:
-        import boto3
+        return read_targets(boto_client("elbv2", region), target_group_arn)[0]
 
-        answer = boto3.client("elbv2", region_name=region).describe_target_health(TargetGroupArn=target_group_arn)
-        return sum(1 for t in answer["TargetHealthDescriptions"] if t["TargetHealth"]["State"] == "healthy")
-
-    def firing_alarms(self, region: str, names: list[str]) -> list[str]:
-        """Which of the alarms `names` of `region` are in ALARM."""
-        import boto3
-
-        pages = boto3.client("cloudwatch", region_name=region).get_paginator("describe_alarms").paginate(
-            AlarmNames=names, StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"]
-        )
-        # AWS applies both filters; the name and state are checked again here so that a server that applies
-        # only some (moto) cannot open a gate on an alarm that fires, nor close it on another's.
-        return sorted(
-            a["AlarmName"]
-            for page in pages
-            for kind in ("MetricAlarms", "CompositeAlarms")
-            for a in page.get(kind, [])
-            if a["StateValue"] == "ALARM" and a["AlarmName"] in names
-        )
+    def firing_alarms(self, env: str, region: str, names: list[str]) -> list[str]:
+        """Which of the alarms `names` of `env` watching `region` are in ALARM: `rayfleet status`'s reading, in
+        the region and in us-east-1, where Route 53's health-check alarms live."""
+        return [alarm.name for alarm in read_alarms(boto_client, env, region)
+                if alarm.name in names and alarm.state == "ALARM"]
 
     def worker_sizes(self, region: str, asg_names: list[str]) -> dict[str, AsgSize]:
         """Each ASG's minimum, maximum and desired capacity now."""

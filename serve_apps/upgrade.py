@@ -4,9 +4,9 @@
     upgrade.start(cfg)      # or .resume(cfg), .rollback(cfg)
 
 - `StackRunner` writes the stack config and runs `pulumi up` (the Automation API in
-  stacks/upgrade_runner.py; a fake in the tests);
+  serve_apps/upgrade_runner.py; a fake in the tests);
 - `SlotServe` deploys the Serve config to a slot and drains a slot's Serve (the deployer);
-- `Fleet` reads what the gates need from AWS and drains a slot's workers (stacks/upgrade_aws.py).
+- `Fleet` reads what the gates need from AWS and drains a slot's workers (serve_apps/upgrade_aws.py).
 
 The state is saved after every step, so a failed upgrade resumes at the step
 that failed, or rolls back from there. A failure leaves traffic on a slot that
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from components.alarms.plan import slot_serving_alarm_names
+from components.alarms.plan import alarm_name, slot_serving_alarm_names
 from components.errors import RayfleetError
 from stacks.cluster_args import min_healthy_targets
 from stacks.config import EnvironmentConfig
@@ -73,8 +73,8 @@ class SlotServe(Protocol):
 class Fleet(Protocol):
     def healthy_targets(self, region: str, target_group_arn: str) -> int: ...
 
-    def firing_alarms(self, region: str, names: list[str]) -> list[str]:
-        """Which of the alarms `names` in `region` are in ALARM."""
+    def firing_alarms(self, env: str, region: str, names: list[str]) -> list[str]:
+        """Which of the alarms `names` of `env` watching `region` are in ALARM."""
         ...
 
     def worker_sizes(self, region: str, asg_names: list[str]) -> dict[str, AsgSize]:
@@ -280,9 +280,11 @@ class Upgrade:
         need = max(1, min_healthy_targets(mid))
         for region in self._regions(mid):
             healthy = self.fleet.healthy_targets(region, _target_group(self._new_slot(outputs, region), region))
-            # The new slot's own serving alarms: the live slot's (its drift, its share of the 5xx) say
-            # nothing of the slot that takes the traffic.
-            firing = self.fleet.firing_alarms(region, slot_serving_alarm_names(state.env, region, state.to_slot))
+            # The new slot's own serving alarms and the region's Route 53 health check: the live slot's
+            # (its drift, its share of the 5xx) say nothing of the slot that takes the traffic.
+            names = [*slot_serving_alarm_names(state.env, region, state.to_slot),
+                     alarm_name(state.env, region, "health-check")]
+            firing = self.fleet.firing_alarms(state.env, region, names)
             if healthy < need or firing:
                 raise UpgradeError(
                     f"gate closed in {region}: {state.to_slot} has {healthy} healthy targets (needs {need})"
