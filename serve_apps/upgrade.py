@@ -46,6 +46,7 @@ from stacks.upgrade_plan import (
     safe_weight,
     with_weight,
 )
+from stacks.upgrade_plan import step as _step  # `step` is the walk's own name for the step at hand
 
 
 class StackRunner(Protocol):
@@ -235,9 +236,12 @@ class Upgrade:
             self.fleet.drain_workers(region, names)
 
     def _fail(self, step: Step, state: UpgradeState, err: Exception) -> None:
-        state.failed, state.error, state.status = step.name, str(err), "failed"
-        self.store.save(state)
         weight = safe_weight(step)
+        state.failed, state.error, state.status = step.name, str(err), "failed"
+        # Traffic falls back to `weight`: the traffic steps above it are undone, so a resume walks them
+        # again (0 -> 10 -> 50), never 0 -> 50 at once.
+        state.done = [name for name in state.done if not (_step(name).kind == "shift" and _step(name).weight > weight)]
+        self.store.save(state)
         where = f"all traffic on {state.from_slot}" if weight == 0 else f"all traffic on {state.to_slot}"
         if state.weight != weight or step.kind == "shift":
             try:

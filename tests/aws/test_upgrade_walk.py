@@ -206,9 +206,21 @@ def test_resume_continues_at_the_step_that_failed(world):
     world.fail_at, world.lines = None, []
     state = _upgrade(world).resume("dev")
     steps_run = [line.split(":")[0] for line in world.lines if line.split(":")[0] in STEP_NAMES]
-    assert world.lines[0] == "resuming at shift-50"
-    assert steps_run == ["shift-50", "shift-100", "drain", "retire"]
+    # The failure returned all traffic to blue: the resume walks the traffic steps again from 10 %.
+    assert world.lines[0] == "resuming at shift-10"
+    assert steps_run == ["shift-10", "shift-50", "shift-100", "drain", "retire"]
     assert state.status == "finished" and world.cfg.slot == "green"
+
+
+def test_a_resume_after_traffic_fell_back_never_jumps_past_a_traffic_step(world):
+    world.fail_at, world.applied_before_failing = "shift-50", True
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    assert world.store.load().done == ["bring-up", "deploy-serve"]
+    world.fail_at, before = None, len(world.applied)
+    _upgrade(world).resume("dev")
+    weights = [c["rayfleet:upgrade"]["weight"] for c in world.applied[before:] if "rayfleet:upgrade" in c]
+    assert weights == [10, 50, 100]
 
 
 @pytest.mark.parametrize("step", ["shift-50", "drain", "retire"])
