@@ -62,7 +62,7 @@ class AwsFleet:
         import boto3
 
         groups = boto3.client("autoscaling", region_name=region).describe_auto_scaling_groups(
-            AutoScalingGroupNames=asg_names)["AutoScalingGroups"]
+            AutoScalingGroupNames=_named(region, asg_names))["AutoScalingGroups"]
         return {g["AutoScalingGroupName"]: AsgSize(min=g["MinSize"], max=g["MaxSize"], desired=g["DesiredCapacity"])
                 for g in groups}
 
@@ -79,7 +79,7 @@ class AwsFleet:
         import boto3
 
         autoscaling = boto3.client("autoscaling", region_name=region)
-        for name in asg_names:
+        for name in _named(region, asg_names):
             autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=0, DesiredCapacity=0)
         deadline = self.clock() + self.drain_timeout_seconds
         while (left := self._instances(autoscaling, asg_names)) > 0:
@@ -96,3 +96,14 @@ class AwsFleet:
     def _instances(autoscaling, asg_names: list[str]) -> int:
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=asg_names)["AutoScalingGroups"]
         return sum(len(g.get("Instances", [])) for g in groups)
+
+
+def _named(region: str, asg_names: list[str]) -> list[str]:
+    """The names, never none: DescribeAutoScalingGroups without names describes every group of the region."""
+    if not asg_names:
+        raise RayfleetError(
+            f"no worker ASGs of the old slot in {region}: the stack outputs name none (regions.{region}.workerAsgs), "
+            f"and without names Auto Scaling would answer for every group of the region. Fix: run `pulumi up` so the "
+            f"outputs list them, then --resume"
+        )
+    return asg_names

@@ -47,3 +47,25 @@ def test_workers_that_never_leave_stop_the_drain_with_the_fix(aws_credentials):
         "Fix: look at their rayfleet-drain lifecycle actions (`aws autoscaling describe-scaling-activities`), "
         "then --resume"
     )
+
+
+def test_draining_no_named_workers_is_an_error_not_every_group_of_the_region(aws_credentials):
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        ec2.create_launch_template(LaunchTemplateName="other", LaunchTemplateData={"ImageId": AMI, "InstanceType": "m6i.large"})
+        autoscaling = boto3.client("autoscaling", region_name=REGION)
+        autoscaling.create_auto_scaling_group(AutoScalingGroupName="someone-elses", MinSize=1, MaxSize=2, DesiredCapacity=1,
+                                              LaunchTemplate={"LaunchTemplateName": "other"}, AvailabilityZones=[f"{REGION}a"])
+        now = [0.0]
+        fleet = AwsFleet(drain_timeout_seconds=30, poll_seconds=10, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                         clock=lambda: now[0])
+        for call in (lambda: fleet.worker_sizes(REGION, []), lambda: fleet.drain_workers(REGION, [])):
+            with pytest.raises(RayfleetError) as caught:
+                call()
+            assert str(caught.value) == (
+                "no worker ASGs of the old slot in us-west-2: the stack outputs name none "
+                "(regions.us-west-2.workerAsgs), and without names Auto Scaling would answer for every group of the "
+                "region. Fix: run `pulumi up` so the outputs list them, then --resume"
+            )
+        group = autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (1, 2, 1)

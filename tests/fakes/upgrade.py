@@ -140,6 +140,8 @@ class ScaleInFleet(AwsFleet):
     def drain_workers(self, region: str, asg_names: list[str]) -> None:
         import boto3
 
+        if not asg_names:
+            return super().drain_workers(region, asg_names)
         autoscaling = boto3.client("autoscaling", region_name=region)
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=asg_names)["AutoScalingGroups"]
         try:
