@@ -195,6 +195,13 @@ class Upgrade:
             self.report(f"{step.name}: {describe(step, state)}")
             try:
                 self._run(step, state)
+            except KeyboardInterrupt:
+                # Ctrl-C in a gate's wait or a settle: traffic goes where a failure would put it, then stop.
+                try:
+                    self._fail(step, state, UpgradeError("interrupted"))
+                except UpgradeError as failed:
+                    self.report(str(failed))
+                raise
             except Exception as err:  # noqa: BLE001 - any failure of a step leaves traffic safe first
                 self._fail(step, state, err)
             state.done.append(step.name)

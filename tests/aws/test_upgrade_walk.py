@@ -380,3 +380,22 @@ def test_the_regions_route53_health_check_alarm_in_us_east_1_closes_the_gate(wor
         _upgrade(world).start(_file_asks_for(world, "2.60.1"))
     assert f"failed at shift-10: gate closed in {REGION}: green has 2 healthy targets (needs 1), alarms in ALARM: {check}" in str(caught.value)
     assert world.weights() == {"blue": 100, "green": 0}
+
+
+def test_ctrl_c_while_a_traffic_step_settles_returns_traffic_to_blue_then_stops(world):
+    upgrade = _upgrade(world)
+
+    def interrupted_at_fifty(seconds):
+        if world.step == "shift-50":
+            raise KeyboardInterrupt
+
+    upgrade.sleep = interrupted_at_fifty
+    with pytest.raises(KeyboardInterrupt):
+        upgrade.start(_file_asks_for(world, "2.60.1"))
+    assert world.weights() == {"blue": 100, "green": 0}
+    state = world.store.load()
+    assert (state.status, state.failed, state.error, state.weight) == ("failed", "shift-50", "interrupted", 0)
+    assert world.lines[-1] == (
+        "upgrade of dev failed at shift-50: interrupted; all traffic on blue. Fix: remove the cause, then "
+        "`rayfleet upgrade --env dev --resume`, or `--rollback` to return to blue"
+    )
