@@ -69,3 +69,21 @@ def test_draining_no_named_workers_is_an_error_not_every_group_of_the_region(aws
             )
         group = autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]
     assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (1, 2, 1)
+
+
+def test_the_new_slots_serve_deploys_go_to_its_own_clusters_history(monkeypatch, tmp_path):
+    from serve_apps import upgrade_serve
+    from serve_apps.history import History
+    from serve_apps.targets import Target
+    from stacks.loader import parse_stack_config
+    from tests.fakes.environments import stack_config
+
+    monkeypatch.setenv("RAYFLEET_HOME", str(tmp_path))
+    cfg = parse_stack_config("dev", stack_config("dev"), source="test")
+    rendered = type("Rendered", (), {"config": {"applications": []}})()
+    live_history = History.for_target("dev-us-west-2")  # what env_targets keys: the live slot's
+    monkeypatch.setattr(upgrade_serve, "_targets", lambda *a, **k: [Target("dev/us-west-2", None, live_history, rendered)])
+    used = []
+    monkeypatch.setattr(upgrade_serve.deployer, "deploy", lambda *a, history, **k: used.append(history.folder))
+    ClusterSlotServe().deploy(cfg, REGION, RegionOutputs(cluster_name="rayfleet-dev-us-west-2-green"))
+    assert used == [tmp_path / "deployments" / "rayfleet-dev-us-west-2-green"]
