@@ -32,6 +32,9 @@ def upgrade(
 
     if sum((dry_run, resume, rollback)) > 1:
         raise RayfleetError("give at most one of --dry-run, --resume and --rollback")
+    if settle < 0:
+        raise RayfleetError(f"--settle {settle:g}: the seconds each traffic step holds cannot be negative. "
+                            f"Fix: pass --settle 0 or more (each step holds at least evaluationMinutes x 60 s anyway)")
     cfg = load(env, file)
     _check_region(cfg, region)
     path = stack_file(env, file)

@@ -77,3 +77,14 @@ def test_readme_shows_the_dry_run_as_the_command_prints_it():
 
     readme = (ROOT / "README.md").read_text()
     assert "```text\n$ rayfleet upgrade --env dev --dry-run\n" + "\n".join(STEPS) + "\n```" in readme
+
+
+def test_a_negative_settle_is_refused_with_the_fix(cli, ray_version_change):
+    stack, _, env = ray_version_change
+    run = cli("upgrade", "--file", str(stack), "--settle", "-5", env=env)
+    assert run.code == 1
+    assert run.err.strip() == (
+        "error: --settle -5: the seconds each traffic step holds cannot be negative. "
+        "Fix: pass --settle 0 or more (each step holds at least evaluationMinutes x 60 s anyway)"
+    )
+
