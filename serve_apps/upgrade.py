@@ -98,7 +98,16 @@ class StateStore:
     path: Path
 
     def load(self) -> UpgradeState | None:
-        return UpgradeState.model_validate_json(self.path.read_text()) if self.path.is_file() else None
+        if not self.path.is_file():
+            return None
+        try:
+            return UpgradeState.model_validate_json(self.path.read_text())
+        except ValueError as err:  # pydantic's ValidationError: not JSON, or not an upgrade's state
+            first = str(err).splitlines()[0]
+            raise UpgradeError(
+                f"the upgrade state {self.path} cannot be read ({first}). Fix: put back the file the upgrade "
+                f"wrote (it is saved after every step), or, if the stack's outputs show no `upgrade`, delete it"
+            ) from None
 
     def save(self, state: UpgradeState) -> None:
         # Written beside the file, then renamed over it (atomic on POSIX): an interrupted save leaves the

@@ -88,3 +88,17 @@ def test_a_negative_settle_is_refused_with_the_fix(cli, ray_version_change):
         "Fix: pass --settle 0 or more (each step holds at least evaluationMinutes x 60 s anyway)"
     )
 
+
+def test_a_corrupt_state_file_is_one_line_with_the_fix(cli, ray_version_change, tmp_path):
+    stack, _, env = ray_version_change
+    state = tmp_path / "home" / "upgrades" / "dev.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"env": "dev", "from_sl')
+    run = cli("upgrade", "--file", str(stack), "--resume", env=env)
+    assert run.code == 1
+    assert run.err.strip().startswith(f"error: the upgrade state {state} cannot be read (1 validation error for UpgradeState)")
+    assert run.err.strip().endswith(
+        "Fix: put back the file the upgrade wrote (it is saved after every step), or, if the stack's outputs show "
+        "no `upgrade`, delete it"
+    )
+    assert "Traceback" not in run.err
