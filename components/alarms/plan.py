@@ -168,17 +168,7 @@ def ingress_alarms(
             treat_missing_data="notBreaching",
             evaluation_periods=minutes,
         ),
-        AlarmPlan(
-            name=alarm_name(env, region, "p99-latency"),
-            what="p99-latency",
-            region=region,
-            description=f"Targets' p99 response time above {t.latency_p99_seconds:g} s for {minutes} min",
-            metrics=(Metric(ELB_NAMESPACE, "TargetResponseTime", lb, "p99"),),
-            comparison="GreaterThanThreshold",
-            threshold=t.latency_p99_seconds,
-            treat_missing_data="notBreaching",
-            evaluation_periods=minutes,
-        ),
+        p99_alarm(env, region, lb, "Targets'", t),
     ]
     if min_healthy_targets > 0:  # apps that may all scale to zero need no target: a cold start is no outage
         alarms.append(healthy_targets_alarm(env, region, load_balancer, target_group, min_healthy_targets, t))
@@ -215,18 +205,23 @@ def slot_serving_alarms(env: str, region: str, load_balancer: Any, target_group:
             treat_missing_data="notBreaching",
             evaluation_periods=minutes,
         ),
-        AlarmPlan(
-            name=alarm_name(env, region, "p99-latency"),
-            what="p99-latency",
-            region=region,
-            description=f"The target group's p99 response time above {t.latency_p99_seconds:g} s for {minutes} min",
-            metrics=(Metric(ELB_NAMESPACE, "TargetResponseTime", tg, "p99"),),
-            comparison="GreaterThanThreshold",
-            threshold=t.latency_p99_seconds,
-            treat_missing_data="notBreaching",
-            evaluation_periods=minutes,
-        ),
+        p99_alarm(env, region, tg, "The target group's", t),
     ]
+
+
+def p99_alarm(env: str, region: str, dimensions: Mapping[str, Any], whose: str, t: Thresholds) -> AlarmPlan:
+    """The targets' p99 response time (TargetResponseTime) under `dimensions`: a load balancer, or one target group."""
+    return AlarmPlan(
+        name=alarm_name(env, region, "p99-latency"),
+        what="p99-latency",
+        region=region,
+        description=f"{whose} p99 response time above {t.latency_p99_seconds:g} s for {t.evaluation_minutes} min",
+        metrics=(Metric(ELB_NAMESPACE, "TargetResponseTime", dimensions, "p99"),),
+        comparison="GreaterThanThreshold",
+        threshold=t.latency_p99_seconds,
+        treat_missing_data="notBreaching",
+        evaluation_periods=t.evaluation_minutes,
+    )
 
 
 def slot_serving_alarm_names(env: str, region: str, slot: str) -> list[str]:
