@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from components.alarms.plan import alarm_name, slot_serving_alarm_names
+from components.alarms.plan import HEALTH_CHECK, alarm_name, slot_serving_alarm_names
 from components.errors import RayfleetError
 from stacks.cluster_args import min_healthy_targets
 from stacks.config import EnvironmentConfig
@@ -303,7 +303,7 @@ class Upgrade:
             # The new slot's own serving alarms and the region's Route 53 health check: the live slot's
             # (its drift, its share of the 5xx) say nothing of the slot that takes the traffic.
             names = [*slot_serving_alarm_names(state.env, region, state.to_slot),
-                     alarm_name(state.env, region, "health-check")]
+                     alarm_name(state.env, region, HEALTH_CHECK)]
             firing = self.fleet.firing_alarms(state.env, region, names)
             if healthy < need or firing:
                 raise UpgradeError(

@@ -175,6 +175,8 @@ def ingress_alarms(
     return alarms
 
 
+#: The `what` of a region's Route 53 health-check alarm (in ROUTE53_METRICS_REGION).
+HEALTH_CHECK = "health-check"
 #: A slot's alarms on its own target group: what the upgrade's traffic gate reads of the new slot.
 SERVING_ALARMS = ("5xx-ratio", "p99-latency", "healthy-targets")
 
@@ -270,8 +272,8 @@ def error_ratio_expression() -> str:
 def health_check_alarm(env: str, region: str, health_check_id: Any, t: Thresholds) -> AlarmPlan:
     """Route 53's health check of `region` failing; the alarm lives in ROUTE53_METRICS_REGION whatever `region`."""
     return AlarmPlan(
-        name=alarm_name(env, region, "health-check"),
-        what="health-check",
+        name=alarm_name(env, region, HEALTH_CHECK),
+        what=HEALTH_CHECK,
         region=ROUTE53_METRICS_REGION,
         description=f"Route 53 finds {region} unable to serve its applications for {t.evaluation_minutes} min",
         metrics=(Metric(ROUTE53_NAMESPACE, "HealthCheckStatus", {"HealthCheckId": health_check_id}, "Minimum"),),
