@@ -193,9 +193,13 @@ def _read_ray(status: RegionStatus, dashboard_url: str | None, secret_arn: str |
 def _read_targets(status: RegionStatus, elbv2: Any, target_group_arn: str | None) -> None:
     if not target_group_arn:
         raise RayfleetError("the stack outputs lack targetGroupArn (stack deployed by an older rayfleet)")
+    status.targets = read_targets(elbv2, target_group_arn)
+
+
+def read_targets(elbv2: Any, target_group_arn: str) -> tuple[int, int]:
+    """(healthy, registered) targets of a target group."""
     health = elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
-    healthy = sum(1 for target in health if target["TargetHealth"]["State"] == "healthy")
-    status.targets = (healthy, len(health))
+    return sum(1 for target in health if target["TargetHealth"]["State"] == "healthy"), len(health)
 
 
 def read_alarms(client: Client, env: str, region: str) -> list[Alarm]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from components.errors import RayfleetError
 from serve_apps import deployer
+from serve_apps.history import History
 from serve_apps.targets import env_targets
 from stacks.config import EnvironmentConfig
 from stacks.outputs_model import RegionOutputs, StackOutputs
@@ -32,7 +33,9 @@ class ClusterSlotServe:
         deployer.deploy(
             target.dashboard,
             target.rendered.config,
-            history=target.history,
+            # Per slot cluster: `env_targets` keys the history by environment and region, which is the
+            # live slot's; a new slot's deploys would become the live slot's rollback targets.
+            history=History.for_target(_cluster_name(outputs, region)),
             # A new slot runs nothing yet; an old one being restored runs nothing else.
             confirm_removal=lambda names: False,
             timeout_s=self.timeout_s,
@@ -47,6 +50,12 @@ class ClusterSlotServe:
 
         token = dashboard_token(outputs.dashboard_token_secret_arn, region) if outputs.dashboard_token_secret_arn else None
         Dashboard(outputs.dashboard_url, token).delete_applications()
+
+
+def _cluster_name(outputs: RegionOutputs, region: str) -> str:
+    if not outputs.cluster_name:
+        raise RayfleetError(f"the stack outputs lack clusterName of the slot cluster in {region}")
+    return outputs.cluster_name
 
 
 def _targets(cfg: EnvironmentConfig, region: str, outputs: RegionOutputs, *, upload: bool):

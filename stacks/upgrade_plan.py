@@ -2,12 +2,12 @@
 
     >>> [s.name for s in STEPS]
     ['bring-up', 'deploy-serve', 'shift-10', 'shift-50', 'shift-100', 'drain', 'retire']
-    >>> start_config(config, {"rayVersion": "2.60.1"})["rayfleet:upgrade"]
+    >>> with_weight({}, {"rayVersion": "2.60.1"}, 0)["rayfleet:upgrade"]
     {'cluster': {'rayVersion': '2.60.1'}, 'weight': 0}
 
 An upgrade brings the new slot up beside the live one at weight 0, deploys the
 Serve config to it, moves traffic in steps (each gated by the new slot's healthy
-targets and the environment's alarms), drains the old slot (Serve first, then
+targets and its own serving alarms), drains the old slot (Serve first, then
 its workers through the rayfleet-drain hook) and retires it: the new slot
 becomes `rayfleet:slot` and its cluster `rayfleet:cluster`. Each step's
 configuration is the stack config (`rayfleet:` keys as in the stack file), so
@@ -65,6 +65,16 @@ def step(name: str) -> Step:
     return STEPS[STEP_NAMES.index(name)]
 
 
+class AsgSize(BaseModel):
+    """One Auto Scaling group's sizes, as the drain found them: what a rollback gives back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: int
+    max: int
+    desired: int
+
+
 class UpgradeState(BaseModel):
     """What an upgrade has done so far: written after every step, read by --resume and --rollback."""
 
@@ -82,6 +92,8 @@ class UpgradeState(BaseModel):
     done: list[str] = []
     #: The new slot's percent of traffic in the last config `pulumi up` applied.
     weight: int = 0
+    #: The old slot's worker ASGs' sizes before the drain emptied them, by region and ASG name.
+    old_worker_sizes: dict[str, dict[str, AsgSize]] = {}
     failed: str | None = None
     error: str | None = None
     status: Literal["running", "failed", "finished", "rolled-back"] = "running"
@@ -175,7 +187,7 @@ def describe(s: Step, state: UpgradeState) -> str:
         return f"deploy the Serve config to {new} and wait until every application is RUNNING"
     if s.kind == "shift":
         return (f"move {s.weight}% of traffic to {new}; gate: {new}'s healthy targets, "
-                f"and no alarm of {state.env} in ALARM")
+                f"and no serving alarm of {new} in ALARM")
     if s.kind == "drain":
         return f"drain {old}: delete its Serve applications, then its workers leave through the rayfleet-drain hook"
     return f"retire {old}: {new} becomes the only slot (rayfleet:slot: {new}, Ray {state.to_version})"
@@ -190,14 +202,32 @@ _ABSENT = object()
 def config_paths(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """What turns `before` into `after`, as Pulumi config paths: (path -> leaf value to set, paths to remove).
 
+    Removals come first, in order: a list that shrinks loses its last indices first (`config rm --path`
+    on `l[1]` shifts `l[2]` down to `l[1]`), and a key or item that goes is removed whole, not leaf by leaf.
+
     >>> config_paths({"rayfleet:upgrade": {"weight": 10}}, {"rayfleet:upgrade": {"weight": 50}})
     ({'rayfleet:upgrade.weight': 50}, [])
+    >>> config_paths({"rayfleet:x": {"l": [1, 2, 3]}}, {"rayfleet:x": {"l": [1]}})[1]
+    ['rayfleet:x.l[2]', 'rayfleet:x.l[1]']
     """
     old, new = dict(_leaves(before)), dict(_leaves(after))
     sets = {path: value for path, value in new.items() if old.get(path, _ABSENT) != value}
-    removed = [key for key in before if key not in after]
-    removed += [p for p in old if p not in new and not any(p.startswith(k + ".") or p == k for k in removed)]
-    return sets, removed
+    return sets, _removals(before, after, "")
+
+
+def _removals(before: Any, after: Any, path: str) -> list[str]:
+    """The paths of `before` that `after` no longer has, each removed whole, a list's from its end."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key, item in before.items():
+            at = f"{path}.{key}" if path else str(key)
+            out += [at] if key not in after else _removals(item, after[key], at)
+        return out
+    if isinstance(before, list) and isinstance(after, list):
+        kept = [p for i in range(min(len(before), len(after))) for p in _removals(before[i], after[i], f"{path}[{i}]")]
+        return kept + [f"{path}[{i}]" for i in range(len(before) - 1, len(after) - 1, -1)]
+    # A container that becomes a leaf, or a leaf that becomes one: the set writes the new value whole.
+    return [path] if isinstance(before, (dict, list)) and before and not isinstance(after, type(before)) else []
 
 
 def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:

@@ -68,7 +68,8 @@ class Alerts(pulumi.ComponentResource):
         args, slot = self.args, self.args.next_slot
         if slot is None or args.ingress is None:
             return []
-        own = []
+        own = plan.slot_serving_alarms(args.env, args.region, args.ingress.load_balancer_arn_suffix,
+                                       slot.target_group_arn_suffix, args.thresholds)
         if args.ingress.min_healthy_targets > 0:
             own.append(plan.healthy_targets_alarm(args.env, args.region, args.ingress.load_balancer_arn_suffix,
                                                   slot.target_group_arn_suffix, args.ingress.min_healthy_targets,

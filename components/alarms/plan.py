@@ -168,21 +168,67 @@ def ingress_alarms(
             treat_missing_data="notBreaching",
             evaluation_periods=minutes,
         ),
-        AlarmPlan(
-            name=alarm_name(env, region, "p99-latency"),
-            what="p99-latency",
-            region=region,
-            description=f"Targets' p99 response time above {t.latency_p99_seconds:g} s for {minutes} min",
-            metrics=(Metric(ELB_NAMESPACE, "TargetResponseTime", lb, "p99"),),
-            comparison="GreaterThanThreshold",
-            threshold=t.latency_p99_seconds,
-            treat_missing_data="notBreaching",
-            evaluation_periods=minutes,
-        ),
+        p99_alarm(env, region, lb, "Targets'", t),
     ]
     if min_healthy_targets > 0:  # apps that may all scale to zero need no target: a cold start is no outage
         alarms.append(healthy_targets_alarm(env, region, load_balancer, target_group, min_healthy_targets, t))
     return alarms
+
+
+#: The `what` of a region's Route 53 health-check alarm (in ROUTE53_METRICS_REGION).
+HEALTH_CHECK = "health-check"
+#: A slot's alarms on its own target group: what the upgrade's traffic gate reads of the new slot.
+SERVING_ALARMS = ("5xx-ratio", "p99-latency", "healthy-targets")
+
+
+def slot_serving_alarms(env: str, region: str, load_balancer: Any, target_group: Any, t: Thresholds) -> list[AlarmPlan]:
+    """One target group's 5xx ratio and p99 latency: a slot's own share of the load balancer's traffic.
+
+    Per target group, the ALB publishes RequestCount, HTTPCode_Target_5XX_Count and TargetResponseTime
+    (dimensions TargetGroup and LoadBalancer); its own 5xx (HTTPCode_ELB_5XX_Count) are per load balancer
+    only, so a slot's ratio counts its targets' answers.
+    """
+    tg = {"TargetGroup": target_group, "LoadBalancer": load_balancer}
+    minutes = t.evaluation_minutes
+    ratio = "IF(FILL(requests, 0) >= %d, 100 * FILL(targets, 0) / FILL(requests, 0), 0)" % MIN_REQUESTS_FOR_RATIO
+    return [
+        AlarmPlan(
+            name=alarm_name(env, region, "5xx-ratio"),
+            what="5xx-ratio",
+            region=region,
+            description=f"More than {t.error_rate_percent:g}% of the target group's requests answered 5xx for {minutes} min",
+            metrics=(
+                Metric(ELB_NAMESPACE, "HTTPCode_Target_5XX_Count", tg, "Sum", "targets"),
+                Metric(ELB_NAMESPACE, "RequestCount", tg, "Sum", "requests"),
+            ),
+            expression=ratio,
+            comparison="GreaterThanThreshold",
+            threshold=t.error_rate_percent,
+            treat_missing_data="notBreaching",
+            evaluation_periods=minutes,
+        ),
+        p99_alarm(env, region, tg, "The target group's", t),
+    ]
+
+
+def p99_alarm(env: str, region: str, dimensions: Mapping[str, Any], whose: str, t: Thresholds) -> AlarmPlan:
+    """The targets' p99 response time (TargetResponseTime) under `dimensions`: a load balancer, or one target group."""
+    return AlarmPlan(
+        name=alarm_name(env, region, "p99-latency"),
+        what="p99-latency",
+        region=region,
+        description=f"{whose} p99 response time above {t.latency_p99_seconds:g} s for {t.evaluation_minutes} min",
+        metrics=(Metric(ELB_NAMESPACE, "TargetResponseTime", dimensions, "p99"),),
+        comparison="GreaterThanThreshold",
+        threshold=t.latency_p99_seconds,
+        treat_missing_data="notBreaching",
+        evaluation_periods=t.evaluation_minutes,
+    )
+
+
+def slot_serving_alarm_names(env: str, region: str, slot: str) -> list[str]:
+    """The names `for_slot` gives a slot's SERVING_ALARMS in `region`."""
+    return [alarm_name(env, region, f"{slot}-{what}") for what in SERVING_ALARMS]
 
 
 def healthy_targets_alarm(
@@ -226,8 +272,8 @@ def error_ratio_expression() -> str:
 def health_check_alarm(env: str, region: str, health_check_id: Any, t: Thresholds) -> AlarmPlan:
     """Route 53's health check of `region` failing; the alarm lives in ROUTE53_METRICS_REGION whatever `region`."""
     return AlarmPlan(
-        name=alarm_name(env, region, "health-check"),
-        what="health-check",
+        name=alarm_name(env, region, HEALTH_CHECK),
+        what=HEALTH_CHECK,
         region=ROUTE53_METRICS_REGION,
         description=f"Route 53 finds {region} unable to serve its applications for {t.evaluation_minutes} min",
         metrics=(Metric(ROUTE53_NAMESPACE, "HealthCheckStatus", {"HealthCheckId": health_check_id}, "Minimum"),),

@@ -28,10 +28,13 @@ def upgrade(
     """Bring a new cluster slot up beside the live one, move traffic to it in gated steps, retire the old one."""
     from rayfleet.views.upgrade import upgrade_json, upgrade_steps_view
     from serve_apps.paths import rayfleet_home
-    from stacks.upgrade import StateStore, Upgrade
+    from serve_apps.upgrade import StateStore, Upgrade
 
     if sum((dry_run, resume, rollback)) > 1:
         raise RayfleetError("give at most one of --dry-run, --resume and --rollback")
+    if settle < 0:
+        raise RayfleetError(f"--settle {settle:g}: the seconds each traffic step holds cannot be negative. "
+                            f"Fix: pass --settle 0 or more (each step holds at least evaluationMinutes x 60 s anyway)")
     cfg = load(env, file)
     _check_region(cfg, region)
     path = stack_file(env, file)
@@ -67,7 +70,7 @@ def _check_region(cfg, region: str | None) -> None:
 
 
 def _runner(env: str, path: Path, outputs: Path | None, dry_run: bool, say):
-    from stacks.upgrade_runner import AutomationRunner, ReadOnlyStack
+    from serve_apps.upgrade_runner import AutomationRunner, ReadOnlyStack
 
     return ReadOnlyStack(env, path, outputs) if dry_run else AutomationRunner(env, path, on_output=say)
 
@@ -79,6 +82,6 @@ def _serve(dry_run: bool):
 
 
 def _fleet(dry_run: bool, say):
-    from stacks.upgrade_aws import AwsFleet
+    from serve_apps.upgrade_aws import AwsFleet
 
     return None if dry_run else AwsFleet(progress=say)

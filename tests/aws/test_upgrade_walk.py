@@ -14,16 +14,17 @@ from moto import mock_aws
 
 from components.alarms.plan import alarm_name
 from stacks.node_groups import cluster_nodes
-from stacks.upgrade import StateStore, Upgrade
-from stacks.upgrade_aws import AwsFleet
+from serve_apps.upgrade import StateStore, Upgrade
+from serve_apps.upgrade_aws import AwsFleet
 from stacks.upgrade_plan import STEP_NAMES, UpgradeError
 from tests.fakes.environments import stack_config
-from tests.fakes.upgrade import UpgradeWorld
+from tests.fakes.upgrade import ScaleInFleet, UpgradeWorld
 
 REGION = "us-west-2"
 #: An image moto knows in every region.
 AMI = "ami-12c6146b"
 ALARM = alarm_name("dev", REGION, "5xx-ratio")
+GREEN_5XX = alarm_name("dev", REGION, "green-5xx-ratio")
 
 
 def _instances(ec2, count: int) -> list[str]:
@@ -33,12 +34,14 @@ def _instances(ec2, count: int) -> list[str]:
 
 def _target_group(elbv2, vpc: str, name: str, instances: list[str]) -> str:
     arn = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8000, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8000} for i in instances])
+    if instances:
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": 8000} for i in instances])
     return arn
 
 
-def _worker_asgs(cfg) -> None:
-    """The old slot's worker ASGs, one instance each, as Auto Scaling holds them."""
+def _worker_asgs(cfg, target_group: str) -> None:
+    """The old slot's worker ASGs, one instance each, as Auto Scaling holds them, their instances the targets
+    of the old slot's target group: drained, it has none."""
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     ec2 = boto3.client("ec2", region_name=REGION)
     ec2.create_launch_template(LaunchTemplateName="workers", LaunchTemplateData={"ImageId": AMI, "InstanceType": "m6i.xlarge"})
@@ -47,6 +50,7 @@ def _worker_asgs(cfg) -> None:
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=asg.name, LaunchTemplate={"LaunchTemplateName": "workers"},
                 MinSize=1, MaxSize=4, DesiredCapacity=1, AvailabilityZones=[f"{REGION}a"],
+                TargetGroupARNs=[target_group],
             )
 
 
@@ -57,21 +61,23 @@ def world(aws_credentials, tmp_path):
         ec2 = boto3.client("ec2", region_name=REGION)
         elbv2 = boto3.client("elbv2", region_name=REGION)
         vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-        groups = {slot: _target_group(elbv2, vpc, f"rf-dev-{slot}", _instances(ec2, 2)) for slot in ("blue", "green")}
+        groups = {"blue": _target_group(elbv2, vpc, "rf-dev-blue", []),
+                  "green": _target_group(elbv2, vpc, "rf-dev-green", _instances(ec2, 2))}
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        cloudwatch.put_metric_alarm(
-            AlarmName=ALARM, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_ELB_5XX_Count", Statistic="Sum",
-            Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
-        )
-        cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="no 5xx")
+        for name in (ALARM, GREEN_5XX):
+            cloudwatch.put_metric_alarm(
+                AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+            )
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="no 5xx")
         world = UpgradeWorld(stack_config=stack_config("dev"), target_groups=groups)
-        _worker_asgs(world.cfg)
+        _worker_asgs(world.cfg, groups["blue"])
         world.store = StateStore(tmp_path / "upgrades" / "dev.json")
         yield world
 
 
 def _upgrade(world: UpgradeWorld) -> Upgrade:
-    return Upgrade(runner=world.runner, serve=world.serve, fleet=AwsFleet(sleep=lambda s: None, poll_seconds=0),
+    return Upgrade(runner=world.runner, serve=world.serve, fleet=ScaleInFleet(sleep=lambda s: None, poll_seconds=0),
                    store=world.store, report=world.report, settle_seconds=0, open_wait_seconds=0, sleep=lambda s: None)
 
 
@@ -104,6 +110,17 @@ def test_an_upgrade_walks_every_step_and_leaves_green_the_only_slot(world):
     assert {(g["MinSize"], g["DesiredCapacity"], len(g["Instances"])) for g in asgs} == {(0, 0, 0)}
 
 
+def test_the_drain_sets_the_workers_maximum_to_0_and_records_their_sizes(world):
+    # Ray's autoscaler keeps min_workers through the node provider, which sets desired capacity up to MaxSize.
+    state = _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    asgs = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert {g["MaxSize"] for g in asgs} == {0}
+    names = {g["AutoScalingGroupName"] for g in asgs}  # blue's worker ASGs, the only ones in moto
+    assert {n: s.model_dump() for n, s in state.old_worker_sizes[REGION].items()} == {
+        n: {"min": 1, "max": 4, "desired": 1} for n in names}
+    assert world.store.load().old_worker_sizes == state.old_worker_sizes
+
+
 # Each step, and how it fails there: a pulumi up that fails (at a traffic step, after the listener changed).
 FAILURES = [("bring-up", False), ("deploy-serve", False), ("shift-10", True), ("shift-50", True),
             ("shift-100", True), ("drain", False), ("retire", False)]
@@ -122,24 +139,42 @@ def test_a_failure_at_any_step_leaves_the_traffic_on_a_healthy_slot(world, step,
     assert world.store.load().failed == step
 
 
-def test_a_closed_gate_returns_all_traffic_to_blue_naming_what_closed_it(world):
+def test_a_green_whose_target_group_5xx_alarm_fires_stops_the_shift_and_leaves_traffic_on_blue(world):
     upgrade = _upgrade(world)
     original = upgrade._gate
 
-    def alarm_fires_at_fifty(state, mid, outputs):
+    def greens_5xx_fire_at_fifty(state, mid, outputs):
         if world.step == "shift-50" and world.weights()["green"] == 50:
             boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
-                AlarmName=ALARM, StateValue="ALARM", StateReason="5xx above 5 %")
+                AlarmName=GREEN_5XX, StateValue="ALARM", StateReason="green's targets answer 5xx")
         return original(state, mid, outputs)
 
-    upgrade._gate = alarm_fires_at_fifty
+    upgrade._gate = greens_5xx_fire_at_fifty
     with pytest.raises(UpgradeError) as caught:
         upgrade.start(_file_asks_for(world, "2.60.1"))
     assert world.weights() == {"blue": 100, "green": 0}
     assert (
-        f"failed at shift-50: gate closed in {REGION}: green has 2 healthy targets (needs 1), alarms in ALARM: {ALARM}; "
-        "all traffic on blue" in str(caught.value)
+        f"failed at shift-50: gate closed in {REGION}: green has 2 healthy targets (needs 1), alarms in ALARM: "
+        f"{GREEN_5XX}; all traffic on blue" in str(caught.value)
     )
+
+
+def test_the_live_slots_own_alarms_do_not_gate_the_new_slot(world):
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="blue's targets answer 5xx")
+    drift = alarm_name("dev", REGION, "drift-digits")
+    cloudwatch.put_metric_alarm(AlarmName=drift, Namespace="Rayfleet/dev", MetricName="Drift", Statistic="Maximum",
+                                Period=300, EvaluationPeriods=1, Threshold=0.2, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=drift, StateValue="ALARM", StateReason="blue's inputs drifted")
+    assert _upgrade(world).start(_file_asks_for(world, "2.60.1")).status == "finished"
+
+
+def test_each_traffic_step_settles_at_least_the_alarms_evaluation_range(world):
+    slept = []
+    upgrade = _upgrade(world)
+    upgrade.sleep = slept.append
+    upgrade.start(_file_asks_for(world, "2.60.1"))
+    assert slept == [world.cfg.observability.alarms.evaluation_minutes * 60] * 3
 
 
 def test_green_without_healthy_targets_takes_no_traffic(world):
@@ -171,9 +206,21 @@ def test_resume_continues_at_the_step_that_failed(world):
     world.fail_at, world.lines = None, []
     state = _upgrade(world).resume("dev")
     steps_run = [line.split(":")[0] for line in world.lines if line.split(":")[0] in STEP_NAMES]
-    assert world.lines[0] == "resuming at shift-50"
-    assert steps_run == ["shift-50", "shift-100", "drain", "retire"]
+    # The failure returned all traffic to blue: the resume walks the traffic steps again from 10 %.
+    assert world.lines[0] == "resuming at shift-10"
+    assert steps_run == ["shift-10", "shift-50", "shift-100", "drain", "retire"]
     assert state.status == "finished" and world.cfg.slot == "green"
+
+
+def test_a_resume_after_traffic_fell_back_never_jumps_past_a_traffic_step(world):
+    world.fail_at, world.applied_before_failing = "shift-50", True
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    assert world.store.load().done == ["bring-up", "deploy-serve"]
+    world.fail_at, before = None, len(world.applied)
+    _upgrade(world).resume("dev")
+    weights = [c["rayfleet:upgrade"]["weight"] for c in world.applied[before:] if "rayfleet:upgrade" in c]
+    assert weights == [10, 50, 100]
 
 
 @pytest.mark.parametrize("step", ["shift-50", "drain", "retire"])
@@ -190,6 +237,34 @@ def test_rollback_returns_all_traffic_to_blue_and_removes_green(world, step):
     assert (final.slot, final.cluster.ray_version, final.upgrade) == ("blue", "2.60.0", None)
     # A drained blue serves again before any traffic returns to it.
     assert (("blue", "rayfleet-dev-us-west-2") in world.deployed) == (step != "shift-50")
+
+
+def test_rollback_after_the_drain_restores_blues_workers_and_waits_for_its_targets(world):
+    world.fail_at = "retire"
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    fleet = AwsFleet()
+    assert fleet.healthy_targets(REGION, world.target_groups["blue"]) == 0  # drained: no target left
+    world.fail_at, world.lines = None, []
+    upgrade = _upgrade(world)
+    seen_before_weight_0 = []
+    original_up = world.up
+
+    def up(config):
+        if config.get("rayfleet:upgrade", {}).get("weight") == 0:
+            seen_before_weight_0.append(fleet.healthy_targets(REGION, world.target_groups["blue"]))
+        return original_up(config)
+
+    world.up = up
+    upgrade.open_wait_seconds, upgrade.poll_seconds = 60, 30
+    targets, polls = fleet.healthy_targets, []
+    # The restored workers register a poll late, as they would while they boot.
+    upgrade.fleet.healthy_targets = lambda region, arn: (polls.append(arn), 0 if len(polls) == 1 else targets(region, arn))[1]
+    upgrade.rollback("dev")
+    asgs = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert {(g["MinSize"], g["MaxSize"], g["DesiredCapacity"], len(g["Instances"])) for g in asgs} == {(1, 4, 1, 1)}
+    assert seen_before_weight_0 == [len(asgs)]
+    assert any(line.startswith("  waiting (30 s) for the blue in us-west-2 has 0 healthy targets") for line in world.lines)
 
 
 def test_an_upgrade_in_progress_must_be_resumed_or_rolled_back(world):
@@ -255,3 +330,72 @@ def test_the_gate_before_moving_traffic_waits_for_greens_alarms_to_clear(world):
     waits = [line for line in world.lines if line.startswith("  waiting")]
     assert waits == [f"  waiting (30 s) for the gate closed in {REGION}: green has 2 healthy targets (needs 1), "
                      f"alarms in ALARM: {green_alarm}"] * 2
+
+
+def test_start_refuses_a_stack_mid_upgrade_without_local_state(world, tmp_path):
+    world.fail_at, asks = "shift-10", _file_asks_for(world, "2.60.1")
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(asks)
+    world.fail_at, applied = None, len(world.applied)
+    world.store = StateStore(tmp_path / "elsewhere" / "dev.json")  # another machine: no state file
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(asks)
+    assert str(caught.value) == (
+        f"the stack dev is mid-upgrade (its outputs hold a new slot green, Ray 2.60.1, at weight 0%), but "
+        f"{world.store.path} holds no upgrade in progress. Fix: copy the state file from the machine that started "
+        f"the upgrade and run `rayfleet upgrade --env dev --resume`; or remove rayfleet:upgrade from the stack file "
+        f"and run `pulumi up` to return all traffic to the live slot"
+    )
+    assert len(world.applied) == applied and not world.store.path.exists()
+
+
+def test_an_interrupted_save_leaves_the_last_state_whole(world, monkeypatch):
+    world.fail_at = "shift-10"
+    with pytest.raises(UpgradeError):
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    before = world.store.load()
+    real_write = type(world.store.path).write_text
+
+    def write_half_then_die(path, text, *args, **kwargs):
+        real_write(path, text[: len(text) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(world.store.path), "write_text", write_half_then_die)
+    changed = before.model_copy(update={"weight": 50})
+    with pytest.raises(KeyboardInterrupt):
+        world.store.save(changed)
+    monkeypatch.undo()
+    assert world.store.load() == before
+
+
+def test_the_regions_route53_health_check_alarm_in_us_east_1_closes_the_gate(world):
+    # Route 53 publishes health-check metrics only in us-east-1: the region's alarm lives there.
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    check = alarm_name("dev", REGION, "health-check")
+    cloudwatch.put_metric_alarm(AlarmName=check, Namespace="AWS/Route53", MetricName="HealthCheckStatus",
+                                Statistic="Minimum", Period=60, EvaluationPeriods=1, Threshold=1,
+                                ComparisonOperator="LessThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=check, StateValue="ALARM", StateReason="the region does not answer")
+    with pytest.raises(UpgradeError) as caught:
+        _upgrade(world).start(_file_asks_for(world, "2.60.1"))
+    assert f"failed at shift-10: gate closed in {REGION}: green has 2 healthy targets (needs 1), alarms in ALARM: {check}" in str(caught.value)
+    assert world.weights() == {"blue": 100, "green": 0}
+
+
+def test_ctrl_c_while_a_traffic_step_settles_returns_traffic_to_blue_then_stops(world):
+    upgrade = _upgrade(world)
+
+    def interrupted_at_fifty(seconds):
+        if world.step == "shift-50":
+            raise KeyboardInterrupt
+
+    upgrade.sleep = interrupted_at_fifty
+    with pytest.raises(KeyboardInterrupt):
+        upgrade.start(_file_asks_for(world, "2.60.1"))
+    assert world.weights() == {"blue": 100, "green": 0}
+    state = world.store.load()
+    assert (state.status, state.failed, state.error, state.weight) == ("failed", "shift-50", "interrupted", 0)
+    assert world.lines[-1] == (
+        "upgrade of dev failed at shift-50: interrupted; all traffic on blue. Fix: remove the cause, then "
+        "`rayfleet upgrade --env dev --resume`, or `--rollback` to return to blue"
+    )

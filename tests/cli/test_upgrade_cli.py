@@ -12,9 +12,9 @@ STEPS = [
     "upgrade dev: Ray 2.60.0 (blue) -> Ray 2.60.1 (green)  (dry run: nothing is changed)",
     "  1. bring-up     bring up green (Ray 2.60.1) beside blue (Ray 2.60.0): pulumi up with rayfleet:upgrade at weight 0",
     "  2. deploy-serve deploy the Serve config to green and wait until every application is RUNNING",
-    "  3. shift-10     move 10% of traffic to green; gate: green's healthy targets, and no alarm of dev in ALARM",
-    "  4. shift-50     move 50% of traffic to green; gate: green's healthy targets, and no alarm of dev in ALARM",
-    "  5. shift-100    move 100% of traffic to green; gate: green's healthy targets, and no alarm of dev in ALARM",
+    "  3. shift-10     move 10% of traffic to green; gate: green's healthy targets, and no serving alarm of green in ALARM",
+    "  4. shift-50     move 50% of traffic to green; gate: green's healthy targets, and no serving alarm of green in ALARM",
+    "  5. shift-100    move 100% of traffic to green; gate: green's healthy targets, and no serving alarm of green in ALARM",
     "  6. drain        drain blue: delete its Serve applications, then its workers leave through the rayfleet-drain hook",
     "  7. retire       retire blue: green becomes the only slot (rayfleet:slot: green, Ray 2.60.1)",
 ]
@@ -77,3 +77,28 @@ def test_readme_shows_the_dry_run_as_the_command_prints_it():
 
     readme = (ROOT / "README.md").read_text()
     assert "```text\n$ rayfleet upgrade --env dev --dry-run\n" + "\n".join(STEPS) + "\n```" in readme
+
+
+def test_a_negative_settle_is_refused_with_the_fix(cli, ray_version_change):
+    stack, _, env = ray_version_change
+    run = cli("upgrade", "--file", str(stack), "--settle", "-5", env=env)
+    assert run.code == 1
+    assert run.err.strip() == (
+        "error: --settle -5: the seconds each traffic step holds cannot be negative. "
+        "Fix: pass --settle 0 or more (each step holds at least evaluationMinutes x 60 s anyway)"
+    )
+
+
+def test_a_corrupt_state_file_is_one_line_with_the_fix(cli, ray_version_change, tmp_path):
+    stack, _, env = ray_version_change
+    state = tmp_path / "home" / "upgrades" / "dev.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"env": "dev", "from_sl')
+    run = cli("upgrade", "--file", str(stack), "--resume", env=env)
+    assert run.code == 1
+    assert run.err.strip().startswith(f"error: the upgrade state {state} cannot be read (1 validation error for UpgradeState)")
+    assert run.err.strip().endswith(
+        "Fix: put back the file the upgrade wrote (it is saved after every step), or, if the stack's outputs show "
+        "no `upgrade`, delete it"
+    )
+    assert "Traceback" not in run.err

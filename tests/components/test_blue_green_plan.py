@@ -159,3 +159,19 @@ def test_mid_upgrade_the_new_slot_has_its_own_alarms_on_its_target_group_and_clu
         live = during[f"rayfleet-{env}-{region}-healthy-targets"]
         assert healthy.inputs["dimensions"]["TargetGroup"] != live.inputs["dimensions"]["TargetGroup"]
         assert healthy.inputs["dimensions"]["TargetGroup"].startswith("targetgroup/")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_mid_upgrade_the_new_slot_has_its_own_5xx_and_p99_alarms_on_its_target_group(mid_upgrade, env):
+    during = {r.inputs["name"]: r for r in mid_upgrade[env].of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    for region in mid_upgrade[env].regions:
+        if region == "global" or not any(r.region == region for r in mid_upgrade[env].of_type(LAUNCH_TEMPLATE)):
+            continue
+        green_tg = during[f"rayfleet-{env}-{region}-green-healthy-targets"].inputs["dimensions"]["TargetGroup"]
+        p99 = during[f"rayfleet-{env}-{region}-green-p99-latency"].inputs
+        assert set(p99["dimensions"]) == {"TargetGroup", "LoadBalancer"} and p99["dimensions"]["TargetGroup"] == green_tg
+        ratio = during[f"rayfleet-{env}-{region}-green-5xx-ratio"].inputs
+        read = [q["metric"] for q in ratio["metricQueries"] if q.get("metric")]
+        assert {m["metricName"] for m in read} == {"HTTPCode_Target_5XX_Count", "RequestCount"}
+        assert all(m["dimensions"] == {"TargetGroup": green_tg, "LoadBalancer": p99["dimensions"]["LoadBalancer"]}
+                   for m in read)

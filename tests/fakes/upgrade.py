@@ -21,6 +21,7 @@ from stacks.loader import parse_stack_config
 from stacks.node_groups import cluster_nodes
 from stacks.outputs_model import RegionOutputs, StackOutputs, UpgradeOutputs
 from stacks.slots import forward_weights, new_slot_config
+from serve_apps.upgrade_aws import AwsFleet
 from stacks.upgrade_plan import STEP_NAMES
 
 
@@ -130,3 +131,27 @@ class _Serve:
         if self.world._fail_here():
             raise InjectedFailure(f"Serve drain of {outputs.cluster_name} failed")
         self.world.drained.append(outputs.cluster_name)
+
+
+class ScaleInFleet(AwsFleet):
+    """AwsFleet on moto, with Auto Scaling's scale-in as AWS does it: an instance leaves its group's target
+    groups before it terminates (moto deregisters only on EC2 TerminateInstances)."""
+
+    def drain_workers(self, region: str, asg_names: list[str]) -> None:
+        import boto3
+
+        if not asg_names:
+            return super().drain_workers(region, asg_names)
+        autoscaling = boto3.client("autoscaling", region_name=region)
+        groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=asg_names)["AutoScalingGroups"]
+        try:
+            super().drain_workers(region, asg_names)
+        finally:
+            left = {i["InstanceId"] for g in autoscaling.describe_auto_scaling_groups(
+                AutoScalingGroupNames=asg_names)["AutoScalingGroups"] for i in g["Instances"]}
+            elbv2 = boto3.client("elbv2", region_name=region)
+            for group in groups:
+                gone = [{"Id": i["InstanceId"]} for i in group["Instances"] if i["InstanceId"] not in left]
+                for arn in group.get("TargetGroupARNs", []):
+                    if gone:
+                        elbv2.deregister_targets(TargetGroupArn=arn, Targets=gone)

@@ -6,7 +6,7 @@ import pytest
 
 from stacks.loader import parse_stack_config
 from stacks.upgrade_plan import STEPS, change_of, config_paths, live_config, retired, rolled_back, safe_weight, with_weight
-from stacks.upgrade_runner import AutomationRunner
+from serve_apps.upgrade_runner import AutomationRunner
 from tests.fakes.environments import stack_config, write_stack
 
 
@@ -25,6 +25,52 @@ def test_list_leaves_are_written_by_index_and_a_removed_key_once():
         ["rayfleet:upgrade"],
     )
     assert config_paths({}, {"rayfleet:x": {"types": ["a", "b"]}})[0] == {"rayfleet:x.types[0]": "a", "rayfleet:x.types[1]": "b"}
+
+
+def _apply_like_pulumi(config: dict, sets: dict, removed: list[str]) -> dict:
+    """`pulumi config rm --path` then `config set --path`, one path at a time: an index into a list
+    that has shrunk is not there, and removing an item shifts the later ones down."""
+    import copy
+    import re
+
+    config = copy.deepcopy(config)
+
+    def walk(path: str):
+        parts = [p for p in re.split(r"\.|\[(\d+)\]", path) if p]
+        keys = [int(p) if p.isdigit() else p for p in parts]
+        node = config
+        for key in keys[:-1]:
+            node = node[key]
+        return node, keys[-1]
+
+    for path in removed:
+        node, key = walk(path)
+        if isinstance(node, list) and key >= len(node):
+            continue
+        del node[key]
+    for path, value in sets.items():
+        node, key = walk(path)
+        if isinstance(node, list) and key == len(node):
+            node.append(value)
+        else:
+            node[key] = value
+    return config
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ({"rayfleet:x": {"l": ["a", "b", "c"]}}, {"rayfleet:x": {"l": ["a"]}}),
+    ({"rayfleet:x": {"l": [{"t": "a", "n": 1}, {"t": "b", "n": 2}, {"t": "c", "n": 3}]}},
+     {"rayfleet:x": {"l": [{"t": "a", "n": 1}]}}),
+    ({"rayfleet:x": {"l": ["a", "b", "c"], "k": {"m": 1, "n": 2}}}, {"rayfleet:x": {"l": ["z", "b"], "k": {"m": 1}}}),
+], ids=["strings", "maps", "mixed"])
+def test_a_shrinking_list_is_written_so_pulumi_ends_at_the_new_config(before, after):
+    sets, removed = config_paths(before, after)
+    assert _apply_like_pulumi(before, sets, removed) == after
+
+
+def test_a_shrinking_list_loses_its_last_items_first_each_whole():
+    before = {"rayfleet:x": {"l": [{"t": "a", "n": 1}, {"t": "b", "n": 2}, {"t": "c", "n": 3}]}}
+    assert config_paths(before, {"rayfleet:x": {"l": [{"t": "a", "n": 1}]}}) == ({}, ["rayfleet:x.l[2]", "rayfleet:x.l[1]"])
 
 
 def test_the_stack_file_asking_for_a_new_ray_is_an_upgrade_from_the_running_one():
