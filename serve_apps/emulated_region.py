@@ -37,8 +37,8 @@ from components.drills.emulate.dns import vpc_resolver
 from components.drills.emulate.control_plane import ControlPlane, Created, create_control_plane
 from components.drills.emulate.moto_server import moto_server
 from components.drills.emulate.network import region_network
-from components.drills.emulate.nodes import node_runner
-from components.drills.emulate.plane import BUCKET, KNOWN_GAPS, VPC
+from components.drills.emulate.nodes import MAX_NODES, node_runner
+from components.drills.emulate.plane import BUCKET, KNOWN_GAPS, VPC, check_node_budget, launched_at_once
 from components.errors import RayfleetError
 from components.ray_cluster.plan import DASHBOARD_PORT
 from serve_apps.cloud import CloudRegion
@@ -138,6 +138,7 @@ def emulate(
 def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Callable[[str], None]) -> BootFigures:
     """The region's instances as nodes until the applications answer; every node is stopped on return."""
     figures = BootFigures()
+    check_node_budget(launched_at_once(plan.resources, plane.region), MAX_NODES)
     rules = id_rules(plane.created)
     with region_network(_vpc_cidr(plan, plane.region)) as net, \
             aws_router((net.gateway, 0), server.endpoint, rules) as endpoint, \
@@ -198,6 +199,9 @@ def _vpc_cidr(plan, region: str) -> str:
 
 
 def _check_boots(runner) -> None:
+    """Raise when the node runner stopped (its error) or a node's boot failed (the step its boot log names)."""
+    if runner.errors:
+        raise RayfleetError(f"the node runner failed: {runner.errors[0]}")
     failures = runner.boot_failures()
     if failures:
         raise RayfleetError("a node's boot failed: " + "; ".join(failures) + ". Fix: correct that step of the "

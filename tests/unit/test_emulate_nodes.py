@@ -226,3 +226,74 @@ def test_the_emulator_sets_and_clears_a_nodes_spot_notice_in_its_imds(tmp_path):
     assert read() == (200, notice)
     node.set_metadata("spot/instance-action", None)
     assert read() == (404, "")
+
+
+class _Runner:
+    """What the boot scenario's checks read of the node runner."""
+
+    def __init__(self, errors=(), failures=()):
+        self.errors, self._failures, self.run_dir = list(errors), list(failures), "/run"
+
+    def boot_failures(self):
+        return self._failures
+
+
+def test_a_node_runner_error_after_the_head_is_up_fails_the_scenario_with_it():
+    from components.errors import RayfleetError
+    from serve_apps.emulated_region import _check_boots
+
+    with pytest.raises(RayfleetError) as raised:
+        _check_boots(_Runner(errors=["the emulated region runs 5 instances; ..."]))
+    assert str(raised.value) == "the node runner failed: the emulated region runs 5 instances; ..."
+    _check_boots(_Runner())  # nothing failed: nothing raised
+
+
+def test_the_node_runner_retries_an_aws_error_and_stops_at_once_on_a_broken_rule(tmp_path):
+    from components.drills.emulate.control_plane import ControlPlane
+    from components.drills.emulate.nodes import POLL_RETRIES, NodeRunner
+    from components.errors import RayfleetError
+
+    runner = NodeRunner(None, ControlPlane("us-west-2", "http://127.0.0.1:1"), None, tmp_path, "http://10.30.0.1:1")
+    outcomes = [ConnectionResetError("reset by peer"), None]
+
+    def poll(*_clients):
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    runner.poll = poll
+    assert runner.poll_once((None, None, None)) is True
+    assert runner.poll_once((None, None, None)) is True
+    assert (runner.errors, runner.poll_failures) == ([], [])
+    outcomes[:] = [OSError("moto is gone")] * POLL_RETRIES
+    assert [runner.poll_once((None, None, None)) for _ in range(POLL_RETRIES)] == [True] * (POLL_RETRIES - 1) + [False]
+    assert runner.errors == [f"{POLL_RETRIES} polls in a row failed, the last with OSError: moto is gone"]
+    runner.errors.clear()
+    outcomes[:] = [RayfleetError("a rule broken")]
+    assert runner.poll_once((None, None, None)) is False
+    assert runner.errors == ["a rule broken"]
+
+
+class _Group:
+    def __init__(self, name, min_size, desired, max_size):
+        self.type, self.region = "aws:autoscaling/group:Group", re.search(r"[a-z]{2}-[a-z]+-\d", name).group()
+        self.inputs = {"name": name, "minSize": min_size, "desiredCapacity": desired, "maxSize": max_size}
+
+
+def test_a_region_whose_groups_launch_more_than_four_instances_is_refused_before_any_node_boots():
+    from components.drills.emulate.plane import check_node_budget, launched_at_once
+    from components.errors import RayfleetError
+
+    groups = [_Group("rayfleet-prod-us-east-1-head", 1, 1, 1), _Group("rayfleet-prod-us-east-1-cpu-spot", 2, 4, 20),
+              _Group("rayfleet-prod-eu-west-1-head", 1, 1, 1)]
+    launched = launched_at_once(groups, "us-east-1")
+    assert launched == {"rayfleet-prod-us-east-1-head": 1, "rayfleet-prod-us-east-1-cpu-spot": 4}
+    with pytest.raises(RayfleetError) as raised:
+        check_node_budget(launched, 4)
+    assert str(raised.value) == (
+        "the emulated region's groups launch 5 instances at once (rayfleet-prod-us-east-1-head 1, "
+        "rayfleet-prod-us-east-1-cpu-spot 4); this machine runs at most 4 nodes. Fix: emulate an environment "
+        "whose groups' minimum sizes add up to 4 or fewer (dev's), or lower its minWorkers in a stack file of its own")
+    # dev: the head and workers that scale from zero, up to 4: booted (the autoscaler's growth is checked as it comes)
+    check_node_budget(launched_at_once([_Group("rayfleet-dev-us-west-2-head", 1, 1, 1),
+                                        _Group("rayfleet-dev-us-west-2-cpu-spot", 0, 0, 4)], "us-west-2"), 4)

@@ -51,6 +51,8 @@ OVERLAID = ("etc", "opt", "var", "root")
 #: Directories an Ubuntu image has that the user data writes into without creating them.
 IMAGE_DIRS = ("etc/dbus-1/system.d", "etc/systemd/system", "var/log")
 POLL_S = 1.0
+#: Polls in a row that may fail (moto slow to answer on a loaded machine) before the runner gives up.
+POLL_RETRIES = 10
 #: Nodes this machine runs at once: each is a Ray node (GCS or raylet, agents, workers) on 2 shared cores.
 MAX_NODES = 4
 _STEP = re.compile(r"^rayfleet boot step: (.+)$", re.M)
@@ -160,6 +162,8 @@ class NodeRunner:
     errors: list[str] = field(default_factory=list)
     #: Failed boots of nodes already stopped (their instance replaced): kept so that a scenario still sees them.
     failures: list[str] = field(default_factory=list)
+    #: The errors of the polls that failed since the last one that succeeded.
+    poll_failures: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def clients(self) -> tuple[Any, Any, Any]:
@@ -215,6 +219,24 @@ class NodeRunner:
             node.process.wait()
             self.stopped.append(instance_id)
             self.failures.extend(failed_boots([node]))
+
+    def poll_once(self, clients: tuple[Any, Any, Any]) -> bool:
+        """One poll; False once polling must stop. A RayfleetError (a rule broken) stops it at once; any other
+        error (moto busy on a loaded machine, a connection reset) is retried, up to POLL_RETRIES polls in a row."""
+        try:
+            self.poll(*clients)
+        except RayfleetError as err:
+            self.errors.append(str(err))
+            return False
+        except Exception as err:  # reported by wait_for and _check_boots once retries are spent
+            self.poll_failures.append(f"{type(err).__name__}: {err}")
+            if len(self.poll_failures) >= POLL_RETRIES:
+                self.errors.append(f"{len(self.poll_failures)} polls in a row failed, the last with "
+                                   f"{self.poll_failures[-1]}")
+                return False
+            return True
+        self.poll_failures.clear()
+        return True
 
     def boot_failures(self) -> list[str]:
         """The failed boots of running and stopped nodes, each with the step its boot log names."""
@@ -293,12 +315,7 @@ def node_runner(server: MotoServer, plane: ControlPlane, net: RegionNetwork, run
 
     def loop() -> None:
         clients = runner.clients()
-        while not done.is_set():
-            try:
-                runner.poll(*clients)
-            except Exception as err:  # reported by wait_for: the scenario fails with it, the nodes are stopped
-                runner.errors.append(f"{type(err).__name__}: {err}")
-                return
+        while not done.is_set() and runner.poll_once(clients):
             done.wait(POLL_S)
 
     thread = threading.Thread(target=loop, name="node-runner", daemon=True)
