@@ -297,3 +297,41 @@ def test_a_region_whose_groups_launch_more_than_four_instances_is_refused_before
     # dev: the head and workers that scale from zero, up to 4: booted (the autoscaler's growth is checked as it comes)
     check_node_budget(launched_at_once([_Group("rayfleet-dev-us-west-2-head", 1, 1, 1),
                                         _Group("rayfleet-dev-us-west-2-cpu-spot", 0, 0, 4)], "us-west-2"), 4)
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_stop_an_emulation_as_ctrl_c_does(stop):
+    import os
+    import signal
+
+    from rayfleet.commands.emulate import STOP_SIGNALS, interrupted_by
+
+    number = getattr(signal, stop)
+    before = signal.getsignal(number)
+    with pytest.raises(KeyboardInterrupt) as raised, interrupted_by(STOP_SIGNALS):
+        os.kill(os.getpid(), number)
+    assert raised.value.args == (number,)
+    assert signal.getsignal(number) is before  # the command's handlers go with the run
+
+
+def test_a_node_namespace_whose_processes_survive_sigkill_is_named_not_forgotten(monkeypatch):
+    from components.drills.emulate import network
+    from components.errors import RayfleetError
+
+    monkeypatch.setattr(network, "namespace_pids", lambda _ns: [4194000])  # a process SIGKILL does not end
+    monkeypatch.setattr(network, "KILL_WAIT_S", 0.2)
+    with pytest.raises(RayfleetError) as raised:
+        network.kill_namespace("rfn1a2b-1")
+    assert str(raised.value) == (
+        "processes 4194000 of node namespace rfn1a2b-1 still run 0.2 s after SIGKILL. Fix: see what they wait for "
+        "(`ps -o pid,stat,wchan -p 4194000`), kill them, then `ip netns delete rfn1a2b-1`")
+
+
+def test_at_start_the_links_and_namespaces_of_runs_whose_process_is_dead_are_swept_and_live_ones_kept():
+    from components.drills.emulate.network import dead_runs_names, run_alive
+
+    names = ["lo", "eth0", "rfb1a2b", "rfv1a2b1", "rfn1a2b-1", "rfbbeef", "rfnbeef-2", "rfb-other"]
+    assert dead_runs_names(names, alive=lambda run: run == "beef") == ["rfb1a2b", "rfv1a2b1", "rfn1a2b-1"]
+    import os
+
+    assert run_alive(f"{os.getpid() % 0xFFFF:04x}") is True

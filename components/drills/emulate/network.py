@@ -18,10 +18,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from components.errors import RayfleetError
@@ -91,24 +92,67 @@ class RegionNetwork:
         namespace = self.nodes.pop(instance_id, None)
         if namespace is None:
             return
-        kill_namespace(namespace)
-        # The pair goes with the namespace, but the kernel tears a namespace down later: delete it now.
-        subprocess.run(["ip", "link", "delete", self.veths.pop(instance_id, "")], capture_output=True)
-        subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
+        try:
+            kill_namespace(namespace)
+        finally:
+            # The pair goes with the namespace, but the kernel tears a namespace down later: delete it now.
+            subprocess.run(["ip", "link", "delete", self.veths.pop(instance_id, "")], capture_output=True)
+            subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
 
     def stop_all(self) -> None:
+        """Stop every node, each even when another's processes survive; raises naming all survivors."""
+        survivors = []
         for instance_id in list(self.nodes):
-            self.stop_node(instance_id)
+            try:
+                self.stop_node(instance_id)
+            except RayfleetError as err:
+                survivors.append(str(err))
+        if survivors:
+            raise RayfleetError("; ".join(survivors))
 
 
 def kill_namespace(namespace: str) -> None:
-    """SIGKILL every process in `namespace` until none is left (a dying process may have forked)."""
+    """SIGKILL every process in `namespace` until none is left (a dying process may have forked); raises naming
+    the processes still there after KILL_WAIT_S (one in uninterruptible sleep, say), so none is forgotten."""
     deadline = time.monotonic() + KILL_WAIT_S
     while (pids := namespace_pids(namespace)) and time.monotonic() < deadline:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
+    if pids:
+        raise RayfleetError(f"processes {', '.join(map(str, pids))} of node namespace {namespace} still run "
+                            f"{KILL_WAIT_S:g} s after SIGKILL. Fix: see what they wait for (`ps -o pid,stat,wchan "
+                            f"-p {','.join(map(str, pids))}`), kill them, then `ip netns delete {namespace}`")
+
+
+#: The names a run gives its bridge (rfb<run>), veths (rfv<run><n>) and namespaces (rfn<run>-<n>).
+_RUN_NAME = re.compile(r"^rf[bvn]([0-9a-f]{4})")
+
+
+def run_alive(run: str) -> bool:
+    """Whether the process of run `run` may still run: a process whose pid gives that ID (pid % 0xFFFF) exists.
+    Another process may share the ID, which keeps a dead run's leftovers for later; never a live run's removed."""
+    target = int(run, 16)
+    return any(int(p) % 0xFFFF == target for p in os.listdir("/proc") if p.isdigit())
+
+
+def dead_runs_names(names: list[str], alive: Callable[[str], bool]) -> list[str]:
+    """The names (links, namespaces) of runs whose process is dead, among `names`."""
+    return [n for n in names if (found := _RUN_NAME.match(n)) and not alive(found.group(1))]
+
+
+def sweep_dead_runs(alive: Callable[[str], bool] = run_alive) -> list[str]:
+    """Delete the namespaces (their processes killed) and links that runs killed before their clean-up left."""
+    namespaces = dead_runs_names([line.split()[0] for line in _ip("netns", "list").splitlines() if line], alive)
+    links = dead_runs_names([line.split(": ")[1].split("@")[0] for line in _ip("-o", "link").splitlines()
+                             if ": " in line], alive)
+    for namespace in namespaces:
+        kill_namespace(namespace)
+        subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
+    for link in links:
+        subprocess.run(["ip", "link", "delete", link], capture_output=True)
+    return namespaces + links
 
 
 @contextlib.contextmanager
@@ -116,6 +160,7 @@ def region_network(cidr: str) -> Iterator[RegionNetwork]:
     run = f"{os.getpid() % 0xFFFF:04x}"
     address, prefix = gateway(cidr)
     net = RegionNetwork(run, cidr, f"rfb{run}", address, prefix, resolver(cidr))
+    sweep_dead_runs()
     try:
         _ip("link", "add", net.bridge, "type", "bridge")
         _ip("addr", "add", f"{address}/{prefix}", "dev", net.bridge)
@@ -123,5 +168,7 @@ def region_network(cidr: str) -> Iterator[RegionNetwork]:
         _ip("link", "set", net.bridge, "up")
         yield net
     finally:
-        net.stop_all()
-        subprocess.run(["ip", "link", "delete", net.bridge], capture_output=True)
+        try:
+            net.stop_all()
+        finally:
+            subprocess.run(["ip", "link", "delete", net.bridge], capture_output=True)

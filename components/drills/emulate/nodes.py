@@ -243,9 +243,16 @@ class NodeRunner:
         return self.failures + failed_boots(list(self.nodes.values()))
 
     def stop_all(self) -> None:
+        """Stop every node, each even when another's processes survive; raises naming all survivors."""
+        survivors = []
         with self._lock:
             for instance_id in list(self.nodes):
-                self.stop(instance_id)
+                try:
+                    self.stop(instance_id)
+                except RayfleetError as err:
+                    survivors.append(str(err))
+        if survivors:
+            raise RayfleetError("; ".join(survivors))
 
     def _refresh_records(self, route53) -> None:
         """The private zones' A records (name -> address), which the VPC resolver answers."""
