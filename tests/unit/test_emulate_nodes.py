@@ -335,3 +335,45 @@ def test_at_start_the_links_and_namespaces_of_runs_whose_process_is_dead_are_swe
     import os
 
     assert run_alive(f"{os.getpid() % 0xFFFF:04x}") is True
+
+
+def test_a_second_run_of_one_cidr_is_refused_naming_the_first_runs_pid(tmp_path):
+    import os
+
+    from components.drills.emulate.network import cidr_lock
+    from components.errors import RayfleetError
+
+    with cidr_lock("10.30.0.0/16", tmp_path):
+        with pytest.raises(RayfleetError) as raised, cidr_lock("10.30.0.0/16", tmp_path):
+            pass
+        with cidr_lock("10.40.0.0/16", tmp_path):
+            pass  # another range: its own lock
+    assert str(raised.value) == (
+        f"another emulated region (pid {os.getpid()}) runs 10.30.0.0/16 on this machine; two runs of one range "
+        f"would route it twice. Fix: wait for that run to end, or stop it (`kill -INT {os.getpid()}`)")
+    with cidr_lock("10.30.0.0/16", tmp_path):
+        pass  # released when the first run ended
+
+
+def test_a_cidr_this_machine_already_routes_is_refused(monkeypatch):
+    from components.drills.emulate import network
+    from components.drills.emulate.network import overlapping_routes
+    from components.errors import RayfleetError
+
+    routes = ("default via 192.0.2.1 dev eth0 \n"
+              "10.30.0.0/16 dev docker0 proto kernel scope link src 10.30.0.1 \n"
+              "local 10.30.5.2 dev eth1 table local proto kernel scope host src 10.30.5.2 \n"
+              "192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2 \n"
+              "10.0.0.0/8 via 192.0.2.9 dev eth0 \n")
+    assert overlapping_routes(routes, "10.30.0.0/16") == [
+        "10.30.0.0/16 dev docker0 proto kernel scope link src 10.30.0.1",
+        "local 10.30.5.2 dev eth1 table local proto kernel scope host src 10.30.5.2",
+        "10.0.0.0/8 via 192.0.2.9 dev eth0"]
+    assert overlapping_routes(routes, "172.16.0.0/16") == []
+    monkeypatch.setattr(network, "_ip", lambda *_args: routes.splitlines()[1])
+    with pytest.raises(RayfleetError) as raised:
+        network.check_unrouted("10.30.0.0/16")
+    assert str(raised.value) == (
+        "this machine already routes 10.30.0.0/16 or part of it (10.30.0.0/16 dev docker0 proto kernel scope link "
+        "src 10.30.0.1). Fix: emulate a region whose VPC cidr this machine does not use (the region's `cidr` in a "
+        "stack file of its own)")

@@ -16,6 +16,7 @@ touch each other's namespaces.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import os
 import re
@@ -24,6 +25,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from components.errors import RayfleetError
 
@@ -155,18 +157,79 @@ def sweep_dead_runs(alive: Callable[[str], bool] = run_alive) -> list[str]:
     return namespaces + links
 
 
+#: Where runs hold their CIDR's lock: machine-wide, since two runs of one range would route it twice.
+LOCK_DIR = Path("/run/rayfleet/emulate")
+
+
+@contextlib.contextmanager
+def cidr_lock(cidr: str, directory: Path | None = None) -> Iterator[None]:
+    """Hold `cidr`'s lock while the block runs; raises naming the run that holds it (its pid is in the file)."""
+    directory = directory or LOCK_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / (cidr.replace("/", "_") + ".lock")
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RayfleetError(f"another emulated region (pid {holder}) runs {cidr} on this machine; two runs "
+                                f"of one range would route it twice. Fix: wait for that run to end, or stop it "
+                                f"(`kill -INT {holder}`)") from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield  # the lock goes with the file's closing, even when this process is killed
+
+
+#: Route types `ip route` writes before a destination (ip-route(8)); a plain unicast route has none.
+_ROUTE_TYPES = {"unicast", "local", "broadcast", "multicast", "anycast", "blackhole", "unreachable", "prohibit",
+                "throw", "nat"}
+
+
+def overlapping_routes(routes: str, cidr: str) -> list[str]:
+    """The lines of `ip -o -4 route` output whose destination overlaps `cidr` (the default route aside)."""
+    network = ipaddress.ip_network(cidr)
+    found = []
+    for line in routes.splitlines():
+        words = line.split() or [""]
+        destination = words[1] if words[0] in _ROUTE_TYPES and len(words) > 1 else words[0]
+        with contextlib.suppress(ValueError):
+            if destination != "default" and ipaddress.ip_network(destination, strict=False).overlaps(network):
+                found.append(line.strip())
+    return found
+
+
+def check_unrouted(cidr: str) -> None:
+    """Refuse a VPC range this machine already routes: its nodes would shadow (or be shadowed by) that network."""
+    routes = overlapping_routes(_ip("-o", "-4", "route", "show", "table", "all"), cidr)
+    if routes:
+        raise RayfleetError(f"this machine already routes {cidr} or part of it ({'; '.join(routes)}). Fix: emulate "
+                            "a region whose VPC cidr this machine does not use (the region's `cidr` in a stack "
+                            "file of its own)")
+
+
 @contextlib.contextmanager
 def region_network(cidr: str) -> Iterator[RegionNetwork]:
     run = f"{os.getpid() % 0xFFFF:04x}"
     address, prefix = gateway(cidr)
     net = RegionNetwork(run, cidr, f"rfb{run}", address, prefix, resolver(cidr))
-    sweep_dead_runs()
+    with cidr_lock(cidr):
+        sweep_dead_runs()
+        check_unrouted(cidr)
+        with _bridge(net):
+            yield net
+
+
+@contextlib.contextmanager
+def _bridge(net: RegionNetwork) -> Iterator[None]:
+    address, prefix = net.gateway, net.prefix
     try:
         _ip("link", "add", net.bridge, "type", "bridge")
         _ip("addr", "add", f"{address}/{prefix}", "dev", net.bridge)
         _ip("addr", "add", f"{net.resolver}/{prefix}", "dev", net.bridge)
         _ip("link", "set", net.bridge, "up")
-        yield net
+        yield
     finally:
         try:
             net.stop_all()
