@@ -38,7 +38,7 @@ from components.drills.emulate.control_plane import ControlPlane, Created, creat
 from components.drills.emulate.moto_server import moto_server
 from components.drills.emulate.network import region_network
 from components.drills.emulate.nodes import MAX_NODES, node_runner
-from components.drills.emulate.plane import BUCKET, KNOWN_GAPS, VPC, check_node_budget, launched_at_once
+from components.drills.emulate.plane import BUCKET, KNOWN_GAPS, SECRET, VPC, check_node_budget, launched_at_once
 from components.errors import RayfleetError
 from components.ray_cluster.plan import DASHBOARD_PORT
 from serve_apps.cloud import CloudRegion
@@ -50,6 +50,7 @@ from serve_apps.package import app_sources, code_package, source_package
 from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.targets import ensure_models, render_cloud
 from stacks.loader import load_file
+from stacks.mocks import secret_arn
 
 #: The scenarios this rayfleet can run.
 SCENARIOS = ("control-plane", "boot")
@@ -139,7 +140,7 @@ def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Cal
     """The region's instances as nodes until the applications answer; every node is stopped on return."""
     figures = BootFigures()
     check_node_budget(launched_at_once(plan.resources, plane.region), MAX_NODES)
-    rules = id_rules(plane.created)
+    rules = id_rules(plane.created, {r.id: secret_arn(plane.region, r.id) for r in plan.of_type(SECRET, plane.region)})
     with region_network(_vpc_cidr(plan, plane.region)) as net, \
             aws_router((net.gateway, 0), server.endpoint, rules) as endpoint, \
             node_runner(server, plane, net, run_dir, endpoint) as runner, \

@@ -97,7 +97,8 @@ def test_the_router_maps_the_planned_zone_id_and_secret_arn_to_motos():
         Created(SECRET, "token", "cluster-us-west-2-dashboard-token-78d8994",
                 "arn:aws:secretsmanager:us-west-2:123456789012:secret:cluster-us-west-2-dashboard-token-78d8994-XyZ123"),
     ]
-    rules = id_rules(created)
+    planned = "arn:aws:secretsmanager:us-west-2:123456789012:secret:cluster-us-west-2-dashboard-token-78d8994-1be94b"
+    rules = id_rules(created, {"cluster-us-west-2-dashboard-token-78d8994": planned})
     body = (b'{"SecretId": "arn:aws:secretsmanager:us-west-2:123456789012:secret:'
             b'cluster-us-west-2-dashboard-token-78d8994-1be94b"}')
     assert rewrite(body, rules) == (b'{"SecretId": "arn:aws:secretsmanager:us-west-2:123456789012:secret:'
@@ -377,3 +378,17 @@ def test_a_cidr_this_machine_already_routes_is_refused(monkeypatch):
         "this machine already routes 10.30.0.0/16 or part of it (10.30.0.0/16 dev docker0 proto kernel scope link "
         "src 10.30.0.1). Fix: emulate a region whose VPC cidr this machine does not use (the region's `cidr` in a "
         "stack file of its own)")
+
+
+def test_the_router_maps_only_the_exact_planned_secret_arn():
+    created = [Created(SECRET, "token", "cluster-us-west-2-dashboard-token-78d8994",
+                       "arn:aws:secretsmanager:us-west-2:123456789012:secret:cluster-us-west-2-dashboard-token-78d8994-XyZ123")]
+    planned = "arn:aws:secretsmanager:us-west-2:123456789012:secret:cluster-us-west-2-dashboard-token-78d8994-1be94b"
+    rules = id_rules(created, {"cluster-us-west-2-dashboard-token-78d8994": planned})
+    others = [planned.replace("1be94b", "000000"),                      # another version of the name: not planned
+              planned.replace("us-west-2:", "eu-west-1:", 1),            # another region's
+              planned.replace("123456789012", "210987654321"),           # another account's
+              planned + "x-abcdef"]                                      # another secret whose name starts alike
+    for other in others:
+        assert rewrite(other.encode(), rules) == other.encode()
+
