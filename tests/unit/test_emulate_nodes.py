@@ -392,3 +392,15 @@ def test_the_router_maps_only_the_exact_planned_secret_arn():
     for other in others:
         assert rewrite(other.encode(), rules) == other.encode()
 
+
+def test_the_router_keeps_motos_content_length_on_answers_without_a_body():
+    from components.drills.emulate.aws_routing import answer_headers
+
+    moto = [("Content-Type", "binary/octet-stream"), ("Content-Length", "1048576"), ("ETag", '"abc"')]
+    # S3 HEAD Object: the object's size, though no body follows (RFC 9110 8.6).
+    assert answer_headers("HEAD", 200, moto, 0) == [("Content-Type", "binary/octet-stream"), ("ETag", '"abc"'),
+                                                    ("Content-Length", "1048576")]
+    assert ("Content-Length", "0") not in answer_headers("DELETE", 204, [("x-amz-id-2", "x")], 0)
+    assert answer_headers("GET", 304, [("ETag", '"abc"')], 0) == [("ETag", '"abc"')]
+    # A body the proxy forwards: its own length (the IDs in it may have changed nothing, or everything).
+    assert answer_headers("GET", 200, moto, 12)[-1] == ("Content-Length", "12")

@@ -50,6 +50,16 @@ def rewrite(data: bytes, rules: list[tuple[re.Pattern[bytes], bytes]]) -> bytes:
     return data
 
 
+def answer_headers(method: str, status: int, headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
+    """The headers the proxy sends back: moto's, and the length of the body it forwards. An answer without a
+    body (HEAD, 204, 304: RFC 9110 8.6) keeps moto's Content-Length, which is the size of what a GET would get
+    (S3's HEAD Object) or absent, never the 0 bytes forwarded."""
+    kept = [(k, v) for k, v in headers if k.lower() not in _HOP_HEADERS]
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        return kept + [(k, v) for k, v in headers if k.lower() == "content-length"]
+    return kept + [("Content-Length", str(length))]
+
+
 @contextlib.contextmanager
 def aws_router(listen: tuple[str, int], upstream: str, rules: list[tuple[re.Pattern[bytes], bytes]]) -> Iterator[str]:
     """Serve the proxy on `listen` (port 0: any free one) while the block runs; yields its endpoint URL."""
@@ -71,12 +81,11 @@ def aws_router(listen: tuple[str, int], upstream: str, rules: list[tuple[re.Patt
             finally:
                 connection.close()
             self.send_response(answer.status)
-            for key, value in answer.getheaders():
-                if key.lower() not in _HOP_HEADERS:
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
+            for key, value in answer_headers(self.command, answer.status, answer.getheaders(), len(data)):
+                self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(data)
+            if data:
+                self.wfile.write(data)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
 
