@@ -404,3 +404,17 @@ def test_the_router_keeps_motos_content_length_on_answers_without_a_body():
     assert answer_headers("GET", 304, [("ETag", '"abc"')], 0) == [("ETag", '"abc"')]
     # A body the proxy forwards: its own length (the IDs in it may have changed nothing, or everything).
     assert answer_headers("GET", 200, moto, 12)[-1] == ("Content-Length", "12")
+
+
+def test_a_nodes_metadata_is_replaced_whole_so_a_reader_sees_one_version(tmp_path):
+    import json
+
+    from components.drills.emulate.nodes import Node
+
+    (tmp_path / "imds.json").write_text(json.dumps(PATHS))
+    node = Node("i-0abc", "rayfleet-dev-us-west-2-cpu-spot", "10.30.16.4", "rfn1-1", tmp_path, None, 0.0)
+    with open(tmp_path / "imds.json") as reading:  # the IMDS mid-request
+        node.set_metadata("spot/instance-action", '{"action": "terminate", "time": "2026-11-30T14:02:00Z"}')
+        assert json.loads(reading.read()) == PATHS  # not truncated and rewritten under it
+    assert "spot/instance-action" in json.loads((tmp_path / "imds.json").read_text())
+    assert [p.name for p in tmp_path.iterdir()] == ["imds.json"]

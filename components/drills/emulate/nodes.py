@@ -25,6 +25,7 @@ import base64
 import contextlib
 import gzip
 import json
+import os
 import re
 import subprocess
 import sys
@@ -138,14 +139,16 @@ class Node:
             paths.pop(path, None)
         else:
             paths[path] = value
-        _write_in_place(file, json.dumps(paths))
+        _replace(file, json.dumps(paths))
 
 
-def _write_in_place(path: Path, text: str) -> None:
-    """Rewrite `path` keeping its inode, so that a reader holding it open or bind-mounted sees the new content."""
-    with open(path, "r+" if path.exists() else "w") as handle:
-        handle.write(text)
-        handle.truncate()
+def _replace(path: Path, text: str) -> None:
+    """Write `path` whole or not at all: a temporary file in its directory, renamed over it. The node's IMDS
+    opens the file by name at each request, so it reads the old version or the new one, never a half-written
+    one (a rewrite in place truncates it under a reader)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 @dataclass
