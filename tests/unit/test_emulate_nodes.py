@@ -189,7 +189,8 @@ class _Autoscaling:
         self.instances = [{"InstanceId": f"i-{n}", "LifecycleState": "InService"} for n in range(count)]
 
     def get_paginator(self, _name):
-        return _Paginator([{"AutoScalingGroupName": "rayfleet-dev-us-west-2-cpu-spot", "Instances": self.instances}])
+        return _Paginator([{"AutoScalingGroupName": "rayfleet-dev-us-west-2-cpu-spot", "Instances": self.instances,
+                            "Tags": [{"Key": "rayfleet:node-type", "Value": "cpu"}]}])
 
 
 class _Ec2:
@@ -418,3 +419,26 @@ def test_a_nodes_metadata_is_replaced_whole_so_a_reader_sees_one_version(tmp_pat
         assert json.loads(reading.read()) == PATHS  # not truncated and rewritten under it
     assert "spot/instance-action" in json.loads((tmp_path / "imds.json").read_text())
     assert [p.name for p in tmp_path.iterdir()] == ["imds.json"]
+
+
+def test_a_nodes_type_is_its_groups_node_type_tag_not_a_part_of_its_name(tmp_path):
+    from components.contract import HEAD_NODE_TYPE, NODE_TYPE_KEY
+    from components.drills.emulate.control_plane import ControlPlane
+    from components.drills.emulate.nodes import Node, NodeRunner, wanted_instances
+
+    def group(name, node_type, *states):
+        tags = [{"Key": NODE_TYPE_KEY, "Value": node_type}] if node_type else []
+        return {"AutoScalingGroupName": name, "Tags": tags,
+                "Instances": [{"InstanceId": f"i-{name[-4:]}{n}", "LifecycleState": s} for n, s in enumerate(states)]}
+
+    groups = [group("rayfleet-dev-us-west-2-head", HEAD_NODE_TYPE, "InService"),
+              # a worker group named after its purpose: "head" in its name, "gpu" its node type
+              group("rayfleet-dev-us-west-2-gpu-headroom", "gpu", "Pending", "Terminating:Wait"),
+              group("someone-elses-head", None, "InService")]
+    assert wanted_instances(groups) == {"i-head0": ("rayfleet-dev-us-west-2-head", HEAD_NODE_TYPE),
+                                        "i-room0": ("rayfleet-dev-us-west-2-gpu-headroom", "gpu")}
+    runner = NodeRunner(None, ControlPlane("us-west-2", "http://127.0.0.1:1"), None, tmp_path, "http://10.30.0.1:1")
+    for instance_id, (name, node_type) in wanted_instances(groups).items():
+        runner.nodes[instance_id] = Node(instance_id, name, "10.30.16.4", "rfn1-1", tmp_path, None, 0.0, node_type)
+    assert [n.instance_id for n in runner.nodes_of(HEAD_NODE_TYPE)] == ["i-head0"]
+    assert [n.instance_id for n in runner.nodes_of("gpu")] == ["i-room0"]

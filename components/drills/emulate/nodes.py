@@ -1,7 +1,7 @@
 """Emulated nodes: each instance an Auto Scaling group launches in moto runs its user data, as written, on this machine.
 
     with node_runner(server, plane, net, run_dir) as runner:    # polls moto every second
-        runner.wait_for(lambda nodes: any(n.group.endswith("-head") for n in nodes), 60, "the head's instance")
+        runner.wait_for(lambda r: bool(r.nodes_of("head")), 60, "the head's instance")
         head = runner.nodes_of("head")[0]
         head.steps()                      # ['install packages', 'install Ray', ...] from its boot log
     # here every node is stopped: its processes killed, its namespace deleted (its mounts go with it)
@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from components.drills.emulate.control_plane import ControlPlane
 from components.drills.emulate.moto_server import FAKE_CREDENTIALS, MotoServer
 from components.drills.emulate.network import RegionNetwork
 from components.drills.emulate.plane import ZONE
+from components.contract import NODE_TYPE_KEY
 from components.errors import RayfleetError
 from components.ray_cluster.cloudwatch_agent import SIGNING_KEY_FINGERPRINT
 from components.ray_cluster.userdata import BOOT_LOG
@@ -106,6 +107,8 @@ class Node:
     directory: Path
     process: subprocess.Popen
     started: float
+    #: Its group's `rayfleet:node-type` tag: the Ray node type (HEAD_NODE_TYPE, a worker group's name).
+    node_type: str = ""
 
     @property
     def boot_log(self) -> Path:
@@ -177,12 +180,8 @@ class NodeRunner:
 
     def poll(self, autoscaling, ec2, route53) -> None:
         """Start a node for each running instance of a group, stop those whose instance is gone; refresh DNS."""
-        wanted: dict[str, str] = {}
-        for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate():
-            for group in page["AutoScalingGroups"]:
-                for instance in group["Instances"]:
-                    if instance["LifecycleState"] not in ("Terminating", "Terminated", "Terminating:Wait"):
-                        wanted[instance["InstanceId"]] = group["AutoScalingGroupName"]
+        wanted = wanted_instances(group for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
+                                  for group in page["AutoScalingGroups"])
         running = _running_instances(ec2, list(wanted))
         if len(running) > MAX_NODES:
             raise RayfleetError(f"the emulated region runs {len(running)} instances; this machine runs at most "
@@ -193,10 +192,10 @@ class NodeRunner:
                 self.stop(instance_id)
             for instance_id, instance in running.items():
                 if instance_id not in self.nodes:
-                    self.start(instance, wanted[instance_id], ec2)
+                    self.start(instance, *wanted[instance_id], ec2)
         self._refresh_records(route53)
 
-    def start(self, instance: dict[str, Any], group: str, ec2) -> Node:
+    def start(self, instance: dict[str, Any], group: str, node_type: str, ec2) -> Node:
         instance_id = instance["InstanceId"]
         encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
         directory = self.run_dir / instance_id
@@ -211,7 +210,8 @@ class NodeRunner:
                 ["ip", "netns", "exec", namespace, "unshare", "--mount", "--propagation", "private", "bash", "boot.sh"],
                 cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                 start_new_session=True)
-        node = Node(instance_id, group, instance["PrivateIpAddress"], namespace, directory, process, time.monotonic())
+        node = Node(instance_id, group, instance["PrivateIpAddress"], namespace, directory, process, time.monotonic(),
+                    node_type)
         self.nodes[instance_id] = node
         return node
 
@@ -267,8 +267,8 @@ class NodeRunner:
         self.records = records
 
     def nodes_of(self, node_type: str) -> list[Node]:
-        """The running nodes of the groups whose names end with `-<node_type>` (or `-<node_type>-<market>`)."""
-        return [n for n in self.nodes.values() if f"-{node_type}" in n.group.rsplit(self.plane.region, 1)[-1]]
+        """The running nodes of the groups tagged `rayfleet:node-type` = `node_type` (as the node provider finds them)."""
+        return [n for n in self.nodes.values() if n.node_type == node_type]
 
     def wait_for(self, ready: Callable[[NodeRunner], bool], timeout: float, what: str,
                  on_wait: Callable[[], None] = lambda: None) -> float:
@@ -282,6 +282,20 @@ class NodeRunner:
             on_wait()
             time.sleep(0.5)
         return time.monotonic() - started
+
+
+def wanted_instances(groups: Iterable[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Instance ID -> (group name, node type) of the instances in service or launching in the groups tagged with a
+    node type (the contract's tag, which the node provider reads too); a terminating instance is not wanted."""
+    wanted = {}
+    for group in groups:
+        tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+        if NODE_TYPE_KEY not in tags:
+            continue
+        for instance in group["Instances"]:
+            if instance["LifecycleState"] not in ("Terminating", "Terminated", "Terminating:Wait"):
+                wanted[instance["InstanceId"]] = (group["AutoScalingGroupName"], tags[NODE_TYPE_KEY])
+    return wanted
 
 
 def _running_instances(ec2, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
