@@ -498,3 +498,18 @@ def test_systemctl_poweroff_stops_the_nodes_instance():
     ec2 = Ec2()
     assert power_off(Imds(), ec2) == "i-0abc"
     assert ec2.stopped == [["i-0abc"]]
+
+
+def test_dpkg_on_a_node_answers_its_instance_types_architecture_not_the_machines():
+    import subprocess
+
+    from components.drills.emulate.nodes import SHIMS, boot_wrapper, node_environment
+    from components.ray_cluster.cloudwatch_agent import debian_arch
+
+    env = node_environment("m6i.large", "http://10.30.0.1:1")
+    assert env["RAYFLEET_EMULATE_ARCH"] == debian_arch(["m6i.large"]) == "amd64"
+    assert 'RAYFLEET_EMULATE_ARCH="$RAYFLEET_EMULATE_ARCH"' in boot_wrapper()  # through its `env -i` to the user data
+    dpkg = lambda env: subprocess.run([str(SHIMS / "dpkg"), "--print-architecture"], env=env,  # noqa: E731
+                                      capture_output=True, text=True)
+    assert dpkg({"RAYFLEET_EMULATE_ARCH": "arm64"}).stdout == "arm64\n"  # a Graviton group's image
+    assert dpkg({}).returncode != 0  # never a guess

@@ -44,7 +44,7 @@ from components.drills.emulate.network import RegionNetwork
 from components.drills.emulate.plane import ZONE
 from components.contract import NODE_TYPE_KEY
 from components.errors import RayfleetError
-from components.ray_cluster.cloudwatch_agent import SIGNING_KEY_FINGERPRINT
+from components.ray_cluster.cloudwatch_agent import SIGNING_KEY_FINGERPRINT, debian_arch
 from components.ray_cluster.userdata import BOOT_LOG
 
 SHIMS = Path(__file__).parent / "shims"
@@ -83,10 +83,20 @@ for attempt in $(seq 1 150); do
 done
 exec env -i PATH="$RAYFLEET_EMULATE_SHIMS:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \\
   HOME=/root LANG=C.UTF-8 RAYFLEET_EMULATE_PYTHON="$RAYFLEET_EMULATE_PYTHON" \\
-  RAYFLEET_EMULATE_AGENT_KEY="$RAYFLEET_EMULATE_AGENT_KEY" AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" \\
+  RAYFLEET_EMULATE_AGENT_KEY="$RAYFLEET_EMULATE_AGENT_KEY" RAYFLEET_EMULATE_ARCH="$RAYFLEET_EMULATE_ARCH" \\
+  AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" \\
   AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \\
   bash user-data.sh
 """
+
+
+def node_environment(instance_type: str, aws_endpoint: str) -> dict[str, str]:
+    """The boot wrapper's environment: the shims' settings (the instance type's Debian architecture, which
+    `dpkg --print-architecture` answers, as the image of that type would) and the way to AWS."""
+    return {"RAYFLEET_EMULATE_PYTHON": sys.executable, "RAYFLEET_EMULATE_SHIMS": str(SHIMS),
+            "RAYFLEET_EMULATE_AGENT_KEY": SIGNING_KEY_FINGERPRINT, "RAYFLEET_EMULATE_ARCH": debian_arch([instance_type]),
+            "AWS_ENDPOINT_URL": aws_endpoint, "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"], "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 #: A node's /etc/hosts, as Ubuntu's cloud images have it: names of the region come from the VPC's resolver.
@@ -201,10 +211,7 @@ class NodeRunner:
         directory = self.run_dir / instance_id
         _prepare_directory(directory, user_data_script(encoded), instance, self.net.resolver)
         namespace = self.net.add_node(instance_id, instance["PrivateIpAddress"])
-        env = {"RAYFLEET_EMULATE_PYTHON": sys.executable, "RAYFLEET_EMULATE_SHIMS": str(SHIMS),
-               "RAYFLEET_EMULATE_AGENT_KEY": SIGNING_KEY_FINGERPRINT, "AWS_ENDPOINT_URL": self.aws_endpoint,
-               "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
-               "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"], "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        env = node_environment(instance["InstanceType"], self.aws_endpoint)
         with open(directory / "console.log", "ab") as console:
             process = subprocess.Popen(
                 ["ip", "netns", "exec", namespace, "unshare", "--mount", "--propagation", "private", "bash", "boot.sh"],
