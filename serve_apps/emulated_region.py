@@ -144,7 +144,7 @@ def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Cal
     with region_network(_vpc_cidr(plan, plane.region)) as net, \
             aws_router((net.gateway, 0), server.endpoint, rules) as endpoint, \
             node_runner(server, plane, net, run_dir, endpoint) as runner, \
-            vpc_resolver(net.resolver, lambda: runner.records):
+            vpc_resolver(net.resolver, lambda: runner.records, zones=lambda: runner.zones):
         figures.run_id = net.run
         on_step(f"booting the region's instances as nodes (directories in {run_dir})...")
         started = time.monotonic()

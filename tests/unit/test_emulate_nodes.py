@@ -513,3 +513,36 @@ def test_dpkg_on_a_node_answers_its_instance_types_architecture_not_the_machines
                                       capture_output=True, text=True)
     assert dpkg({"RAYFLEET_EMULATE_ARCH": "arm64"}).stdout == "arm64\n"  # a Graviton group's image
     assert dpkg({}).returncode != 0  # never a guess
+
+
+def _authority_soa(response: bytes) -> tuple[int, int, int]:
+    """(authority count, the SOA record's TTL, its minimum field) of a one-question response."""
+    offset = 12
+    while response[offset]:
+        offset += 1 + response[offset]
+    offset += 5
+    if struct.unpack("!H", response[8:10])[0] == 0:
+        return 0, 0, 0
+    while response[offset]:
+        offset += 1 + response[offset]
+    rtype, _, ttl = struct.unpack("!HHI", response[offset + 1:offset + 9])
+    assert rtype == 6
+    return 1, ttl, struct.unpack("!I", response[-4:])[0]
+
+
+def test_the_vpc_resolvers_negative_answers_carry_the_zones_soa_as_route_53s_do():
+    from components.drills.emulate.dns import DEFAULT_SOA, negative_ttl
+    from components.ray_cluster.plan import NEGATIVE_CACHE_TTL, private_zone_soa
+
+    zone = "rayfleet-dev-us-west-2.rayfleet.internal"
+    planned = (private_zone_soa("ns-1536.awsdns-00.co.uk"), NEGATIVE_CACHE_TTL)  # the plan's overwritten SOA
+    missing = answer_dns(_query(f"nope.{zone}"), RECORDS, {zone: planned})
+    assert struct.unpack("!H", missing[2:4])[0] & 0xF == 3
+    assert _authority_soa(missing) == (1, NEGATIVE_CACHE_TTL, NEGATIVE_CACHE_TTL)
+    assert negative_ttl(planned) == NEGATIVE_CACHE_TTL
+    # Route 53's own SOA, as a zone has it before the overwrite: a negative answer cached 900 s (RFC 2308 5).
+    assert _authority_soa(answer_dns(_query(f"nope.{zone}"), RECORDS, {zone: DEFAULT_SOA})) == (1, 900, 86400)
+    assert negative_ttl(DEFAULT_SOA) == 900
+    nodata = answer_dns(_query(f"head.{zone}", qtype=28), RECORDS, {zone: planned})
+    assert struct.unpack("!H", nodata[2:4])[0] & 0xF == 0 and _authority_soa(nodata)[0] == 1
+    assert _authority_soa(answer_dns(_query("example.com"), RECORDS, {zone: planned}))[0] == 0  # not the zone's

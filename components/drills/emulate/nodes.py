@@ -39,6 +39,7 @@ from typing import Any
 from components.drills.emulate import node_imds
 from components.drills.emulate.boot import failed_boots
 from components.drills.emulate.control_plane import ControlPlane
+from components.drills.emulate.dns import DEFAULT_SOA
 from components.drills.emulate.moto_server import FAKE_CREDENTIALS, MotoServer
 from components.drills.emulate.network import RegionNetwork
 from components.drills.emulate.plane import ZONE
@@ -175,6 +176,8 @@ class NodeRunner:
     nodes: dict[str, Node] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
     records: dict[str, str] = field(default_factory=dict)
+    #: The private zones' SOA (value, TTL) by zone name, which the VPC resolver's negative answers carry.
+    zones: dict[str, tuple[str, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     #: Failed boots of nodes already stopped (their instance replaced): kept so that a scenario still sees them.
     failures: list[str] = field(default_factory=list)
@@ -266,12 +269,16 @@ class NodeRunner:
 
     def _refresh_records(self, route53) -> None:
         """The private zones' A records (name -> address), which the VPC resolver answers."""
-        records = {}
+        records, zones = {}, {}
         for zone_id in (c.emulated_id for c in self.plane.created if c.type == ZONE):
+            zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]["Name"].rstrip(".")
+            zones[zone] = DEFAULT_SOA
             for record in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]:
                 if record["Type"] == "A" and record.get("ResourceRecords"):
                     records[record["Name"].rstrip(".")] = record["ResourceRecords"][0]["Value"]
-        self.records = records
+                elif record["Type"] == "SOA" and record.get("ResourceRecords"):
+                    zones[zone] = (record["ResourceRecords"][0]["Value"], int(record["TTL"]))
+        self.records, self.zones = records, zones
 
     def nodes_of(self, node_type: str) -> list[Node]:
         """The running nodes of the groups tagged `rayfleet:node-type` = `node_type` (as the node provider finds them)."""
