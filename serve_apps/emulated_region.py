@@ -21,10 +21,7 @@ return, failure or Ctrl-C every node, namespace, the bridge and the moto server 
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +43,7 @@ from serve_apps.dashboard import Dashboard, DashboardError
 from serve_apps.deployer import DeployError, deploy
 from serve_apps.discovery import MODELS_PREFIX, model_files
 from serve_apps.history import History
+from serve_apps.local import smoke_test
 from serve_apps.package import app_sources, code_package, source_package
 from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.targets import ensure_models, render_cloud
@@ -57,9 +55,8 @@ SCENARIOS = ("control-plane", "boot")
 #: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).
 HEAD_UP_TIMEOUT_S = 150.0
 APPS_RUNNING_TIMEOUT_S = 360.0
-#: Requests sent to each application once it runs (each bounded by REQUEST_TIMEOUT_S).
+#: Requests sent to each application once it runs (each bounded by the smoke test's timeout).
 REQUESTS_PER_APP = 3
-REQUEST_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -166,7 +163,7 @@ def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Cal
         figures.apps_running_s = time.monotonic() - started
         figures.apps = {a.name: a.status for a in result.apps}
         on_step("sending requests to the applications...")
-        figures.requests = _requests(cfg, config, runner.nodes_of(HEAD_NODE_TYPE)[0].address)
+        figures.requests = _requests(cfg, config, f"http://{runner.nodes_of(HEAD_NODE_TYPE)[0].address}:{SERVE_PORT}")
         figures.nodes = [{"instanceId": n.instance_id, "group": n.group, "address": n.address, "steps": n.steps(),
                           "bootExit": n.boot_exit(), "rayStarts": n.unit_starts("ray")} for n in runner.nodes.values()]
     return figures
@@ -261,27 +258,9 @@ def _cloud_config(cfg, server, plane: ControlPlane, dashboard: Dashboard) -> dic
     return render_cloud(cfg, region).config
 
 
-def _requests(cfg, config: dict[str, Any], head_address: str) -> list[Request]:
-    """A few bounded requests to each application with a smoke request, through the head's Serve proxy."""
+def _requests(cfg, config: dict[str, Any], base_url: str) -> list[Request]:
+    """REQUESTS_PER_APP rounds of `rayfleet local up`'s smoke test through the head's Serve proxy at `base_url`:
+    each application's smoke request (the region-health route's GET); an application without one is not asked."""
     smoke = {app.name: app.smoke_request for app in cfg.serve.applications}
-    sent = []
-    for app in config["applications"]:
-        request = smoke.get(app["name"])
-        if request is None:
-            continue
-        url = f"http://{head_address}:{SERVE_PORT}{app['route_prefix']}"
-        for _ in range(REQUESTS_PER_APP):
-            sent.append(_post(app["name"], url, request.body, request.expect))
-    return sent
-
-
-def _post(app: str, url: str, body: Any, expect: dict[str, Any]) -> Request:
-    data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-            answer = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        return Request(app, url, False, f"request failed: {err}")
-    wrong = {k: answer.get(k) for k, v in expect.items() if not isinstance(answer, dict) or answer.get(k) != v}
-    return Request(app, url, not wrong, f"answered {json.dumps(answer)[:200]}")
+    return [Request(r.app, r.url, r.ok, r.detail) for _ in range(REQUESTS_PER_APP)
+            for r in smoke_test(base_url, config, smoke) if r.method]

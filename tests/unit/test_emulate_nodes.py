@@ -546,3 +546,43 @@ def test_the_vpc_resolvers_negative_answers_carry_the_zones_soa_as_route_53s_do(
     nodata = answer_dns(_query(f"head.{zone}", qtype=28), RECORDS, {zone: planned})
     assert struct.unpack("!H", nodata[2:4])[0] & 0xF == 0 and _authority_soa(nodata)[0] == 1
     assert _authority_soa(answer_dns(_query("example.com"), RECORDS, {zone: planned}))[0] == 0  # not the zone's
+
+
+def test_the_boot_requests_are_the_local_smoke_test_through_the_heads_serve_proxy():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from types import SimpleNamespace
+
+    from serve_apps.emulated_region import REQUESTS_PER_APP, _requests
+    from stacks.config import SmokeRequest
+
+    seen = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            body = json.dumps({"label": "positive"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    apps = [SimpleNamespace(name="sentiment", smoke_request=SmokeRequest(body={"text": "love it"},
+                                                                         expect={"label": "positive"})),
+            SimpleNamespace(name="quiet", smoke_request=None)]
+    config = {"applications": [{"name": "sentiment", "route_prefix": "/sentiment"},
+                               {"name": "quiet", "route_prefix": "/quiet"}]}
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        sent = _requests(SimpleNamespace(serve=SimpleNamespace(applications=apps)), config, base)
+    finally:
+        server.shutdown()
+    assert seen == [("/sentiment", {"text": "love it"})] * REQUESTS_PER_APP  # nothing sent to an app without one
+    assert [(r.app, r.url, r.ok, r.detail) for r in sent] == [
+        ("sentiment", f"{base}/sentiment", True, "label = 'positive'")] * REQUESTS_PER_APP
