@@ -433,7 +433,7 @@ def test_a_nodes_type_is_its_groups_node_type_tag_not_a_part_of_its_name(tmp_pat
 
     groups = [group("rayfleet-dev-us-west-2-head", HEAD_NODE_TYPE, "InService"),
               # a worker group named after its purpose: "head" in its name, "gpu" its node type
-              group("rayfleet-dev-us-west-2-gpu-headroom", "gpu", "Pending", "Terminating:Wait"),
+              group("rayfleet-dev-us-west-2-gpu-headroom", "gpu", "Pending", "Terminating"),
               group("someone-elses-head", None, "InService")]
     assert wanted_instances(groups) == {"i-head0": ("rayfleet-dev-us-west-2-head", HEAD_NODE_TYPE),
                                         "i-room0": ("rayfleet-dev-us-west-2-gpu-headroom", "gpu")}
@@ -586,3 +586,21 @@ def test_the_boot_requests_are_the_local_smoke_test_through_the_heads_serve_prox
     assert seen == [("/sentiment", {"text": "love it"})] * REQUESTS_PER_APP  # nothing sent to an app without one
     assert [(r.app, r.url, r.ok, r.detail) for r in sent] == [
         ("sentiment", f"{base}/sentiment", True, "label = 'positive'")] * REQUESTS_PER_APP
+
+
+def test_an_instance_a_termination_hook_holds_keeps_its_node_and_reads_terminated_in_imds(tmp_path):
+    import json
+
+    from components.drills.emulate.nodes import Node, target_lifecycle_states, wanted_instances
+
+    groups = [{"AutoScalingGroupName": "rayfleet-dev-us-west-2-cpu-spot", "Tags": [{"Key": "rayfleet:node-type",
+                                                                                   "Value": "cpu"}],
+               "Instances": [{"InstanceId": "i-draining", "LifecycleState": "Terminating:Wait"},
+                             {"InstanceId": "i-gone", "LifecycleState": "Terminating:Proceed"},
+                             {"InstanceId": "i-serving", "LifecycleState": "InService"}]}]
+    assert set(wanted_instances(groups)) == {"i-draining", "i-serving"}  # it drains: its node runs on
+    assert target_lifecycle_states(groups) == {"i-draining": "Terminated"}
+    (tmp_path / "imds.json").write_text(json.dumps(PATHS))
+    node = Node("i-draining", "rayfleet-dev-us-west-2-cpu-spot", "10.30.16.4", "rfn1-1", tmp_path, None, 0.0, "cpu")
+    node.set_target_lifecycle_state("Terminated")
+    assert json.loads((tmp_path / "imds.json").read_text())["autoscaling/target-lifecycle-state"] == "Terminated"

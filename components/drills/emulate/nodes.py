@@ -16,7 +16,8 @@ way to AWS (AWS_ENDPOINT_URL of the moto router, fake credentials). Each node ha
 (node_imds.py) and resolves names through the VPC's resolver (dns.py), which answers the private
 zone's records as the runner last read them from moto (every second).
 
-An instance that leaves moto (terminated, or gone from its group) has its node stopped at once.
+An instance that leaves moto (terminated, or gone from its group) has its node stopped at once; one a
+termination hook holds (Terminating:Wait) keeps running, its IMDS target-lifecycle-state `Terminated`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ OVERLAID = ("etc", "opt", "var", "root")
 #: Directories an Ubuntu image has that the user data writes into without creating them.
 IMAGE_DIRS = ("etc/dbus-1/system.d", "etc/systemd/system", "var/log")
 POLL_S = 1.0
+#: The IMDS path of the lifecycle state Auto Scaling is moving the instance to.
+TARGET_LIFECYCLE_STATE = "autoscaling/target-lifecycle-state"
 #: Polls in a row that may fail (moto slow to answer on a loaded machine) before the runner gives up.
 POLL_RETRIES = 10
 #: Nodes this machine runs at once: each is a Ray node (GCS or raylet, agents, workers) on 2 shared cores.
@@ -145,6 +148,11 @@ class Node:
         """The user data's exit code, None while it runs."""
         return self.process.poll()
 
+    def set_target_lifecycle_state(self, state: str) -> None:
+        """Set IMDS's `autoscaling/target-lifecycle-state`, once: the file is rewritten only when it changes."""
+        if json.loads((self.directory / "imds.json").read_text()).get(TARGET_LIFECYCLE_STATE) != state:
+            self.set_metadata(TARGET_LIFECYCLE_STATE, state)
+
     def set_metadata(self, path: str, value: str | None) -> None:
         """Set (or, with None, remove) an IMDS path of this node: a spot notice, a rebalance signal."""
         file = self.directory / "imds.json"
@@ -193,8 +201,9 @@ class NodeRunner:
 
     def poll(self, autoscaling, ec2, route53) -> None:
         """Start a node for each running instance of a group, stop those whose instance is gone; refresh DNS."""
-        wanted = wanted_instances(group for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
-                                  for group in page["AutoScalingGroups"])
+        groups = [group for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
+                  for group in page["AutoScalingGroups"]]
+        wanted = wanted_instances(groups)
         running = _running_instances(ec2, list(wanted))
         if len(running) > MAX_NODES:
             raise RayfleetError(f"the emulated region runs {len(running)} instances; this machine runs at most "
@@ -206,6 +215,9 @@ class NodeRunner:
             for instance_id, instance in running.items():
                 if instance_id not in self.nodes:
                     self.start(instance, *wanted[instance_id], ec2)
+            for instance_id, state in target_lifecycle_states(groups).items():
+                if instance_id in self.nodes:
+                    self.nodes[instance_id].set_target_lifecycle_state(state)
         self._refresh_records(route53)
 
     def start(self, instance: dict[str, Any], group: str, node_type: str, ec2) -> Node:
@@ -300,16 +312,24 @@ class NodeRunner:
 
 def wanted_instances(groups: Iterable[dict[str, Any]]) -> dict[str, tuple[str, str]]:
     """Instance ID -> (group name, node type) of the instances in service or launching in the groups tagged with a
-    node type (the contract's tag, which the node provider reads too); a terminating instance is not wanted."""
+    node type (the contract's tag, which the node provider reads too). One held in Terminating:Wait by a lifecycle
+    hook still runs (it drains); a terminating one is not wanted."""
     wanted = {}
     for group in groups:
         tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
         if NODE_TYPE_KEY not in tags:
             continue
         for instance in group["Instances"]:
-            if instance["LifecycleState"] not in ("Terminating", "Terminated", "Terminating:Wait"):
+            if instance["LifecycleState"] not in ("Terminating", "Terminating:Proceed", "Terminated"):
                 wanted[instance["InstanceId"]] = (group["AutoScalingGroupName"], tags[NODE_TYPE_KEY])
     return wanted
+
+
+def target_lifecycle_states(groups: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Instance ID -> the IMDS `autoscaling/target-lifecycle-state` of instances a termination hook holds: an
+    instance in Terminating:Wait reads `Terminated` (its drain agent's cue), as on EC2."""
+    return {i["InstanceId"]: "Terminated" for g in groups for i in g["Instances"]
+            if i["LifecycleState"] == "Terminating:Wait"}
 
 
 def _running_instances(ec2, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
