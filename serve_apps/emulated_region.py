@@ -165,7 +165,7 @@ def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Cal
         on_step("sending requests to the applications...")
         figures.requests = _requests(cfg, config, f"http://{runner.nodes_of(HEAD_NODE_TYPE)[0].address}:{SERVE_PORT}")
         figures.nodes = [{"instanceId": n.instance_id, "group": n.group, "address": n.address, "steps": n.steps(),
-                          "bootExit": n.boot_exit(), "rayStarts": n.unit_starts("ray")} for n in runner.nodes.values()]
+                          "bootExit": n.boot_exit(), "rayStarts": n.unit_starts("ray")} for n in runner.running()]
     return figures
 
 
@@ -184,7 +184,7 @@ def _deploy_until_running(runner, dashboard: Dashboard, config, progress, cfg, r
             on_step("the head's dashboard stopped answering (its Ray restarted); deploying again once it answers...")
             dashboard = head_up()
         except DeployError as err:
-            nodes = list(runner.nodes.values())
+            nodes = list(runner.running())
             raise RayfleetError(f"{err} ({stalled(nodes, 'applications RUNNING', APPS_RUNNING_TIMEOUT_S)})") from None
 
 
@@ -234,7 +234,7 @@ def _head_up(runner, server, plane: ControlPlane, rules, plan, on_step) -> Dashb
     try:
         runner.wait_for(answers, HEAD_UP_TIMEOUT_S, "the head's Ray")
     except TimeoutError:
-        raise RayfleetError(stalled(list(runner.nodes.values()), "the head's Ray answering", HEAD_UP_TIMEOUT_S)) from None
+        raise RayfleetError(stalled(list(runner.running()), "the head's Ray answering", HEAD_UP_TIMEOUT_S)) from None
     return found[0]
 
 

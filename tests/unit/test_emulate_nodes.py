@@ -604,3 +604,22 @@ def test_an_instance_a_termination_hook_holds_keeps_its_node_and_reads_terminate
     node = Node("i-draining", "rayfleet-dev-us-west-2-cpu-spot", "10.30.16.4", "rfn1-1", tmp_path, None, 0.0, "cpu")
     node.set_target_lifecycle_state("Terminated")
     assert json.loads((tmp_path / "imds.json").read_text())["autoscaling/target-lifecycle-state"] == "Terminated"
+
+
+def test_the_scenario_reads_the_running_nodes_under_the_pollers_lock(tmp_path):
+    import threading
+
+    from components.drills.emulate.control_plane import ControlPlane
+    from components.drills.emulate.nodes import Node, NodeRunner
+
+    runner = NodeRunner(None, ControlPlane("us-west-2", "http://127.0.0.1:1"), None, tmp_path, "http://10.30.0.1:1")
+    runner.nodes["i-0abc"] = Node("i-0abc", "rayfleet-dev-us-west-2-head", "10.30.16.4", "rfn1-1", tmp_path, None, 0.0,
+                                  "head")
+    read: list = []
+    with runner._lock:  # the poller, mid-poll, adding or removing nodes
+        reader = threading.Thread(target=lambda: read.append([n.instance_id for n in runner.nodes_of("head")]))
+        reader.start()
+        reader.join(0.3)
+        assert read == []  # waits for the poll to end, rather than iterate a dict that changes size
+    reader.join(5)
+    assert read == [["i-0abc"]]

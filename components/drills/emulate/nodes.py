@@ -263,9 +263,16 @@ class NodeRunner:
         self.poll_failures.clear()
         return True
 
+    def running(self) -> list[Node]:
+        """The running nodes, read under the poller's lock (it adds and removes nodes every POLL_S)."""
+        with self._lock:
+            return list(self.nodes.values())
+
     def boot_failures(self) -> list[str]:
         """The failed boots of running and stopped nodes, each with the step its boot log names."""
-        return self.failures + failed_boots(list(self.nodes.values()))
+        with self._lock:
+            stopped = list(self.failures)
+        return stopped + failed_boots(self.running())
 
     def stop_all(self) -> None:
         """Stop every node, each even when another's processes survive; raises naming all survivors."""
@@ -294,7 +301,7 @@ class NodeRunner:
 
     def nodes_of(self, node_type: str) -> list[Node]:
         """The running nodes of the groups tagged `rayfleet:node-type` = `node_type` (as the node provider finds them)."""
-        return [n for n in self.nodes.values() if n.node_type == node_type]
+        return [n for n in self.running() if n.node_type == node_type]
 
     def wait_for(self, ready: Callable[[NodeRunner], bool], timeout: float, what: str,
                  on_wait: Callable[[], None] = lambda: None) -> float:
