@@ -13,7 +13,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from tests.fakes.emulated_nodes import left_behind, run_emulate, run_links, stop_run
+from tests.fakes.emulated_nodes import left_behind, needs_root, run_emulate, run_links, stop_run
 from tests.fakes.environments import ROOT
 
 
@@ -72,6 +72,7 @@ def test_interrupted_emulate_leaves_no_moto_server_running(stop):
 
 
 @pytest.mark.slow  # a whole region on this machine: moto, a head and its workers running Ray in namespaces
+@needs_root
 def test_boot_measures_the_head_the_workers_the_apps_and_requests_then_leaves_nothing_running(tmp_path):
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "RAYFLEET_HOME": str(tmp_path)}
     code, out, err = run_emulate(["--env", "dev", "--scenario", "boot", "--json"], env, ROOT, timeout=600)
@@ -87,12 +88,15 @@ def test_boot_measures_the_head_the_workers_the_apps_and_requests_then_leaves_no
     assert 2 <= len(boot["nodes"]) <= 4
     head = next(n for n in boot["nodes"] if n["group"].endswith("-head"))
     assert head["steps"][-1] == "start Ray" and head["bootExit"] == 0
+    # Ray started once on each node: a restart (its unit's Restart=always) would hide a start that failed.
+    assert [n["rayStarts"] for n in boot["nodes"]] == [1] * len(boot["nodes"]), boot["nodes"]
     assert report["motoStopped"] is True
     assert left_behind(tmp_path) == {"processes": [], "mounts": []}
     assert run_links(boot["runId"]) == {"namespaces": [], "links": []}
 
 
 @pytest.mark.slow  # a region booting on this machine, interrupted once its first node runs
+@needs_root
 def test_interrupted_boot_leaves_no_process_namespace_or_mount(tmp_path):
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "RAYFLEET_HOME": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "rayfleet", "emulate", "--env", "dev", "--scenario", "boot"],

@@ -6,10 +6,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 
 import psutil
+import pytest
+
+#: The boot scenario makes network and mount namespaces: root only.
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the boot scenario creates network and mount namespaces, "
+                                                          "which only root may (run the suite as root)")
 
 #: Seconds a run gets to clean up after SIGINT before a test kills it (a kill would leave its namespaces).
 CLEAN_UP_S = 120
