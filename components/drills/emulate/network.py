@@ -102,15 +102,19 @@ class RegionNetwork:
             subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
 
     def stop_all(self) -> None:
-        """Stop every node, each even when another's processes survive; raises naming all survivors."""
-        survivors = []
-        for instance_id in list(self.nodes):
-            try:
-                self.stop_node(instance_id)
-            except RayfleetError as err:
-                survivors.append(str(err))
-        if survivors:
-            raise RayfleetError("; ".join(survivors))
+        stop_each(list(self.nodes), self.stop_node)
+
+
+def stop_each(instance_ids: list[str], stop: Callable[[str], None]) -> None:
+    """Stop every node, each even when another's processes survive; raises naming all survivors."""
+    survivors = []
+    for instance_id in instance_ids:
+        try:
+            stop(instance_id)
+        except RayfleetError as err:
+            survivors.append(str(err))
+    if survivors:
+        raise RayfleetError("; ".join(survivors))
 
 
 def kill_namespace(namespace: str) -> None:

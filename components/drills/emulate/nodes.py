@@ -42,7 +42,7 @@ from components.drills.emulate.boot import failed_boots
 from components.drills.emulate.control_plane import ControlPlane
 from components.drills.emulate.dns import DEFAULT_SOA
 from components.drills.emulate.moto_server import FAKE_CREDENTIALS, MotoServer
-from components.drills.emulate.network import RegionNetwork
+from components.drills.emulate.network import RegionNetwork, stop_each
 from components.drills.emulate.plane import ZONE
 from components.contract import NODE_TYPE_KEY
 from components.errors import RayfleetError
@@ -275,16 +275,8 @@ class NodeRunner:
         return stopped + failed_boots(self.running())
 
     def stop_all(self) -> None:
-        """Stop every node, each even when another's processes survive; raises naming all survivors."""
-        survivors = []
         with self._lock:
-            for instance_id in list(self.nodes):
-                try:
-                    self.stop(instance_id)
-                except RayfleetError as err:
-                    survivors.append(str(err))
-        if survivors:
-            raise RayfleetError("; ".join(survivors))
+            stop_each(list(self.nodes), self.stop)
 
     def _refresh_records(self, route53) -> None:
         """The private zones' A records (name -> address), which the VPC resolver answers."""
