@@ -623,3 +623,33 @@ def test_the_scenario_reads_the_running_nodes_under_the_pollers_lock(tmp_path):
         assert read == []  # waits for the poll to end, rather than iterate a dict that changes size
     reader.join(5)
     assert read == [["i-0abc"]]
+
+
+def test_a_zones_soa_is_read_from_motos_record_even_as_moto_wraps_its_default_one():
+    from components.drills.emulate.dns import DEFAULT_SOA, zone_soa
+
+    # moto's default SOA for a new zone, as list_resource_record_sets gives it (the repr of a dict)
+    wrapped = "{'Value': 'ns-2048.awsdns-64.com. hostmaster.example.com. 1 7200 900 1209600 86400'}"
+    assert zone_soa(wrapped, 900) == ("ns-2048.awsdns-64.com. hostmaster.example.com. 1 7200 900 1209600 86400", 900)
+    assert zone_soa("ns-1.awsdns-00.co.uk. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 10", 10)[1] == 10
+    assert zone_soa("not an SOA", 60) == DEFAULT_SOA
+
+
+def test_the_vpc_resolver_keeps_answering_after_a_query_it_cannot_answer():
+    import socket
+
+    from components.drills.emulate.dns import vpc_resolver
+    from serve_apps.ports import free_port
+
+    port = free_port()
+    broken = {"rayfleet.internal": ("garbage", 1)}  # an SOA that does not parse: answering raises
+    with vpc_resolver("127.0.0.1", lambda: RECORDS, port=port, zones=lambda: broken):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(_query("nope.rayfleet.internal"), ("127.0.0.1", port))
+            failed = client.recv(512)
+            client.sendto(_query("head.rayfleet-dev-us-west-2.rayfleet.internal"), ("127.0.0.1", port))
+            answered = client.recv(512)
+    assert struct.unpack("!H", failed[2:4])[0] & 0xF == 2  # SERVFAIL, not silence
+    assert socket.inet_ntoa(answered[-4:]) == "10.30.0.4"
+

@@ -16,6 +16,7 @@ the boot's "cache no negative DNS answers" step is not exercised: a listed known
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import struct
 import threading
@@ -24,13 +25,24 @@ from collections.abc import Callable, Iterable, Iterator
 from components.ray_cluster.userdata import HEAD_RECORD_TTL
 
 A, SOA, CLASS_IN = 1, 6, 1
-NXDOMAIN, FORMERR = 3, 1
+NXDOMAIN, FORMERR, SERVFAIL = 3, 1, 2
 #: The TTL of the answers: the head record's, short because a replaced head moves it.
 TTL = HEAD_RECORD_TTL
 #: The SOA Route 53 writes with a hosted zone, TTL 900 s (Route 53 Developer Guide, "NS and SOA records that
 #: Route 53 creates"); a zone whose SOA moto does not list is answered with it. The project overwrites it
 #: (components/ray_cluster/plan.py, private_zone_soa), and the zone's own SOA, as moto holds it, is answered.
 DEFAULT_SOA = ("ns-1536.awsdns-00.co.uk. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400", 900)
+
+
+_SOA_VALUE = re.compile(r"([A-Za-z0-9.-]+) ([A-Za-z0-9.-]+) (\d+) (\d+) (\d+) (\d+) (\d+)")
+
+
+def zone_soa(value: str, ttl: int) -> tuple[str, int]:
+    """A zone's SOA (value, TTL) from its record as moto lists it: moto wraps the default one it writes with a
+    new zone in the repr of a dict (`{'Value': 'ns-2048... 86400'}`), so the SOA's seven fields are searched for;
+    DEFAULT_SOA where there are none, so that a negative answer is never left without its SOA."""
+    found = _SOA_VALUE.search(value)
+    return (" ".join(found.groups()), ttl) if found else DEFAULT_SOA
 
 
 def negative_ttl(soa: tuple[str, int]) -> int:
@@ -109,8 +121,12 @@ def vpc_resolver(address: str, records: Callable[[], dict[str, str]], port: int 
                 continue
             except OSError:
                 return
+            try:
+                response = answer(query, records(), zones())
+            except Exception:  # one query the resolver cannot answer must not stop it answering the others
+                response = query[:2] + struct.pack("!HHHHH", 0x8000 | SERVFAIL, 0, 0, 0, 0)
             with contextlib.suppress(OSError):
-                sock.sendto(answer(query, records(), zones()), client)
+                sock.sendto(response, client)
 
     thread = threading.Thread(target=serve, name="vpc-resolver", daemon=True)
     thread.start()

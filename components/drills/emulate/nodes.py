@@ -40,7 +40,7 @@ from typing import Any
 from components.drills.emulate import node_imds
 from components.drills.emulate.boot import failed_boots
 from components.drills.emulate.control_plane import ControlPlane
-from components.drills.emulate.dns import DEFAULT_SOA
+from components.drills.emulate.dns import DEFAULT_SOA, zone_soa
 from components.drills.emulate.moto_server import FAKE_CREDENTIALS, MotoServer
 from components.drills.emulate.network import RegionNetwork, stop_each
 from components.drills.emulate.plane import ZONE
@@ -288,7 +288,7 @@ class NodeRunner:
                 if record["Type"] == "A" and record.get("ResourceRecords"):
                     records[record["Name"].rstrip(".")] = record["ResourceRecords"][0]["Value"]
                 elif record["Type"] == "SOA" and record.get("ResourceRecords"):
-                    zones[zone] = (record["ResourceRecords"][0]["Value"], int(record["TTL"]))
+                    zones[zone] = zone_soa(record["ResourceRecords"][0]["Value"], int(record["TTL"]))
         self.records, self.zones = records, zones
 
     def nodes_of(self, node_type: str) -> list[Node]:
