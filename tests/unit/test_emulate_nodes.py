@@ -653,3 +653,21 @@ def test_the_vpc_resolver_keeps_answering_after_a_query_it_cannot_answer():
     assert struct.unpack("!H", failed[2:4])[0] & 0xF == 2  # SERVFAIL, not silence
     assert socket.inet_ntoa(answered[-4:]) == "10.30.0.4"
 
+
+def test_a_limit_nofile_above_what_this_machine_may_raise_to_is_lowered_not_fatal():
+    import resource
+
+    from components.drills.emulate.node_units import apply_nofile, within_hard_limit
+
+    assert within_hard_limit((65536, 65536), 20000) == (20000, 20000)
+    assert within_hard_limit((1024, 65536), 20000) == (1024, 20000)
+    assert within_hard_limit((65536, resource.RLIM_INFINITY), 20000) == (20000, 20000)
+    assert within_hard_limit((65536, 65536), resource.RLIM_INFINITY) == (65536, 65536)
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        # ray.service's 65536, where this process may not raise its hard limit (a container without
+        # CAP_SYS_RESOURCE): the unit starts with the machine's limit instead of its supervisor crashing.
+        got = apply_nofile((65536, 65536))
+        assert got == resource.getrlimit(resource.RLIMIT_NOFILE)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (before[0], resource.getrlimit(resource.RLIMIT_NOFILE)[1]))

@@ -161,13 +161,40 @@ def stop_remaining(grace_s: float = STOP_GRACE_S) -> None:
     psutil.wait_procs(alive, timeout=grace_s)
 
 
+def within_hard_limit(wanted: tuple[int, int], hard: int) -> tuple[int, int]:
+    """`wanted` (soft, hard) lowered to a hard limit this process may not raise (RLIM_INFINITY is the largest)."""
+    import resource
+
+    def lowered(value: int) -> int:
+        if hard == resource.RLIM_INFINITY:
+            return value
+        return hard if value == resource.RLIM_INFINITY else min(value, hard)
+
+    return lowered(wanted[0]), lowered(wanted[1])
+
+
+def apply_nofile(wanted: tuple[int, int]) -> tuple[int, int]:
+    """Set the open-files limit ExecStart inherits, as systemd sets LimitNOFILE. systemd may raise the hard limit;
+    this supervisor, in a container without CAP_SYS_RESOURCE, may not: it then keeps the machine's hard limit and
+    says so in the unit's log, rather than not starting the unit at all."""
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, wanted)
+        return wanted
+    except (ValueError, OSError):
+        lowered = within_hard_limit(wanted, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        resource.setrlimit(resource.RLIMIT_NOFILE, lowered)
+        print(f"systemd (emulated): LimitNOFILE {wanted[0]}:{wanted[1]} lowered to {lowered[0]}:{lowered[1]}, "
+              "this machine's hard limit (raising it needs CAP_SYS_RESOURCE)", flush=True)
+        return lowered
+
+
 def supervise(unit: Unit, inherited: dict[str, str]) -> int:
     """Run the unit until it stops for good (Restart= says so) or this supervisor is told to stop."""
     _become_subreaper()
     if unit.nofile is not None:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_NOFILE, unit.nofile)  # inherited by ExecStart, as systemd sets it there
+        apply_nofile(unit.nofile)
 
     def stop(_signum, _frame) -> None:
         stop_remaining()
