@@ -21,10 +21,7 @@ return, failure or Ctrl-C every node, namespace, the bridge and the moto server 
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +34,8 @@ from components.drills.emulate.dns import vpc_resolver
 from components.drills.emulate.control_plane import ControlPlane, Created, create_control_plane
 from components.drills.emulate.moto_server import moto_server
 from components.drills.emulate.network import region_network
-from components.drills.emulate.nodes import node_runner
-from components.drills.emulate.plane import BUCKET, KNOWN_GAPS, VPC
+from components.drills.emulate.nodes import MAX_NODES, node_runner
+from components.drills.emulate.plane import BUCKET, KNOWN_GAPS, SECRET, VPC, check_node_budget, launched_at_once
 from components.errors import RayfleetError
 from components.ray_cluster.plan import DASHBOARD_PORT
 from serve_apps.cloud import CloudRegion
@@ -46,19 +43,20 @@ from serve_apps.dashboard import Dashboard, DashboardError
 from serve_apps.deployer import DeployError, deploy
 from serve_apps.discovery import MODELS_PREFIX, model_files
 from serve_apps.history import History
+from serve_apps.local import smoke_test
 from serve_apps.package import app_sources, code_package, source_package
 from serve_apps.paths import models_dir, rayfleet_home
 from serve_apps.targets import ensure_models, render_cloud
 from stacks.loader import load_file
+from stacks.mocks import secret_arn
 
 #: The scenarios this rayfleet can run.
 SCENARIOS = ("control-plane", "boot")
 #: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).
 HEAD_UP_TIMEOUT_S = 150.0
 APPS_RUNNING_TIMEOUT_S = 360.0
-#: Requests sent to each application once it runs (each bounded by REQUEST_TIMEOUT_S).
+#: Requests sent to each application once it runs (each bounded by the smoke test's timeout).
 REQUESTS_PER_APP = 3
-REQUEST_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -138,11 +136,12 @@ def emulate(
 def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Callable[[str], None]) -> BootFigures:
     """The region's instances as nodes until the applications answer; every node is stopped on return."""
     figures = BootFigures()
-    rules = id_rules(plane.created)
+    check_node_budget(launched_at_once(plan.resources, plane.region), MAX_NODES)
+    rules = id_rules(plane.created, {r.id: secret_arn(plane.region, r.id) for r in plan.of_type(SECRET, plane.region)})
     with region_network(_vpc_cidr(plan, plane.region)) as net, \
             aws_router((net.gateway, 0), server.endpoint, rules) as endpoint, \
             node_runner(server, plane, net, run_dir, endpoint) as runner, \
-            vpc_resolver(net.resolver, lambda: runner.records):
+            vpc_resolver(net.resolver, lambda: runner.records, zones=lambda: runner.zones):
         figures.run_id = net.run
         on_step(f"booting the region's instances as nodes (directories in {run_dir})...")
         started = time.monotonic()
@@ -164,9 +163,9 @@ def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Cal
         figures.apps_running_s = time.monotonic() - started
         figures.apps = {a.name: a.status for a in result.apps}
         on_step("sending requests to the applications...")
-        figures.requests = _requests(cfg, config, runner.nodes_of(HEAD_NODE_TYPE)[0].address)
+        figures.requests = _requests(cfg, config, f"http://{runner.nodes_of(HEAD_NODE_TYPE)[0].address}:{SERVE_PORT}")
         figures.nodes = [{"instanceId": n.instance_id, "group": n.group, "address": n.address, "steps": n.steps(),
-                          "bootExit": n.boot_exit(), "rayStarts": n.unit_starts("ray")} for n in runner.nodes.values()]
+                          "bootExit": n.boot_exit(), "rayStarts": n.unit_starts("ray")} for n in runner.running()]
     return figures
 
 
@@ -185,7 +184,7 @@ def _deploy_until_running(runner, dashboard: Dashboard, config, progress, cfg, r
             on_step("the head's dashboard stopped answering (its Ray restarted); deploying again once it answers...")
             dashboard = head_up()
         except DeployError as err:
-            nodes = list(runner.nodes.values())
+            nodes = list(runner.running())
             raise RayfleetError(f"{err} ({stalled(nodes, 'applications RUNNING', APPS_RUNNING_TIMEOUT_S)})") from None
 
 
@@ -198,6 +197,9 @@ def _vpc_cidr(plan, region: str) -> str:
 
 
 def _check_boots(runner) -> None:
+    """Raise when the node runner stopped (its error) or a node's boot failed (the step its boot log names)."""
+    if runner.errors:
+        raise RayfleetError(f"the node runner failed: {runner.errors[0]}")
     failures = runner.boot_failures()
     if failures:
         raise RayfleetError("a node's boot failed: " + "; ".join(failures) + ". Fix: correct that step of the "
@@ -232,7 +234,7 @@ def _head_up(runner, server, plane: ControlPlane, rules, plan, on_step) -> Dashb
     try:
         runner.wait_for(answers, HEAD_UP_TIMEOUT_S, "the head's Ray")
     except TimeoutError:
-        raise RayfleetError(stalled(list(runner.nodes.values()), "the head's Ray answering", HEAD_UP_TIMEOUT_S)) from None
+        raise RayfleetError(stalled(list(runner.running()), "the head's Ray answering", HEAD_UP_TIMEOUT_S)) from None
     return found[0]
 
 
@@ -256,27 +258,9 @@ def _cloud_config(cfg, server, plane: ControlPlane, dashboard: Dashboard) -> dic
     return render_cloud(cfg, region).config
 
 
-def _requests(cfg, config: dict[str, Any], head_address: str) -> list[Request]:
-    """A few bounded requests to each application with a smoke request, through the head's Serve proxy."""
+def _requests(cfg, config: dict[str, Any], base_url: str) -> list[Request]:
+    """REQUESTS_PER_APP rounds of `rayfleet local up`'s smoke test through the head's Serve proxy at `base_url`:
+    each application's smoke request (the region-health route's GET); an application without one is not asked."""
     smoke = {app.name: app.smoke_request for app in cfg.serve.applications}
-    sent = []
-    for app in config["applications"]:
-        request = smoke.get(app["name"])
-        if request is None:
-            continue
-        url = f"http://{head_address}:{SERVE_PORT}{app['route_prefix']}"
-        for _ in range(REQUESTS_PER_APP):
-            sent.append(_post(app["name"], url, request.body, request.expect))
-    return sent
-
-
-def _post(app: str, url: str, body: Any, expect: dict[str, Any]) -> Request:
-    data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-            answer = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        return Request(app, url, False, f"request failed: {err}")
-    wrong = {k: answer.get(k) for k, v in expect.items() if not isinstance(answer, dict) or answer.get(k) != v}
-    return Request(app, url, not wrong, f"answered {json.dumps(answer)[:200]}")
+    return [Request(r.app, r.url, r.ok, r.detail) for _ in range(REQUESTS_PER_APP)
+            for r in smoke_test(base_url, config, smoke) if r.method]

@@ -68,6 +68,10 @@ class LocalState:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     @property
+    def serve_url(self) -> str:
+        return f"http://127.0.0.1:{self.serve_port}"
+
+    @property
     def gcs_address(self) -> str:
         return f"127.0.0.1:{self.gcs_port}"
 
@@ -218,11 +222,12 @@ def start_head(
     return state
 
 
-def smoke_test(state: LocalState, config: dict, requests: dict[str, SmokeRequest | None]) -> list[SmokeResult]:
-    """POST each app's `smokeRequest` (by app name) to its route and check the answer has what it expects."""
+def smoke_test(base_url: str, config: dict, requests: dict[str, SmokeRequest | None]) -> list[SmokeResult]:
+    """POST each app's `smokeRequest` (by app name) to its route under `base_url` (a Serve proxy: this machine's,
+    an emulated head's) and check the answer has what it expects."""
     results = []
     for app in config["applications"]:
-        url = f"http://127.0.0.1:{state.serve_port}{app['route_prefix']}"
+        url = f"{base_url.rstrip('/')}{app['route_prefix']}"
         if app["name"] == REGION_HEALTH_APP:
             results.append(_region_health_smoke(app["name"], url))
             continue
@@ -426,7 +431,7 @@ def _deploy_and_check(
         note=note or f"rayfleet local up --env {cfg.env}",
     )
     step.now = "smoke-testing the routes"
-    smoke = smoke_test(state, rendered.config, {app.name: app.smoke_request for app in cfg.serve.applications})
+    smoke = smoke_test(state.serve_url, rendered.config, {app.name: app.smoke_request for app in cfg.serve.applications})
     return UpResult(state, started, built, rendered, result, smoke)
 
 

@@ -72,6 +72,11 @@ def arn(service: str, region: str, resource: str) -> str:
     return f"arn:aws:{service}:{region_part}:{account_part}:{resource}"
 
 
+def secret_arn(region: str, name: str) -> str:
+    """The ARN the mocks give secret `name`: AWS's `...:secret:<name>-<6 characters>`, the suffix from the name."""
+    return arn("secretsmanager", region, f"secret:{name}-{_digest(name, length=6)}")
+
+
 #: Extra outputs per type token: (args, region, physical_id, physical_name) -> outputs.
 Extra = Callable[[pulumi.runtime.MockResourceArgs, str, str, str], dict[str, Any]]
 EXTRA_OUTPUTS: dict[str, Extra] = {
@@ -143,9 +148,7 @@ EXTRA_OUTPUTS: dict[str, Extra] = {
     "aws:cloudwatch/dashboard:Dashboard": lambda a, r, i, n: {
         "dashboardArn": arn("cloudwatch", GLOBAL, f"dashboard/{n}")
     },
-    "aws:secretsmanager/secret:Secret": lambda a, r, i, n: {
-        "arn": arn("secretsmanager", r, f"secret:{n}-{_digest(n, length=6)}")
-    },
+    "aws:secretsmanager/secret:Secret": lambda a, r, i, n: {"arn": secret_arn(r, n)},
 }
 
 

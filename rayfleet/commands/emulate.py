@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -16,6 +19,24 @@ from rich.text import Text
 from rayfleet.commands.common import EnvOption, FileOption, JsonOption, stack_file
 from rayfleet.output import console, err_console, print_json
 from serve_apps.emulated_region import SCENARIOS, check_scenario
+
+#: What a terminal closing (SIGHUP) or `kill`, systemd and CI runners (SIGTERM) send: each stops the run as Ctrl-C does.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def interrupted_by(signals: tuple[signal.Signals, ...]) -> Iterator[None]:
+    """While the block runs, each of `signals` raises KeyboardInterrupt(signum), so that the same clean-up
+    (every `with` the run is in, unwound) stops every node, namespace and the moto server."""
+    def interrupt(signum: int, _frame) -> None:
+        raise KeyboardInterrupt(signum)
+
+    previous = {s: signal.signal(s, interrupt) for s in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def emulate(
@@ -35,14 +56,14 @@ def emulate(
 
     path = stack_file(env, file)
     check_scenario(scenario)
-    with Status("starting...", console=err_console) as status:
+    with Status("starting...", console=err_console) as status, interrupted_by(STOP_SIGNALS):
         try:
             report = run(path, scenario, on_step=status.update,
                          on_created=lambda c: status.update(f"created {c.type.split(':')[-1]} {c.name}"))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             status.stop()
             err_console.print(Text("interrupted; ", style="warn") + Text("every node and the moto server are stopped"))
-            raise typer.Exit(130) from None
+            raise typer.Exit(128 + (interrupt.args[0] if interrupt.args else signal.SIGINT)) from None
     if as_json:
         print_json(report.to_json())
         return

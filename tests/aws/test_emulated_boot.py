@@ -9,10 +9,10 @@ import pytest
 from components.errors import RayfleetError
 from serve_apps.emulated_region import emulate
 from stacks.loader import environment_file
-from tests.fakes.emulated_nodes import left_behind
+from tests.fakes.emulated_nodes import left_behind, needs_root
 
 # A region on this machine: moto, a head running Ray in namespaces, a worker its autoscaler launches.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_root]
 
 
 def test_a_head_that_never_publishes_its_address_fails_boot_naming_the_workers_step(monkeypatch, tmp_path):

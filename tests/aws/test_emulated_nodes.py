@@ -8,14 +8,15 @@ import time
 import boto3
 import pytest
 
+from components.contract import NODE_TYPE_KEY
 from components.drills.emulate.control_plane import ControlPlane
 from components.drills.emulate.moto_server import moto_server
 from components.drills.emulate.network import namespace_pids, region_network
 from components.drills.emulate.nodes import node_runner
-from tests.fakes.emulated_nodes import left_behind, run_links
+from tests.fakes.emulated_nodes import left_behind, needs_root, run_links
 
 # A moto_server process and a node in network and mount namespaces.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_root]
 
 REGION = "us-west-2"
 USER_DATA = """#!/bin/bash
@@ -48,7 +49,11 @@ def test_a_launched_instance_runs_as_a_node_and_terminating_it_stops_the_node(tm
             "UserData": base64.b64encode(USER_DATA.encode()).decode()})["LaunchTemplate"]["LaunchTemplateId"]
         autoscaling.create_auto_scaling_group(AutoScalingGroupName="rayfleet-test-us-west-2-cpu", MinSize=0, MaxSize=1,
                                               DesiredCapacity=1, VPCZoneIdentifier=subnet,
-                                              LaunchTemplate={"LaunchTemplateId": template, "Version": "1"})
+                                              LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+                                              # the runner runs the groups the node provider would find: by this tag
+                                              Tags=[{"Key": NODE_TYPE_KEY, "Value": "cpu", "PropagateAtLaunch": True,
+                                                     "ResourceId": "rayfleet-test-us-west-2-cpu",
+                                                     "ResourceType": "auto-scaling-group"}])
         with region_network("10.77.0.0/16") as net, \
                 node_runner(server, ControlPlane(REGION, server.endpoint), net, tmp_path, server.endpoint) as runner:
             node = _wait(lambda: next(iter(runner.nodes.values()), None), 30, "no node started")

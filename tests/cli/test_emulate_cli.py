@@ -13,7 +13,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from tests.fakes.emulated_nodes import left_behind, run_links
+from tests.fakes.emulated_nodes import left_behind, needs_root, run_emulate, run_links, stop_run
 from tests.fakes.environments import ROOT
 
 
@@ -49,7 +49,8 @@ def _moto_children(process: psutil.Process) -> list[psutil.Process]:
 
 
 @pytest.mark.slow  # the offline plan and a moto_server process
-def test_interrupted_emulate_leaves_no_moto_server_running():
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "term", "hangup"])
+def test_interrupted_emulate_leaves_no_moto_server_running(stop):
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
     proc = subprocess.Popen([sys.executable, "-m", "rayfleet", "emulate", "--env", "prod", "--scenario", "control-plane"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -61,23 +62,22 @@ def test_interrupted_emulate_leaves_no_moto_server_running():
             servers = _moto_children(command)
             time.sleep(0.05)
         assert servers, "the command never started its moto server"
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C at the terminal sends
+        proc.send_signal(stop)  # Ctrl-C at the terminal, `kill`, the terminal closing
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130
+        stop_run(proc)
+    assert proc.returncode == 128 + stop
     assert "interrupted; every node and the moto server are stopped" in err
     assert [s.pid for s in servers if s.is_running() and s.status() != psutil.STATUS_ZOMBIE] == []
 
 
 @pytest.mark.slow  # a whole region on this machine: moto, a head and its workers running Ray in namespaces
-def test_boot_measures_the_head_the_workers_the_apps_and_requests_then_leaves_nothing_running(cli, tmp_path):
-    run = cli("emulate", "--env", "dev", "--scenario", "boot", "--json", env={"RAYFLEET_HOME": str(tmp_path)},
-              timeout=600)
-    assert run.code == 0, run.err[-3000:]
-    report = json.loads(run.out)
+@needs_root
+def test_boot_measures_the_head_the_workers_the_apps_and_requests_then_leaves_nothing_running(tmp_path):
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "RAYFLEET_HOME": str(tmp_path)}
+    code, out, err = run_emulate(["--env", "dev", "--scenario", "boot", "--json"], env, ROOT, timeout=600)
+    assert code == 0, err[-3000:]
+    report = json.loads(out)
     boot = report["boot"]
     assert boot["headUpSeconds"] > 0
     # dev scales its workers from zero: the head's autoscaler launched them for the replicas.
@@ -88,12 +88,15 @@ def test_boot_measures_the_head_the_workers_the_apps_and_requests_then_leaves_no
     assert 2 <= len(boot["nodes"]) <= 4
     head = next(n for n in boot["nodes"] if n["group"].endswith("-head"))
     assert head["steps"][-1] == "start Ray" and head["bootExit"] == 0
+    # Ray started once on each node: a restart (its unit's Restart=always) would hide a start that failed.
+    assert [n["rayStarts"] for n in boot["nodes"]] == [1] * len(boot["nodes"]), boot["nodes"]
     assert report["motoStopped"] is True
     assert left_behind(tmp_path) == {"processes": [], "mounts": []}
     assert run_links(boot["runId"]) == {"namespaces": [], "links": []}
 
 
 @pytest.mark.slow  # a region booting on this machine, interrupted once its first node runs
+@needs_root
 def test_interrupted_boot_leaves_no_process_namespace_or_mount(tmp_path):
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "RAYFLEET_HOME": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "rayfleet", "emulate", "--env", "dev", "--scenario", "boot"],
@@ -109,9 +112,7 @@ def test_interrupted_boot_leaves_no_process_namespace_or_mount(tmp_path):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_run(proc)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted; every node and the moto server are stopped" in err
     assert run_links(run) == {"namespaces": [], "links": []}

@@ -6,9 +6,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 
 import psutil
+import pytest
+
+#: The boot scenario makes network and mount namespaces: root only.
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the boot scenario creates network and mount namespaces, "
+                                                          "which only root may (run the suite as root)")
+
+#: Seconds a run gets to clean up after SIGINT before a test kills it (a kill would leave its namespaces).
+CLEAN_UP_S = 120
 
 
 def run_links(run: str) -> dict[str, list[str]]:
@@ -33,3 +43,30 @@ def left_behind(home) -> dict[str, list[str]]:
     with open("/proc/self/mountinfo") as own:
         mounts = [line for line in own if str(home) in line]
     return {"processes": processes, "mounts": mounts}
+
+
+def stop_run(proc: subprocess.Popen) -> None:
+    """Stop a `rayfleet emulate` subprocess still running as Ctrl-C does, so that it deletes what it made;
+    SIGKILL only when it has not finished CLEAN_UP_S later."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=CLEAN_UP_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_emulate(args: list[str], env: dict[str, str], cwd, timeout: float) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `rayfleet emulate ARGS`; on `timeout` it is interrupted (stop_run), then
+    the timeout raised."""
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "rayfleet", "emulate", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        stop_run(proc)
+    return proc.returncode, out, err

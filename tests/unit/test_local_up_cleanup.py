@@ -99,7 +99,7 @@ def test_the_region_health_route_is_checked_with_a_get_and_said_so():
     try:
         state = dataclasses.replace(STATE, serve_port=server.server_address[1])
         config = {"applications": [{"name": REGION_HEALTH_APP, "route_prefix": REGION_HEALTH_ROUTE}]}
-        (result,) = local.smoke_test(state, config, {})
+        (result,) = local.smoke_test(state.serve_url, config, {})
     finally:
         server.shutdown()
     assert seen == [REGION_HEALTH_ROUTE]

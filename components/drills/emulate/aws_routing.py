@@ -1,6 +1,6 @@
 """The emulated nodes' way to AWS: an HTTP proxy to the moto server that maps the plan's IDs to the emulated ones.
 
-    rules = id_rules(plane.created)        # planned zone ID -> moto's; planned secret ARN -> moto's
+    rules = id_rules(plane.created, arns)  # planned zone ID -> moto's; each planned secret ARN -> moto's
     with aws_router(("10.30.0.1", 0), server.endpoint, rules) as endpoint:
         ...                                # nodes get AWS_ENDPOINT_URL=endpoint
 
@@ -18,7 +18,7 @@ import contextlib
 import http.client
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -28,17 +28,19 @@ from components.drills.emulate.plane import SECRET, ZONE
 _HOP_HEADERS = {"content-length", "connection", "transfer-encoding", "keep-alive"}
 
 
-def id_rules(created: Iterable) -> list[tuple[re.Pattern[bytes], bytes]]:
-    """(planned ID pattern, emulated ID) for the zones and secrets of a created control plane (`Created`s)."""
+def id_rules(created: Iterable, secret_arns: Mapping[str, str]) -> list[tuple[re.Pattern[bytes], bytes]]:
+    """(planned ID pattern, emulated ID) for the zones and secrets of a created control plane (`Created`s);
+    `secret_arns` gives each planned secret's ARN (by its planned ID). Only that exact ARN is mapped: another
+    secret's, or one of another region or account, goes to moto as the node sent it."""
     rules = []
     for item in created:
         if item.type == ZONE:
             short = item.emulated_id.rsplit("/", 1)[-1]
             rules.append((re.compile(re.escape(item.planned_id.encode())), short.encode()))
         elif item.type == SECRET:
-            # AWS (and the plan's mocks) name a secret's ARN `...:secret:<name>-<6 characters>`.
-            planned = rb"arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:" + re.escape(item.planned_id.encode())
-            rules.append((re.compile(planned + rb"-[A-Za-z0-9]{6}"), item.emulated_id.encode()))
+            planned = re.escape(secret_arns[item.planned_id].encode())
+            # Not followed by a name character: `...-AbC123` is not the start of `...-AbC123x`.
+            rules.append((re.compile(planned + rb"(?![A-Za-z0-9/_+=.@-])"), item.emulated_id.encode()))
     return rules
 
 
@@ -46,6 +48,16 @@ def rewrite(data: bytes, rules: list[tuple[re.Pattern[bytes], bytes]]) -> bytes:
     for pattern, replacement in rules:
         data = pattern.sub(lambda _m, r=replacement: r, data)
     return data
+
+
+def answer_headers(method: str, status: int, headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
+    """The headers the proxy sends back: moto's, and the length of the body it forwards. An answer without a
+    body (HEAD, 204, 304: RFC 9110 8.6) keeps moto's Content-Length, which is the size of what a GET would get
+    (S3's HEAD Object) or absent, never the 0 bytes forwarded."""
+    kept = [(k, v) for k, v in headers if k.lower() not in _HOP_HEADERS]
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        return kept + [(k, v) for k, v in headers if k.lower() == "content-length"]
+    return kept + [("Content-Length", str(length))]
 
 
 @contextlib.contextmanager
@@ -69,12 +81,11 @@ def aws_router(listen: tuple[str, int], upstream: str, rules: list[tuple[re.Patt
             finally:
                 connection.close()
             self.send_response(answer.status)
-            for key, value in answer.getheaders():
-                if key.lower() not in _HOP_HEADERS:
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
+            for key, value in answer_headers(self.command, answer.status, answer.getheaders(), len(data)):
+                self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(data)
+            if data:
+                self.wfile.write(data)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
 

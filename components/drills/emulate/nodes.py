@@ -1,7 +1,7 @@
 """Emulated nodes: each instance an Auto Scaling group launches in moto runs its user data, as written, on this machine.
 
     with node_runner(server, plane, net, run_dir) as runner:    # polls moto every second
-        runner.wait_for(lambda nodes: any(n.group.endswith("-head") for n in nodes), 60, "the head's instance")
+        runner.wait_for(lambda r: bool(r.nodes_of("head")), 60, "the head's instance")
         head = runner.nodes_of("head")[0]
         head.steps()                      # ['install packages', 'install Ray', ...] from its boot log
     # here every node is stopped: its processes killed, its namespace deleted (its mounts go with it)
@@ -16,7 +16,8 @@ way to AWS (AWS_ENDPOINT_URL of the moto router, fake credentials). Each node ha
 (node_imds.py) and resolves names through the VPC's resolver (dns.py), which answers the private
 zone's records as the runner last read them from moto (every second).
 
-An instance that leaves moto (terminated, or gone from its group) has its node stopped at once.
+An instance that leaves moto (terminated, or gone from its group) has its node stopped at once; one a
+termination hook holds (Terminating:Wait) keeps running, its IMDS target-lifecycle-state `Terminated`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ import base64
 import contextlib
 import gzip
 import json
+import os
 import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +40,13 @@ from typing import Any
 from components.drills.emulate import node_imds
 from components.drills.emulate.boot import failed_boots
 from components.drills.emulate.control_plane import ControlPlane
+from components.drills.emulate.dns import DEFAULT_SOA, zone_soa
 from components.drills.emulate.moto_server import FAKE_CREDENTIALS, MotoServer
-from components.drills.emulate.network import RegionNetwork
+from components.drills.emulate.network import RegionNetwork, stop_each
 from components.drills.emulate.plane import ZONE
+from components.contract import NODE_TYPE_KEY
 from components.errors import RayfleetError
-from components.ray_cluster.cloudwatch_agent import SIGNING_KEY_FINGERPRINT
+from components.ray_cluster.cloudwatch_agent import SIGNING_KEY_FINGERPRINT, debian_arch
 from components.ray_cluster.userdata import BOOT_LOG
 
 SHIMS = Path(__file__).parent / "shims"
@@ -51,6 +55,10 @@ OVERLAID = ("etc", "opt", "var", "root")
 #: Directories an Ubuntu image has that the user data writes into without creating them.
 IMAGE_DIRS = ("etc/dbus-1/system.d", "etc/systemd/system", "var/log")
 POLL_S = 1.0
+#: The IMDS path of the lifecycle state Auto Scaling is moving the instance to.
+TARGET_LIFECYCLE_STATE = "autoscaling/target-lifecycle-state"
+#: Polls in a row that may fail (moto slow to answer on a loaded machine) before the runner gives up.
+POLL_RETRIES = 10
 #: Nodes this machine runs at once: each is a Ray node (GCS or raylet, agents, workers) on 2 shared cores.
 MAX_NODES = 4
 _STEP = re.compile(r"^rayfleet boot step: (.+)$", re.M)
@@ -79,10 +87,20 @@ for attempt in $(seq 1 150); do
 done
 exec env -i PATH="$RAYFLEET_EMULATE_SHIMS:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \\
   HOME=/root LANG=C.UTF-8 RAYFLEET_EMULATE_PYTHON="$RAYFLEET_EMULATE_PYTHON" \\
-  RAYFLEET_EMULATE_AGENT_KEY="$RAYFLEET_EMULATE_AGENT_KEY" AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" \\
+  RAYFLEET_EMULATE_AGENT_KEY="$RAYFLEET_EMULATE_AGENT_KEY" RAYFLEET_EMULATE_ARCH="$RAYFLEET_EMULATE_ARCH" \\
+  AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" \\
   AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \\
   bash user-data.sh
 """
+
+
+def node_environment(instance_type: str, aws_endpoint: str) -> dict[str, str]:
+    """The boot wrapper's environment: the shims' settings (the instance type's Debian architecture, which
+    `dpkg --print-architecture` answers, as the image of that type would) and the way to AWS."""
+    return {"RAYFLEET_EMULATE_PYTHON": sys.executable, "RAYFLEET_EMULATE_SHIMS": str(SHIMS),
+            "RAYFLEET_EMULATE_AGENT_KEY": SIGNING_KEY_FINGERPRINT, "RAYFLEET_EMULATE_ARCH": debian_arch([instance_type]),
+            "AWS_ENDPOINT_URL": aws_endpoint, "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"], "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 #: A node's /etc/hosts, as Ubuntu's cloud images have it: names of the region come from the VPC's resolver.
@@ -103,6 +121,8 @@ class Node:
     directory: Path
     process: subprocess.Popen
     started: float
+    #: Its group's `rayfleet:node-type` tag: the Ray node type (HEAD_NODE_TYPE, a worker group's name).
+    node_type: str = ""
 
     @property
     def boot_log(self) -> Path:
@@ -128,6 +148,11 @@ class Node:
         """The user data's exit code, None while it runs."""
         return self.process.poll()
 
+    def set_target_lifecycle_state(self, state: str) -> None:
+        """Set IMDS's `autoscaling/target-lifecycle-state`, once: the file is rewritten only when it changes."""
+        if json.loads((self.directory / "imds.json").read_text()).get(TARGET_LIFECYCLE_STATE) != state:
+            self.set_metadata(TARGET_LIFECYCLE_STATE, state)
+
     def set_metadata(self, path: str, value: str | None) -> None:
         """Set (or, with None, remove) an IMDS path of this node: a spot notice, a rebalance signal."""
         file = self.directory / "imds.json"
@@ -136,14 +161,16 @@ class Node:
             paths.pop(path, None)
         else:
             paths[path] = value
-        _write_in_place(file, json.dumps(paths))
+        _replace(file, json.dumps(paths))
 
 
-def _write_in_place(path: Path, text: str) -> None:
-    """Rewrite `path` keeping its inode, so that a reader holding it open or bind-mounted sees the new content."""
-    with open(path, "r+" if path.exists() else "w") as handle:
-        handle.write(text)
-        handle.truncate()
+def _replace(path: Path, text: str) -> None:
+    """Write `path` whole or not at all: a temporary file in its directory, renamed over it. The node's IMDS
+    opens the file by name at each request, so it reads the old version or the new one, never a half-written
+    one (a rewrite in place truncates it under a reader)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 @dataclass
@@ -157,9 +184,13 @@ class NodeRunner:
     nodes: dict[str, Node] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
     records: dict[str, str] = field(default_factory=dict)
+    #: The private zones' SOA (value, TTL) by zone name, which the VPC resolver's negative answers carry.
+    zones: dict[str, tuple[str, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     #: Failed boots of nodes already stopped (their instance replaced): kept so that a scenario still sees them.
     failures: list[str] = field(default_factory=list)
+    #: The errors of the polls that failed since the last one that succeeded.
+    poll_failures: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def clients(self) -> tuple[Any, Any, Any]:
@@ -170,12 +201,9 @@ class NodeRunner:
 
     def poll(self, autoscaling, ec2, route53) -> None:
         """Start a node for each running instance of a group, stop those whose instance is gone; refresh DNS."""
-        wanted: dict[str, str] = {}
-        for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate():
-            for group in page["AutoScalingGroups"]:
-                for instance in group["Instances"]:
-                    if instance["LifecycleState"] not in ("Terminating", "Terminated", "Terminating:Wait"):
-                        wanted[instance["InstanceId"]] = group["AutoScalingGroupName"]
+        groups = [group for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
+                  for group in page["AutoScalingGroups"]]
+        wanted = wanted_instances(groups)
         running = _running_instances(ec2, list(wanted))
         if len(running) > MAX_NODES:
             raise RayfleetError(f"the emulated region runs {len(running)} instances; this machine runs at most "
@@ -186,25 +214,26 @@ class NodeRunner:
                 self.stop(instance_id)
             for instance_id, instance in running.items():
                 if instance_id not in self.nodes:
-                    self.start(instance, wanted[instance_id], ec2)
+                    self.start(instance, *wanted[instance_id], ec2)
+            for instance_id, state in target_lifecycle_states(groups).items():
+                if instance_id in self.nodes:
+                    self.nodes[instance_id].set_target_lifecycle_state(state)
         self._refresh_records(route53)
 
-    def start(self, instance: dict[str, Any], group: str, ec2) -> Node:
+    def start(self, instance: dict[str, Any], group: str, node_type: str, ec2) -> Node:
         instance_id = instance["InstanceId"]
         encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
         directory = self.run_dir / instance_id
         _prepare_directory(directory, user_data_script(encoded), instance, self.net.resolver)
         namespace = self.net.add_node(instance_id, instance["PrivateIpAddress"])
-        env = {"RAYFLEET_EMULATE_PYTHON": sys.executable, "RAYFLEET_EMULATE_SHIMS": str(SHIMS),
-               "RAYFLEET_EMULATE_AGENT_KEY": SIGNING_KEY_FINGERPRINT, "AWS_ENDPOINT_URL": self.aws_endpoint,
-               "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
-               "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"], "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        env = node_environment(instance["InstanceType"], self.aws_endpoint)
         with open(directory / "console.log", "ab") as console:
             process = subprocess.Popen(
                 ["ip", "netns", "exec", namespace, "unshare", "--mount", "--propagation", "private", "bash", "boot.sh"],
                 cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                 start_new_session=True)
-        node = Node(instance_id, group, instance["PrivateIpAddress"], namespace, directory, process, time.monotonic())
+        node = Node(instance_id, group, instance["PrivateIpAddress"], namespace, directory, process, time.monotonic(),
+                    node_type)
         self.nodes[instance_id] = node
         return node
 
@@ -216,27 +245,55 @@ class NodeRunner:
             self.stopped.append(instance_id)
             self.failures.extend(failed_boots([node]))
 
+    def poll_once(self, clients: tuple[Any, Any, Any]) -> bool:
+        """One poll; False once polling must stop. A RayfleetError (a rule broken) stops it at once; any other
+        error (moto busy on a loaded machine, a connection reset) is retried, up to POLL_RETRIES polls in a row."""
+        try:
+            self.poll(*clients)
+        except RayfleetError as err:
+            self.errors.append(str(err))
+            return False
+        except Exception as err:  # reported by wait_for and _check_boots once retries are spent
+            self.poll_failures.append(f"{type(err).__name__}: {err}")
+            if len(self.poll_failures) >= POLL_RETRIES:
+                self.errors.append(f"{len(self.poll_failures)} polls in a row failed, the last with "
+                                   f"{self.poll_failures[-1]}")
+                return False
+            return True
+        self.poll_failures.clear()
+        return True
+
+    def running(self) -> list[Node]:
+        """The running nodes, read under the poller's lock (it adds and removes nodes every POLL_S)."""
+        with self._lock:
+            return list(self.nodes.values())
+
     def boot_failures(self) -> list[str]:
         """The failed boots of running and stopped nodes, each with the step its boot log names."""
-        return self.failures + failed_boots(list(self.nodes.values()))
+        with self._lock:
+            stopped = list(self.failures)
+        return stopped + failed_boots(self.running())
 
     def stop_all(self) -> None:
         with self._lock:
-            for instance_id in list(self.nodes):
-                self.stop(instance_id)
+            stop_each(list(self.nodes), self.stop)
 
     def _refresh_records(self, route53) -> None:
         """The private zones' A records (name -> address), which the VPC resolver answers."""
-        records = {}
+        records, zones = {}, {}
         for zone_id in (c.emulated_id for c in self.plane.created if c.type == ZONE):
+            zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]["Name"].rstrip(".")
+            zones[zone] = DEFAULT_SOA
             for record in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]:
                 if record["Type"] == "A" and record.get("ResourceRecords"):
                     records[record["Name"].rstrip(".")] = record["ResourceRecords"][0]["Value"]
-        self.records = records
+                elif record["Type"] == "SOA" and record.get("ResourceRecords"):
+                    zones[zone] = zone_soa(record["ResourceRecords"][0]["Value"], int(record["TTL"]))
+        self.records, self.zones = records, zones
 
     def nodes_of(self, node_type: str) -> list[Node]:
-        """The running nodes of the groups whose names end with `-<node_type>` (or `-<node_type>-<market>`)."""
-        return [n for n in self.nodes.values() if f"-{node_type}" in n.group.rsplit(self.plane.region, 1)[-1]]
+        """The running nodes of the groups tagged `rayfleet:node-type` = `node_type` (as the node provider finds them)."""
+        return [n for n in self.running() if n.node_type == node_type]
 
     def wait_for(self, ready: Callable[[NodeRunner], bool], timeout: float, what: str,
                  on_wait: Callable[[], None] = lambda: None) -> float:
@@ -250,6 +307,28 @@ class NodeRunner:
             on_wait()
             time.sleep(0.5)
         return time.monotonic() - started
+
+
+def wanted_instances(groups: Iterable[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Instance ID -> (group name, node type) of the instances in service or launching in the groups tagged with a
+    node type (the contract's tag, which the node provider reads too). One held in Terminating:Wait by a lifecycle
+    hook still runs (it drains); a terminating one is not wanted."""
+    wanted = {}
+    for group in groups:
+        tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+        if NODE_TYPE_KEY not in tags:
+            continue
+        for instance in group["Instances"]:
+            if instance["LifecycleState"] not in ("Terminating", "Terminating:Proceed", "Terminated"):
+                wanted[instance["InstanceId"]] = (group["AutoScalingGroupName"], tags[NODE_TYPE_KEY])
+    return wanted
+
+
+def target_lifecycle_states(groups: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Instance ID -> the IMDS `autoscaling/target-lifecycle-state` of instances a termination hook holds: an
+    instance in Terminating:Wait reads `Terminated` (its drain agent's cue), as on EC2."""
+    return {i["InstanceId"]: "Terminated" for g in groups for i in g["Instances"]
+            if i["LifecycleState"] == "Terminating:Wait"}
 
 
 def _running_instances(ec2, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -293,12 +372,7 @@ def node_runner(server: MotoServer, plane: ControlPlane, net: RegionNetwork, run
 
     def loop() -> None:
         clients = runner.clients()
-        while not done.is_set():
-            try:
-                runner.poll(*clients)
-            except Exception as err:  # reported by wait_for: the scenario fails with it, the nodes are stopped
-                runner.errors.append(f"{type(err).__name__}: {err}")
-                return
+        while not done.is_set() and runner.poll_once(clients):
             done.wait(POLL_S)
 
     thread = threading.Thread(target=loop, name="node-runner", daemon=True)

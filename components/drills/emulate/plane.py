@@ -68,6 +68,8 @@ KNOWN_GAPS = (
     "as `serve deploy` does)",
     "moto records an instance marked Unhealthy but does not replace it, and holds no instance in Terminating:Wait "
     "for the rayfleet-drain hook: a node stops as soon as its instance leaves its group",
+    "nodes ask the VPC resolver directly, with no caching resolver (systemd-resolved) in between: negative answers "
+    "carry the zone's SOA, but the workers' `cache no negative DNS answers` step changes nothing here",
 )
 
 
@@ -306,6 +308,24 @@ def _metadata_options(options: dict[str, Any]) -> dict[str, Any]:
     names = {"httpEndpoint": "HttpEndpoint", "httpTokens": "HttpTokens", "instanceMetadataTags": "InstanceMetadataTags",
              "httpPutResponseHopLimit": "HttpPutResponseHopLimit"}
     return {names[k]: int(v) if k == "httpPutResponseHopLimit" else v for k, v in options.items() if k in names}
+
+
+def launched_at_once(resources: Iterable[Planned], region: str) -> dict[str, int]:
+    """The instances each planned group of `region` launches as soon as it exists (its desired capacity, at
+    least its minimum): what a boot needs before the autoscaler asks for more. Not the groups' maximum,
+    which the autoscaler reaches only under load (dev's would be 1 head + 4 workers)."""
+    return {r.inputs["name"]: max(int(r.inputs["minSize"]), int(r.inputs.get("desiredCapacity", 0)))
+            for r in resources if r.type == GROUP and r.region == region}
+
+
+def check_node_budget(launched: dict[str, int], budget: int) -> None:
+    """Refuse a region whose groups launch more instances at once than `budget` nodes, before any node boots."""
+    total = sum(launched.values())
+    if total > budget:
+        sizes = ", ".join(f"{name} {count}" for name, count in launched.items() if count)
+        raise RayfleetError(f"the emulated region's groups launch {total} instances at once ({sizes}); this machine "
+                            f"runs at most {budget} nodes. Fix: emulate an environment whose groups' minimum sizes "
+                            f"add up to {budget} or fewer (dev's), or lower its minWorkers in a stack file of its own")
 
 
 def _group(resource: Planned, inputs: dict[str, Any], ids: IdMap) -> Recipe:
