@@ -1,0 +1,289 @@
+"""Canary deploys: a new version of a running application beside the current one, promoted step by step or rolled back.
+
+    report = run_canary(dashboard, rendered.config, "digits", CanaryPolicy.from_options(10, "10,50,100", 30),
+                        history=history, metrics=local_metrics(state), on_event=print)
+    report.outcome                       # 'promoted' or 'rolled back'
+
+The same REST deployer as `serve deploy` (PUTs to the dashboard), in phases:
+
+1. beside: the current version is copied as `_<app>-stable` and the new one
+   runs as `_<app>-canary`, neither on a route (the application keeps serving);
+2. routed: the application's ingress deployment becomes the canary router
+   (serve_apps/canary_router.py), by a rolling update under the same name:
+   it forwards each request to one of the two by weight;
+3. each step sets the new version's share (`user_config`: no restart), waits
+   `watch_s` reading both versions' counters from Serve's metrics (as
+   `status --local` does) and asks serve_apps/canary_plan.py's `judge`;
+4. promoted: the application becomes the new version (a rolling update from
+   the router, which keeps forwarding until it is replaced), then the two
+   copies go; rolled back: the share goes to 0 at once, then the application
+   becomes the current version again the same way.
+
+Every PUT waits until every application is healthy. The history records the
+new config as `running` when promoted, `failed` when rolled back (so that
+`serve rollback` skips it).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.contract import METRICS_EXPORT_PORT, REGION_HEALTH_APP
+from components.errors import RayfleetError
+from serve_apps.canary_plan import CanaryPolicy, Verdict, judge, next_baseline
+from serve_apps.dashboard import Dashboard
+from serve_apps.deployer import DEFAULT_TIMEOUT_S, removed_apps, wait_until_healthy
+from serve_apps.history import History
+from serve_apps.prometheus import Sample
+from serve_apps.render import validate_serve_config
+from serve_apps.traffic import Latency, ingress_counters, ingress_deployments
+
+ROUTER_IMPORT_PATH = "serve_apps.canary_router:app"
+#: How often a step re-reads the metrics; Ray reports them every 10 s, so faster would add nothing.
+POLL_S = 2.0
+
+Metrics = Callable[[], list[Sample]]
+
+
+def stable_name(app: str) -> str:
+    return f"_{app}-stable"
+
+
+def canary_name(app: str) -> str:
+    return f"_{app}-canary"
+
+
+@dataclass(frozen=True)
+class StepReport:
+    percent: int
+    seconds: float
+    stable: Latency
+    canary: Latency
+    verdict: Verdict
+
+    def to_json(self) -> dict[str, Any]:
+        return {"percent": self.percent, "seconds": round(self.seconds, 1), "current": self.stable.to_json(),
+                "new": self.canary.to_json(), "decision": self.verdict.action, "reason": self.verdict.reason}
+
+
+@dataclass
+class CanaryReport:
+    app: str
+    outcome: str = "rolled back"
+    steps: list[StepReport] = field(default_factory=list)
+    seconds: float = 0.0
+    #: From the first step's start to the new version's share set to 0 (None when promoted).
+    seconds_to_rollback: float | None = None
+    record: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"application": self.app, "outcome": self.outcome, "seconds": round(self.seconds, 1),
+                "secondsToRollback": None if self.seconds_to_rollback is None else round(self.seconds_to_rollback, 1),
+                "record": self.record, "steps": [s.to_json() for s in self.steps]}
+
+
+# --- the configs of each phase (pure) ---------------------------------------------------------------
+
+
+def running_entry(details: dict[str, Any], app: str) -> tuple[dict[str, Any], str]:
+    """The running application's own config entry and its ingress deployment; one clear error when it is not running."""
+    found = (details.get("applications") or {}).get(app)
+    running = sorted(name for name in (details.get("applications") or {}) if not name.startswith("_"))
+    if found is None or found.get("status") != "RUNNING" or not found.get("deployed_app_config"):
+        state = "not deployed" if found is None else f"{found.get('status')}"
+        raise RayfleetError(
+            f"--canary: application '{app}' is {state} on this cluster (running: {', '.join(running) or 'none'}); "
+            "a canary needs the current version RUNNING. Fix: deploy it first with 'rayfleet serve deploy' "
+            "(without --canary), or name a running application with --app"
+        )
+    ingress = ingress_deployments(details).get(app)
+    if ingress is None:
+        raise RayfleetError(f"--canary: cannot tell which deployment of '{app}' is its ingress. "
+                            "Fix: deploy the new version without --canary")
+    entry = {k: v for k, v in found["deployed_app_config"].items() if v is not None}
+    return entry, ingress
+
+
+def changed_application(details: dict[str, Any], config: dict[str, Any]) -> str:
+    """The one application of `config` whose entry differs from what runs; an error naming them otherwise."""
+    running = details.get("applications") or {}
+    changed = [a["name"] for a in config["applications"] if not a["name"].startswith("_")
+               and a != _comparable(running.get(a["name"], {}).get("deployed_app_config"), a)]
+    if len(changed) != 1:
+        raise RayfleetError(
+            f"--canary ships one application at a time; {len(changed)} differ from what runs "
+            f"({', '.join(changed) or 'none'}). Fix: name one with --app NAME"
+        )
+    return changed[0]
+
+
+def _comparable(running: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The running config restricted to the keys the rendered entry sets (Serve adds its defaults)."""
+    if running is None:
+        return None
+    return {k: running.get(k) for k in entry}
+
+
+def hidden(entry: dict[str, Any], name: str) -> dict[str, Any]:
+    """`entry` as another application with no route: it serves only through the router's handles."""
+    out = copy.deepcopy(entry)
+    out["name"] = name
+    out["route_prefix"] = None
+    return out
+
+
+def router_entry(old: dict[str, Any], ingress: str, percent: int, runtime_env: dict[str, Any] | None) -> dict[str, Any]:
+    """The application at its route, served by the canary router under the ingress deployment's name."""
+    replicas = next((d.get("num_replicas") for d in old.get("deployments", []) if d.get("name") == ingress), None)
+    deployment = {"name": ingress, "user_config": {"percent": percent},
+                  "num_replicas": replicas if isinstance(replicas, int) else 1}
+    entry = {"name": old["name"], "route_prefix": old.get("route_prefix", f"/{old['name']}"),
+             "import_path": ROUTER_IMPORT_PATH,
+             "args": {"stable": stable_name(old["name"]), "canary": canary_name(old["name"]), "deployment": ingress},
+             "deployments": [deployment]}
+    if runtime_env:
+        entry["runtime_env"] = runtime_env
+    return entry
+
+
+def with_apps(config: dict[str, Any], app: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """`config` with `app`'s entry replaced by `entries` (the other applications as they are)."""
+    out = copy.deepcopy(config)
+    out["applications"] = [a for a in config["applications"] if a["name"] != app] + copy.deepcopy(entries)
+    return out
+
+
+def region_health_env(config: dict[str, Any]) -> dict[str, Any] | None:
+    """rayfleet's own code on this target: the runtime env of its region-health app (in every config it renders)."""
+    return next((a.get("runtime_env") for a in config["applications"] if a["name"] == REGION_HEALTH_APP), None)
+
+
+# --- metrics ------------------------------------------------------------------------------------------
+
+
+def local_metrics(state) -> Metrics:
+    """Every node's metrics of the `rayfleet local up` cluster, from Ray's Prometheus discovery file."""
+    from serve_apps.local_status import metrics_targets, scrape
+
+    return lambda: scrape(metrics_targets(state.temp_dir))[0]
+
+
+def node_metrics(dashboard: Dashboard) -> Metrics:
+    """Every alive node's metrics endpoint (METRICS_EXPORT_PORT): for a CLI that reaches the nodes' addresses."""
+    from serve_apps.local_status import scrape
+
+    def read() -> list[Sample]:
+        nodes = [n for n in dashboard.get_nodes() if n.get("state") == "ALIVE" and n.get("node_ip")]
+        samples, unreachable = scrape([f"{n['node_ip']}:{METRICS_EXPORT_PORT}" for n in nodes])
+        if unreachable and not samples:
+            raise RayfleetError(
+                f"--canary cannot read Serve's metrics: {'; '.join(unreachable)}. Fix: run it where the nodes' "
+                f"metrics port {METRICS_EXPORT_PORT} is reachable (inside the VPC), or deploy without --canary"
+            )
+        return samples
+
+    return read
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Canary:
+    dashboard: Dashboard
+    config: dict[str, Any]
+    app: str
+    policy: CanaryPolicy
+    history: History
+    metrics: Metrics
+    on_event: Callable[[str], None] = lambda message: None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    poll_s: float = POLL_S
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self) -> CanaryReport:
+        started = self.clock()
+        validate_serve_config(self.config)
+        details = self.dashboard.get_applications()
+        self.old, self.ingress = running_entry(details, self.app)
+        self.new = next((a for a in self.config["applications"] if a["name"] == self.app), None)
+        if self.new is None:
+            raise RayfleetError(f"--app {self.app}: the config has no such application "
+                                f"(it has {', '.join(a['name'] for a in self.config['applications'])}). Fix: name one of those")
+        removing = [n for n in removed_apps(details, self.config) if n not in (stable_name(self.app), canary_name(self.app))]
+        if removing:
+            raise RayfleetError(f"--canary: the new config would also remove {', '.join(removing)}. "
+                                "Fix: deploy that change without --canary first")
+        report = CanaryReport(self.app)
+        self._put("starting the new version beside the current one",
+                  [self.old, hidden(self.old, stable_name(self.app)), hidden(self.new, canary_name(self.app))])
+        self._put(f"routing {self.policy.steps[0]}% of {self.app}'s traffic through the canary router", self._routed(self.policy.steps[0]))
+        promoted = self._steps(report, started)
+        if promoted:
+            self._finish(report, self.new, "promoted")
+            report.record = self.history.record(self.config, "running", self.dashboard.address, f"canary of {self.app} promoted").seq
+        else:
+            self._finish(report, self.old, "rolled back")
+            report.record = self.history.record(self.config, "failed", self.dashboard.address, f"canary of {self.app} rolled back").seq
+        report.seconds = self.clock() - started
+        return report
+
+    def _routed(self, percent: int) -> list[dict[str, Any]]:
+        return [router_entry(self.old, self.ingress, percent, region_health_env(self.config)),
+                hidden(self.old, stable_name(self.app)), hidden(self.new, canary_name(self.app))]
+
+    def _put(self, what: str, entries: list[dict[str, Any]]) -> None:
+        self.on_event(what)
+        config = with_apps(self.config, self.app, entries)
+        self.dashboard.put_applications(config)
+        wait_until_healthy(self.dashboard, [a["name"] for a in config["applications"]],
+                           timeout_s=self.timeout_s, poll_s=1.0)
+
+    def _steps(self, report: CanaryReport, started: float) -> bool:
+        baseline: Latency | None = None
+        first = self.clock()
+        for index, percent in enumerate(self.policy.steps):
+            if index:
+                self._put(f"step {index + 1}/{len(self.policy.steps)}: {percent}% to the new version", self._routed(percent))
+            step = self._watch(percent, baseline, index)
+            report.steps.append(step)
+            self.on_event(f"step {index + 1}/{len(self.policy.steps)} ({percent}%): {step.verdict.action}: {step.verdict.reason}")
+            if step.verdict.action == "rollback":
+                self._put(f"rolling back: no traffic to the new version of {self.app}", self._routed(0))
+                report.seconds_to_rollback = self.clock() - first
+                return False
+            baseline = next_baseline(baseline, step.stable, self.policy)
+        return True
+
+    def _watch(self, percent: int, baseline: Latency | None, index: int) -> StepReport:
+        """Watch one step until its window ends or a failure is clear; the step's counts and verdict."""
+        self.on_event(f"step {index + 1}/{len(self.policy.steps)}: {percent}% of traffic to the new version, "
+                      f"watching {self.policy.watch_s:g} s")
+        begin, start = self.metrics(), self.clock()
+        while True:
+            self.sleep(self.poll_s)
+            now, elapsed = self.metrics(), self.clock() - start
+            stable, canary = (self._window(begin, now, name) for name in (stable_name(self.app), canary_name(self.app)))
+            final = elapsed >= self.policy.watch_s
+            verdict = judge(next_baseline(baseline, stable, self.policy), canary, self.policy, final=final)
+            if verdict.action != "wait":
+                return StepReport(percent, elapsed, stable, canary, verdict)
+
+    def _window(self, begin: list[Sample], now: list[Sample], app: str) -> Latency:
+        counters = ingress_counters(now, app, self.ingress)
+        return Latency.of(counters.since(ingress_counters(begin, app, self.ingress)))
+
+    def _finish(self, report: CanaryReport, entry: dict[str, Any], outcome: str) -> None:
+        report.outcome = outcome
+        self._put(f"{outcome}: {self.app} serves its {'new' if entry is self.new else 'current'} version directly",
+                  [entry, hidden(self.old, stable_name(self.app)), hidden(self.new, canary_name(self.app))])
+        self._put(f"removing {stable_name(self.app)} and {canary_name(self.app)}", [entry])
+
+
+def run_canary(dashboard: Dashboard, config: dict[str, Any], app: str, policy: CanaryPolicy, **kwargs) -> CanaryReport:
+    return Canary(dashboard, config, app, policy, **kwargs).run()
