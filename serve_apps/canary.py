@@ -203,6 +203,8 @@ class Canary:
     on_event: Callable[[str], None] = lambda message: None
     timeout_s: float = DEFAULT_TIMEOUT_S
     poll_s: float = POLL_S
+    #: Between reads of Serve's status while a PUT settles.
+    settle_poll_s: float = 1.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
@@ -242,14 +244,14 @@ class Canary:
         config = with_apps(self.config, self.app, entries)
         self.dashboard.put_applications(config)
         wait_until_healthy(self.dashboard, [a["name"] for a in config["applications"]],
-                           timeout_s=self.timeout_s, poll_s=1.0)
+                           timeout_s=self.timeout_s, poll_s=self.settle_poll_s)
 
     def _steps(self, report: CanaryReport, started: float) -> bool:
         baseline: Latency | None = None
         first = self.clock()
         for index, percent in enumerate(self.policy.steps):
             if index:
-                self._put(f"step {index + 1}/{len(self.policy.steps)}: {percent}% to the new version", self._routed(percent))
+                self._put(f"setting the new version's share to {percent}%", self._routed(percent))
             step = self._watch(percent, baseline, index)
             report.steps.append(step)
             self.on_event(f"step {index + 1}/{len(self.policy.steps)} ({percent}%): {step.verdict.action}: {step.verdict.reason}")

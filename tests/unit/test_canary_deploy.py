@@ -1,0 +1,158 @@
+"""The canary's phases against a simulated Serve: which configs it PUTs, and how it promotes or rolls back."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components.errors import RayfleetError
+from serve_apps.canary import Canary, changed_application, hidden, router_entry, running_entry
+from serve_apps.canary_plan import CanaryPolicy
+from serve_apps.history import History
+from serve_apps.prometheus import Sample
+
+OLD = {"name": "digits", "route_prefix": "/digits", "import_path": "serve_apps.digits:app",
+       "args": {"modelUri": "file:///m/digits-v1.json"}, "deployments": [{"name": "Digits", "num_replicas": 2}]}
+NEW = {**copy.deepcopy(OLD), "args": {"modelUri": "file:///m/digits-v2.json"}}
+HEALTH = {"name": "_region-health", "route_prefix": "/-/region-health", "import_path": "serve_apps.region_health:app",
+          "runtime_env": {"working_dir": "s3://b/serve/code-1.zip"}}
+
+
+class SimulatedServe:
+    """A dashboard whose applications become what the last PUT asked for, all RUNNING and HEALTHY."""
+
+    address = "http://dash:8265"
+
+    def __init__(self, *entries):
+        self.puts: list[dict] = []
+        self.apps = {e["name"]: copy.deepcopy(e) for e in entries}
+
+    def put_applications(self, config):
+        self.puts.append(copy.deepcopy(config))
+        self.apps = {e["name"]: copy.deepcopy(e) for e in config["applications"]}
+
+    def get_applications(self):
+        return {"applications": {name: {
+            "status": "RUNNING", "route_prefix": e.get("route_prefix"), "deployed_app_config": e,
+            "deployment_topology": {"ingress_deployment": "Digits" if name != "_region-health" else "RegionHealth"},
+            "deployments": {"Digits": {"status": "HEALTHY", "target_num_replicas": 1, "replicas": [{"state": "RUNNING"}]}},
+        } for name, e in self.apps.items()}}
+
+
+class Counts:
+    """Each app's ingress counters: every read adds `per_read` (ok, errors) for the versions taking traffic."""
+
+    def __init__(self, stable=(30, 0), canary=(5, 0)):
+        self.per_read = {"_digits-stable": stable, "_digits-canary": canary}
+        self.total = {app: [0.0, 0.0] for app in self.per_read}
+
+    def __call__(self) -> list[Sample]:
+        samples = []
+        for app, (ok, errors) in self.per_read.items():
+            self.total[app][0] += ok
+            self.total[app][1] += errors
+            labels = {"application": app, "deployment": "Digits"}
+            ok_total, errors_total = self.total[app]
+            samples += [Sample("ray_serve_deployment_request_counter_total", labels, ok_total),
+                        Sample("ray_serve_deployment_error_counter_total", labels, errors_total),
+                        Sample("ray_serve_deployment_processing_latency_ms_bucket", {**labels, "le": "20.0"}, ok_total + errors_total),
+                        Sample("ray_serve_deployment_processing_latency_ms_bucket", {**labels, "le": "+Inf"}, ok_total + errors_total)]
+        return samples
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def run(serve, counts, tmp_path, steps="10,50,100"):
+    clock = FakeClock()
+    events = []
+    canary = Canary(serve, {"applications": [NEW, HEALTH]}, "digits", CanaryPolicy.from_options(10, steps, 10),
+                    History(tmp_path), counts, on_event=events.append, poll_s=2.0, settle_poll_s=0, clock=clock, sleep=clock.sleep)
+    return canary.run(), events
+
+
+@pytest.fixture(autouse=True)
+def no_schema_check(monkeypatch):
+    # Ray's ServeDeploySchema is checked by the live tests; here the configs are the simulated Serve's.
+    monkeypatch.setattr("serve_apps.canary.validate_serve_config", lambda config: None)
+
+
+def names(config):
+    return [a["name"] for a in config["applications"]]
+
+
+def test_a_good_version_is_promoted_step_by_step_and_then_serves_the_route_itself(tmp_path):
+    serve = SimulatedServe(OLD, HEALTH)
+    report, events = run(serve, Counts(), tmp_path)
+    assert report.outcome == "promoted"
+    assert [s.percent for s in report.steps] == [10, 50, 100]
+    routers = [p for p in serve.puts if any(a.get("import_path") == "serve_apps.canary_router:app" for a in p["applications"])]
+    assert [next(a for a in p["applications"] if a["name"] == "digits")["deployments"][0]["user_config"]["percent"]
+            for p in routers] == [10, 50, 100]
+    assert serve.puts[-1]["applications"] == [HEALTH, NEW]
+    assert "step 1/3 (10%): promote: errors 0.0% vs 0.0%; p99 20 ms vs 20 ms over 25 requests" in events
+    assert History(tmp_path).records()[-1].outcome == "running"
+
+
+def test_a_version_that_fails_every_request_is_rolled_back_and_the_current_one_serves_again(tmp_path):
+    serve = SimulatedServe(OLD, HEALTH)
+    report, events = run(serve, Counts(canary=(0, 3)), tmp_path)
+    assert report.outcome == "rolled back"
+    assert [s.verdict.action for s in report.steps] == ["rollback"]
+    assert report.steps[0].seconds < 10  # decided before the watch window ended
+    after_decision = serve.puts[-3]
+    router = next(a for a in after_decision["applications"] if a["name"] == "digits")
+    assert router["deployments"][0]["user_config"] == {"percent": 0}
+    assert serve.puts[-1]["applications"] == [HEALTH, OLD]
+    assert report.seconds_to_rollback is not None
+    assert History(tmp_path).records()[-1].outcome == "failed"
+
+
+def test_the_new_version_starts_beside_the_current_one_before_any_traffic_moves(tmp_path):
+    serve = SimulatedServe(OLD, HEALTH)
+    run(serve, Counts(), tmp_path)
+    first = serve.puts[0]
+    assert names(first) == ["_region-health", "digits", "_digits-stable", "_digits-canary"]
+    assert first["applications"][1] == OLD
+    assert first["applications"][2]["route_prefix"] is None and first["applications"][3]["args"] == NEW["args"]
+
+
+def test_the_router_takes_the_ingress_name_and_rayfleets_code():
+    entry = router_entry(OLD, "Digits", 10, HEALTH["runtime_env"])
+    assert entry == {
+        "name": "digits", "route_prefix": "/digits", "import_path": "serve_apps.canary_router:app",
+        "args": {"stable": "_digits-stable", "canary": "_digits-canary", "deployment": "Digits"},
+        "deployments": [{"name": "Digits", "user_config": {"percent": 10}, "num_replicas": 2}],
+        "runtime_env": {"working_dir": "s3://b/serve/code-1.zip"},
+    }
+
+
+def test_a_copy_has_no_route():
+    assert hidden(OLD, "_digits-stable")["route_prefix"] is None
+
+
+def test_an_application_that_is_not_running_is_refused_with_the_fix():
+    serve = SimulatedServe(HEALTH)
+    with pytest.raises(RayfleetError) as err:
+        running_entry(serve.get_applications(), "digits")
+    assert str(err.value) == (
+        "--canary: application 'digits' is not deployed on this cluster (running: none); a canary needs the current "
+        "version RUNNING. Fix: deploy it first with 'rayfleet serve deploy' (without --canary), or name a running "
+        "application with --app"
+    )
+
+
+def test_the_changed_application_is_the_one_whose_config_differs():
+    serve = SimulatedServe(OLD, HEALTH)
+    assert changed_application(serve.get_applications(), {"applications": [NEW, HEALTH]}) == "digits"
+    with pytest.raises(RayfleetError, match=r"^--canary ships one application at a time; 0 differ"):
+        changed_application(serve.get_applications(), {"applications": [OLD, HEALTH]})
