@@ -43,6 +43,8 @@ from serve_apps.render import validate_serve_config
 from serve_apps.traffic import Latency, ingress_counters, ingress_deployments
 
 ROUTER_IMPORT_PATH = "serve_apps.canary_router:app"
+#: Every replica's replacement starts before it stops (Ray 2.60 `max_surge_percent`, 0-100).
+MAX_SURGE_PERCENT = 100
 #: How often a step re-reads the metrics; Ray reports them every 10 s, so faster would add nothing.
 POLL_S = 2.0
 
@@ -128,11 +130,33 @@ def _comparable(running: dict[str, Any] | None, entry: dict[str, Any]) -> dict[s
     return {k: running.get(k) for k in entry}
 
 
-def hidden(entry: dict[str, Any], name: str) -> dict[str, Any]:
-    """`entry` as another application with no route: it serves only through the router's handles."""
+def hidden(entry: dict[str, Any], name: str, reserve: bool = True) -> dict[str, Any]:
+    """`entry` as another application with no route: it serves only through the router's handles.
+
+    Without `reserve` its replicas reserve no CPU or GPU: on a machine whose cores the current version's
+    replicas already fill (the local cluster reserves all of them), the copies would otherwise wait forever.
+    """
     out = copy.deepcopy(entry)
     out["name"] = name
     out["route_prefix"] = None
+    if not reserve:
+        for deployment in out.get("deployments", []):
+            deployment.setdefault("ray_actor_options", {}).update(num_cpus=0, num_gpus=0)
+    return out
+
+
+def surging(entry: dict[str, Any], ingress: str) -> dict[str, Any]:
+    """`entry` whose deployments replace replicas by starting the new ones first (Serve's `max_surge_percent`).
+
+    Serve's default (0) stops a replica before its replacement starts: with one replica, the route has
+    none until the new one is up, and requests wait for its start (seconds) instead of failing.
+    """
+    out = copy.deepcopy(entry)
+    deployments = out.setdefault("deployments", [])
+    if not any(d.get("name") == ingress for d in deployments):
+        deployments.append({"name": ingress})
+    for deployment in deployments:
+        deployment["max_surge_percent"] = MAX_SURGE_PERCENT
     return out
 
 
@@ -140,7 +164,7 @@ def router_entry(old: dict[str, Any], ingress: str, percent: int, runtime_env: d
     """The application at its route, served by the canary router under the ingress deployment's name."""
     replicas = next((d.get("num_replicas") for d in old.get("deployments", []) if d.get("name") == ingress), None)
     deployment = {"name": ingress, "user_config": {"percent": percent},
-                  "num_replicas": replicas if isinstance(replicas, int) else 1}
+                  "num_replicas": replicas if isinstance(replicas, int) else 1, "max_surge_percent": MAX_SURGE_PERCENT}
     entry = {"name": old["name"], "route_prefix": old.get("route_prefix", f"/{old['name']}"),
              "import_path": ROUTER_IMPORT_PATH,
              "args": {"stable": stable_name(old["name"]), "canary": canary_name(old["name"]), "deployment": ingress},
@@ -201,6 +225,8 @@ class Canary:
     history: History
     metrics: Metrics
     on_event: Callable[[str], None] = lambda message: None
+    #: Whether the two copies reserve their CPUs and GPUs (False on the local cluster, whose cores are all reserved).
+    reserve: bool = True
     timeout_s: float = DEFAULT_TIMEOUT_S
     poll_s: float = POLL_S
     #: Between reads of Serve's status while a PUT settles.
@@ -222,10 +248,14 @@ class Canary:
             raise RayfleetError(f"--canary: the new config would also remove {', '.join(removing)}. "
                                 "Fix: deploy that change without --canary first")
         report = CanaryReport(self.app)
-        self._put("starting the new version beside the current one",
-                  [self.old, hidden(self.old, stable_name(self.app)), hidden(self.new, canary_name(self.app))])
-        self._put(f"routing {self.policy.steps[0]}% of {self.app}'s traffic through the canary router", self._routed(self.policy.steps[0]))
-        promoted = self._steps(report, started)
+        try:
+            self._put("starting the new version beside the current one", [self.old, *self._copies()])
+            self._put(f"routing {self.policy.steps[0]}% of {self.app}'s traffic through the canary router",
+                      self._routed(self.policy.steps[0]))
+            promoted = self._steps(report, started)
+        except (RayfleetError, KeyboardInterrupt) as err:
+            self._restore(err)
+            raise
         if promoted:
             self._finish(report, self.new, "promoted")
             report.record = self.history.record(self.config, "running", self.dashboard.address, f"canary of {self.app} promoted").seq
@@ -235,9 +265,20 @@ class Canary:
         report.seconds = self.clock() - started
         return report
 
+    def _copies(self) -> list[dict[str, Any]]:
+        return [hidden(self.old, stable_name(self.app), self.reserve), hidden(self.new, canary_name(self.app), self.reserve)]
+
     def _routed(self, percent: int) -> list[dict[str, Any]]:
-        return [router_entry(self.old, self.ingress, percent, region_health_env(self.config)),
-                hidden(self.old, stable_name(self.app)), hidden(self.new, canary_name(self.app))]
+        return [router_entry(self.old, self.ingress, percent, region_health_env(self.config)), *self._copies()]
+
+    def _restore(self, err: BaseException) -> None:
+        """After a failed step: the current version back at its route, the copies gone (a failure of this
+        too is reported beside the first one, which stays the error)."""
+        self.on_event(f"failed ({err}); putting the current version of {self.app} back")
+        try:
+            self.dashboard.put_applications(with_apps(self.config, self.app, [surging(self.old, self.ingress)]))
+        except RayfleetError as again:
+            self.on_event(f"restoring failed too: {again}. Fix: 'rayfleet serve rollback'")
 
     def _put(self, what: str, entries: list[dict[str, Any]]) -> None:
         self.on_event(what)
@@ -282,8 +323,9 @@ class Canary:
 
     def _finish(self, report: CanaryReport, entry: dict[str, Any], outcome: str) -> None:
         report.outcome = outcome
-        self._put(f"{outcome}: {self.app} serves its {'new' if entry is self.new else 'current'} version directly",
-                  [entry, hidden(self.old, stable_name(self.app)), hidden(self.new, canary_name(self.app))])
+        which = "new" if entry is self.new else "current"
+        entry = surging(entry, self.ingress)
+        self._put(f"{outcome}: {self.app} serves its {which} version directly", [entry, *self._copies()])
         self._put(f"removing {stable_name(self.app)} and {canary_name(self.app)}", [entry])
 
 

@@ -259,7 +259,7 @@ class _Drill:
             new = new_version(entry, f"good-{time.time():.0f}") if variant == "good" else \
                 broken_version(entry, self.ingress, region_health_env(current))
             report = Canary(self.dashboard, with_apps(current, self.options.app, [new]), self.options.app, self.policy,
-                            self.history, local_metrics(self.state), on_event=on_event).run()
+                            self.history, local_metrics(self.state), on_event=on_event, reserve=False).run()
             run.outcome, run.seconds_to_rollback = report.outcome, report.seconds_to_rollback
         run.end = time.monotonic()
         return run

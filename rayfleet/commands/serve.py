@@ -150,6 +150,7 @@ def _canary_each(targets, policy, app_name: str | None, timeout: float, as_json:
         result = run_canary(
             target.dashboard, target.rendered.config, app, policy, history=target.history, metrics=metrics,
             on_event=lambda message: err_console.print(Text(f"  {message}", style="muted")), timeout_s=timeout,
+            reserve=not local,
         )
         err_console.print(canary_summary(result))
         report.append({"target": target.label, **result.to_json()})

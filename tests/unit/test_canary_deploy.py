@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from components.errors import RayfleetError
-from serve_apps.canary import Canary, changed_application, hidden, router_entry, running_entry
+from serve_apps.canary import Canary, changed_application, hidden, router_entry, running_entry, surging
 from serve_apps.canary_plan import CanaryPolicy
 from serve_apps.history import History
 from serve_apps.prometheus import Sample
@@ -72,11 +72,12 @@ class FakeClock:
         self.now += seconds
 
 
-def run(serve, counts, tmp_path, steps="10,50,100"):
+def run(serve, counts, tmp_path, steps="10,50,100", **options):
     clock = FakeClock()
     events = []
     canary = Canary(serve, {"applications": [NEW, HEALTH]}, "digits", CanaryPolicy.from_options(10, steps, 10),
-                    History(tmp_path), counts, on_event=events.append, poll_s=2.0, settle_poll_s=0, clock=clock, sleep=clock.sleep)
+                    History(tmp_path), counts, on_event=events.append, poll_s=2.0, settle_poll_s=0, clock=clock,
+                    sleep=clock.sleep, **options)
     return canary.run(), events
 
 
@@ -98,7 +99,7 @@ def test_a_good_version_is_promoted_step_by_step_and_then_serves_the_route_itsel
     routers = [p for p in serve.puts if any(a.get("import_path") == "serve_apps.canary_router:app" for a in p["applications"])]
     assert [next(a for a in p["applications"] if a["name"] == "digits")["deployments"][0]["user_config"]["percent"]
             for p in routers] == [10, 50, 100]
-    assert serve.puts[-1]["applications"] == [HEALTH, NEW]
+    assert serve.puts[-1]["applications"] == [HEALTH, surging(NEW, "Digits")]
     assert "step 1/3 (10%): promote: errors 0.0% vs 0.0%; p99 20 ms vs 20 ms over 25 requests" in events
     assert History(tmp_path).records()[-1].outcome == "running"
 
@@ -112,7 +113,7 @@ def test_a_version_that_fails_every_request_is_rolled_back_and_the_current_one_s
     after_decision = serve.puts[-3]
     router = next(a for a in after_decision["applications"] if a["name"] == "digits")
     assert router["deployments"][0]["user_config"] == {"percent": 0}
-    assert serve.puts[-1]["applications"] == [HEALTH, OLD]
+    assert serve.puts[-1]["applications"] == [HEALTH, surging(OLD, "Digits")]
     assert report.seconds_to_rollback is not None
     assert History(tmp_path).records()[-1].outcome == "failed"
 
@@ -131,7 +132,7 @@ def test_the_router_takes_the_ingress_name_and_rayfleets_code():
     assert entry == {
         "name": "digits", "route_prefix": "/digits", "import_path": "serve_apps.canary_router:app",
         "args": {"stable": "_digits-stable", "canary": "_digits-canary", "deployment": "Digits"},
-        "deployments": [{"name": "Digits", "user_config": {"percent": 10}, "num_replicas": 2}],
+        "deployments": [{"name": "Digits", "user_config": {"percent": 10}, "num_replicas": 2, "max_surge_percent": 100}],
         "runtime_env": {"working_dir": "s3://b/serve/code-1.zip"},
     }
 
@@ -156,3 +157,37 @@ def test_the_changed_application_is_the_one_whose_config_differs():
     assert changed_application(serve.get_applications(), {"applications": [NEW, HEALTH]}) == "digits"
     with pytest.raises(RayfleetError, match=r"^--canary ships one application at a time; 0 differ"):
         changed_application(serve.get_applications(), {"applications": [OLD, HEALTH]})
+
+
+def test_replacements_start_before_the_replicas_they_replace_stop():
+    entry = surging({"name": "digits", "route_prefix": "/digits", "import_path": "serve_apps.digits:app"}, "Digits")
+    assert entry["deployments"] == [{"name": "Digits", "max_surge_percent": 100}]
+
+
+def test_on_a_full_machine_the_copies_reserve_no_cpu(tmp_path):
+    serve = SimulatedServe(OLD, HEALTH)
+    run(serve, Counts(), tmp_path, reserve=False)
+    copies = [a for a in serve.puts[0]["applications"] if a["name"].startswith("_digits")]
+    assert [d["ray_actor_options"] for a in copies for d in a["deployments"]] == [{"num_cpus": 0, "num_gpus": 0}] * 2
+    assert serve.puts[0]["applications"][1] == OLD  # the running version keeps what it reserved
+
+
+class StuckServe(SimulatedServe):
+    """The copies never become healthy: the cluster has no room for them."""
+
+    def get_applications(self):
+        details = super().get_applications()
+        for name, app in details["applications"].items():
+            if name.startswith("_digits"):
+                app["status"] = "DEPLOYING"
+        return details
+
+
+def test_a_failed_step_puts_the_current_version_back_on_its_route(tmp_path):
+    serve = StuckServe(OLD, HEALTH)
+    clock = FakeClock()
+    canary = Canary(serve, {"applications": [NEW, HEALTH]}, "digits", CanaryPolicy.from_options(10), History(tmp_path),
+                    Counts(), settle_poll_s=0, timeout_s=0, clock=clock, sleep=clock.sleep)
+    with pytest.raises(RayfleetError, match="timed out"):
+        canary.run()
+    assert serve.puts[-1]["applications"] == [HEALTH, surging(OLD, "Digits")]
