@@ -10,7 +10,8 @@ The same REST deployer as `serve deploy` (PUTs to the dashboard), in phases:
    runs as `_<app>-canary`, neither on a route (the application keeps serving);
 2. routed: the application's ingress deployment becomes the canary router
    (serve_apps/canary_router.py), by a rolling update under the same name:
-   it forwards each request to one of the two by weight;
+   it forwards each request to one of the two by weight, at first all of
+   them to the current version;
 3. each step sets the new version's share (`user_config`: no restart), waits
    `watch_s` reading both versions' counters from Serve's metrics (as
    `status --local` does) and asks serve_apps/canary_plan.py's `judge`;
@@ -250,8 +251,9 @@ class Canary:
         report = CanaryReport(self.app)
         try:
             self._put("starting the new version beside the current one", [self.old, *self._copies()])
-            self._put(f"routing {self.policy.steps[0]}% of {self.app}'s traffic through the canary router",
-                      self._routed(self.policy.steps[0]))
+            # At 0 %: while Serve swaps the ingress for the router, the new version takes no traffic nobody judges.
+            self._put(f"routing {self.app}'s traffic through the canary router (all of it to the current version)",
+                      self._routed(0))
             promoted = self._steps(report, started)
         except (RayfleetError, KeyboardInterrupt) as err:
             self._restore(err)
@@ -291,8 +293,7 @@ class Canary:
         baseline: Latency | None = None
         first = self.clock()
         for index, percent in enumerate(self.policy.steps):
-            if index:
-                self._put(f"setting the new version's share to {percent}%", self._routed(percent))
+            self._put(f"setting the new version's share to {percent}%", self._routed(percent))
             step = self._watch(percent, baseline, index)
             report.steps.append(step)
             self.on_event(f"step {index + 1}/{len(self.policy.steps)} ({percent}%): {step.verdict.action}: {step.verdict.reason}")

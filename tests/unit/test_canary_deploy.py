@@ -98,7 +98,7 @@ def test_a_good_version_is_promoted_step_by_step_and_then_serves_the_route_itsel
     assert [s.percent for s in report.steps] == [10, 50, 100]
     routers = [p for p in serve.puts if any(a.get("import_path") == "serve_apps.canary_router:app" for a in p["applications"])]
     assert [next(a for a in p["applications"] if a["name"] == "digits")["deployments"][0]["user_config"]["percent"]
-            for p in routers] == [10, 50, 100]
+            for p in routers] == [0, 10, 50, 100]
     assert serve.puts[-1]["applications"] == [HEALTH, surging(NEW, "Digits")]
     assert "step 1/3 (10%): promote: errors 0.0% vs 0.0%; p99 20 ms vs 20 ms over 25 requests" in events
     assert History(tmp_path).records()[-1].outcome == "running"
