@@ -40,12 +40,10 @@ from serve_apps.dashboard import Dashboard
 from serve_apps.deployer import DEFAULT_TIMEOUT_S, removed_apps, wait_until_healthy
 from serve_apps.history import History
 from serve_apps.prometheus import Sample
-from serve_apps.render import validate_serve_config
+from serve_apps.render import MAX_SURGE_PERCENT, validate_serve_config
 from serve_apps.traffic import Latency, ingress_counters, ingress_deployments
 
 ROUTER_IMPORT_PATH = "serve_apps.canary_router:app"
-#: Every replica's replacement starts before it stops (Ray 2.60 `max_surge_percent`, 0-100).
-MAX_SURGE_PERCENT = 100
 #: How often a step re-reads the metrics; Ray reports them every 10 s, so faster would add nothing.
 POLL_S = 2.0
 
