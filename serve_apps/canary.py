@@ -291,8 +291,10 @@ class Canary:
         baseline: Latency | None = None
         first = self.clock()
         for index, percent in enumerate(self.policy.steps):
+            # Counted from before the share changes: requests the new version answers while the change settles count.
+            begin = self.metrics()
             self._put(f"setting the new version's share to {percent}%", self._routed(percent))
-            step = self._watch(percent, baseline, index)
+            step = self._watch(percent, baseline, index, begin)
             report.steps.append(step)
             self.on_event(f"step {index + 1}/{len(self.policy.steps)} ({percent}%): {step.verdict.action}: {step.verdict.reason}")
             if step.verdict.action == "rollback":
@@ -302,11 +304,11 @@ class Canary:
             baseline = next_baseline(baseline, step.stable, self.policy)
         return True
 
-    def _watch(self, percent: int, baseline: Latency | None, index: int) -> StepReport:
-        """Watch one step until its window ends or a failure is clear; the step's counts and verdict."""
+    def _watch(self, percent: int, baseline: Latency | None, index: int, begin: list[Sample]) -> StepReport:
+        """Watch one step until its window ends or a failure is clear; the step's counts (since `begin`) and verdict."""
         self.on_event(f"step {index + 1}/{len(self.policy.steps)}: {percent}% of traffic to the new version, "
                       f"watching {self.policy.watch_s:g} s")
-        begin, start = self.metrics(), self.clock()
+        start = self.clock()
         while True:
             self.sleep(self.poll_s)
             now, elapsed = self.metrics(), self.clock() - start

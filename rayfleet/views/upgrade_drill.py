@@ -20,14 +20,16 @@ def upgrade_drill_table(report: UpgradeReport) -> Table:
     table = Table(title=f"{report.app} at {report.rate:g} requests/s; steady: {steady.sent} sent, {steady.failed} failed, "
                         f"p50 {_ms(steady.p50_ms)} ms, p99 {_ms(steady.p99_ms)} ms",
                   title_justify="left", show_edge=False, pad_edge=False)
-    for column in ("version", "window", "sent", "failed", "p50 ms", "p99 ms", "p99 / steady", "outcome", "target met"):
+    for column in ("version", "window", "sent", "failed", "p50 ms", "p99 ms", "p99 / steady"):
         table.add_column(column, no_wrap=True)
+    table.add_column("outcome")
+    table.add_column("target met", no_wrap=True)
     for result in report.variants:
         outcome = result.outcome
         if result.seconds_to_rollback is not None:
             outcome += f" after {result.seconds_to_rollback:.0f} s"
         if result.failure_bound is not None:
-            outcome += f" (failures allowed: {result.failure_bound:.0f})"
+            outcome += f"; {result.failure_bound:.0f} failures allowed"
         for index, window in enumerate(result.windows):
             ratio = f"{window.p99_ms / steady.p99_ms:.1f}x" if window.p99_ms and steady.p99_ms else "-"
             first = index == 0
