@@ -249,10 +249,10 @@ class Canary:
         report = CanaryReport(self.app)
         try:
             self._put("starting the new version beside the current one", [self.old, *self._copies()])
-            # At 0 %: while Serve swaps the ingress for the router, the new version takes no traffic nobody judges.
+            # At 0 %: while Serve swaps the router in (tens of seconds), traffic no step judges must not reach the new version.
             self._put(f"routing {self.app}'s traffic through the canary router (all of it to the current version)",
                       self._routed(0))
-            promoted = self._steps(report, started)
+            promoted = self._steps(report)
         except (RayfleetError, KeyboardInterrupt) as err:
             self._restore(err)
             raise
@@ -287,7 +287,7 @@ class Canary:
         wait_until_healthy(self.dashboard, [a["name"] for a in config["applications"]],
                            timeout_s=self.timeout_s, poll_s=self.settle_poll_s)
 
-    def _steps(self, report: CanaryReport, started: float) -> bool:
+    def _steps(self, report: CanaryReport) -> bool:
         baseline: Latency | None = None
         first = self.clock()
         for index, percent in enumerate(self.policy.steps):

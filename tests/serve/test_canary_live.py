@@ -50,3 +50,18 @@ def test_after_the_drill_the_route_answers_as_before(drill, serve_url, current_c
                                      headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=30) as answer:
         assert "digit" in json.loads(answer.read())
+
+
+def test_serve_deploy_with_a_canary_promotes_the_changed_application(drill, local_cluster, rayfleet_home, tmp_path):
+    from tests.fakes.environments import stack_config, write_stack
+
+    config = stack_config("dev")
+    digits = next(a for a in config["rayfleet:serve"]["applications"] if a["name"] == "digits")
+    digits["args"] = {**digits["args"], "driftWindow": 999}  # a new version: Serve's code version covers args
+    address = local_cluster["state"].dashboard_url
+    run = run_cli("serve", "deploy", "--file", str(write_stack(tmp_path, config)), "--address", address,
+                  "--canary", "100", "--watch", "10", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=600)
+    assert run.code == 0, run.err
+    (report,) = json.loads(run.out)
+    assert (report["application"], report["outcome"], [s["percent"] for s in report["steps"]]) == ("digits", "promoted", [100])
+    assert "step 1/1 (100%): promote" in run.err
