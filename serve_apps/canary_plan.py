@@ -18,7 +18,10 @@ The rules, for one step's window:
   (Ray reports every 10 s), not at the end of the window;
 - the canary's p99 is over `p99_ratio` (2×) the current version's, and over it
   by more than `p99_slack_ms` (Serve's latency histogram has buckets 1, 2, 5,
-  10, 20, 50, 100 ms ...: at 15 ms a bucket is 10 ms wide) → roll back;
+  10, 20, 50, 100 ms ...: at 15 ms a bucket is 10 ms wide) → roll back; judged
+  only over `p99_min_requests` (100) requests or more: over fewer, the p99 is
+  the slowest request, and a new replica's first requests are its slowest (a
+  good version was rolled back on 87 ms against 39 ms over its first 41);
 - the canary answered fewer than `min_requests` requests → not judged yet
   (`wait`); at the end of the window that is promotion on health alone, said so.
 
@@ -55,6 +58,7 @@ class CanaryPolicy:
     min_errors: int = 5
     p99_ratio: float = 2.0
     p99_slack_ms: float = 10.0
+    p99_min_requests: int = 100
     min_requests: int = 20
 
     @classmethod
@@ -119,7 +123,7 @@ def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, fina
                                    f"(more than {_pct(policy.max_error_rate_increase)} above the current version)")
     latency = _latency(stable, canary)
     limit = _p99_limit(stable, policy)
-    if canary.requests >= policy.min_requests and limit is not None and canary.p99_ms is not None \
+    if canary.requests >= policy.p99_min_requests and limit is not None and canary.p99_ms is not None \
             and canary.p99_ms > limit:
         return Verdict("rollback", f"{errors}; {latency} (limit {limit:.0f} ms: {policy.p99_ratio:g}x the current, "
                                    f"at least +{policy.p99_slack_ms:g} ms)")

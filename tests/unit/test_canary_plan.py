@@ -107,3 +107,9 @@ def test_the_last_busy_window_of_the_current_version_stays_the_baseline_at_100_p
     assert next_baseline(STEADY, idle, POLICY) is STEADY
     busy = Latency(requests=500, errors=0, p50_ms=10.0, p99_ms=20.0)
     assert next_baseline(STEADY, busy, POLICY) is busy
+
+
+def test_a_p99_over_fewer_than_100_requests_is_not_judged():
+    # Over 41 requests the p99 is the slowest one, and a new replica's first requests are its slowest.
+    verdict = judge(Latency(900, 0, 10.0, 39.0), Latency(requests=41, errors=0, p50_ms=15.0, p99_ms=87.0), POLICY, final=True)
+    assert (verdict.action, verdict.reason) == ("promote", "errors 0.0% vs 0.0%; p99 87 ms vs 39 ms over 41 requests")
