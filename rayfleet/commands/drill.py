@@ -243,8 +243,8 @@ def upgrade(
     policy = CanaryPolicy.from_options(parse_steps(steps)[0], steps, watch)
     options = UpgradeOptions(app=app_name, rate=rate, steady_s=steady, watch_s=watch, steps=policy.steps,
                              variants=tuple(dict.fromkeys(variant)), max_requests=max_requests)
-    state = running_state()
-    report = run_upgrade_drill(state, load(env, file, default="dev"), options,
+    cfg = load(env, file, default="dev")
+    report = run_upgrade_drill(running_state(), cfg, options,
                                progress=lambda message: err_console.print(Text(f"upgrade drill: {message}", style="muted")))
     if as_json:
         print_json(report.to_json())
