@@ -13,8 +13,9 @@ The same REST deployer as `serve deploy` (PUTs to the dashboard), in phases:
    it forwards each request to one of the two by weight, at first all of
    them to the current version;
 3. each step sets the new version's share (`user_config`: no restart), waits
-   `watch_s` reading both versions' counters from Serve's metrics (as
-   `status --local` does) and asks serve_apps/canary_plan.py's `judge`;
+   `watch_s` reading what the router counted of each version (the client's
+   view: raised, dead replica, or status >= 500 is an error; read from Ray's
+   metrics as `status --local` does) and asks serve_apps/canary_plan.py's `judge`;
 4. promoted: the application becomes the new version (a rolling update from
    the router, which keeps forwarding until it is replaced), then the two
    copies go; rolled back: the share goes to 0 at once, then the application
@@ -35,13 +36,16 @@ from typing import Any
 
 from components.contract import METRICS_EXPORT_PORT, REGION_HEALTH_APP
 from components.errors import RayfleetError
-from serve_apps.canary_plan import CanaryPolicy, Verdict, judge, next_baseline
+from serve_apps.canary_plan import (
+    CURRENT, ERROR, NEW, OUTCOME_TAG, ROUTER_LATENCY_METRIC, ROUTER_REQUESTS_METRIC, ROUTER_SHARE_METRIC, VERSION_TAG,
+    CanaryPolicy, Verdict, judge, next_baseline,
+)
 from serve_apps.dashboard import Dashboard
 from serve_apps.deployer import DEFAULT_TIMEOUT_S, removed_apps, wait_until_healthy
 from serve_apps.history import History
 from serve_apps.prometheus import Sample
 from serve_apps.render import MAX_SURGE_PERCENT, validate_serve_config
-from serve_apps.traffic import Latency, ingress_counters, ingress_deployments
+from serve_apps.traffic import Counters, Latency, ingress_deployments
 
 ROUTER_IMPORT_PATH = "serve_apps.canary_router:app"
 #: How often a step re-reads the metrics; Ray reports them every 10 s, so faster would add nothing.
@@ -188,6 +192,31 @@ def region_health_env(config: dict[str, Any]) -> dict[str, Any] | None:
 # --- metrics ------------------------------------------------------------------------------------------
 
 
+def router_counters(samples: list[Sample], app: str, version: str) -> Counters:
+    """What `app`'s canary router counted of one version (CURRENT or NEW), summed over its replicas."""
+    ok = errors = 0.0
+    buckets: dict[float, float] = {}
+    for sample in samples:
+        labels = sample.labels
+        if labels.get("application") != app or labels.get(VERSION_TAG) != version:
+            continue
+        if sample.name == f"ray_{ROUTER_REQUESTS_METRIC}_total":
+            if labels.get(OUTCOME_TAG) == ERROR:
+                errors += sample.value
+            else:
+                ok += sample.value
+        elif sample.name == f"ray_{ROUTER_LATENCY_METRIC}_bucket" and "le" in labels:
+            le = float(labels["le"])
+            buckets[le] = buckets.get(le, 0.0) + sample.value
+    return Counters(ok, errors, tuple(sorted(buckets.items())))
+
+
+def router_reports(samples: list[Sample], app: str) -> bool:
+    """Whether `app`'s canary router's metrics are among `samples` (its replicas set the share gauge at start)."""
+    return any(s.name == f"ray_{ROUTER_SHARE_METRIC}" and s.labels.get("application") == app for s in samples)
+
+
+
 def local_metrics(state) -> Metrics:
     """Every node's metrics of the `rayfleet local up` cluster, from Ray's Prometheus discovery file."""
     from serve_apps.local_status import metrics_targets, scrape
@@ -312,15 +341,21 @@ class Canary:
         while True:
             self.sleep(self.poll_s)
             now, elapsed = self.metrics(), self.clock() - start
-            stable, canary = (self._window(begin, now, name) for name in (stable_name(self.app), canary_name(self.app)))
+            stable, canary = (self._window(begin, now, version) for version in (CURRENT, NEW))
             final = elapsed >= self.policy.watch_s
+            if final and not router_reports(now, self.app):
+                raise RayfleetError(
+                    f"--canary: no metrics of {self.app}'s canary router after {elapsed:.0f} s, so neither version can "
+                    "be judged. Fix: check that Ray exports metrics (metrics_export_port) and that the router's "
+                    "replicas run ('rayfleet serve status'), or deploy without --canary"
+                )
             verdict = judge(next_baseline(baseline, stable, self.policy), canary, self.policy, final=final)
             if verdict.action != "wait":
                 return StepReport(percent, elapsed, stable, canary, verdict)
 
-    def _window(self, begin: list[Sample], now: list[Sample], app: str) -> Latency:
-        counters = ingress_counters(now, app, self.ingress)
-        return Latency.of(counters.since(ingress_counters(begin, app, self.ingress)))
+    def _window(self, begin: list[Sample], now: list[Sample], version: str) -> Latency:
+        counters = router_counters(now, self.app, version)
+        return Latency.of(counters.since(router_counters(begin, self.app, version)))
 
     def _finish(self, report: CanaryReport, entry: dict[str, Any], outcome: str) -> None:
         report.outcome = outcome

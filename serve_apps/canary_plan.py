@@ -39,6 +39,17 @@ from serve_apps.traffic import Latency
 
 Action = Literal["promote", "rollback", "wait"]
 
+#: What the canary router counts, per version (VERSION_TAG: CURRENT or NEW) — the client's view: a request
+#: is an error when forwarding it raised (a dead replica too) or its answer's status is 500 or more.
+ROUTER_REQUESTS_METRIC = "canary_router_requests"
+ROUTER_LATENCY_METRIC = "canary_router_latency_ms"
+#: Set by every router replica: its series shows that the router's metrics reach the canary.
+ROUTER_SHARE_METRIC = "canary_router_percent"
+VERSION_TAG = "version"
+OUTCOME_TAG = "outcome"
+CURRENT, NEW = "current", "new"
+OK, ERROR = "ok", "error"
+
 DEFAULT_WATCH_S = 30.0
 #: Ray's processes report metrics every 10 s (`metrics_report_interval_ms`): a shorter window sees nothing.
 MIN_WATCH_S = 10.0

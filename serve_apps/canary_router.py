@@ -22,19 +22,49 @@ body already read: it pickles with starlette alone, so any ingress that takes a
 Serve's proxy, and its answer (a Response, or what it returns) comes back as
 the router's answer. Streaming answers and FastAPI (`@serve.ingress`) ingresses,
 which take ASGI messages rather than a request, are not forwarded.
+
+It counts what the client sees of each version (canary_plan's ROUTER_* metrics,
+tagged `version`): a request whose forwarding raised (the version's replica
+died: RayActorError) or whose answer has a status of 500 or more is an error,
+and its latency is the forwarding's. Serve's own replica counters miss both: a
+`Response(status_code=500)` returned is a success to them, and a dead replica
+counts nothing. A multiplexed model id (Serve's `serve_multiplexed_model_id`
+header) is passed on to the version's handle.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from ray import serve
+from ray.serve.metrics import Counter, Gauge, Histogram
 from starlette.requests import Request
+
+from serve_apps.canary_plan import (
+    CURRENT, ERROR, NEW, OK, OUTCOME_TAG, ROUTER_LATENCY_METRIC, ROUTER_REQUESTS_METRIC, ROUTER_SHARE_METRIC, VERSION_TAG,
+)
 
 #: The scope fields a forwarded request keeps: plain data only (the rest holds servers and sockets).
 _SCOPE_KEYS = ("type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "root_path",
                "query_string", "headers", "client", "server")
+#: Serve's default request latency buckets (ms), so that both versions' p99 read as Serve's own would.
+LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 60000, 120000, 300000, 600000]
+#: The header Serve's proxy reads a multiplexed model id from.
+MULTIPLEXED_HEADER = "serve_multiplexed_model_id"
+
+
+def outcome(answer: Any) -> str:
+    """ERROR for an answer whose HTTP status is 500 or more (a Response the version returned), else OK."""
+    status = getattr(answer, "status_code", None)
+    return ERROR if isinstance(status, int) and status >= 500 else OK
+
+
+def with_model_id(handle, request: Request):
+    """`handle`, passing on the request's multiplexed model id when it names one."""
+    model_id = request.headers.get(MULTIPLEXED_HEADER)
+    return handle.options(multiplexed_model_id=model_id) if model_id else handle
 
 
 def forwarded(request: Request, body: bytes) -> Request:
@@ -52,14 +82,28 @@ class CanaryRouter:
         self._stable = serve.get_app_handle(stable)
         self._canary = serve.get_app_handle(canary)
         self._percent = 0.0
+        self._requests = Counter(ROUTER_REQUESTS_METRIC, "Requests the canary router forwarded, by version and outcome",
+                                 tag_keys=(VERSION_TAG, OUTCOME_TAG))
+        self._latency = Histogram(ROUTER_LATENCY_METRIC, "Forwarded requests' latency (ms), by version",
+                                  boundaries=LATENCY_BUCKETS_MS, tag_keys=(VERSION_TAG,))
+        self._share = Gauge(ROUTER_SHARE_METRIC, "The new version's share of traffic (percent)")
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._percent = float(config.get("percent", 0))
+        self._share.set(self._percent)
 
     async def __call__(self, request: Request):
         body = await request.body()
-        handle = self._canary if random.random() * 100 < self._percent else self._stable
-        return await handle.remote(forwarded(request, body))
+        version = NEW if random.random() * 100 < self._percent else CURRENT
+        handle = with_model_id(self._canary if version == NEW else self._stable, request)
+        started, result = time.perf_counter(), ERROR
+        try:
+            answer = await handle.remote(forwarded(request, body))
+            result = outcome(answer)
+            return answer
+        finally:
+            self._requests.inc(tags={VERSION_TAG: version, OUTCOME_TAG: result})
+            self._latency.observe((time.perf_counter() - started) * 1000, tags={VERSION_TAG: version})
 
 
 def app(args: dict) -> serve.Application:

@@ -41,23 +41,28 @@ class SimulatedServe:
 
 
 class Counts:
-    """Each app's ingress counters: every read adds `per_read` (ok, errors) for the versions taking traffic."""
+    """What the canary router counted of each version: every read adds `per_read` (ok, errors) to both."""
 
-    def __init__(self, stable=(30, 0), canary=(5, 0)):
-        self.per_read = {"_digits-stable": stable, "_digits-canary": canary}
-        self.total = {app: [0.0, 0.0] for app in self.per_read}
+    def __init__(self, stable=(30, 0), canary=(5, 0), router=True):
+        self.per_read = {"current": stable, "new": canary}
+        self.total = {version: [0.0, 0.0] for version in self.per_read}
+        self.router = router
 
     def __call__(self) -> list[Sample]:
-        samples = []
-        for app, (ok, errors) in self.per_read.items():
-            self.total[app][0] += ok
-            self.total[app][1] += errors
-            labels = {"application": app, "deployment": "Digits"}
-            ok_total, errors_total = self.total[app]
-            samples += [Sample("ray_serve_deployment_request_counter_total", labels, ok_total),
-                        Sample("ray_serve_deployment_error_counter_total", labels, errors_total),
-                        Sample("ray_serve_deployment_processing_latency_ms_bucket", {**labels, "le": "20.0"}, ok_total + errors_total),
-                        Sample("ray_serve_deployment_processing_latency_ms_bucket", {**labels, "le": "+Inf"}, ok_total + errors_total)]
+        samples = [Sample("ray_node_cpu_count", {}, 2.0)]
+        if self.router:
+            samples.append(Sample("ray_canary_router_percent", {"application": "digits", "deployment": "Digits"}, 10.0))
+        for version, (ok, errors) in self.per_read.items():
+            self.total[version][0] += ok
+            self.total[version][1] += errors
+            labels = {"application": "digits", "deployment": "Digits", "version": version}
+            ok_total, errors_total = self.total[version]
+            if not self.router:
+                continue
+            samples += [Sample("ray_canary_router_requests_total", {**labels, "outcome": "ok"}, ok_total),
+                        Sample("ray_canary_router_requests_total", {**labels, "outcome": "error"}, errors_total),
+                        Sample("ray_canary_router_latency_ms_bucket", {**labels, "le": "20.0"}, ok_total + errors_total),
+                        Sample("ray_canary_router_latency_ms_bucket", {**labels, "le": "+Inf"}, ok_total + errors_total)]
         return samples
 
 
@@ -191,3 +196,19 @@ def test_a_failed_step_puts_the_current_version_back_on_its_route(tmp_path):
     with pytest.raises(RayfleetError, match="timed out"):
         canary.run()
     assert serve.puts[-1]["applications"] == [HEALTH, surging(OLD, "Digits")]
+
+
+def test_answers_the_router_counted_as_errors_roll_the_new_version_back(tmp_path):
+    # A Response(status_code=500) or a dead replica: Serve's replica counters see no error, the router does.
+    serve = SimulatedServe(OLD, HEALTH)
+    report, _ = run(serve, Counts(canary=(1, 4)), tmp_path)
+    assert report.outcome == "rolled back"
+    assert report.steps[0].canary.errors >= 5
+
+
+def test_a_router_whose_metrics_never_arrive_is_an_error_not_a_verdict(tmp_path):
+    serve = SimulatedServe(OLD, HEALTH)
+    with pytest.raises(RayfleetError) as err:
+        run(serve, Counts(router=False), tmp_path)
+    assert str(err.value).startswith("--canary: no metrics of digits's canary router after 10 s, so neither version can be judged. Fix:")
+    assert serve.puts[-1]["applications"][-1]["import_path"] == "serve_apps.digits:app"
