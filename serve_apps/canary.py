@@ -110,7 +110,29 @@ def running_entry(details: dict[str, Any], app: str) -> tuple[dict[str, Any], st
         raise RayfleetError(f"--canary: cannot tell which deployment of '{app}' is its ingress. "
                             "Fix: deploy the new version without --canary")
     entry = {k: v for k, v in found["deployed_app_config"].items() if v is not None}
+    refuse_unforwardable(app, found, entry)
     return entry, ingress
+
+
+def refuse_unforwardable(app: str, found: dict[str, Any], entry: dict[str, Any]) -> None:
+    """One clear error, before anything is deployed, for an application the canary router cannot stand in for."""
+    problem = None
+    if entry.get("import_path") == ROUTER_IMPORT_PATH:
+        problem = (f"its ingress is already the canary router (an earlier canary was interrupted). Fix: put one version "
+                   f"back with 'rayfleet serve rollback' (the last running config) or 'rayfleet serve deploy --yes' "
+                   f"without --canary (the new one); either also removes {stable_name(app)} and {canary_name(app)}")
+    elif not found.get("route_prefix"):
+        problem = ("it has no route, so no traffic reaches it to move. Fix: deploy the new version without --canary "
+                   "(its callers' handles reach it directly)")
+    elif found.get("docs_path"):
+        problem = (f"its ingress is a FastAPI app (docs at {found['docs_path']}), which takes ASGI messages, and the "
+                   "router forwards a request. Fix: deploy the new version without --canary")
+    elif len(found.get("deployments") or {}) > 1:
+        problem = (f"it has {len(found['deployments'])} deployments ({', '.join(sorted(found['deployments']))}), and "
+                   "Serve deletes all but the ingress in the same update that swaps the router in, while requests "
+                   "still reach them. Fix: deploy the new version without --canary")
+    if problem:
+        raise RayfleetError(f"--canary cannot ship '{app}': {problem}")
 
 
 def changed_application(details: dict[str, Any], config: dict[str, Any]) -> str:

@@ -212,3 +212,52 @@ def test_a_router_whose_metrics_never_arrive_is_an_error_not_a_verdict(tmp_path)
         run(serve, Counts(router=False), tmp_path)
     assert str(err.value).startswith("--canary: no metrics of digits's canary router after 10 s, so neither version can be judged. Fix:")
     assert serve.puts[-1]["applications"][-1]["import_path"] == "serve_apps.digits:app"
+
+
+def refusal(serve, tmp_path):
+    with pytest.raises(RayfleetError) as err:
+        run(serve, Counts(), tmp_path)
+    assert serve.puts == []  # refused before anything is deployed
+    return str(err.value)
+
+
+class DetailedServe(SimulatedServe):
+    """The running application's details carry `changes` (Serve's docs_path, route_prefix, deployments)."""
+
+    def __init__(self, *entries, **changes):
+        super().__init__(*entries)
+        self.changes = changes
+
+    def get_applications(self):
+        details = super().get_applications()
+        details["applications"]["digits"].update(self.changes)
+        return details
+
+
+def test_a_fastapi_ingress_is_refused_before_anything_is_deployed(tmp_path):
+    message = refusal(DetailedServe(OLD, HEALTH, docs_path="/docs"), tmp_path)
+    assert message == ("--canary cannot ship 'digits': its ingress is a FastAPI app (docs at /docs), which takes ASGI "
+                       "messages, and the router forwards a request. Fix: deploy the new version without --canary")
+
+
+def test_an_application_of_several_deployments_is_refused(tmp_path):
+    deployments = {"Digits": {"status": "HEALTHY"}, "Preprocess": {"status": "HEALTHY"}}
+    message = refusal(DetailedServe(OLD, HEALTH, deployments=deployments), tmp_path)
+    assert message.startswith("--canary cannot ship 'digits': it has 2 deployments (Digits, Preprocess), and Serve "
+                              "deletes all but the ingress")
+    assert message.endswith("Fix: deploy the new version without --canary")
+
+
+def test_an_application_with_no_route_is_refused(tmp_path):
+    message = refusal(DetailedServe(OLD, HEALTH, route_prefix=None), tmp_path)
+    assert message.startswith("--canary cannot ship 'digits': it has no route")
+
+
+def test_an_interrupted_canary_is_refused_with_how_to_recover(tmp_path):
+    routed = router_entry(OLD, "Digits", 10, None)
+    message = refusal(SimulatedServe(routed, hidden(OLD, "_digits-stable"), hidden(NEW, "_digits-canary"), HEALTH), tmp_path)
+    assert message == (
+        "--canary cannot ship 'digits': its ingress is already the canary router (an earlier canary was interrupted). "
+        "Fix: put one version back with 'rayfleet serve rollback' (the last running config) or 'rayfleet serve deploy "
+        "--yes' without --canary (the new one); either also removes _digits-stable and _digits-canary"
+    )
