@@ -359,21 +359,27 @@ class Canary:
         """Watch one step until its window ends or a failure is clear; the step's counts (since `begin`) and verdict."""
         self.on_event(f"step {index + 1}/{len(self.policy.steps)}: {percent}% of traffic to the new version, "
                       f"watching {self.policy.watch_s:g} s")
-        start = self.clock()
+        start, extended = self.clock(), False
         while True:
             self.sleep(self.poll_s)
             now, elapsed = self.metrics(), self.clock() - start
             stable, canary = (self._window(begin, now, version) for version in (CURRENT, NEW))
             final = elapsed >= self.policy.watch_s
+            can_extend = elapsed < self.policy.watch_s * self.policy.max_windows
             if final and not router_reports(now, self.app):
                 raise RayfleetError(
                     f"--canary: no metrics of {self.app}'s canary router after {elapsed:.0f} s, so neither version can "
                     "be judged. Fix: check that Ray exports metrics (metrics_export_port) and that the router's "
                     "replicas run ('rayfleet serve status'), or deploy without --canary"
                 )
-            verdict = judge(next_baseline(baseline, stable, self.policy), canary, self.policy, final=final)
+            verdict = judge(next_baseline(baseline, stable, self.policy), canary, self.policy, final=final,
+                            can_extend=can_extend)
             if verdict.action != "wait":
                 return StepReport(percent, elapsed, stable, canary, verdict)
+            if final and not extended:
+                extended = True
+                self.on_event(f"step {index + 1}/{len(self.policy.steps)}: {verdict.reason} (up to "
+                              f"{self.policy.watch_s * self.policy.max_windows:g} s in all)")
 
     def _window(self, begin: list[Sample], now: list[Sample], version: str) -> Latency:
         counters = router_counters(now, self.app, version)

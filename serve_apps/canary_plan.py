@@ -22,8 +22,11 @@ The rules, for one step's window:
   only over `p99_min_requests` (100) requests or more: over fewer, the p99 is
   the slowest request, and a new replica's first requests are its slowest (a
   good version was rolled back on 87 ms against 39 ms over its first 41);
-- the canary answered fewer than `min_requests` requests → not judged yet
-  (`wait`); at the end of the window that is promotion on health alone, said so.
+- at the end of the window, any canary error rate over the current one's by
+  more than `max_error_rate_increase` → roll back, however few requests;
+- the canary answered fewer than `min_requests` requests at the end of the
+  window → the window is extended (up to `max_windows` windows in all), then
+  rolled back: too little traffic is never promoted.
 
 The current version's numbers come from the same window; at a 100 % step it
 gets no traffic, so the last window in which it had enough is the baseline.
@@ -71,6 +74,8 @@ class CanaryPolicy:
     p99_slack_ms: float = 10.0
     p99_min_requests: int = 100
     min_requests: int = 20
+    #: How many windows a step may last when too few requests reached the new version.
+    max_windows: int = 3
 
     @classmethod
     def from_options(cls, percent: int, steps: str | None = None, watch_s: float = DEFAULT_WATCH_S) -> CanaryPolicy:
@@ -120,8 +125,9 @@ class Verdict:
     reason: str
 
 
-def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, final: bool) -> Verdict:
-    """One step's decision from what each version counted in it; `final` at the end of the watch window.
+def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, final: bool, can_extend: bool = False) -> Verdict:
+    """One step's decision from what each version counted in it; `final` at the end of the watch window,
+    `can_extend` while the window may still be extended for want of requests.
 
     `stable` is the current version's baseline (None when it never had enough traffic to compare with).
     Before the window ends only a failure is decided; a good canary waits for the whole window.
@@ -140,11 +146,14 @@ def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, fina
                                    f"at least +{policy.p99_slack_ms:g} ms)")
     if not final:
         return Verdict("wait", f"{errors}; {latency} over {canary.requests} requests")
-    if canary.requests < policy.min_requests:
-        return Verdict("promote", f"only {canary.requests} requests reached the new version (fewer than "
-                                  f"{policy.min_requests}): promoted on health alone; {errors}")
     if canary.errors and rate > baseline_rate + policy.max_error_rate_increase:
         return Verdict("rollback", f"{errors} over {canary.requests} requests")
+    if canary.requests < policy.min_requests:
+        few = f"only {canary.requests} requests reached the new version (fewer than {policy.min_requests})"
+        if can_extend:
+            return Verdict("wait", f"{few}: watching longer; {errors}")
+        return Verdict("rollback", f"{few} in {policy.max_windows} windows: too little traffic to judge, "
+                                   f"so it is not promoted; {errors}")
     return Verdict("promote", f"{errors}; {latency} over {canary.requests} requests")
 
 

@@ -261,3 +261,14 @@ def test_an_interrupted_canary_is_refused_with_how_to_recover(tmp_path):
         "Fix: put one version back with 'rayfleet serve rollback' (the last running config) or 'rayfleet serve deploy "
         "--yes' without --canary (the new one); either also removes _digits-stable and _digits-canary"
     )
+
+
+def test_a_step_the_new_version_barely_saw_is_watched_longer_then_rolled_back(tmp_path):
+    serve = SimulatedServe(OLD, HEALTH)
+    report, events = run(serve, Counts(canary=(0, 0)), tmp_path)
+    assert report.outcome == "rolled back"
+    assert report.steps[0].seconds == 30  # three windows of 10 s
+    assert report.steps[0].verdict.reason.startswith("only 0 requests reached the new version (fewer than 20) in 3 windows")
+    assert ("step 1/3: only 0 requests reached the new version (fewer than 20): watching longer; errors 0.0% vs 0.0% "
+            "(up to 30 s in all)") in events
+    assert History(tmp_path).records()[-1].outcome == "failed"

@@ -96,10 +96,20 @@ def test_a_good_canary_waits_for_the_whole_window():
     assert (verdict.action, verdict.reason) == ("promote", "errors 0.0% vs 0.0%; p99 25 ms vs 24 ms over 100 requests")
 
 
-def test_too_little_traffic_is_promoted_on_health_alone_and_says_so():
-    verdict = judge(STEADY, Latency(requests=3, errors=0, p50_ms=10.0, p99_ms=11.0), POLICY, final=True)
-    assert verdict.action == "promote"
-    assert verdict.reason.startswith("only 3 requests reached the new version (fewer than 20): promoted on health alone")
+def test_too_little_traffic_extends_the_window_and_is_then_rolled_back_never_promoted():
+    few = Latency(requests=3, errors=0, p50_ms=10.0, p99_ms=11.0)
+    verdict = judge(STEADY, few, POLICY, final=True, can_extend=True)
+    assert (verdict.action, verdict.reason) == ("wait", "only 3 requests reached the new version (fewer than 20): "
+                                                        "watching longer; errors 0.0% vs 0.0%")
+    verdict = judge(STEADY, few, POLICY, final=True, can_extend=False)
+    assert (verdict.action, verdict.reason) == ("rollback", "only 3 requests reached the new version (fewer than 20) "
+                                                            "in 3 windows: too little traffic to judge, so it is not "
+                                                            "promoted; errors 0.0% vs 0.0%")
+
+
+def test_errors_among_too_few_requests_are_rolled_back_at_the_end_of_the_window():
+    verdict = judge(STEADY, Latency(requests=3, errors=3, p50_ms=None, p99_ms=None), POLICY, final=True, can_extend=True)
+    assert (verdict.action, verdict.reason) == ("rollback", "errors 100.0% vs 0.0% over 3 requests")
 
 
 def test_the_last_busy_window_of_the_current_version_stays_the_baseline_at_100_percent():
