@@ -304,15 +304,14 @@ class Canary:
             self._put(f"routing {self.app}'s traffic through the canary router (all of it to the current version)",
                       self._routed(0))
             promoted = self._steps(report)
+            # Inside the try: an interrupt or timeout while the router goes still puts a version back and is recorded.
+            self._finish(report, self.new if promoted else self.old, "promoted" if promoted else "rolled back")
         except (RayfleetError, KeyboardInterrupt) as err:
             self._restore(err)
+            self.history.record(self.config, "failed", self.dashboard.address, f"canary of {self.app} stopped: {err}")
             raise
-        if promoted:
-            self._finish(report, self.new, "promoted")
-            report.record = self.history.record(self.config, "running", self.dashboard.address, f"canary of {self.app} promoted").seq
-        else:
-            self._finish(report, self.old, "rolled back")
-            report.record = self.history.record(self.config, "failed", self.dashboard.address, f"canary of {self.app} rolled back").seq
+        report.record = self.history.record(self.config, "running" if promoted else "failed", self.dashboard.address,
+                                            f"canary of {self.app} {report.outcome}").seq
         report.seconds = self.clock() - started
         return report
 
@@ -323,13 +322,34 @@ class Canary:
         return [router_entry(self.old, self.ingress, percent, region_health_env(self.config)), *self._copies()]
 
     def _restore(self, err: BaseException) -> None:
-        """After a failed step: the current version back at its route, the copies gone (a failure of this
-        too is reported beside the first one, which stays the error)."""
-        self.on_event(f"failed ({err}); putting the current version of {self.app} back")
+        """After a failure: the current version back at its route, then the copies gone, in two PUTs (in one, Serve
+        would delete the copies while the router, until replaced, still forwards to them). A failure of this too is
+        reported beside the first one, which stays the error."""
+        self.on_event(f"failed ({err or type(err).__name__}); putting the current version of {self.app} back")
+        entry = surging(self.old, self.ingress)
         try:
-            self.dashboard.put_applications(with_apps(self.config, self.app, [surging(self.old, self.ingress)]))
-        except RayfleetError as again:
-            self.on_event(f"restoring failed too: {again}. Fix: 'rayfleet serve rollback'")
+            self.on_event(f"{self.app} serves its current version directly")
+            self.dashboard.put_applications(with_apps(self.config, self.app, [entry, *self._copies()]))
+            self._wait_running(self.app)
+            self._put(f"removing {stable_name(self.app)} and {canary_name(self.app)}", [entry])
+        except (RayfleetError, KeyboardInterrupt) as again:
+            self.on_event(f"restoring failed too: {again or type(again).__name__}. Fix: 'rayfleet serve rollback'")
+            return
+        self.on_event(f"restored: {self.app} serves its current version; {stable_name(self.app)} and "
+                      f"{canary_name(self.app)} are gone")
+
+    def _wait_running(self, app: str) -> None:
+        """Until `app` is RUNNING the current version's code (the copies beside it may never become healthy)."""
+        deadline = self.clock() + self.timeout_s
+        while True:
+            found = (self.dashboard.get_applications().get("applications") or {}).get(app) or {}
+            running = (found.get("deployed_app_config") or {}).get("import_path")
+            if found.get("status") == "RUNNING" and running == self.old.get("import_path"):
+                return
+            if self.clock() >= deadline:
+                raise RayfleetError(f"timed out after {self.timeout_s:g} s waiting for {app} to run its current "
+                                    f"version (it is {found.get('status', 'gone')})")
+            self.sleep(self.settle_poll_s)
 
     def _put(self, what: str, entries: list[dict[str, Any]]) -> None:
         self.on_event(what)

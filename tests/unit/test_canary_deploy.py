@@ -198,6 +198,40 @@ def test_a_failed_step_puts_the_current_version_back_on_its_route(tmp_path):
     assert serve.puts[-1]["applications"] == [HEALTH, surging(OLD, "Digits")]
 
 
+def test_the_current_version_is_back_at_its_route_before_the_copies_are_deleted(tmp_path):
+    serve = StuckServe(OLD, HEALTH)
+    clock = FakeClock()
+    events = []
+    canary = Canary(serve, {"applications": [NEW, HEALTH]}, "digits", CanaryPolicy.from_options(10), History(tmp_path),
+                    Counts(), on_event=events.append, settle_poll_s=0, timeout_s=0.2, clock=clock, sleep=clock.sleep)
+    with pytest.raises(RayfleetError, match="timed out"):
+        canary.run()
+    assert names(serve.puts[-2]) == ["_region-health", "digits", "_digits-stable", "_digits-canary"]
+    assert serve.puts[-2]["applications"][1] == surging(OLD, "Digits")
+    assert names(serve.puts[-1]) == ["_region-health", "digits"]
+    assert events[-1] == "restored: digits serves its current version; _digits-stable and _digits-canary are gone"
+    assert History(tmp_path).records()[-1].outcome == "failed"
+
+
+class InterruptedPromotion(SimulatedServe):
+    """Ctrl-C while the application becomes the new version."""
+
+    def put_applications(self, config):
+        digits = next(a for a in config["applications"] if a["name"] == "digits")
+        if digits.get("args") == NEW["args"] and not getattr(self, "interrupted", False):
+            self.interrupted = True
+            raise KeyboardInterrupt
+        super().put_applications(config)
+
+
+def test_an_interrupt_during_promotion_still_restores_and_records_the_history(tmp_path):
+    serve = InterruptedPromotion(OLD, HEALTH)
+    with pytest.raises(KeyboardInterrupt):
+        run(serve, Counts(), tmp_path)
+    assert serve.puts[-1]["applications"] == [HEALTH, surging(OLD, "Digits")]
+    assert History(tmp_path).records()[-1].outcome == "failed"
+
+
 def test_answers_the_router_counted_as_errors_roll_the_new_version_back(tmp_path):
     # A Response(status_code=500) or a dead replica: Serve's replica counters see no error, the router does.
     serve = SimulatedServe(OLD, HEALTH)
