@@ -186,10 +186,15 @@ def surging(entry: dict[str, Any], ingress: str) -> dict[str, Any]:
 
 
 def router_entry(old: dict[str, Any], ingress: str, percent: int, runtime_env: dict[str, Any] | None) -> dict[str, Any]:
-    """The application at its route, served by the canary router under the ingress deployment's name."""
-    replicas = next((d.get("num_replicas") for d in old.get("deployments", []) if d.get("name") == ingress), None)
-    deployment = {"name": ingress, "user_config": {"percent": percent},
-                  "num_replicas": replicas if isinstance(replicas, int) else 1, "max_surge_percent": MAX_SURGE_PERCENT}
+    """The application at its route, served by the canary router under the ingress deployment's name, scaled as the
+    ingress was (its autoscaling_config or num_replicas: the router takes all of the route's traffic)."""
+    current = next((d for d in old.get("deployments", []) if d.get("name") == ingress), {})
+    deployment = {"name": ingress, "user_config": {"percent": percent}, "max_surge_percent": MAX_SURGE_PERCENT}
+    if current.get("autoscaling_config") is not None:
+        deployment["autoscaling_config"] = copy.deepcopy(current["autoscaling_config"])
+    else:
+        replicas = current.get("num_replicas")
+        deployment["num_replicas"] = replicas if isinstance(replicas, int) else 1
     entry = {"name": old["name"], "route_prefix": old.get("route_prefix", f"/{old['name']}"),
              "import_path": ROUTER_IMPORT_PATH,
              "args": {"stable": stable_name(old["name"]), "canary": canary_name(old["name"]), "deployment": ingress},

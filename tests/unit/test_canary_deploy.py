@@ -137,9 +137,17 @@ def test_the_router_takes_the_ingress_name_and_rayfleets_code():
     assert entry == {
         "name": "digits", "route_prefix": "/digits", "import_path": "serve_apps.canary_router:app",
         "args": {"stable": "_digits-stable", "canary": "_digits-canary", "deployment": "Digits"},
-        "deployments": [{"name": "Digits", "user_config": {"percent": 10}, "num_replicas": 2, "max_surge_percent": 100}],
+        "deployments": [{"name": "Digits", "user_config": {"percent": 10}, "max_surge_percent": 100, "num_replicas": 2}],
         "runtime_env": {"working_dir": "s3://b/serve/code-1.zip"},
     }
+
+
+def test_the_router_scales_as_the_ingress_it_replaces():
+    autoscaling = {"min_replicas": 2, "max_replicas": 8, "target_ongoing_requests": 4}
+    scaled = {**OLD, "deployments": [{"name": "Digits", "num_replicas": "auto", "autoscaling_config": autoscaling}]}
+    deployment = router_entry(scaled, "Digits", 0, None)["deployments"][0]
+    assert deployment["autoscaling_config"] == autoscaling
+    assert "num_replicas" not in deployment
 
 
 def test_a_copy_has_no_route():
