@@ -40,7 +40,9 @@ GRACEFUL_SHUTDOWN_TIMEOUT_S = 20.0
 GRACEFUL_SHUTDOWN_WAIT_LOOP_S = 2.0
 HEALTH_CHECK_PERIOD_S = 10.0
 #: Extra replicas a rolling update may start before stopping old ones, in percent of the target (Ray 2.60).
-MAX_SURGE_PERCENT = 100
+#: Ray rounds the surge up (ceil(percent x target / 100)): 1 % is one extra replica at a time, which a
+#: cluster at its node limit can still place; 100 % would need a second full set that may never fit.
+MAX_SURGE_PERCENT = 1
 HEALTH_CHECK_TIMEOUT_S = 30.0
 #: The region-health application, deployed beside the configured ones (see serve_apps/region_health).
 REGION_HEALTH_IMPORT_PATH = "serve_apps.region_health:app"

@@ -137,7 +137,7 @@ def test_the_router_takes_the_ingress_name_and_rayfleets_code():
     assert entry == {
         "name": "digits", "route_prefix": "/digits", "import_path": "serve_apps.canary_router:app",
         "args": {"stable": "_digits-stable", "canary": "_digits-canary", "deployment": "Digits"},
-        "deployments": [{"name": "Digits", "user_config": {"percent": 10}, "max_surge_percent": 100, "num_replicas": 2}],
+        "deployments": [{"name": "Digits", "user_config": {"percent": 10}, "max_surge_percent": 1, "num_replicas": 2}],
         "runtime_env": {"working_dir": "s3://b/serve/code-1.zip"},
     }
 
@@ -174,7 +174,7 @@ def test_the_changed_application_is_the_one_whose_config_differs():
 
 def test_replacements_start_before_the_replicas_they_replace_stop():
     entry = surging({"name": "digits", "route_prefix": "/digits", "import_path": "serve_apps.digits:app"}, "Digits")
-    assert entry["deployments"] == [{"name": "Digits", "max_surge_percent": 100}]
+    assert entry["deployments"] == [{"name": "Digits", "max_surge_percent": 1}]
 
 
 def test_on_a_full_machine_the_copies_reserve_no_cpu(tmp_path):
