@@ -137,15 +137,20 @@ def refuse_unforwardable(app: str, found: dict[str, Any], entry: dict[str, Any])
 
 def changed_application(details: dict[str, Any], config: dict[str, Any]) -> str:
     """The one application of `config` whose entry differs from what runs; an error naming them otherwise."""
-    running = details.get("applications") or {}
-    changed = [a["name"] for a in config["applications"] if not a["name"].startswith("_")
-               and a != _comparable(running.get(a["name"], {}).get("deployed_app_config"), a)]
+    changed = differing(details, config)
     if len(changed) != 1:
         raise RayfleetError(
             f"--canary ships one application at a time; {len(changed)} differ from what runs "
             f"({', '.join(changed) or 'none'}). Fix: name one with --app NAME"
         )
     return changed[0]
+
+
+def differing(details: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The applications of `config` (rayfleet's own `_` ones aside) whose entry differs from what runs, or that do not run."""
+    running = details.get("applications") or {}
+    return [a["name"] for a in config["applications"] if not a["name"].startswith("_")
+            and a != _comparable(running.get(a["name"], {}).get("deployed_app_config"), a)]
 
 
 def _comparable(running: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -298,6 +303,13 @@ class Canary:
         if self.new is None:
             raise RayfleetError(f"--app {self.app}: the config has no such application "
                                 f"(it has {', '.join(a['name'] for a in self.config['applications'])}). Fix: name one of those")
+        others = [name for name in differing(details, self.config) if name != self.app]
+        if others:
+            raise RayfleetError(
+                f"--app {self.app}: the config also changes {', '.join(others)}, which every PUT of the canary would "
+                f"deploy at once, judged by nothing. Fix: deploy those changes first (without --canary), or ship "
+                f"them one at a time with --canary --app NAME from a config that changes only that one"
+            )
         removing = [n for n in removed_apps(details, self.config) if n not in (stable_name(self.app), canary_name(self.app))]
         if removing:
             raise RayfleetError(f"--canary: the new config would also remove {', '.join(removing)}. "

@@ -27,7 +27,7 @@ CanaryOption = typer.Option(
     show_default=False,
 )
 StepsOption = typer.Option(None, "--steps", help="With --canary: the shares, in percent, e.g. 10,50,100 (default: PERCENT,100).", show_default=False)
-WatchOption = typer.Option(30.0, "--watch", help="With --canary: seconds each step is watched before it is judged.")
+WatchOption = typer.Option(None, "--watch", help="With --canary: seconds each step is watched before it is judged (default: 30).", show_default=False)
 AppOption = typer.Option(None, "--app", help="With --canary: the application to ship (default: the one whose config changed).", show_default=False)
 
 
@@ -103,7 +103,7 @@ def deploy(
     timeout: float = TimeoutOption,
     canary: int = CanaryOption,
     steps: str = StepsOption,
-    watch: float = WatchOption,
+    watch: float | None = WatchOption,
     app_name: str = AppOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -117,12 +117,16 @@ def deploy(
     from serve_apps.targets import address_target, env_targets
 
     policy = None
-    if canary is not None or steps is not None:
-        from serve_apps.canary_plan import CanaryInputError, CanaryPolicy
+    if canary is not None or steps is not None or watch is not None or app_name is not None:
+        from serve_apps.canary_plan import DEFAULT_WATCH_S, CanaryInputError, CanaryPolicy
 
         if canary is None:
-            raise CanaryInputError(f"--steps {steps} needs --canary PERCENT. Fix: add --canary {steps.split(',')[0]}")
-        policy = CanaryPolicy.from_options(canary, steps, watch)
+            given = next(f"{option} {value}" for option, value in
+                         (("--steps", steps), ("--watch", watch and f"{watch:g}"), ("--app", app_name))
+                         if value is not None)
+            first = steps.split(",")[0] if steps else "10"
+            raise CanaryInputError(f"{given} needs --canary PERCENT. Fix: add --canary {first}")
+        policy = CanaryPolicy.from_options(canary, steps, DEFAULT_WATCH_S if watch is None else watch)
     cfg = load(env, file)
     if address:
         targets = [address_target(address, token, token_file, cfg)]

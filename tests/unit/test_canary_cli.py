@@ -17,6 +17,13 @@ def test_steps_without_a_canary_share_are_one_clear_error():
     assert (run.code, run.err.strip()) == (1, "error: --steps 10,100 needs --canary PERCENT. Fix: add --canary 10")
 
 
+def test_watch_or_app_without_a_canary_share_is_one_clear_error():
+    run = run_cli("serve", "deploy", "--env", "dev", "--address", "http://127.0.0.1:9", "--watch", "20")
+    assert (run.code, run.err.strip()) == (1, "error: --watch 20 needs --canary PERCENT. Fix: add --canary 10")
+    run = run_cli("serve", "deploy", "--env", "dev", "--address", "http://127.0.0.1:9", "--app", "digits")
+    assert (run.code, run.err.strip()) == (1, "error: --app digits needs --canary PERCENT. Fix: add --canary 10")
+
+
 def test_the_upgrade_drill_refuses_steps_that_do_not_end_at_100():
     run = run_cli("drill", "upgrade", "--local", "--steps", "10,50")
     assert run.code == 1

@@ -314,3 +314,20 @@ def test_a_step_the_new_version_barely_saw_is_watched_longer_then_rolled_back(tm
     assert ("step 1/3: only 0 requests reached the new version (fewer than 20): watching longer; errors 0.0% vs 0.0% "
             "(up to 30 s in all)") in events
     assert History(tmp_path).records()[-1].outcome == "failed"
+
+
+def test_a_named_application_is_refused_when_the_config_also_changes_another(tmp_path):
+    other = {"name": "fraud", "route_prefix": "/fraud", "import_path": "serve_apps.fraud:app", "args": {"v": 1}}
+    serve = SimulatedServe(OLD, other, HEALTH)
+    clock = FakeClock()
+    config = {"applications": [NEW, {**other, "args": {"v": 2}}, HEALTH]}
+    canary = Canary(serve, config, "digits", CanaryPolicy.from_options(10), History(tmp_path), Counts(),
+                    settle_poll_s=0, clock=clock, sleep=clock.sleep)
+    with pytest.raises(RayfleetError) as err:
+        canary.run()
+    assert str(err.value) == (
+        "--app digits: the config also changes fraud, which every PUT of the canary would deploy at once, judged by "
+        "nothing. Fix: deploy those changes first (without --canary), or ship them one at a time with --canary --app "
+        "NAME from a config that changes only that one"
+    )
+    assert serve.puts == []
