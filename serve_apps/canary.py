@@ -314,6 +314,12 @@ class Canary:
         if removing:
             raise RayfleetError(f"--canary: the new config would also remove {', '.join(removing)}. "
                                 "Fix: deploy that change without --canary first")
+        if not self.metrics():  # read once before anything is deployed: a canary that cannot judge must not start
+            raise RayfleetError(
+                "--canary read no metrics from this cluster, so no step could be judged. Fix: check that Ray exports "
+                f"metrics (each node's port {METRICS_EXPORT_PORT}, or 'rayfleet local up' for the local cluster), "
+                "or deploy without --canary"
+            )
         report = CanaryReport(self.app)
         try:
             self._put("starting the new version beside the current one", [self.old, *self._copies()])

@@ -331,3 +331,19 @@ def test_a_named_application_is_refused_when_the_config_also_changes_another(tmp
         "NAME from a config that changes only that one"
     )
     assert serve.puts == []
+
+
+def test_unreadable_metrics_stop_the_canary_before_anything_is_deployed(tmp_path):
+    def unreachable():
+        raise RayfleetError("--canary cannot read Serve's metrics: 10.0.1.5:8080 refused")
+
+    serve = SimulatedServe(OLD, HEALTH)
+    with pytest.raises(RayfleetError, match="^--canary cannot read Serve's metrics"):
+        run(serve, unreachable, tmp_path)
+    assert serve.puts == []
+    with pytest.raises(RayfleetError) as err:
+        run(serve, lambda: [], tmp_path)
+    assert str(err.value) == ("--canary read no metrics from this cluster, so no step could be judged. Fix: check that "
+                              "Ray exports metrics (each node's port 8080, or 'rayfleet local up' for the local "
+                              "cluster), or deploy without --canary")
+    assert serve.puts == []
