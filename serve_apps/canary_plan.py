@@ -6,8 +6,8 @@
     verdict.action, verdict.reason                 # ('promote', 'errors 0.0% vs 0.0%, p99 18 ms vs 16 ms ...')
 
 Pure: no Ray, no HTTP; `stable` and `canary` are `serve_apps.traffic.Latency`
-(what each version's ingress replicas counted during the step, from Serve's own
-metrics), so every rule is tested with numbers alone.
+(what the canary router counted of each version during the step: the client's
+view), so every rule is tested with numbers alone.
 
 The rules, for one step's window:
 
