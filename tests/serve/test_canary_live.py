@@ -8,6 +8,8 @@ the canary share x the watch window x the rate.
 from __future__ import annotations
 
 import json
+import threading
+import urllib.request
 
 import pytest
 
@@ -40,27 +42,46 @@ def test_a_version_that_fails_every_request_is_rolled_back_within_the_bound(dril
     assert bad["secondsToRollback"] < WATCH
 
 
-def test_after_the_drill_the_route_answers_as_before(drill, serve_url, current_config):
-    import urllib.request
+def post_digits(url: str) -> dict:
+    body = json.dumps({"pixels": [0.0] * 64}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
 
+
+def test_after_the_drill_the_route_answers_as_before(drill, serve_url, current_config):
     digits = next(a for a in current_config["applications"] if a["name"] == "digits")
     assert not any(a["name"].startswith("_digits-") for a in current_config["applications"])
-    body = json.dumps({"pixels": [0.0] * 64}).encode()
-    request = urllib.request.Request(serve_url + digits["route_prefix"], data=body,
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        assert "digit" in json.loads(answer.read())
+    assert "digit" in post_digits(serve_url + digits["route_prefix"])
 
 
-def test_serve_deploy_with_a_canary_promotes_the_changed_application(drill, local_cluster, rayfleet_home, tmp_path):
+def steady_requests(url: str, stop: threading.Event) -> None:
+    """About 10 requests/s until `stop`: a canary judges only a version that answered enough requests."""
+    while not stop.wait(0.1):
+        try:
+            post_digits(url)
+        except OSError:
+            pass  # the canary judges errors; this load only has to reach it
+
+
+def test_serve_deploy_with_a_canary_promotes_the_changed_application(drill, local_cluster, rayfleet_home, tmp_path,
+                                                                      serve_url, current_config):
     from tests.fakes.environments import stack_config, write_stack
 
     config = stack_config("dev")
     digits = next(a for a in config["rayfleet:serve"]["applications"] if a["name"] == "digits")
     digits["args"] = {**digits["args"], "driftWindow": 999}  # a new version: Serve's code version covers args
     address = local_cluster["state"].dashboard_url
-    run = run_cli("serve", "deploy", "--file", str(write_stack(tmp_path, config)), "--address", address,
-                  "--canary", "100", "--watch", "10", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=600)
+    stop = threading.Event()
+    route = next(a for a in current_config["applications"] if a["name"] == "digits")["route_prefix"]
+    load = threading.Thread(target=steady_requests, args=(serve_url + route, stop), daemon=True)
+    load.start()
+    try:
+        run = run_cli("serve", "deploy", "--file", str(write_stack(tmp_path, config)), "--address", address,
+                      "--canary", "100", "--watch", "10", "--json", env={"RAYFLEET_HOME": str(rayfleet_home)}, timeout=600)
+    finally:
+        stop.set()
+        load.join()
     assert run.code == 0, run.err
     (report,) = json.loads(run.out)
     assert (report["application"], report["outcome"], [s["percent"] for s in report["steps"]]) == ("digits", "promoted", [100])
