@@ -331,7 +331,7 @@ class Canary:
             self._finish(report, self.new if promoted else self.old, "promoted" if promoted else "rolled back")
         except (RayfleetError, KeyboardInterrupt) as err:
             self._restore(err)
-            self.history.record(self.config, "failed", self.dashboard.address, f"canary of {self.app} stopped: {err}")
+            self.history.record(self.config, "failed", self.dashboard.address, f"canary of {self.app} stopped: {_said(err)}")
             raise
         report.record = self.history.record(self.config, "running" if promoted else "failed", self.dashboard.address,
                                             f"canary of {self.app} {report.outcome}").seq
@@ -348,7 +348,7 @@ class Canary:
         """After a failure: the current version back at its route, then the copies gone, in two PUTs (in one, Serve
         would delete the copies while the router, until replaced, still forwards to them). A failure of this too is
         reported beside the first one, which stays the error."""
-        self.on_event(f"failed ({err or type(err).__name__}); putting the current version of {self.app} back")
+        self.on_event(f"failed ({_said(err)}); putting the current version of {self.app} back")
         entry = surging(self.old, self.ingress)
         try:
             self.on_event(f"{self.app} serves its current version directly")
@@ -356,7 +356,7 @@ class Canary:
             self._wait_running(self.app)
             self._put(f"removing {stable_name(self.app)} and {canary_name(self.app)}", [entry])
         except (RayfleetError, KeyboardInterrupt) as again:
-            self.on_event(f"restoring failed too: {again or type(again).__name__}. Fix: 'rayfleet serve rollback'")
+            self.on_event(f"restoring failed too: {_said(again)}. Fix: 'rayfleet serve rollback'")
             return
         self.on_event(f"restored: {self.app} serves its current version; {stable_name(self.app)} and "
                       f"{canary_name(self.app)} are gone")
@@ -434,6 +434,11 @@ class Canary:
         entry = surging(entry, self.ingress)
         self._put(f"{outcome}: {self.app} serves its {which} version directly", [entry, *self._copies()])
         self._put(f"removing {stable_name(self.app)} and {canary_name(self.app)}", [entry])
+
+
+def _said(err: BaseException) -> str:
+    """An error's message, or its kind when it has none (Ctrl-C's KeyboardInterrupt)."""
+    return str(err) or type(err).__name__
 
 
 def run_canary(dashboard: Dashboard, config: dict[str, Any], app: str, policy: CanaryPolicy, **kwargs) -> CanaryReport:

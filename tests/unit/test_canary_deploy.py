@@ -234,10 +234,16 @@ class InterruptedPromotion(SimulatedServe):
 
 def test_an_interrupt_during_promotion_still_restores_and_records_the_history(tmp_path):
     serve = InterruptedPromotion(OLD, HEALTH)
+    clock = FakeClock()
+    events = []
+    canary = Canary(serve, {"applications": [NEW, HEALTH]}, "digits", CanaryPolicy.from_options(10), History(tmp_path),
+                    Counts(), on_event=events.append, settle_poll_s=0, clock=clock, sleep=clock.sleep)
     with pytest.raises(KeyboardInterrupt):
-        run(serve, Counts(), tmp_path)
+        canary.run()
     assert serve.puts[-1]["applications"] == [HEALTH, surging(OLD, "Digits")]
-    assert History(tmp_path).records()[-1].outcome == "failed"
+    assert "failed (KeyboardInterrupt); putting the current version of digits back" in events
+    assert (History(tmp_path).records()[-1].outcome, History(tmp_path).records()[-1].note) == (
+        "failed", "canary of digits stopped: KeyboardInterrupt")
 
 
 def test_answers_the_router_counted_as_errors_roll_the_new_version_back(tmp_path):
