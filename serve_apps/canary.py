@@ -300,6 +300,27 @@ class Canary:
         details = self.dashboard.get_applications()
         self.old, self.ingress = running_entry(details, self.app)
         self.new = next((a for a in self.config["applications"] if a["name"] == self.app), None)
+        self._refuse_before_deploying(details)
+        report = CanaryReport(self.app)
+        try:
+            self._put("starting the new version beside the current one", [self.old, *self._copies()])
+            # At 0 %: while Serve swaps the router in (tens of seconds), traffic no step judges must not reach the new version.
+            self._put(f"routing {self.app}'s traffic through the canary router (all of it to the current version)",
+                      self._routed(0))
+            promoted = self._steps(report)
+            # Inside the try: an interrupt or timeout while the router goes still puts a version back and is recorded.
+            self._finish(report, self.new if promoted else self.old, "promoted" if promoted else "rolled back")
+        except (RayfleetError, KeyboardInterrupt) as err:
+            self._restore(err)
+            self.history.record(self.config, "failed", self.dashboard.address, f"canary of {self.app} stopped: {_said(err)}")
+            raise
+        report.record = self.history.record(self.config, "running" if promoted else "failed", self.dashboard.address,
+                                            f"canary of {self.app} {report.outcome}").seq
+        report.seconds = self.clock() - started
+        return report
+
+    def _refuse_before_deploying(self, details: dict[str, Any]) -> None:
+        """Every check that needs no PUT, so that a canary which cannot run or judge deploys nothing."""
         if self.new is None:
             raise RayfleetError(f"--app {self.app}: the config has no such application "
                                 f"(it has {', '.join(a['name'] for a in self.config['applications'])}). Fix: name one of those")
@@ -320,23 +341,6 @@ class Canary:
                 f"metrics (each node's port {METRICS_EXPORT_PORT}, or 'rayfleet local up' for the local cluster), "
                 "or deploy without --canary"
             )
-        report = CanaryReport(self.app)
-        try:
-            self._put("starting the new version beside the current one", [self.old, *self._copies()])
-            # At 0 %: while Serve swaps the router in (tens of seconds), traffic no step judges must not reach the new version.
-            self._put(f"routing {self.app}'s traffic through the canary router (all of it to the current version)",
-                      self._routed(0))
-            promoted = self._steps(report)
-            # Inside the try: an interrupt or timeout while the router goes still puts a version back and is recorded.
-            self._finish(report, self.new if promoted else self.old, "promoted" if promoted else "rolled back")
-        except (RayfleetError, KeyboardInterrupt) as err:
-            self._restore(err)
-            self.history.record(self.config, "failed", self.dashboard.address, f"canary of {self.app} stopped: {_said(err)}")
-            raise
-        report.record = self.history.record(self.config, "running" if promoted else "failed", self.dashboard.address,
-                                            f"canary of {self.app} {report.outcome}").seq
-        report.seconds = self.clock() - started
-        return report
 
     def _copies(self) -> list[dict[str, Any]]:
         return [hidden(self.old, stable_name(self.app), self.reserve), hidden(self.new, canary_name(self.app), self.reserve)]
