@@ -244,9 +244,11 @@ def router_counters(samples: list[Sample], app: str, version: str) -> Counters:
 
 
 def router_reports(samples: list[Sample], app: str) -> bool:
-    """Whether `app`'s canary router's metrics are among `samples` (its replicas set the share gauge at start)."""
-    return any(s.name == f"ray_{ROUTER_SHARE_METRIC}" and s.labels.get("application") == app for s in samples)
-
+    """Whether any of `app`'s canary router's metrics are among `samples`. Its request counter, once a request
+    came, stays; its share gauge, set when the share changes, ages out of Ray's export two report intervals later
+    (Ray 2.60's OpenTelemetry recorder keeps a gauge value not set again for 2 x metrics_report_interval_ms)."""
+    names = {f"ray_{ROUTER_SHARE_METRIC}", f"ray_{ROUTER_REQUESTS_METRIC}_total"}
+    return any(s.name in names and s.labels.get("application") == app for s in samples)
 
 
 def local_metrics(state) -> Metrics:
@@ -415,9 +417,10 @@ class Canary:
             can_extend = elapsed < self.policy.watch_s * self.policy.max_windows
             if final and not router_reports(now, self.app):
                 raise RayfleetError(
-                    f"--canary: no metrics of {self.app}'s canary router after {elapsed:.0f} s, so neither version can "
-                    "be judged. Fix: check that Ray exports metrics (metrics_export_port) and that the router's "
-                    "replicas run ('rayfleet serve status'), or deploy without --canary"
+                    f"--canary: no metrics of {self.app}'s canary router after {elapsed:.0f} s (no request reached it, "
+                    "or Ray does not export its metrics), so neither version can be judged. Fix: run the canary while "
+                    f"{self.app} takes traffic, check that Ray exports metrics (metrics_export_port) and that the "
+                    "router's replicas run ('rayfleet serve status'), or deploy without --canary"
                 )
             verdict = judge(next_baseline(baseline, stable, self.policy), canary, self.policy, final=final,
                             can_extend=can_extend)

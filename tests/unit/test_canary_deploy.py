@@ -258,7 +258,9 @@ def test_a_router_whose_metrics_never_arrive_is_an_error_not_a_verdict(tmp_path)
     serve = SimulatedServe(OLD, HEALTH)
     with pytest.raises(RayfleetError) as err:
         run(serve, Counts(router=False), tmp_path)
-    assert str(err.value).startswith("--canary: no metrics of digits's canary router after 10 s, so neither version can be judged. Fix:")
+    assert str(err.value).startswith("--canary: no metrics of digits's canary router after 10 s (no request reached it, "
+                                     "or Ray does not export its metrics), so neither version can be judged. Fix: run "
+                                     "the canary while digits takes traffic")
     assert serve.puts[-1]["applications"][-1]["import_path"] == "serve_apps.digits:app"
 
 
@@ -353,3 +355,13 @@ def test_unreadable_metrics_stop_the_canary_before_anything_is_deployed(tmp_path
                               "Ray exports metrics (each node's port 8080, or 'rayfleet local up' for the local "
                               "cluster), or deploy without --canary")
     assert serve.puts == []
+
+
+def test_the_router_counts_alone_show_that_it_reports_once_its_share_gauge_aged_out(tmp_path):
+    # Ray drops a gauge not set again within two report intervals; the request counter stays.
+    class CountsOnly(Counts):
+        def __call__(self):
+            return [s for s in super().__call__() if s.name != "ray_canary_router_percent"]
+
+    report, _ = run(SimulatedServe(OLD, HEALTH), CountsOnly(), tmp_path)
+    assert report.outcome == "promoted"
