@@ -39,6 +39,10 @@ from components.errors import RayfleetError
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 20.0
 GRACEFUL_SHUTDOWN_WAIT_LOOP_S = 2.0
 HEALTH_CHECK_PERIOD_S = 10.0
+#: Extra replicas a rolling update may start before stopping old ones, in percent of the target (Ray 2.60).
+#: Ray rounds the surge up (ceil(percent x target / 100)): 1 % is one extra replica at a time, which a
+#: cluster at its node limit can still place; 100 % would need a second full set that may never fit.
+MAX_SURGE_PERCENT = 1
 HEALTH_CHECK_TIMEOUT_S = 30.0
 #: The region-health application, deployed beside the configured ones (see serve_apps/region_health).
 REGION_HEALTH_IMPORT_PATH = "serve_apps.region_health:app"
@@ -242,6 +246,7 @@ def _region_health(target: CloudTarget | LocalTarget) -> dict[str, Any]:
             "num_replicas": REGION_HEALTH_REPLICAS,
             "max_ongoing_requests": 64,
             "ray_actor_options": {"num_cpus": 0, "num_gpus": 0},
+            "max_surge_percent": MAX_SURGE_PERCENT,
             "health_check_period_s": HEALTH_CHECK_PERIOD_S,
             "health_check_timeout_s": HEALTH_CHECK_TIMEOUT_S,
         }
@@ -274,6 +279,9 @@ def _deployment(name: str, settings: DeploymentOverride) -> dict[str, Any]:
     if settings.user_config is not None:
         out["user_config"] = settings.user_config
     out.update(
+        # Serve's default (0) stops a replica before its replacement starts: with one replica, a redeploy
+        # leaves the route none, and requests wait for a replica to start. Start the new one first.
+        max_surge_percent=MAX_SURGE_PERCENT,
         health_check_period_s=HEALTH_CHECK_PERIOD_S,
         health_check_timeout_s=HEALTH_CHECK_TIMEOUT_S,
         graceful_shutdown_wait_loop_s=GRACEFUL_SHUTDOWN_WAIT_LOOP_S,

@@ -209,3 +209,47 @@ def _run_with_progress(options, progress_console: Console):
         return run_spot_drill(options, progress=lambda message: progress_console.print(Text(f"spot drill: {message}")))
     with Status("spot drill: starting...", console=progress_console) as status:
         return run_spot_drill(options, progress=lambda message: status.update(f"spot drill: {message}"))
+
+
+@app.command()
+def upgrade(
+    local: bool = typer.Option(False, "--local", help="Run on the cluster of 'rayfleet local up'."),
+    env: str = EnvOption,
+    file: Path = FileOption,
+    app_name: str = typer.Option("digits", "--app", help="The running application to ship new versions of."),
+    rate: float = typer.Option(30.0, "--rate", min=1, max=500, help="Requests per second of steady load."),
+    steady: float = typer.Option(10.0, "--steady", min=1, help="Seconds of load before the first version ships."),
+    watch: float = typer.Option(20.0, "--watch", help="Seconds each canary step is watched."),
+    steps: str = typer.Option("10,50,100", "--steps", help="The canary's shares of traffic, in percent."),
+    variant: list[str] = typer.Option(
+        ["good", "bad"], "--variant", help="Which versions to ship: good, bad (canary), in-place (plain deploy); repeatable."
+    ),
+    max_requests: int = typer.Option(50_000, "--max-requests", min=1, help="Upper bound on requests sent."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Ship a good and a bad version of a running application under steady load; count what users saw.
+
+    The good one goes through the canary and must lose no request, with p99 at most 2x the steady p99 at
+    every step; the bad one (fails every request) must be rolled back on its own, failing at most the
+    canary share x the watch window x the rate. Exits 1 if either target is missed.
+    """
+    if not local:
+        raise RayfleetError("drill upgrade runs only locally for now. Fix: pass --local (with 'rayfleet local up' running)")
+    from rayfleet.views.upgrade_drill import upgrade_drill_table
+    from serve_apps.canary_plan import CanaryPolicy, parse_steps
+    from serve_apps.local_status import running_state
+    from serve_apps.upgrade_drill import UpgradeOptions, run_upgrade_drill
+
+    policy = CanaryPolicy.from_options(parse_steps(steps)[0], steps, watch)
+    options = UpgradeOptions(app=app_name, rate=rate, steady_s=steady, watch_s=watch, steps=policy.steps,
+                             variants=tuple(dict.fromkeys(variant)), max_requests=max_requests)
+    cfg = load(env, file, default="dev")
+    report = run_upgrade_drill(running_state(), cfg, options,
+                               progress=lambda message: err_console.print(Text(f"upgrade drill: {message}", style="muted")))
+    if as_json:
+        print_json(report.to_json())
+    else:
+        console.print(upgrade_drill_table(report))
+    if not all(v.ok for v in report.variants):
+        err_console.print(Text("error: ", style="error") + Text("a target was missed (see the rows marked no)"))
+        raise typer.Exit(1)

@@ -22,6 +22,13 @@ TokenFileOption = typer.Option(None, "--token-file", help="File holding the dash
 OutputsOption = typer.Option(None, "--outputs", help="Stack outputs JSON file (default: 'pulumi stack output --json').", dir_okay=False)
 YesOption = typer.Option(False, "--yes", "-y", help="Remove applications the new config lacks without asking.")
 TimeoutOption = typer.Option(300.0, "--timeout", help="Seconds to wait for every application to be RUNNING.")
+CanaryOption = typer.Option(
+    None, "--canary", help="Ship a running application's new version as a canary: its share of traffic (percent) at the first step.",
+    show_default=False,
+)
+StepsOption = typer.Option(None, "--steps", help="With --canary: the shares, in percent, e.g. 10,50,100 (default: PERCENT,100).", show_default=False)
+WatchOption = typer.Option(None, "--watch", help="With --canary: seconds each step is watched before it is judged (default: 30).", show_default=False)
+AppOption = typer.Option(None, "--app", help="With --canary: the application to ship (default: the one whose config changed).", show_default=False)
 
 
 def confirmer(yes: bool, live: Live | None = None):
@@ -94,18 +101,69 @@ def deploy(
     outputs: Path = OutputsOption,
     yes: bool = YesOption,
     timeout: float = TimeoutOption,
+    canary: int = CanaryOption,
+    steps: str = StepsOption,
+    watch: float | None = WatchOption,
+    app_name: str = AppOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Deploy the environment's Serve applications to each region's cluster (or to --address) and wait for them."""
+    """Deploy the environment's Serve applications to each region's cluster (or to --address) and wait for them.
+
+    With --canary PERCENT, a running application's new version serves beside the current one on the same
+    route, taking PERCENT of its traffic, then each of --steps in turn; each step is judged on both versions'
+    error rate and p99 from Serve's metrics, and the new version is promoted or rolled back on its own.
+    """
     from rayfleet.commands.common import load
     from serve_apps.targets import address_target, env_targets
 
+    policy = None
+    if canary is not None or steps is not None or watch is not None or app_name is not None:
+        from serve_apps.canary_plan import DEFAULT_WATCH_S, CanaryInputError, CanaryPolicy
+
+        if canary is None:
+            given = next(f"{option} {value}" for option, value in
+                         (("--steps", steps), ("--watch", watch and f"{watch:g}"), ("--app", app_name))
+                         if value is not None)
+            first = steps.split(",")[0] if steps else "10"
+            raise CanaryInputError(f"{given} needs --canary PERCENT. Fix: add --canary {first}")
+        policy = CanaryPolicy.from_options(canary, steps, DEFAULT_WATCH_S if watch is None else watch)
     cfg = load(env, file)
     if address:
         targets = [address_target(address, token, token_file, cfg)]
     else:
         targets = env_targets(cfg, region, outputs, token=token, token_file=token_file)
+    if policy is not None:
+        _canary_each(targets, policy, app_name, timeout, as_json)
+        return
     _deploy_each(targets, yes, timeout, as_json)
+
+
+def _canary_each(targets, policy, app_name: str | None, timeout: float, as_json: bool) -> None:
+    """A canary on each target in turn; exits 1 when any was rolled back."""
+    from rayfleet.views.canary import canary_summary, canary_table
+    from serve_apps.canary import changed_application, local_metrics, node_metrics, run_canary
+    from serve_apps.local import read_state
+
+    report = []
+    for target in targets:
+        err_console.print(Text(f"canary on {target.label}", style="bold"))
+        state = read_state()
+        local = state is not None and state.dashboard_url == target.dashboard.address
+        metrics = local_metrics(state) if local else node_metrics(target.dashboard)
+        app = app_name or changed_application(target.dashboard.get_applications(), target.rendered.config)
+        result = run_canary(
+            target.dashboard, target.rendered.config, app, policy, history=target.history, metrics=metrics,
+            on_event=lambda message: err_console.print(Text(f"  {message}", style="muted")), timeout_s=timeout,
+            reserve=not local,
+        )
+        err_console.print(canary_summary(result))
+        report.append({"target": target.label, **result.to_json()})
+        if not as_json:
+            console.print(canary_table(result, title=target.label))
+    if as_json:
+        print_json(report)
+    if any(r["outcome"] != "promoted" for r in report):
+        raise typer.Exit(1)
 
 
 def _targets_without_config(env, file, region, address, token, token_file, outputs):

@@ -46,6 +46,7 @@ ENV_COMMANDS = {
     "cost report": (),
     "cost allocate": ("--region", "us-west-2"),
     "drill failover": ("--dry-run",),
+    "drill upgrade": ("--local",),
     "emulate": ("--scenario", "control-plane"),
     "ssh": (),
     "exec": ("--", "true"),
@@ -87,7 +88,7 @@ def test_env_and_file_together_are_refused(cli, command):
 
 
 @pytest.mark.parametrize(
-    "command", sorted(set(ENV_COMMANDS) - {"local up", "serve status", "serve rollback", "cost allocate"})
+    "command", sorted(set(ENV_COMMANDS) - {"local up", "drill upgrade", "serve status", "serve rollback", "cost allocate"})
 )
 def test_neither_env_nor_file_is_refused(cli, command):
     run = cli(*command.split(), *ENV_COMMANDS[command])
