@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import os
 import re
+import shutil
 import socket
 import struct
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -671,3 +675,27 @@ def test_a_limit_nofile_above_what_this_machine_may_raise_to_is_lowered_not_fata
         assert got == resource.getrlimit(resource.RLIMIT_NOFILE)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (before[0], resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root")
+def test_a_checkout_in_tmp_stays_visible_under_the_nodes_own_tmp(tmp_path):
+    # A fresh clone in /tmp (as CI makes) holds the project's Python and the shims: the node's /tmp must not hide them.
+    import subprocess
+
+    from components.drills.emulate.nodes import OVERLAID, boot_wrapper
+
+    checkout = Path(tempfile.mkdtemp(dir="/tmp", prefix="rf-checkout-"))
+    try:
+        (checkout / "marker").write_text("project\n")
+        node = tmp_path / "node"
+        for d in OVERLAID:
+            (node / "layers" / f"{d}.up").mkdir(parents=True)
+            (node / "layers" / f"{d}.work").mkdir(parents=True)
+        (node / "tmp").mkdir()
+        mounts = boot_wrapper([str(checkout)]).split('"$RAYFLEET_EMULATE_PYTHON"')[0]
+        script = mounts + f"cat {checkout}/marker\ntest ! -e {node}/tmp\n"
+        run = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
+                             cwd=node, capture_output=True, text=True, timeout=30)
+        assert (run.returncode, run.stdout) == (0, "project\n"), run.stderr
+    finally:
+        shutil.rmtree(checkout)

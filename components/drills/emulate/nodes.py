@@ -28,6 +28,7 @@ import gzip
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -71,14 +72,26 @@ def user_data_script(encoded: str) -> str:
     return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
 
 
-def boot_wrapper() -> str:
-    """What runs first in the node's namespaces: its own filesystem layers, its IMDS, then the user data."""
+def machine_paths_under_tmp() -> list[str]:
+    """What a node needs from this machine that a checkout in /tmp keeps there: the project's code (the shims,
+    the agents) and its Python environment. The node's own /tmp would hide them."""
+    needed = {Path(__file__).resolve().parents[3], Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return sorted(str(path) for path in needed if path.is_relative_to("/tmp"))
+
+
+def boot_wrapper(kept: Iterable[str] = ()) -> str:
+    """What runs first in the node's namespaces: its own filesystem layers, its IMDS, then the user data.
+
+    `kept`: paths under /tmp bound into the node's /tmp at the same place (`machine_paths_under_tmp`)."""
     mounts = "".join(f"mount -t overlay overlay -o lowerdir=/{d},upperdir=$PWD/layers/{d}.up,"
                      f"workdir=$PWD/layers/{d}.work /{d}\n" for d in OVERLAID)
+    for path in kept:
+        inside = "tmp/" + str(Path(path).relative_to("/tmp"))
+        mounts += f"mkdir -p {shlex.quote(inside)}\nmount --bind {shlex.quote(path)} {shlex.quote(inside)}\n"
     return f"""#!/bin/bash
 # An emulated node's boot, in its own network and mount namespaces, from the node's directory.
 set -euo pipefail
-{mounts}mount --bind tmp /tmp
+{mounts}mount --rbind tmp /tmp
 "$RAYFLEET_EMULATE_PYTHON" -m components.drills.emulate.node_imds imds.json >imds.log 2>&1 &
 for attempt in $(seq 1 150); do
   /usr/bin/curl -sf -m 1 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' \\
@@ -355,7 +368,7 @@ def _prepare_directory(directory: Path, script: str, instance: dict[str, Any], r
     (directory / "layers" / "etc.up" / "hosts").write_text(HOSTS)
     (directory / "layers" / "etc.up" / "resolv.conf").write_text(resolv_conf(resolver))
     (directory / "user-data.sh").write_text(script)
-    (directory / "boot.sh").write_text(boot_wrapper())
+    (directory / "boot.sh").write_text(boot_wrapper(machine_paths_under_tmp()))
     zone = instance["Placement"]["AvailabilityZone"]
     paths = node_imds.metadata(instance["InstanceId"], instance["PrivateIpAddress"], zone, instance["InstanceType"])
     if instance.get("InstanceLifecycle") == "spot":
