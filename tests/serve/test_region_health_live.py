@@ -96,6 +96,9 @@ def test_region_turns_unhealthy_within_a_check_interval_when_an_app_loses_every_
     deployment = _app_config(stranded, APP)["deployments"][0]
     deployment["autoscaling_config"].update(min_replicas=1, max_replicas=1)
     deployment["ray_actor_options"]["num_cpus"] = 64
+    # Rendered configs start a replacement before stopping a replica (max_surge_percent): one that can never
+    # start would keep the old replica serving. A lost worker group stops replicas first; so does this.
+    deployment["max_surge_percent"] = 0
     dashboard.put_applications(stranded)
 
     _, no_replica_at = wait_for(
