@@ -21,8 +21,9 @@ return, failure or Ctrl-C every node, namespace, the bridge and the moto server 
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from serve_apps.cloud import CloudRegion
 from serve_apps.dashboard import Dashboard, DashboardError
 from serve_apps.deployer import DeployError, deploy
 from serve_apps.discovery import MODELS_PREFIX, model_files
+from serve_apps.emulated_scenario import AfterBoot, BootedRegion, ScenarioResult
 from serve_apps.history import History
 from serve_apps.local import smoke_test
 from serve_apps.package import app_sources, code_package, source_package
@@ -50,8 +52,10 @@ from serve_apps.targets import ensure_models, render_cloud
 from stacks.loader import load_file
 from stacks.mocks import secret_arn
 
+#: Scenarios run on the booted region, after `boot`'s figures, in the order `--scenario` names them.
+AFTER_BOOT: dict[str, AfterBoot] = {}
 #: The scenarios this rayfleet can run.
-SCENARIOS = ("control-plane", "boot")
+SCENARIOS = ("control-plane", "boot", *AFTER_BOOT)
 #: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).
 HEAD_UP_TIMEOUT_S = 150.0
 APPS_RUNNING_TIMEOUT_S = 360.0
@@ -67,6 +71,8 @@ class EmulationReport:
     seconds: dict[str, float] = field(default_factory=dict)
     moto_stopped: bool = False
     boot: BootFigures | None = None
+    #: What each scenario after `boot` measured, in the order they ran.
+    scenarios: list[ScenarioResult] = field(default_factory=list)
     #: Where each node's directory (boot log, Ray's logs, its /etc, /opt, /var layers) is kept.
     run_dir: Path | None = None
 
@@ -79,14 +85,29 @@ class EmulationReport:
             "controlPlane": self.plane.to_json(),
             "knownGaps": list(KNOWN_GAPS),
             **({"boot": self.boot.to_json(), "runDir": str(self.run_dir)} if self.boot else {}),
+            **({"scenarios": {r.name: r.to_json() for r in self.scenarios}} if self.scenarios else {}),
+            "missed": self.missed(),
         }
 
+    def missed(self) -> list[str]:
+        """Every target a scenario missed, each a sentence naming its scenario."""
+        return [f"{r.name}: {sentence}" for r in self.scenarios for sentence in r.missed()]
 
-def check_scenario(scenario: str) -> str:
-    if scenario not in SCENARIOS:
-        raise RayfleetError(f"--scenario {scenario!r} is not a scenario of this rayfleet (scenarios: "
-                            f"{', '.join(SCENARIOS)}). Fix: pass --scenario {SCENARIOS[0]}")
-    return scenario
+
+def check_scenario(scenario: str) -> tuple[str, ...]:
+    """The scenarios `--scenario` names: one, or several after `boot` separated by commas (one boot for all)."""
+    names = tuple(name.strip() for name in scenario.split(","))
+    for name in names:
+        if name not in SCENARIOS:
+            raise RayfleetError(f"--scenario {name!r} is not a scenario of this rayfleet (scenarios: "
+                                f"{', '.join(SCENARIOS)}). Fix: pass --scenario {SCENARIOS[0]}")
+    if len(names) > 1 and not set(names) <= set(AFTER_BOOT):
+        raise RayfleetError(f"--scenario {scenario!r}: only scenarios run after boot can be combined "
+                            f"({', '.join(AFTER_BOOT) or 'none in this rayfleet'}); each boots the region once. "
+                            f"Fix: pass {names[0]!r} alone, or a list of {', '.join(AFTER_BOOT) or 'them'}")
+    if len(set(names)) != len(names):
+        raise RayfleetError(f"--scenario {scenario!r} names a scenario twice. Fix: name each once")
+    return names
 
 
 def serve_packages(cfg) -> list[tuple[bytes, str]]:
@@ -104,7 +125,7 @@ def emulate(
     """Run `scenario` on the primary region of the environment in `stack_file`; nothing is left running."""
     from stacks.plan import run_plan  # imports the program and pulumi_aws: only when a run starts
 
-    check_scenario(scenario)
+    names = check_scenario(scenario)
     cfg = load_file(stack_file)
     seconds: dict[str, float] = {}
     started = time.monotonic()
@@ -120,21 +141,31 @@ def emulate(
         plane = create_control_plane(plan.resources, cfg.primary_region.name, server, packages=packages,
                                      on_created=on_created)
         seconds["controlPlane"] = plane.seconds
-        boot, run_dir = None, None
-        if scenario == "boot":
+        boot, run_dir, results = None, None, []
+        if names != ("control-plane",):
             run_dir = rayfleet_home() / "emulate" / f"{cfg.env}-{time.strftime('%Y%m%dT%H%M%S')}"
             mark = time.monotonic()
-            boot = run_boot(cfg, plan, server, plane, run_dir, on_step)
-            seconds["boot"] = time.monotonic() - mark
+            with booted_region(cfg, plan, server, plane, run_dir, on_step) as region:
+                boot = region.figures
+                seconds["boot"] = time.monotonic() - mark
+                for name in (n for n in names if n in AFTER_BOOT):
+                    mark = time.monotonic()
+                    results.append(AFTER_BOOT[name](region))
+                    seconds[name] = time.monotonic() - mark
+                on_step("stopping every node...")
         on_step("stopping the moto server...")
         mark = time.monotonic()
     seconds["motoStop"] = time.monotonic() - mark
     seconds["total"] = time.monotonic() - started
-    return EmulationReport(cfg.env, scenario, plane, seconds, moto_stopped=True, boot=boot, run_dir=run_dir)
+    return EmulationReport(cfg.env, ",".join(names), plane, seconds, moto_stopped=True, boot=boot, run_dir=run_dir,
+                           scenarios=results)
 
 
-def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Callable[[str], None]) -> BootFigures:
-    """The region's instances as nodes until the applications answer; every node is stopped on return."""
+@contextlib.contextmanager
+def booted_region(cfg, plan, server, plane: ControlPlane, run_dir: Path,
+                  on_step: Callable[[str], None]) -> Iterator[BootedRegion]:
+    """The region's instances as nodes until the applications answer (the boot scenario's figures), then the
+    region as it runs, for the scenarios after boot; every node, namespace and the resolver stop on exit."""
     figures = BootFigures()
     check_node_budget(launched_at_once(plan.resources, plane.region), MAX_NODES)
     rules = id_rules(plane.created, {r.id: secret_arn(plane.region, r.id) for r in plan.of_type(SECRET, plane.region)})
@@ -163,10 +194,12 @@ def run_boot(cfg, plan, server, plane: ControlPlane, run_dir: Path, on_step: Cal
         figures.apps_running_s = time.monotonic() - started
         figures.apps = {a.name: a.status for a in result.apps}
         on_step("sending requests to the applications...")
-        figures.requests = _requests(cfg, config, f"http://{runner.nodes_of(HEAD_NODE_TYPE)[0].address}:{SERVE_PORT}")
+        base_url = f"http://{runner.nodes_of(HEAD_NODE_TYPE)[0].address}:{SERVE_PORT}"
+        figures.requests = _requests(cfg, config, base_url)
         figures.nodes = [{"instanceId": n.instance_id, "group": n.group, "address": n.address, "steps": n.steps(),
                           "bootExit": n.boot_exit(), "rayStarts": n.unit_starts("ray")} for n in runner.running()]
-    return figures
+        yield BootedRegion(cfg, plan, server, plane, net, runner, dashboard, config, base_url, figures, run_dir,
+                           on_step)
 
 
 def _deploy_until_running(runner, dashboard: Dashboard, config, progress, cfg, region: str, head_up, on_step):

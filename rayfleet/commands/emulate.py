@@ -3,6 +3,7 @@
     rayfleet emulate --env dev --scenario control-plane
     rayfleet emulate --file my-stack.yaml --scenario control-plane --json
     rayfleet emulate --env dev --scenario boot          # the nodes too: seconds to head up, apps RUNNING
+    rayfleet emulate --env dev --scenario scale,spot    # scenarios after boot share one boot, in this order
 """
 
 from __future__ import annotations
@@ -42,11 +43,15 @@ def interrupted_by(signals: tuple[signal.Signals, ...]) -> Iterator[None]:
 def emulate(
     env: str = EnvOption,
     file: Path = FileOption,
-    scenario: str = typer.Option(..., "--scenario", help=f"What to run: {', '.join(SCENARIOS)}.", show_default=False),
+    scenario: str = typer.Option(
+        ..., "--scenario", show_default=False,
+        help=f"What to run: {', '.join(SCENARIOS)}. Scenarios after boot may be listed with commas (one boot).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Create the primary region's control plane (launch templates, groups, bucket, secrets, zone) in moto;
-    with `boot`, run its instances as nodes on this machine and deploy the Serve config to them.
+    with `boot`, run its instances as nodes on this machine and deploy the Serve config to them; the
+    other scenarios run on the booted region. Exits 1 when a scenario misses a target (printed).
 
     The resources come from the offline plan (`rayfleet plan`); the moto server listens on
     127.0.0.1. The moto server, every node, its namespaces and the bridge are stopped when the
@@ -66,7 +71,11 @@ def emulate(
             raise typer.Exit(128 + (interrupt.args[0] if interrupt.args else signal.SIGINT)) from None
     if as_json:
         print_json(report.to_json())
-        return
-    from rayfleet.views.emulate import emulation_view
+    else:
+        from rayfleet.views.emulate import emulation_view
 
-    console.print(emulation_view(report))
+        console.print(emulation_view(report))
+    for sentence in report.missed():
+        err_console.print(Text("missed: ", style="error") + Text(sentence))
+    if report.missed():
+        raise typer.Exit(1)

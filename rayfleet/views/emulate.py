@@ -30,13 +30,15 @@ def emulation_view(report: EmulationReport) -> Group:
     timing = Table(title="seconds", title_justify="left")
     timing.add_column("step")
     timing.add_column("s", justify="right")
-    for key, label in _PHASES:
+    phases = [*_PHASES[:4], *((r.name, f"{r.name} scenario") for r in report.scenarios), *_PHASES[4:]]
+    for key, label in phases:
         if key in report.seconds:
             timing.add_row(label, f"{report.seconds[key]:.2f}")
     stopped = Text("moto server stopped", style="ok") if report.moto_stopped else Text("moto server running", style="error")
     parts = [created, timing]
     if report.boot is not None:
         parts.append(_boot_view(report))
+    parts.extend(_scenario_view(result) for result in report.scenarios)
     gaps = Text("known gaps:\n", style="muted") + Text("\n".join(f"- {gap}" for gap in KNOWN_GAPS), style="muted")
     return Group(*parts, stopped, gaps)
 
@@ -56,4 +58,15 @@ def _boot_view(report: EmulationReport) -> Table:
     table.add_row("workers joined", f"{boot.workers_joined} at {_seconds(boot.workers_joined_s)}")
     table.add_row("applications RUNNING", f"{', '.join(boot.apps) or '-'} at {_seconds(boot.apps_running_s)}")
     table.add_row("requests answered", f"{boot.requests_answered} of {len(boot.requests)}")
+    return table
+
+
+def _scenario_view(result) -> Table:
+    table = Table(title=result.name, title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for figure, value in result.rows():
+        table.add_row(figure, value)
+    for sentence in result.missed():
+        table.add_row(Text("target missed", style="error"), Text(sentence, style="error"))
     return table

@@ -38,3 +38,28 @@ def test_the_boot_view_shows_head_up_workers_apps_and_requests():
 def test_the_control_plane_view_has_no_boot_table():
     report = EmulationReport("dev", "control-plane", ControlPlane("us-west-2", "http://127.0.0.1:5000"), {"total": 9.0})
     assert "head up" not in _text(report)
+
+
+class _Scaled:
+    name = "scale"
+
+    def to_json(self):
+        return {"newNodeJoinedSeconds": 61.0}
+
+    def rows(self):
+        return [("new node joined", "61.0")]
+
+    def missed(self):
+        return ["replicas placed after 200.0 s (target 180 s)"]
+
+
+def test_a_scenario_after_boot_shows_its_figures_its_seconds_and_the_targets_it_missed():
+    report = EmulationReport("dev", "scale", ControlPlane("us-west-2", "http://127.0.0.1:5000"),
+                             {"boot": 236.6, "scale": 95.2, "total": 340.0}, moto_stopped=True, boot=BootFigures(),
+                             scenarios=[_Scaled()])
+    text = _text(report)
+    assert "new node joined" in text and "61.0" in text
+    assert "scale scenario" in text and "95.20" in text
+    assert "replicas placed after 200.0 s (target 180 s)" in text
+    assert report.to_json()["scenarios"] == {"scale": {"newNodeJoinedSeconds": 61.0}}
+    assert report.missed() == ["scale: replicas placed after 200.0 s (target 180 s)"]
