@@ -50,16 +50,22 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def stop_session(pgid: int | None, marker: str, grace_s: float = 5.0) -> list[int]:
-    """SIGTERM the session, SIGKILL what is left after `grace_s`; return the pids still alive (none, normally)."""
-    procs = session_processes(pgid, marker)
-    for proc in procs:
-        _signal(proc, signal.SIGTERM)
-    _, alive = psutil.wait_procs(procs, timeout=grace_s)
-    for proc in alive:
-        _signal(proc, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=5)
-    # Raylets respawn nothing once the GCS is gone, but look again rather than assume.
+def stop_session(pgid: int | None, marker: str, grace_s: float = 5.0, rounds: int = 3) -> list[int]:
+    """SIGTERM the session, SIGKILL what is left after `grace_s`; return the pids still alive (none, normally).
+
+    A session may start a process while it is being stopped (a raylet starting a worker, a dying
+    process's handler): one that was not there at the first look is stopped by the next round.
+    """
+    for _ in range(rounds):
+        procs = session_processes(pgid, marker)
+        if not procs:
+            return []
+        for proc in procs:
+            _signal(proc, signal.SIGTERM)
+        _, alive = psutil.wait_procs(procs, timeout=grace_s)
+        for proc in alive:
+            _signal(proc, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=5)
     return [p.pid for p in session_processes(pgid, marker)]
 
 

@@ -32,13 +32,18 @@ import json, sys
 import numpy as np
 import ray
 from ray import serve
-from serve_apps.digits import app
+from serve_apps.digits.app import Digits, DigitsArgs
 from serve_apps.digits.model import held_back
 
 gcs, http_port, model_uri, name = sys.argv[1:5]
 ray.init(address=gcs, logging_level="ERROR", log_to_driver=False)
 serve.start(http_options={"host": "127.0.0.1", "port": int(http_port)})
-handle = serve.run(app({"modelUri": model_uri, "driftPublishEvery": 100}), name=name, route_prefix="/" + name)
+# The app's own deployment and args, with no CPU of its own: the session cluster's CPUs belong to dev's
+# applications, which autoscale (a second digits replica leaves half a CPU, and Serve would wait for a node).
+a = DigitsArgs.model_validate({"modelUri": model_uri, "driftPublishEvery": 100})
+digits = Digits.options(ray_actor_options={"num_cpus": 0}).bind(
+    a.model_uri, a.max_batch_size, a.batch_wait_timeout_s, a.drift_window, a.drift_publish_every)
+handle = serve.run(digits, name=name, route_prefix="/" + name)
 pixels = held_back()[0].reshape(-1, 8, 8)
 shifted = np.zeros_like(pixels)
 shifted[:, :, 1:] = pixels[:, :, :-1]

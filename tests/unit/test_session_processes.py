@@ -53,3 +53,26 @@ def test_local_up_refuses_a_port_another_process_holds(tmp_path, monkeypatch):
         f"port {port} (Ray GCS) is already in use on this machine, by a process rayfleet did not start. "
         "Fix: stop that process, or pick another port with --ray-port"
     )
+
+
+def test_a_process_the_session_starts_while_it_is_stopped_is_stopped_too(tmp_path):
+    # As a raylet may start a worker while `local down` stops the session: this one starts a process naming
+    # the temp dir when it gets SIGTERM, after the first look at the session. It is stopped, not reported.
+    import time
+
+    ours = tmp_path / "rf0-7001.ray"
+    late = f'{sys.executable} -c "import time; time.sleep(60)" --temp-dir={ours}'
+    parent = subprocess.Popen(
+        ["bash", "-c", f"trap '{late} & exit 0' TERM; while :; do sleep 0.1; done", f"--temp-dir={ours}"],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not session_processes(None, str(ours)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stop_session(None, str(ours), grace_s=2) == []
+        assert session_processes(None, str(ours)) == []
+    finally:
+        for proc in session_processes(None, str(ours)):
+            proc.kill()
+        parent.kill()
