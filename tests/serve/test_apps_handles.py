@@ -11,7 +11,12 @@ from serve_apps.digits.model import ZERO_IMAGE
 def handles(ray_driver):
     from ray import serve
 
-    return {name: serve.get_app_handle(name) for name in ("sentiment", "digits")}
+    handles = {name: serve.get_app_handle(name) for name in ("sentiment", "digits")}
+    yield handles
+    # Before the driver leaves: a router left running pushes its metrics every few seconds, and logs an
+    # error each time once Ray is gone, for the rest of the session.
+    for handle in handles.values():
+        handle.shutdown()
 
 
 def test_sentiment_handle_scores_one_and_many(handles):
