@@ -38,7 +38,7 @@ from components.contract import METRICS_EXPORT_PORT, REGION_HEALTH_APP
 from components.errors import RayfleetError
 from serve_apps.canary_plan import (
     CURRENT, ERROR, NEW, OUTCOME_TAG, ROUTER_LATENCY_METRIC, ROUTER_REQUESTS_METRIC, ROUTER_SHARE_METRIC, VERSION_TAG,
-    CanaryPolicy, Verdict, judge, next_baseline,
+    CanaryPolicy, Stretch, Verdict, judge, next_baseline, stretches,
 )
 from serve_apps.dashboard import Dashboard
 from serve_apps.deployer import DEFAULT_TIMEOUT_S, removed_apps, wait_until_healthy
@@ -69,10 +69,13 @@ class StepReport:
     stable: Latency
     canary: Latency
     verdict: Verdict
+    #: The step cut into stretches of at least `p99_min_requests` of the new version's (how the p99 was judged).
+    parts: tuple[Stretch, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"percent": self.percent, "seconds": round(self.seconds, 1), "current": self.stable.to_json(),
-                "new": self.canary.to_json(), "decision": self.verdict.action, "reason": self.verdict.reason}
+                "new": self.canary.to_json(), "decision": self.verdict.action, "reason": self.verdict.reason,
+                "stretches": [{"current": p.stable.to_json(), "new": p.canary.to_json()} for p in self.parts]}
 
 
 @dataclass
@@ -408,11 +411,13 @@ class Canary:
         """Watch one step until its window ends or a failure is clear; the step's counts (since `begin`) and verdict."""
         self.on_event(f"step {index + 1}/{len(self.policy.steps)}: {percent}% of traffic to the new version, "
                       f"watching {self.policy.watch_s:g} s")
-        start, extended = self.clock(), False
+        start, extended, reads = self.clock(), False, []
         while True:
             self.sleep(self.poll_s)
             now, elapsed = self.metrics(), self.clock() - start
-            stable, canary = (self._window(begin, now, version) for version in (CURRENT, NEW))
+            reads.append(tuple(self._since(begin, now, version) for version in (CURRENT, NEW)))
+            stable, canary = (Latency.of(counters) for counters in reads[-1])
+            parts = tuple(stretches(reads, self.policy))
             final = elapsed >= self.policy.watch_s
             can_extend = elapsed < self.policy.watch_s * self.policy.max_windows
             if final and not router_reports(now, self.app):
@@ -423,17 +428,16 @@ class Canary:
                     "router's replicas run ('rayfleet serve status'), or deploy without --canary"
                 )
             verdict = judge(next_baseline(baseline, stable, self.policy), canary, self.policy, final=final,
-                            can_extend=can_extend)
+                            can_extend=can_extend, parts=parts, previous=baseline)
             if verdict.action != "wait":
-                return StepReport(percent, elapsed, stable, canary, verdict)
+                return StepReport(percent, elapsed, stable, canary, verdict, parts)
             if final and not extended:
                 extended = True
                 self.on_event(f"step {index + 1}/{len(self.policy.steps)}: {verdict.reason} (up to "
                               f"{self.policy.watch_s * self.policy.max_windows:g} s in all)")
 
-    def _window(self, begin: list[Sample], now: list[Sample], version: str) -> Latency:
-        counters = router_counters(now, self.app, version)
-        return Latency.of(counters.since(router_counters(begin, self.app, version)))
+    def _since(self, begin: list[Sample], now: list[Sample], version: str) -> Counters:
+        return router_counters(now, self.app, version).since(router_counters(begin, self.app, version))
 
     def _finish(self, report: CanaryReport, entry: dict[str, Any], outcome: str) -> None:
         report.outcome = outcome

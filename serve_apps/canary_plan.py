@@ -18,10 +18,16 @@ The rules, for one step's window:
   (Ray reports every 10 s), not at the end of the window;
 - the canary's p99 is over `p99_ratio` (2×) the current version's, and over it
   by more than `p99_slack_ms` (Serve's latency histogram has buckets 1, 2, 5,
-  10, 20, 50, 100 ms ...: at 15 ms a bucket is 10 ms wide) → roll back; judged
-  only over `p99_min_requests` (100) requests or more: over fewer, the p99 is
-  the slowest request, and a new replica's first requests are its slowest (a
-  good version was rolled back on 87 ms against 39 ms over its first 41);
+  10, 20, 50, 100 ms ...: at 15 ms a bucket is 10 ms wide), in two stretches
+  of the step in a row → roll back. A stretch ends at the first read at which
+  the canary has `p99_min_requests` (100) more requests (over fewer, the p99
+  is the slowest request, and a new replica's first requests are its slowest:
+  a good version was rolled back on 87 ms against 39 ms over its first 41),
+  and each is compared with the current version's p99 in the same stretch,
+  which shares the machine's noise. A slow version is slow in every stretch;
+  a burst of noise (a loaded machine once rolled a good version back) lands in
+  one. With fewer than two stretches by the end of the window, the whole
+  window's p99 is judged as one, over 100 requests or more;
 - at the end of the window, any canary error rate over the current one's by
   more than `max_error_rate_increase` → roll back, however few requests;
 - the canary answered fewer than `min_requests` requests at the end of the
@@ -34,11 +40,12 @@ gets no traffic, so the last window in which it had enough is the baseline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from components.errors import RayfleetError
-from serve_apps.traffic import Latency
+from serve_apps.traffic import Counters, Latency
 
 Action = Literal["promote", "rollback", "wait"]
 
@@ -125,11 +132,33 @@ class Verdict:
     reason: str
 
 
-def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, final: bool, can_extend: bool = False) -> Verdict:
-    """One step's decision from what each version counted in it; `final` at the end of the watch window,
-    `can_extend` while the window may still be extended for want of requests.
+@dataclass(frozen=True)
+class Stretch:
+    """What each version counted over one stretch of a step (see `stretches`)."""
 
-    `stable` is the current version's baseline (None when it never had enough traffic to compare with).
+    stable: Latency
+    canary: Latency
+
+
+def stretches(reads: Sequence[tuple[Counters, Counters]], policy: CanaryPolicy) -> list[Stretch]:
+    """A step's reads in order (each version's counts since the step began: current, new) cut into consecutive
+    stretches, each ending at the first read at which the new version has `p99_min_requests` more requests."""
+    cut: list[Stretch] = []
+    start = (Counters(), Counters())
+    for stable, canary in reads:
+        if canary.requests - start[1].requests >= policy.p99_min_requests:
+            cut.append(Stretch(Latency.of(stable.since(start[0])), Latency.of(canary.since(start[1]))))
+            start = (stable, canary)
+    return cut
+
+
+def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, final: bool, can_extend: bool = False,
+          parts: Sequence[Stretch] = (), previous: Latency | None = None) -> Verdict:
+    """One step's decision from what each version counted in it; `final` at the end of the watch window,
+    `can_extend` while the window may still be extended for want of requests; `parts`: the step's stretches.
+
+    `stable` is the current version's baseline (None when it never had enough traffic to compare with);
+    `previous` the baseline the earlier steps left (see `_reference`).
     Before the window ends only a failure is decided; a good canary waits for the whole window.
     """
     baseline_rate = stable.error_rate if stable is not None and stable.requests else 0.0
@@ -138,12 +167,12 @@ def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, fina
     if canary.errors >= policy.min_errors and rate > (baseline_rate or 0.0) + policy.max_error_rate_increase:
         return Verdict("rollback", f"{errors} over {canary.requests} requests "
                                    f"(more than {_pct(policy.max_error_rate_increase)} above the current version)")
+    slow = _slow_in_a_row(_reference(stable, previous), parts, policy)
+    if slow is not None:
+        return Verdict("rollback", f"{errors}; {slow}")
     latency = _latency(stable, canary)
-    limit = _p99_limit(stable, policy)
-    if canary.requests >= policy.p99_min_requests and limit is not None and canary.p99_ms is not None \
-            and canary.p99_ms > limit:
-        return Verdict("rollback", f"{errors}; {latency} (limit {limit:.0f} ms: {policy.p99_ratio:g}x the current, "
-                                   f"at least +{policy.p99_slack_ms:g} ms)")
+    if final and len(parts) < 2 and _over_limit(stable, canary, policy):
+        return Verdict("rollback", f"{errors}; {latency} ({_limit_text(_p99_limit(stable, policy), policy)})")
     if not final:
         return Verdict("wait", f"{errors}; {latency} over {canary.requests} requests")
     if canary.errors and rate > baseline_rate + policy.max_error_rate_increase:
@@ -160,6 +189,41 @@ def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, fina
 def next_baseline(previous: Latency | None, stable: Latency, policy: CanaryPolicy) -> Latency | None:
     """The current version's numbers to compare with: this window's when it had enough traffic, else the last."""
     return stable if stable.requests >= policy.min_requests else previous
+
+
+def _over_limit(stable: Latency | None, canary: Latency, policy: CanaryPolicy) -> bool:
+    """The canary's p99 over the limit the current version's sets, judged over `p99_min_requests` or more."""
+    limit = _p99_limit(stable, policy)
+    return canary.requests >= policy.p99_min_requests and limit is not None and canary.p99_ms is not None \
+        and canary.p99_ms > limit
+
+
+def _reference(stable: Latency | None, previous: Latency | None) -> Latency | None:
+    """What a stretch with too few of the current version's requests (the 100 % step) is compared with: of the step's
+    baseline and the earlier steps', the one with the higher p99. With no current-version traffic beside it, a
+    busier machine cannot be told from a slower version, and the new version was already compared with the
+    current one side by side at the earlier steps: the current version's p99 under the most recent noise it was
+    measured in is the fair limit (a loaded run once rolled a good version back at 100 %, on the current
+    version's quieter few requests from the step's first seconds)."""
+    known = [b for b in (stable, previous) if b is not None and b.p99_ms is not None]
+    return max(known, key=lambda b: b.p99_ms or 0.0) if known else stable
+
+
+def _slow_in_a_row(baseline: Latency | None, parts: Sequence[Stretch], policy: CanaryPolicy) -> str | None:
+    """Why the canary is slow when its p99 is over the limit in two stretches in a row, each against the current
+    version's p99 of the same stretch (the baseline's where the current version had too few requests in it)."""
+    compared = [(part.stable if part.stable.requests >= policy.min_requests else baseline, part.canary)
+                for part in parts]
+    for (stable_a, canary_a), (stable_b, canary_b) in zip(compared, compared[1:]):
+        if _over_limit(stable_a, canary_a, policy) and _over_limit(stable_b, canary_b, policy):
+            seen = "; ".join(_latency(s, c) for s, c in ((stable_a, canary_a), (stable_b, canary_b)))
+            return (f"{seen} in two stretches in a row ({_limit_text(_p99_limit(stable_b, policy), policy)}, "
+                    f"each over {policy.p99_min_requests} requests or more)")
+    return None
+
+
+def _limit_text(limit: float | None, policy: CanaryPolicy) -> str:
+    return f"limit {limit or 0:.0f} ms: {policy.p99_ratio:g}x the current, at least +{policy.p99_slack_ms:g} ms"
 
 
 def _p99_limit(stable: Latency | None, policy: CanaryPolicy) -> float | None:

@@ -30,12 +30,27 @@ and its latency is the forwarding's. Serve's own replica counters miss both: a
 `Response(status_code=500)` returned is a success to them, and a dead replica
 counts nothing. A multiplexed model id (Serve's `serve_multiplexed_model_id`
 header) is passed on to the version's handle.
+
+What the hop costs is Serve's own work mostly (the router replica's HTTP
+request, the handle call, the version replica's request); what is ours is kept
+small, each cut measured with py-spy on the router's replica at 30 req/s:
+the model id is read from the scope's raw headers (starlette's `headers`
+builds a Headers object per request), the copy crosses with `pickle` rather
+than cloudpickle (it holds starlette classes and plain data only), the request
+counter is added up in memory and passed to Ray once a second (Ray exports
+every 10 s, so the judge sees the same counts; the histogram still takes
+every request, as the p99 needs them), and the router writes no access log
+(the version's replica logs the same request). Both handles are initialised in
+the constructor, so that the first request of the new version does not wait
+for its handle to learn of the replicas.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
+from collections import Counter as Tally
 from typing import Any
 
 from ray import serve
@@ -53,6 +68,13 @@ _SCOPE_KEYS = ("type", "asgi", "http_version", "method", "scheme", "path", "raw_
 LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 60000, 120000, 300000, 600000]
 #: The header Serve's proxy reads a multiplexed model id from.
 MULTIPLEXED_HEADER = "serve_multiplexed_model_id"
+_MULTIPLEXED_KEY = MULTIPLEXED_HEADER.encode("latin-1")
+#: How often the request counts go to Ray: well inside its 10 s report interval, so no report misses them.
+COUNTS_FLUSH_S = 1.0
+#: How the copy of the request crosses to the version's replica (Serve's handle option; its default is cloudpickle).
+REQUEST_SERIALIZATION = "pickle"
+#: The router's own log: no access log (the version's replica writes one for the same request), warnings and up.
+ROUTER_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
 
 
 def outcome(answer: Any) -> str:
@@ -61,10 +83,18 @@ def outcome(answer: Any) -> str:
     return ERROR if isinstance(status, int) and status >= 500 else OK
 
 
+def model_id(scope: dict[str, Any]) -> str | None:
+    """The multiplexed model id the request's headers name, read from the raw ASGI headers (names are lower case)."""
+    for key, value in scope.get("headers", ()):
+        if key == _MULTIPLEXED_KEY:
+            return bytes(value).decode("latin-1") or None
+    return None
+
+
 def with_model_id(handle, request: Request):
     """`handle`, passing on the request's multiplexed model id when it names one."""
-    model_id = request.headers.get(MULTIPLEXED_HEADER)
-    return handle.options(multiplexed_model_id=model_id) if model_id else handle
+    named = model_id(request.scope)
+    return handle.options(multiplexed_model_id=named) if named else handle
 
 
 def forwarded(request: Request, body: bytes) -> Request:
@@ -76,17 +106,53 @@ def forwarded(request: Request, body: bytes) -> Request:
     return copy
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
+class BatchedCounts:
+    """Request counts added up in memory and passed to a Ray counter at most every `every_s` seconds.
+
+    A Ray counter's `inc` costs a tag merge and a record per call; summed, it is one call per
+    tag set per flush. Ray exports every 10 s, so a flush each second changes no reported count
+    by more than one second's requests, and `flush` at any moment passes on what is pending.
+    """
+
+    def __init__(self, counter, every_s: float = COUNTS_FLUSH_S, clock=time.monotonic):
+        self._counter, self._every_s, self._clock = counter, every_s, clock
+        self._pending: Tally[tuple[str, str]] = Tally()
+        self._flushed_at = clock()
+
+    def add(self, version: str, result: str) -> None:
+        self._pending[(version, result)] += 1
+        if self._clock() - self._flushed_at >= self._every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, Tally()
+        self._flushed_at = self._clock()
+        for (version, result), count in pending.items():
+            self._counter.inc(count, tags={VERSION_TAG: version, OUTCOME_TAG: result})
+
+    async def keep_flushing(self) -> None:
+        """Flush every `every_s` seconds, so that the last requests before a quiet spell are counted too."""
+        while True:
+            await asyncio.sleep(self._every_s)
+            if self._pending:
+                self.flush()
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256, logging_config=ROUTER_LOGGING)
 class CanaryRouter:
     def __init__(self, stable: str, canary: str):
-        self._stable = serve.get_app_handle(stable)
-        self._canary = serve.get_app_handle(canary)
+        # `.options` initialises each handle now (Serve starts its replica list here, not at the first request).
+        self._stable = serve.get_app_handle(stable).options(request_serialization=REQUEST_SERIALIZATION)
+        self._canary = serve.get_app_handle(canary).options(request_serialization=REQUEST_SERIALIZATION)
         self._percent = 0.0
-        self._requests = Counter(ROUTER_REQUESTS_METRIC, "Requests the canary router forwarded, by version and outcome",
-                                 tag_keys=(VERSION_TAG, OUTCOME_TAG))
+        self._requests = BatchedCounts(Counter(ROUTER_REQUESTS_METRIC, "Requests the canary router forwarded, by "
+                                               "version and outcome", tag_keys=(VERSION_TAG, OUTCOME_TAG)))
         self._latency = Histogram(ROUTER_LATENCY_METRIC, "Forwarded requests' latency (ms), by version",
                                   boundaries=LATENCY_BUCKETS_MS, tag_keys=(VERSION_TAG,))
+        self._version_tags = {version: {VERSION_TAG: version} for version in (CURRENT, NEW)}
         self._share = Gauge(ROUTER_SHARE_METRIC, "The new version's share of traffic (percent)")
+        # The constructor runs on the replica's event loop (Serve awaits it there), so the flusher can start now.
+        self._flusher = asyncio.get_running_loop().create_task(self._requests.keep_flushing())
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._percent = float(config.get("percent", 0))
@@ -102,8 +168,8 @@ class CanaryRouter:
             result = outcome(answer)
             return answer
         finally:
-            self._requests.inc(tags={VERSION_TAG: version, OUTCOME_TAG: result})
-            self._latency.observe((time.perf_counter() - started) * 1000, tags={VERSION_TAG: version})
+            self._latency.observe((time.perf_counter() - started) * 1000, tags=self._version_tags[version])
+            self._requests.add(version, result)
 
 
 def app(args: dict) -> serve.Application:

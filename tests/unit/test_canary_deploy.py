@@ -43,8 +43,9 @@ class SimulatedServe:
 class Counts:
     """What the canary router counted of each version: every read adds `per_read` (ok, errors) to both."""
 
-    def __init__(self, stable=(30, 0), canary=(5, 0), router=True):
+    def __init__(self, stable=(30, 0), canary=(5, 0), router=True, canary_ms="20.0"):
         self.per_read = {"current": stable, "new": canary}
+        self.at_ms = {"current": "20.0", "new": canary_ms}
         self.total = {version: [0.0, 0.0] for version in self.per_read}
         self.router = router
 
@@ -61,7 +62,8 @@ class Counts:
                 continue
             samples += [Sample("ray_canary_router_requests_total", {**labels, "outcome": "ok"}, ok_total),
                         Sample("ray_canary_router_requests_total", {**labels, "outcome": "error"}, errors_total),
-                        Sample("ray_canary_router_latency_ms_bucket", {**labels, "le": "20.0"}, ok_total + errors_total),
+                        Sample("ray_canary_router_latency_ms_bucket", {**labels, "le": self.at_ms[version]},
+                               ok_total + errors_total),
                         Sample("ray_canary_router_latency_ms_bucket", {**labels, "le": "+Inf"}, ok_total + errors_total)]
         return samples
 
@@ -252,6 +254,16 @@ def test_answers_the_router_counted_as_errors_roll_the_new_version_back(tmp_path
     report, _ = run(serve, Counts(canary=(1, 4)), tmp_path)
     assert report.outcome == "rolled back"
     assert report.steps[0].canary.errors >= 5
+
+
+def test_a_slow_new_version_is_rolled_back_once_two_stretches_in_a_row_show_it(tmp_path):
+    serve = SimulatedServe(OLD, HEALTH)
+    report, events = run(serve, Counts(stable=(60, 0), canary=(60, 0), canary_ms="100.0"), tmp_path)
+    assert (report.outcome, [s.verdict.action for s in report.steps]) == ("rolled back", ["rollback"])
+    step = report.steps[0].to_json()
+    assert [(p["current"]["requests"], p["new"]["requests"]) for p in step["stretches"]] == [(120, 120), (120, 120)]
+    assert report.steps[0].seconds < 10  # the second stretch decided it, before the window ended
+    assert "in two stretches in a row" in step["reason"]
 
 
 def test_a_router_whose_metrics_never_arrive_is_an_error_not_a_verdict(tmp_path):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from serve_apps.canary_plan import CanaryInputError, CanaryPolicy, judge, next_baseline, parse_steps
-from serve_apps.traffic import Latency
+from serve_apps.canary_plan import CanaryInputError, CanaryPolicy, Stretch, judge, next_baseline, parse_steps, stretches
+from serve_apps.traffic import Counters, Latency
 
 POLICY = CanaryPolicy((10, 50, 100), watch_s=30)
 STEADY = Latency(requests=900, errors=0, p50_ms=12.0, p99_ms=24.0)
@@ -79,7 +82,8 @@ def test_errors_at_the_current_versions_rate_are_promoted():
 
 
 def test_a_p99_over_twice_the_current_one_is_rolled_back():
-    verdict = judge(STEADY, Latency(requests=100, errors=0, p50_ms=30.0, p99_ms=80.0), POLICY, final=False)
+    # Fewer than two stretches (see below) by the end of the window: the whole window is judged as one.
+    verdict = judge(STEADY, Latency(requests=100, errors=0, p50_ms=30.0, p99_ms=80.0), POLICY, final=True)
     assert verdict.action == "rollback"
     assert verdict.reason == "errors 0.0% vs 0.0%; p99 80 ms vs 24 ms (limit 48 ms: 2x the current, at least +10 ms)"
 
@@ -123,3 +127,91 @@ def test_a_p99_over_fewer_than_100_requests_is_not_judged():
     # Over 41 requests the p99 is the slowest one, and a new replica's first requests are its slowest.
     verdict = judge(Latency(900, 0, 10.0, 39.0), Latency(requests=41, errors=0, p50_ms=15.0, p99_ms=87.0), POLICY, final=True)
     assert (verdict.action, verdict.reason) == ("promote", "errors 0.0% vs 0.0%; p99 87 ms vs 39 ms over 41 requests")
+
+
+# --- the p99 over stretches of a step ---------------------------------------------------------------------------
+
+BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, float("inf"))
+
+
+def counters(requests: int, at_ms: float, slow: int = 0, slow_ms: float = 0.0) -> Counters:
+    """`requests` answered in the bucket of `at_ms`, `slow` of them in the bucket of `slow_ms` (cumulative buckets)."""
+    return Counters(requests, 0, tuple((le, (requests - slow) * (at_ms <= le) + slow * (slow_ms <= le)) for le in BUCKETS))
+
+
+def test_a_step_is_cut_into_stretches_of_100_new_version_requests():
+    reads = [(counters(450, 15), counters(50, 15)), (counters(900, 15), counters(120, 15)),
+             (counters(1300, 15), counters(180, 15)), (counters(1700, 15), counters(230, 15))]
+    parts = stretches(reads, POLICY)
+    assert [(p.stable.requests, p.canary.requests) for p in parts] == [(900, 120), (800, 110)]
+
+
+def test_a_p99_over_the_limit_in_two_stretches_in_a_row_is_rolled_back_before_the_window_ends():
+    slow = [Stretch(STEADY, Latency(150, 0, 30.0, 80.0)), Stretch(STEADY, Latency(150, 0, 32.0, 90.0))]
+    verdict = judge(STEADY, Latency(300, 0, 31.0, 85.0), POLICY, final=False, parts=slow)
+    assert (verdict.action, verdict.reason) == (
+        "rollback", "errors 0.0% vs 0.0%; p99 80 ms vs 24 ms; p99 90 ms vs 24 ms in two stretches in a row "
+                    "(limit 48 ms: 2x the current, at least +10 ms, each over 100 requests or more)")
+
+
+def test_one_stretch_of_noise_does_not_roll_a_good_version_back():
+    noisy = [Stretch(STEADY, Latency(150, 0, 12.0, 25.0)), Stretch(STEADY, Latency(150, 0, 14.0, 90.0)),
+             Stretch(STEADY, Latency(150, 0, 12.0, 26.0))]
+    assert judge(STEADY, Latency(450, 0, 12.0, 60.0), POLICY, final=False, parts=noisy).action == "wait"
+    assert judge(STEADY, Latency(450, 0, 12.0, 60.0), POLICY, final=True, parts=noisy).action == "promote"
+
+
+def test_each_stretch_is_compared_with_the_current_version_in_the_same_stretch():
+    # The machine slowed both versions alike: against the window's baseline they look slow, side by side they do not.
+    busy = Latency(400, 0, 40.0, 95.0)
+    parts = [Stretch(busy, Latency(150, 0, 41.0, 99.0)), Stretch(busy, Latency(150, 0, 42.0, 97.0))]
+    assert judge(STEADY, Latency(300, 0, 41.0, 98.0), POLICY, final=True, parts=parts).action == "promote"
+
+
+def recorded_steps(scale: float = 1.0) -> list[tuple[int, list[tuple[Counters, Counters]]]]:
+    """The recorded run's steps (tests/unit/fixtures/canary_loaded_run.json); the new version's latencies moved
+    `scale` times slower: each request to the bucket that holds `scale` x its bucket's midpoint."""
+    doc = json.loads((Path(__file__).parent / "fixtures" / "canary_loaded_run.json").read_text())
+
+    def read(side: dict, factor: float) -> Counters:
+        cumulative = [(float(le), n) for le, n in side["buckets"]]
+        per_bucket = [(le, n - (cumulative[i - 1][1] if i else 0.0)) for i, (le, n) in enumerate(cumulative)]
+        moved = dict.fromkeys([le for le, _ in cumulative], 0.0)
+        lows = [0.0] + [le for le, _ in cumulative[:-1]]
+        for low, (le, n) in zip(lows, per_bucket):
+            middle = (low + le) / 2 if le != float("inf") else low
+            moved[next(b for b in moved if middle * factor <= b)] += n
+        running, buckets = 0.0, []
+        for le, n in moved.items():
+            running += n
+            buckets.append((le, running))
+        return Counters(side["ok"], side["errors"], tuple(buckets))
+
+    return [(step["percent"], [(read(r["current"], 1.0), read(r["new"], scale)) for r in step["reads"]])
+            for step in doc["steps"]]
+
+
+def run_recorded(scale: float) -> list[tuple[int, str]]:
+    """The canary's decisions over the recorded steps, read by read, as `Canary._watch` makes them."""
+    baseline, decisions = None, []
+    for percent, reads in recorded_steps(scale):
+        for seen in range(1, len(reads) + 1):
+            stable, canary = (Latency.of(c) for c in reads[seen - 1])
+            verdict = judge(next_baseline(baseline, stable, POLICY), canary, POLICY, final=seen == len(reads),
+                            parts=stretches(reads[:seen], POLICY), previous=baseline)
+            if verdict.action != "wait":
+                break
+        decisions.append((percent, verdict.action))
+        if verdict.action == "rollback":
+            return decisions
+        baseline = next_baseline(baseline, stable, POLICY)
+    return decisions
+
+
+def test_a_good_version_on_a_loaded_machine_is_promoted_at_every_step():
+    # Recorded: the current version's p99 swung from 197 to 459 ms within a minute; side by side the two matched.
+    assert run_recorded(1.0) == [(10, "promote"), (50, "promote"), (100, "promote")]
+
+
+def test_a_version_two_and_a_half_times_slower_is_still_rolled_back_on_the_same_noise():
+    assert run_recorded(2.5) == [(10, "promote"), (50, "rollback")]
