@@ -68,6 +68,9 @@ KNOWN_GAPS = (
     "as `serve deploy` does)",
     "moto records an instance marked Unhealthy but does not replace it, and holds no instance in Terminating:Wait "
     "for the rayfleet-drain hook: a node stops as soon as its instance leaves its group",
+    "moto launches whatever a group asks and records no scaling activity: `shortage` makes the spot group short in "
+    "the nodes' AWS router (SetDesiredCapacity reaches moto capped at what the group runs, DescribeAutoScalingGroups "
+    "shows the desired count asked, DescribeScalingActivities answers AWS's failed spot launch); the twin is moto's",
     "nodes ask the VPC resolver directly, with no caching resolver (systemd-resolved) in between: negative answers "
     "carry the zone's SOA, but the workers' `cache no negative DNS answers` step changes nothing here",
 )
