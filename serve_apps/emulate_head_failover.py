@@ -5,12 +5,11 @@
 
 Needs head fault tolerance (GCS state in Redis: the emulated ElastiCache the boot started). A
 bounded load loop sends each application's smoke request to a worker's Serve proxy, on the
-region's bridge, the whole time. The head's instance is terminated in moto, which stops its node
-at once (every process killed: an abrupt death). moto does not replace an instance that leaves
-service by itself, so the scenario does what the group's EC2 health check would: it takes the
-dead instance out of the group without lowering its desired capacity, and the group launches a
-replacement. That node runs the head's user data as written: it reads the AUTH token, starts Ray
-against the same Redis and publishes its address; the raylets reconnect by the head's name.
+region's bridge, the whole time. The head's instance is terminated in EC2 (moto), which stops its
+node at once (every process killed: an abrupt death); its group launches a replacement (moto at
+once, AWS once its health check finds the instance gone: a known gap). That node runs the head's
+user data as written: it reads the AUTH token, starts Ray against the same Redis and publishes
+its address; the raylets reconnect by the head's name.
 """
 
 from __future__ import annotations
@@ -64,22 +63,17 @@ def run(region: BootedRegion) -> HeadFailoverFigures:
 
 
 def _fail_over(region: BootedRegion, old, figures: HeadFailoverFigures, started: float) -> None:
-    from botocore.exceptions import ClientError
-
     region.client("ec2").terminate_instances(InstanceIds=[old.instance_id])
     try:
         figures.node_stopped_s = region.runner.wait_for(lambda r: old.instance_id not in r.nodes, NODE_STOP_TIMEOUT_S,
                                                         "the head's node stopping")
-        # What the group's health check does with an instance EC2 terminated: out of service, replaced.
-        region.client("autoscaling").terminate_instance_in_auto_scaling_group(
-            InstanceId=old.instance_id, ShouldDecrementDesiredCapacity=False)
         region.runner.wait_for(lambda r: any(n.instance_id != old.instance_id for n in r.nodes_of(HEAD_NODE_TYPE)),
                                FAILOVER_TIMEOUT_S, "the replacement head")
         figures.replacement_launched_s = time.monotonic() - started
         figures.new_head = region.runner.nodes_of(HEAD_NODE_TYPE)[0].instance_id
         region.on_step(f"head-failover: {figures.new_head} replaces the head; waiting for its GCS and Serve...")
         _wait_recovered(region, figures, started)
-    except (TimeoutError, ClientError) as err:
+    except TimeoutError as err:
         figures.error = f"head-failover stopped waiting for {err}"
 
 

@@ -73,6 +73,8 @@ KNOWN_GAPS = (
     "moto launches whatever a group asks and records no scaling activity: `shortage` makes the spot group short in "
     "the nodes' AWS router (SetDesiredCapacity reaches moto capped at what the group runs, DescribeAutoScalingGroups "
     "shows the desired count asked, DescribeScalingActivities answers AWS's failed spot launch); the twin is moto's",
+    "moto replaces an instance terminated in EC2 at once; AWS's group does so once its health check finds the "
+    "instance gone (`head-failover`'s replacement launches sooner than it would on AWS)",
     "nodes ask the VPC resolver directly, with no caching resolver (systemd-resolved) in between: negative answers "
     "carry the zone's SOA, but the workers' `cache no negative DNS answers` step changes nothing here",
 )
