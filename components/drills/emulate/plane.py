@@ -65,7 +65,8 @@ KNOWN_GAPS = (
     "moto starts the groups' instances at once (only `boot` runs them as nodes); AMIs and instance profiles "
     "are not checked",
     "not created: security group rules, IAM roles and instance profiles, NAT and internet gateways, route "
-    "tables, load balancers, Redis, alarms, log groups, the bucket's policy, versioning and encryption",
+    "tables, load balancers, the ElastiCache replication group (with head fault tolerance, `boot` runs a real "
+    "Redis at its endpoint), alarms, log groups, the bucket's policy, versioning and encryption",
     "model files named by the applications' args are not uploaded, only their code packages (`boot` uploads them "
     "as `serve deploy` does)",
     "moto records an instance marked Unhealthy but does not replace it, and holds no instance in Terminating:Wait "
