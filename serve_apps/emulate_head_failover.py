@@ -117,5 +117,5 @@ def _load(region: BootedRegion, base_url: str, tally: Tally, stop: threading.Eve
     config = {"applications": [a for a in region.config["applications"] if smoke.get(a["name"])]}
     while not stop.is_set():
         for result in smoke_test(base_url, config, smoke):
-            tally.add(time.monotonic(), result.ok)
+            tally.add(time.monotonic(), result.ok, f"{result.app}: {result.detail}")
         stop.wait(0.1)

@@ -8,10 +8,11 @@ from components.drills.emulate.head_failover import HeadFailoverFigures, Tally
 def test_only_requests_that_ended_while_the_head_was_gone_count():
     tally = Tally()
     for at, ok in [(1.0, True), (2.0, False), (10.0, True), (11.0, False), (30.0, False)]:
-        tally.add(at, ok)
+        tally.add(at, ok, "" if ok else f"digits: request failed at {at}")
     figures = HeadFailoverFigures(worker_proxy="10.40.0.5:8000")
     figures.count(tally, 10.0, 20.0)
     assert (figures.requests_sent, figures.requests_failed) == (2, 1)
+    assert figures.failures == ["1.0 s: digits: request failed at 11.0"]
     assert tally.answered() == 2
 
 
@@ -26,10 +27,11 @@ def test_a_recovery_with_no_failed_request_misses_nothing():
 def test_failed_requests_and_a_lost_state_are_reported():
     figures = HeadFailoverFigures(worker_proxy="10.40.0.5:8000", head_alive_s=60.0, worker_kept=False,
                                   apps_running_s=75.0, requests_sent=100, requests_failed=20, answered_before=5,
-                                  timeout_s=240)
+                                  failures=["3.2 s: digits: request failed: timed out"], timeout_s=240)
     assert figures.missed() == [
         "the new head's GCS does not list the running worker under its node ID: state was not restored from Redis",
-        "20 of 100 requests failed while the head was gone (target 0)"]
+        "20 of 100 requests failed while the head was gone (target 0); the first: 3.2 s: digits: request failed: "
+        "timed out"]
 
 
 def test_a_head_that_never_came_back_is_named_first():

@@ -24,11 +24,20 @@ class Tally:
     """The load loop's requests: (monotonic time, answered as expected), appended from its thread."""
 
     results: list[tuple[float, bool]] = field(default_factory=list)
+    #: (monotonic time, what went wrong) of each failed request, for the report.
+    failures: list[tuple[float, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, at: float, ok: bool) -> None:
+    def add(self, at: float, ok: bool, detail: str = "") -> None:
         with self._lock:
             self.results.append((at, ok))
+            if not ok:
+                self.failures.append((at, detail))
+
+    def failed_between(self, start: float, end: float, most: int = 5) -> list[str]:
+        """The first `most` failures from `start` to `end`, each with its second since `start`."""
+        with self._lock:
+            return [f"{at - start:.1f} s: {detail}" for at, detail in self.failures if start <= at <= end][:most]
 
     def between(self, start: float, end: float) -> tuple[int, int]:
         """(sent, failed) of the requests that ended from `start` to `end`."""
@@ -61,6 +70,8 @@ class HeadFailoverFigures:
     apps_running_s: float | None = None
     requests_sent: int = 0
     requests_failed: int = 0
+    #: The first failed requests, each with its second since the termination and what went wrong.
+    failures: list[str] = field(default_factory=list)
     #: Requests answered before the head was killed: the load loop reached the worker's proxy.
     answered_before: int = 0
     timeout_s: float = 0.0
@@ -68,6 +79,7 @@ class HeadFailoverFigures:
 
     def count(self, tally: Tally, start: float, end: float) -> None:
         self.requests_sent, self.requests_failed = tally.between(start, end)
+        self.failures = tally.failed_between(start, end)
 
     def to_json(self) -> dict[str, Any]:
         def rounded(value: float | None) -> float | None:
@@ -78,7 +90,7 @@ class HeadFailoverFigures:
                 "replacementLaunchedSeconds": rounded(self.replacement_launched_s),
                 "headAliveSeconds": rounded(self.head_alive_s), "workerKept": self.worker_kept,
                 "appsRunningSeconds": rounded(self.apps_running_s), "requestsSent": self.requests_sent,
-                "requestsFailed": self.requests_failed, "answeredBefore": self.answered_before, "error": self.error}
+                "requestsFailed": self.requests_failed, "failures": self.failures, "answeredBefore": self.answered_before, "error": self.error}
 
     def rows(self) -> list[tuple[str, str]]:
         def seconds(value: float | None) -> str:
@@ -104,7 +116,7 @@ class HeadFailoverFigures:
             out.append(f"the applications were not RUNNING within {self.timeout_s:.0f} s of the termination")
         if self.requests_failed:
             out.append(f"{self.requests_failed} of {self.requests_sent} requests failed while the head was gone "
-                       "(target 0)")
+                       f"(target 0); the first: {'; '.join(self.failures)}")
         if self.error:
             out.append(self.error)
         return out
