@@ -35,14 +35,17 @@ from components.drills.emulate.dns import vpc_resolver
 from components.drills.emulate.control_plane import ControlPlane, Created, create_control_plane
 from components.drills.emulate.moto_server import moto_server
 from components.drills.emulate.network import region_network
-from components.drills.emulate.nodes import MAX_NODES, node_runner
-from components.drills.emulate.plane import BUCKET, KNOWN_GAPS, SECRET, VPC, check_node_budget, launched_at_once
+from components.drills.emulate.gcs_redis import auth_token, gcs_redis, redis_address
+from components.drills.emulate.nodes import MAX_NODES, node_runner, user_data_script
+from components.drills.emulate.plane import (BUCKET, KNOWN_GAPS, LAUNCH_TEMPLATE, SECRET, VPC, check_node_budget,
+                                            launched_at_once)
 from components.errors import RayfleetError
 from components.ray_cluster.plan import DASHBOARD_PORT
 from serve_apps.cloud import CloudRegion
 from serve_apps.dashboard import Dashboard, DashboardError
 from serve_apps.deployer import DeployError, deploy
 from serve_apps.discovery import MODELS_PREFIX, model_files
+from serve_apps import emulate_head_failover, emulate_shortage
 from serve_apps.emulated_scenario import AfterBoot, BootedRegion, ScenarioResult
 from serve_apps.history import History
 from serve_apps.local import smoke_test
@@ -53,7 +56,7 @@ from stacks.loader import load_file
 from stacks.mocks import secret_arn
 
 #: Scenarios run on the booted region, after `boot`'s figures, in the order `--scenario` names them.
-AFTER_BOOT: dict[str, AfterBoot] = {}
+AFTER_BOOT: dict[str, AfterBoot] = {"shortage": emulate_shortage.run, "head-failover": emulate_head_failover.run}
 #: The scenarios this rayfleet can run.
 SCENARIOS = ("control-plane", "boot", *AFTER_BOOT)
 #: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).
@@ -170,9 +173,10 @@ def booted_region(cfg, plan, server, plane: ControlPlane, run_dir: Path,
     check_node_budget(launched_at_once(plan.resources, plane.region), MAX_NODES)
     rules = id_rules(plane.created, {r.id: secret_arn(plane.region, r.id) for r in plan.of_type(SECRET, plane.region)})
     with region_network(_vpc_cidr(plan, plane.region)) as net, \
+            _gcs_store(plan, plane.region, net, run_dir) as (store, store_records), \
             aws_router((net.gateway, 0), server.endpoint, rules) as endpoint, \
-            node_runner(server, plane, net, run_dir, endpoint) as runner, \
-            vpc_resolver(net.resolver, lambda: runner.records, zones=lambda: runner.zones):
+            node_runner(server, plane, net, run_dir, endpoint, store.ca_pem if store else b"") as runner, \
+            vpc_resolver(net.resolver, lambda: {**runner.records, **store_records}, zones=lambda: runner.zones):
         figures.run_id = net.run
         on_step(f"booting the region's instances as nodes (directories in {run_dir})...")
         started = time.monotonic()
@@ -219,6 +223,21 @@ def _deploy_until_running(runner, dashboard: Dashboard, config, progress, cfg, r
         except DeployError as err:
             nodes = list(runner.running())
             raise RayfleetError(f"{err} ({stalled(nodes, 'applications RUNNING', APPS_RUNNING_TIMEOUT_S)})") from None
+
+
+@contextlib.contextmanager
+def _gcs_store(plan, region: str, net, run_dir: Path) -> Iterator[tuple[Any, dict[str, str]]]:
+    """With head fault tolerance, the emulated ElastiCache (a real Redis behind TLS) on the region's bridge, and the
+    record that resolves the endpoint the head's user data reads to it; (None, {}) without."""
+    for template in plan.of_type(LAUNCH_TEMPLATE, region):
+        script = user_data_script(template.inputs["userData"])
+        address = redis_address(script)
+        if address is not None:
+            token = auth_token(plan.resources, region, script)
+            with gcs_redis((net.gateway, address.port), token, [address.host], run_dir / "redis") as store:
+                yield store, {address.host: net.gateway}
+            return
+    yield None, {}
 
 
 def _vpc_cidr(plan, region: str) -> str:

@@ -204,6 +204,8 @@ class NodeRunner:
     failures: list[str] = field(default_factory=list)
     #: The errors of the polls that failed since the last one that succeeded.
     poll_failures: list[str] = field(default_factory=list)
+    #: A CA the nodes' image trusts besides the machine's (the emulated ElastiCache's), PEM.
+    trusted_ca: bytes = b""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def clients(self) -> tuple[Any, Any, Any]:
@@ -238,6 +240,8 @@ class NodeRunner:
         encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
         directory = self.run_dir / instance_id
         _prepare_directory(directory, user_data_script(encoded), instance, self.net.resolver)
+        if self.trusted_ca:
+            _trust(directory, self.trusted_ca)
         namespace = self.net.add_node(instance_id, instance["PrivateIpAddress"])
         env = node_environment(instance["InstanceType"], self.aws_endpoint)
         with open(directory / "console.log", "ab") as console:
@@ -376,11 +380,24 @@ def _prepare_directory(directory: Path, script: str, instance: dict[str, Any], r
     (directory / "imds.json").write_text(json.dumps(paths))
 
 
+#: The CA bundle of Ubuntu's images, which the user data points TLS clients at (Ray's GCS to ElastiCache).
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+
+
+def _trust(directory: Path, ca_pem: bytes) -> None:
+    """The node's CA bundle: the machine's, plus `ca_pem` (an image trusts Amazon's CAs, which sign ElastiCache's
+    certificates; the emulated ElastiCache's is signed by a CA of the run)."""
+    bundle = directory / "layers" / "etc.up" / CA_BUNDLE.split("/", 1)[1]
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    machine = Path("/" + CA_BUNDLE)
+    bundle.write_bytes((machine.read_bytes() if machine.exists() else b"") + b"\n" + ca_pem)
+
+
 @contextlib.contextmanager
 def node_runner(server: MotoServer, plane: ControlPlane, net: RegionNetwork, run_dir: Path,
-                aws_endpoint: str) -> Iterator[NodeRunner]:
+                aws_endpoint: str, trusted_ca: bytes = b"") -> Iterator[NodeRunner]:
     """Poll moto in the background and run its instances as nodes; every node is stopped when the block ends."""
-    runner = NodeRunner(server, plane, net, run_dir, aws_endpoint)
+    runner = NodeRunner(server, plane, net, run_dir, aws_endpoint, trusted_ca=trusted_ca)
     done = threading.Event()
 
     def loop() -> None:

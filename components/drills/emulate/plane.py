@@ -29,6 +29,7 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 ZONE = "aws:route53/zone:Zone"
 RECORD = "aws:route53/record:Record"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -36,7 +37,8 @@ GROUP = "aws:autoscaling/group:Group"
 
 #: The planned resource types a region needs at boot, in the order they are created when the
 #: plan's dependencies leave a choice (a group needs its template, subnets and the agent object).
-BOOT_TYPES = (VPC, SUBNET, SECURITY_GROUP, BUCKET, BUCKET_OBJECT, SECRET, ZONE, RECORD, LAUNCH_TEMPLATE, GROUP)
+BOOT_TYPES = (VPC, SUBNET, SECURITY_GROUP, BUCKET, BUCKET_OBJECT, SECRET, SECRET_VERSION, ZONE, RECORD,
+              LAUNCH_TEMPLATE, GROUP)
 
 #: Planned inputs not sent, each with why: what moto lacks or rejects, or what a node does not need at boot.
 GAPS: dict[tuple[str, str], str] = {
@@ -63,11 +65,17 @@ KNOWN_GAPS = (
     "moto starts the groups' instances at once (only `boot` runs them as nodes); AMIs and instance profiles "
     "are not checked",
     "not created: security group rules, IAM roles and instance profiles, NAT and internet gateways, route "
-    "tables, load balancers, Redis, alarms, log groups, the bucket's policy, versioning and encryption",
+    "tables, load balancers, the ElastiCache replication group (with head fault tolerance, `boot` runs a real "
+    "Redis at its endpoint), alarms, log groups, the bucket's policy, versioning and encryption",
     "model files named by the applications' args are not uploaded, only their code packages (`boot` uploads them "
     "as `serve deploy` does)",
     "moto records an instance marked Unhealthy but does not replace it, and holds no instance in Terminating:Wait "
     "for the rayfleet-drain hook: a node stops as soon as its instance leaves its group",
+    "moto launches whatever a group asks and records no scaling activity: `shortage` makes the spot group short in "
+    "the nodes' AWS router (SetDesiredCapacity reaches moto capped at what the group runs, DescribeAutoScalingGroups "
+    "shows the desired count asked, DescribeScalingActivities answers AWS's failed spot launch); the twin is moto's",
+    "moto replaces an instance terminated in EC2 at once; AWS's group does so once its health check finds the "
+    "instance gone (`head-failover`'s replacement launches sooner than it would on AWS)",
     "nodes ask the VPC resolver directly, with no caching resolver (systemd-resolved) in between: negative answers "
     "carry the zone's SOA, but the workers' `cache no negative DNS answers` step changes nothing here",
 )
@@ -234,6 +242,24 @@ def _secret(resource: Planned, inputs: dict[str, Any], ids: IdMap) -> Recipe:
     return Recipe(Call("secretsmanager", "create_secret", kwargs), id_path=("ARN",))
 
 
+#: How the plan captures a Pulumi secret value: {SIG_KEY: SECRET_SIG, "value": ...} (pulumi.runtime.rpc's
+#: `_special_sig_key` and `_special_secret_sig`).
+_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def plain(value: Any) -> Any:
+    """A planned input's value, unwrapped when the program marked it secret."""
+    if isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG:
+        return value.get("value")
+    return value
+
+
+def _secret_version(resource: Planned, inputs: dict[str, Any], ids: IdMap) -> Recipe:
+    # The value the program stores (the GCS store's AUTH token): the head reads it at boot.
+    kwargs = {"SecretId": inputs["secretId"], "SecretString": str(plain(inputs["secretString"]))}
+    return Recipe(Call("secretsmanager", "put_secret_value", kwargs))
+
+
 def _zone(resource: Planned, inputs: dict[str, Any], ids: IdMap) -> Recipe:
     vpcs = inputs.get("vpcs") or []
     kwargs: dict[str, Any] = {
@@ -385,7 +411,7 @@ def _mixed_instances_policy(policy: dict[str, Any], ids: IdMap, group: str) -> d
 
 _RECIPES: dict[str, Callable[[Planned, dict[str, Any], IdMap], Recipe]] = {
     VPC: _vpc, SUBNET: _subnet, SECURITY_GROUP: _security_group, BUCKET: _bucket, BUCKET_OBJECT: _bucket_object,
-    SECRET: _secret, ZONE: _zone, RECORD: _record, LAUNCH_TEMPLATE: _launch_template, GROUP: _group,
+    SECRET: _secret, SECRET_VERSION: _secret_version, ZONE: _zone, RECORD: _record, LAUNCH_TEMPLATE: _launch_template, GROUP: _group,
 }
 
 _MAPPED: dict[str, frozenset[str]] = {
@@ -395,6 +421,7 @@ _MAPPED: dict[str, frozenset[str]] = {
     BUCKET: frozenset({"tags"}),
     BUCKET_OBJECT: frozenset({"bucket", "key", "contentType", "tags"}),
     SECRET: frozenset({"name", "description", "tags"}),
+    SECRET_VERSION: frozenset({"secretId", "secretString"}),
     ZONE: frozenset({"name", "comment", "vpcs", "tags"}),
     RECORD: frozenset({"name", "type", "ttl", "records", "zoneId"}),
     LAUNCH_TEMPLATE: frozenset({"imageId", "instanceType", "userData", "vpcSecurityGroupIds", "tagSpecifications",
