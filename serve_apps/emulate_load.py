@@ -1,14 +1,16 @@
 """What the scenarios after boot share: a bounded load on the head's Serve proxy, and a look at the region.
 
     with bounded_load(region.base_url, config, smoke, clients=5, max_requests=20_000, max_s=150) as load:
-        snap = observe(region)                  # worker groups' desired capacity, instances, ALIVE nodes, replicas
+        snap = observe(region, autoscaling)     # worker groups' desired capacity, instances, ALIVE nodes, replicas
+        load.pause_s = 1.0                      # a trickle from now on
         load.traffic.sent                       # requests sent so far
     # here every client has stopped
 
 The load is the applications' own smoke requests (`rayfleet local up`'s smoke test), sent in a
 closed loop by `clients` threads from this machine to the head's proxy on the region's bridge, as
 a user's traffic reaches a region: through its Serve proxy. It stops at its count or its time,
-whichever comes first, or when the block ends.
+whichever comes first, or when the block ends. On 2 cores the load competes with the nodes it
+makes boot, so a scenario sets its pace (`pause_s`) to what the step at hand needs.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class Load:
     #: The monotonic clock's reading at the first request.
     started: float = 0.0
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Seconds each client waits between rounds: 0 keeps the most requests in flight; more leaves the CPUs to the
+    #: nodes (a scenario lowers the pace once the load did its part).
+    pause_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, ok: bool, detail: str) -> None:
@@ -47,10 +52,10 @@ class Load:
 
 @contextlib.contextmanager
 def bounded_load(base_url: str, config: dict[str, Any], smoke: dict[str, Any], *, clients: int, max_requests: int,
-                 max_s: float) -> Iterator[Load]:
-    """`clients` threads, each sending the smoke requests of `config`'s applications in turn until `max_requests` are
-    sent in all or `max_s` have passed; stopped, and waited for, when the block ends."""
-    load = Load(started=time.monotonic())
+                 max_s: float, pause_s: float = 0.0) -> Iterator[Load]:
+    """`clients` threads, each sending the smoke requests of `config`'s applications in turn (`pause_s` between
+    rounds) until `max_requests` are sent in all or `max_s` have passed; stopped, and waited for, when the block ends."""
+    load = Load(started=time.monotonic(), pause_s=pause_s)
     deadline = load.started + max_s
 
     def client() -> None:
@@ -58,6 +63,8 @@ def bounded_load(base_url: str, config: dict[str, Any], smoke: dict[str, Any], *
             for result in smoke_test(base_url, config, smoke):
                 if result.method:
                     load.record(result.ok, f"{result.app}: {result.detail}")
+            if load.pause_s:
+                load.stop.wait(load.pause_s)
 
     threads = [threading.Thread(target=client, name=f"load-{n}", daemon=True) for n in range(clients)]
     for thread in threads:
@@ -103,9 +110,10 @@ _LEAVING = ("Terminating", "Terminated", "Detaching", "Detached")
 _HOLDING = ("STARTING", "RUNNING", "PENDING_MIGRATION", "UPDATING", "RECOVERING")
 
 
-def observe(region: BootedRegion) -> Snapshot:
-    """One look at the region: its worker groups in moto, the head's node table and Serve's applications."""
-    autoscaling = region.client("autoscaling")
+def observe(region: BootedRegion, autoscaling=None) -> Snapshot:
+    """One look at the region: its worker groups in moto (through `autoscaling`, a client a scenario keeps for its
+    looks), the head's node table and Serve's applications."""
+    autoscaling = autoscaling or region.client("autoscaling")
     desired, instances = {}, {}
     for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate():
         for group in page["AutoScalingGroups"]:

@@ -15,7 +15,8 @@ the booted node's user data.
 
 The application loaded is the one that grows soonest (the lowest target of ongoing requests per
 replica, timeline.app_to_load); its clients keep more requests in flight than its most
-replicas hold at their target (timeline.load_concurrency). On dev, a worker's Ray has this
+replicas hold at their target (timeline.load_concurrency) until Serve raises the target, then
+trickle (TRICKLE_PAUSE_S) so that the node booting has the machine's CPUs. On dev, a worker's Ray has this
 machine's 2 CPUs, which the first replica of each application fills, so a second replica of any
 application needs a node of its own.
 """
@@ -34,9 +35,13 @@ from serve_apps.emulated_scenario import BootedRegion
 NAME = "scale"
 STEPS = ("Serve target replicas rise", "worker group's desired capacity rises", "instance in moto",
          "its node's Ray ALIVE on the head", "replicas RUNNING")
-#: Seconds the scenario waits for the whole chain; the load is bounded by the same time and by MAX_REQUESTS.
-TIMEOUT_S = 240.0
+#: Seconds the scenario waits for the whole chain (about 3 minutes on an idle machine, more under load); the load is
+#: bounded by the same time and by MAX_REQUESTS.
+TIMEOUT_S = 360.0
 MAX_REQUESTS = 20_000
+#: Seconds between a client's requests once Serve raised its target: a trickle keeps traffic on the application
+#: while the new node boots, and leaves it the CPUs (Serve holds a raised target for its downscale_delay_s, 600 s).
+TRICKLE_PAUSE_S = 1.0
 POLL_S = 1.0
 
 
@@ -96,7 +101,8 @@ def run(region: BootedRegion) -> ScaleResult:
                             "smokeRequest in the stack file")
     clients = load_concurrency(chosen.target_ongoing_requests, chosen.max_replicas)
     one_app = {"applications": [a for a in region.config["applications"] if a["name"] == chosen.name]}
-    before = observe(region)
+    autoscaling = region.client("autoscaling")
+    before = observe(region, autoscaling)
     replicas_before = _target(before, chosen.name)
     desired_before = sum(before.desired.values())
     region.on_step(f"scale: {clients} clients sending {chosen.name}'s smoke request to {region.base_url} "
@@ -106,7 +112,9 @@ def run(region: BootedRegion) -> ScaleResult:
         result = ScaleResult(chosen.name, clients, Timeline(STEPS, load.started),
                              replicas=(replicas_before, replicas_before), desired=(desired_before, desired_before))
         while result.timeline.missing() and time.monotonic() - load.started < TIMEOUT_S:
-            _look(region, result, before, observe(region), time.monotonic())
+            _look(region, result, before, observe(region, autoscaling), time.monotonic())
+            if result.timeline.reached(STEPS[0]):
+                load.pause_s = TRICKLE_PAUSE_S
             time.sleep(POLL_S)
     result.traffic = load.traffic
     return result

@@ -36,10 +36,13 @@ from serve_apps.emulated_scenario import BootedRegion
 NAME = "spot"
 STEPS = ("spot watcher's drain accepted", "replicas RUNNING off the node", "instance terminated",
          "replacement instance in moto", "replacement's Ray ALIVE on the head", "every replica RUNNING")
-#: Seconds from the notice the scenario waits for the region to be whole again (the notice gives 120 of them).
-TIMEOUT_S = 330.0
-#: The load during the interruption: clients, each sending every application's smoke request in turn.
+#: Seconds from the notice the scenario waits for the region to be whole again (the notice gives 120 of them; about
+#: 3 minutes on an idle machine, more under load).
+TIMEOUT_S = 420.0
+#: The load during the interruption: clients, each sending every application's smoke request in turn, then pausing
+#: (a steady trickle finds any failure; a flood would starve the nodes booting of the machine's CPUs).
 CLIENTS = 2
+PAUSE_S = 0.2
 MAX_REQUESTS = 20_000
 POLL_S = 1.0
 #: The spot watcher's unit and the line it logs when Ray accepted the drain.
@@ -84,14 +87,15 @@ class SpotResult:
 
 def run(region: BootedRegion) -> SpotResult:
     """Notice one worker of its interruption, then follow the drain, the termination and the replacement."""
-    before = observe(region)
-    node = _node_to_interrupt(region, before)
+    autoscaling = region.client("autoscaling")
+    before = observe(region, autoscaling)
+    node = _node_to_interrupt(region, before, autoscaling)
     at = notice_time(dt.datetime.now(dt.timezone.utc))
     notice = spot_notice(at)
     region.on_step(f"spot: interruption notice to {node.instance_id} ({node.address}, "
                    f"{before.replicas_by_address.get(node.address, 0)} replica(s)): {notice}")
     with bounded_load(region.base_url, region.config, smoke_requests(region.cfg), clients=CLIENTS,
-                      max_requests=MAX_REQUESTS, max_s=TIMEOUT_S) as load:
+                      max_requests=MAX_REQUESTS, max_s=TIMEOUT_S, pause_s=PAUSE_S) as load:
         node.set_metadata(SPOT_ACTION_PATH, notice)
         terminate_by = time.monotonic() + (at - dt.datetime.now(dt.timezone.utc)).total_seconds()
         result = SpotResult(node.instance_id, node.address, before.replicas_by_address.get(node.address, 0), notice,
@@ -99,7 +103,7 @@ def run(region: BootedRegion) -> SpotResult:
         instances_at_end: set[str] = set()
         apps = {a.name for a in before.apps}
         while result.timeline.missing() and time.monotonic() - result.timeline.started < TIMEOUT_S:
-            seen, now = observe(region), time.monotonic()
+            seen, now = observe(region, autoscaling), time.monotonic()
             if _watcher_drained(node):
                 result.timeline.mark(STEPS[0], now)
             if seen.serve_answered and not seen.replicas_by_address.get(node.address) and seen.all_running(apps):
@@ -132,9 +136,9 @@ def _after_termination(region: BootedRegion, result: SpotResult, seen: Snapshot,
         result.timeline.mark(STEPS[5], now)
 
 
-def _node_to_interrupt(region: BootedRegion, seen: Snapshot):
+def _node_to_interrupt(region: BootedRegion, seen: Snapshot, autoscaling):
     """The spot worker holding the most replicas (the oldest of equals)."""
-    spot_groups = _spot_groups(region)
+    spot_groups = _spot_groups(autoscaling)
     workers = sorted((n for n in region.runner.running() if n.node_type != HEAD_NODE_TYPE and n.group in spot_groups),
                      key=lambda n: n.started)
     chosen = busiest_node(seen.replicas_by_address, [n.address for n in workers])
@@ -144,8 +148,7 @@ def _node_to_interrupt(region: BootedRegion, seen: Snapshot):
     return next(n for n in workers if n.address == chosen)
 
 
-def _spot_groups(region: BootedRegion) -> set[str]:
-    autoscaling = region.client("autoscaling")
+def _spot_groups(autoscaling) -> set[str]:
     return {g["AutoScalingGroupName"] for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
             for g in page["AutoScalingGroups"]
             if {t["Key"]: t["Value"] for t in g.get("Tags", [])}.get(MARKET_KEY) == Market.SPOT.value}
@@ -157,5 +160,5 @@ def _watcher_drained(node) -> bool:
 
 
 def _terminate(region: BootedRegion, instance_id: str) -> None:
-    """EC2 terminating the interrupted instance (moto's group notices and replaces it)."""
+    """EC2 terminating the interrupted instance (moto's group replaces it in the same call)."""
     region.client("ec2").terminate_instances(InstanceIds=[instance_id])

@@ -35,10 +35,10 @@ def test_a_scale_that_reached_every_step_in_order_misses_nothing():
 def test_a_scale_that_stopped_short_names_each_step_not_reached():
     result = ScaleResult("sentiment", 5, _timeline(emulate_scale.STEPS, [31.0]))
     assert result.missed() == [
-        "'worker group's desired capacity rises' not reached within 240 s of the load's start",
-        "'instance in moto' not reached within 240 s of the load's start",
-        "'its node's Ray ALIVE on the head' not reached within 240 s of the load's start",
-        "'replicas RUNNING' not reached within 240 s of the load's start",
+        "'worker group's desired capacity rises' not reached within 360 s of the load's start",
+        "'instance in moto' not reached within 360 s of the load's start",
+        "'its node's Ray ALIVE on the head' not reached within 360 s of the load's start",
+        "'replicas RUNNING' not reached within 360 s of the load's start",
     ]
 
 
@@ -73,9 +73,9 @@ def test_failed_requests_during_a_spot_interruption_miss_the_target_of_zero():
 def test_a_spot_interruption_names_the_steps_it_did_not_see():
     result = _spot(Traffic(), [2.1, 75.0, 75.5])
     assert result.missed() == [
-        "'replacement instance in moto' not reached within 330 s of the notice",
-        "'replacement's Ray ALIVE on the head' not reached within 330 s of the notice",
-        "'every replica RUNNING' not reached within 330 s of the notice",
+        "'replacement instance in moto' not reached within 420 s of the notice",
+        "'replacement's Ray ALIVE on the head' not reached within 420 s of the notice",
+        "'every replica RUNNING' not reached within 420 s of the notice",
     ]
 
 
