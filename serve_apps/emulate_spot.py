@@ -78,6 +78,8 @@ class SpotResult:
 
     def missed(self) -> list[str]:
         missed = [f"'{step}' not reached within {self.timeout_s:.0f} s of the notice"
+                  if step != STEPS[1] or self.terminated_because != "notice time" else
+                  f"'{step}' not reached before the notice's time: the instance went with replicas on it"
                   for step in self.timeline.missing()]
         if self.traffic.failed:
             missed.append(f"{self.traffic.failed} of {self.traffic.sent} requests failed (target 0); first: "
@@ -106,8 +108,9 @@ def run(region: BootedRegion) -> SpotResult:
             seen, now = observe(region, autoscaling), time.monotonic()
             if _watcher_drained(node):
                 result.timeline.mark(STEPS[0], now)
-            if seen.serve_answered and not seen.replicas_by_address.get(node.address) and seen.all_running(apps):
-                result.timeline.mark(STEPS[1], now)
+            if not result.terminated_because and seen.serve_answered and \
+                    not seen.replicas_by_address.get(node.address) and seen.all_running(apps):
+                result.timeline.mark(STEPS[1], now)  # only while the node lives: once it is gone, it holds nothing
             if not result.terminated_because and (result.timeline.reached(STEPS[1]) or now >= terminate_by):
                 instances_at_end = seen.worker_instances()
                 _terminate(region, node.instance_id)

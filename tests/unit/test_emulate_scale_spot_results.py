@@ -85,3 +85,11 @@ def test_dev_loads_sentiment_the_application_with_the_lowest_target():
     apps = scalable_apps(cfg, config)
     assert {a.name for a in apps} == {"sentiment", "digits"}
     assert app_to_load(apps).name == "sentiment"
+
+
+def test_an_instance_terminated_at_the_notices_time_went_with_its_replicas():
+    result = SpotResult("i-0abc", "10.30.1.5", 2, "{}", _timeline(emulate_spot.STEPS, [3.9]), Traffic(),
+                        terminated_because="notice time")
+    result.timeline.mark(emulate_spot.STEPS[2], 120.8)
+    assert result.missed()[0] == ("'replicas RUNNING off the node' not reached before the notice's time: the instance "
+                                  "went with replicas on it")
