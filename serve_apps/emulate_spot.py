@@ -61,13 +61,16 @@ class SpotResult:
     #: Why the instance was terminated when it was: "drained" or "notice time".
     terminated_because: str = ""
     replacement_id: str | None = None
+    #: Each application's deployments as last seen (status, running/target): why the last step waits, if it does.
+    apps: dict[str, str] = field(default_factory=dict)
     timeout_s: float = TIMEOUT_S
     name: str = NAME
 
     def to_json(self) -> dict[str, Any]:
         return {"instanceId": self.instance_id, "address": self.address, "replicasOnNode": self.replicas_on_node,
                 "notice": self.notice, "seconds": self.timeline.to_json(), "terminatedBecause": self.terminated_because,
-                "replacementId": self.replacement_id, **self.traffic.to_json(), "missed": self.missed()}
+                "replacementId": self.replacement_id, "apps": self.apps, **self.traffic.to_json(),
+                "missed": self.missed()}
 
     def rows(self) -> list[tuple[str, str]]:
         return [("node interrupted", f"{self.instance_id} ({self.address}), {self.replicas_on_node} replica(s)")] + [
@@ -106,6 +109,8 @@ def run(region: BootedRegion) -> SpotResult:
         apps = {a.name for a in before.apps}
         while result.timeline.missing() and time.monotonic() - result.timeline.started < TIMEOUT_S:
             seen, now = observe(region, autoscaling), time.monotonic()
+            result.apps = {a.name: ", ".join(f"{d.name} {d.status} {d.running}/{d.target}" for d in a.deployments)
+                           for a in seen.apps} or result.apps
             if _watcher_drained(node):
                 result.timeline.mark(STEPS[0], now)
             if not result.terminated_because and seen.serve_answered and \

@@ -22,6 +22,7 @@ def _in_order(seconds: dict[str, float | None], steps: tuple[str, ...]) -> list[
 
 
 @pytest.mark.slow  # a whole region on this machine, grown by a node, then a node interrupted and replaced
+@pytest.mark.timeout(1800)  # a boot and both scenarios: about 9 minutes on an idle machine, more under load
 @needs_root
 def test_scale_then_spot_measure_each_step_in_order_with_no_failed_request(tmp_path):
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "RAYFLEET_HOME": str(tmp_path)}
