@@ -41,9 +41,9 @@ class Load:
     pause_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, ok: bool, detail: str) -> None:
+    def record(self, ok: bool, detail: str, app: str) -> None:
         with self._lock:
-            self.traffic.record(ok, detail)
+            self.traffic.record(ok, detail, app)
 
     def sent(self) -> int:
         with self._lock:
@@ -62,7 +62,7 @@ def bounded_load(base_url: str, config: dict[str, Any], smoke: dict[str, Any], *
         while not load.stop.is_set() and time.monotonic() < deadline and load.sent() < max_requests:
             for result in smoke_test(base_url, config, smoke):
                 if result.method:
-                    load.record(result.ok, f"{result.app}: {result.detail}")
+                    load.record(result.ok, f"{result.app}: {result.detail}", result.app)
             if load.pause_s:
                 load.stop.wait(load.pause_s)
 

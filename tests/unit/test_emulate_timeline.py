@@ -82,8 +82,8 @@ def test_the_notice_time_never_falls_before_two_minutes_from_now():
 def test_traffic_counts_every_request_and_keeps_the_first_failures():
     traffic = Traffic()
     for n in range(8):
-        traffic.record(n % 2 == 0, f"failure {n}")
-    assert traffic.to_json() == {"requestsSent": 8, "requestsFailed": 4,
+        traffic.record(n % 2 == 0, f"failure {n}", "digits" if n < 4 else "sentiment")
+    assert traffic.to_json() == {"requestsSent": 8, "requestsFailed": 4, "failedByApp": {"digits": 2, "sentiment": 2},
                                  "failures": ["failure 1", "failure 3", "failure 5", "failure 7"]}
     for n in range(3):
         traffic.record(False, f"late {n}")

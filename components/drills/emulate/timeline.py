@@ -68,18 +68,22 @@ class Traffic:
     sent: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    #: Failed requests by application.
+    failed_by_app: dict[str, int] = field(default_factory=dict)
     #: Failures kept in `failures`; the rest are only counted.
     KEEP = 5
 
-    def record(self, ok: bool, detail: str) -> None:
+    def record(self, ok: bool, detail: str, app: str = "") -> None:
         self.sent += 1
         if not ok:
             self.failed += 1
+            self.failed_by_app[app] = self.failed_by_app.get(app, 0) + 1
             if len(self.failures) < self.KEEP:
                 self.failures.append(detail)
 
     def to_json(self) -> dict[str, Any]:
-        return {"requestsSent": self.sent, "requestsFailed": self.failed, "failures": list(self.failures)}
+        return {"requestsSent": self.sent, "requestsFailed": self.failed, "failedByApp": dict(self.failed_by_app),
+                "failures": list(self.failures)}
 
 
 def spot_notice(at: dt.datetime) -> str:
