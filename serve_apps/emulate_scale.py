@@ -38,7 +38,7 @@ STEPS = ("Serve target replicas rise", "worker group's desired capacity rises", 
 #: Seconds the scenario waits for the whole chain (about 3 minutes on an idle machine, more under load); the load is
 #: bounded by the same time and by MAX_REQUESTS.
 TIMEOUT_S = 360.0
-MAX_REQUESTS = 20_000
+MAX_REQUESTS = 60_000
 #: Seconds between a client's requests once Serve raised its target: a trickle keeps traffic on the application
 #: while the new node boots, and leaves it the CPUs (Serve holds a raised target for its downscale_delay_s, 600 s).
 TRICKLE_PAUSE_S = 1.0
