@@ -45,7 +45,7 @@ from serve_apps.cloud import CloudRegion
 from serve_apps.dashboard import Dashboard, DashboardError
 from serve_apps.deployer import DeployError, deploy
 from serve_apps.discovery import MODELS_PREFIX, model_files
-from serve_apps import emulate_head_failover, emulate_shortage
+from serve_apps import emulate_head_failover, emulate_scale, emulate_shortage, emulate_spot
 from serve_apps.emulated_scenario import AfterBoot, BootedRegion, ScenarioResult
 from serve_apps.history import History
 from serve_apps.local import smoke_test
@@ -56,7 +56,10 @@ from stacks.loader import load_file
 from stacks.mocks import secret_arn
 
 #: Scenarios run on the booted region, after `boot`'s figures, in the order `--scenario` names them.
-AFTER_BOOT: dict[str, AfterBoot] = {"shortage": emulate_shortage.run, "head-failover": emulate_head_failover.run}
+AFTER_BOOT: dict[str, AfterBoot] = {
+    emulate_scale.NAME: emulate_scale.run, emulate_spot.NAME: emulate_spot.run,
+    "shortage": emulate_shortage.run, "head-failover": emulate_head_failover.run,
+}
 #: The scenarios this rayfleet can run.
 SCENARIOS = ("control-plane", "boot", *AFTER_BOOT)
 #: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).

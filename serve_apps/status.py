@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+#: Replica states Serve routes requests to: a replica on a draining node (PENDING_MIGRATION) keeps serving until its
+#: replacement runs or the node's deadline nears (ray/serve/_private/deployment_state.py, get_running_replica_infos).
+RUNNING_STATES = ("RUNNING", "PENDING_MIGRATION")
 #: Deployment statuses of a deployment that runs as configured, or is only changing its replica count.
 _SCALED = ("HEALTHY", "UPSCALING", "DOWNSCALING")
 
@@ -69,7 +72,7 @@ def parse_status(details: dict[str, Any]) -> list[AppState]:
             DeploymentState(
                 name=dname,
                 status=str(dep.get("status", "UNKNOWN")),
-                running=sum(1 for r in dep.get("replicas") or () if r.get("state") == "RUNNING"),
+                running=sum(1 for r in dep.get("replicas") or () if r.get("state") in RUNNING_STATES),
                 target=int(dep.get("target_num_replicas") or 0),
                 message=str(dep.get("message") or ""),
                 min_replicas=_min_replicas(dep),

@@ -39,7 +39,8 @@ def test_emulate_names_the_unknown_scenario_and_the_known_ones(cli):
     run = cli("emulate", "--env", "dev", "--scenario", "sideways")
     assert run.code == 1
     assert run.err == (
-        "error: --scenario 'sideways' is not a scenario of this rayfleet (scenarios: control-plane, boot, shortage, head-failover). "
+        "error: --scenario 'sideways' is not a scenario of this rayfleet (scenarios: control-plane, boot, scale, "
+        "spot, shortage, head-failover). "
         "Fix: pass --scenario control-plane\n"
     )
 

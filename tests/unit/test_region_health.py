@@ -129,3 +129,9 @@ def test_code_package_holds_every_module_the_replicas_import():
     # A replica runs from this zip alone: a module it imports that the zip lacks fails it on every cloud node.
     needed = {p.relative_to(ROOT).as_posix() for p in seen}
     assert sorted(needed - names) == []
+
+
+def test_a_replica_migrating_off_a_draining_node_still_serves_its_application():
+    # A spot notice drains the node: Serve keeps routing to its replica (PENDING_MIGRATION) until the replacement runs.
+    details = _details(digits=("RUNNING", {"Digits": _deployment("HEALTHY", ["PENDING_MIGRATION", "STARTING"])}))
+    assert verdict(details).body() == {"healthy": True, "unable": []}

@@ -78,6 +78,9 @@ KNOWN_GAPS = (
     "instance gone (`head-failover`'s replacement launches sooner than it would on AWS)",
     "nodes ask the VPC resolver directly, with no caching resolver (systemd-resolved) in between: negative answers "
     "carry the zone's SOA, but the workers' `cache no negative DNS answers` step changes nothing here",
+    "moto has no spot interruptions: `spot` writes EC2's notice into the node's IMDS and terminates the instance in "
+    "moto itself, at the notice's time or once the drain is done; moto's group replaces a terminated instance in "
+    "the same call (AWS finds it at its next health check)",
 )
 
 
