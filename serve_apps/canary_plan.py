@@ -171,8 +171,11 @@ def judge(stable: Latency | None, canary: Latency, policy: CanaryPolicy, *, fina
     if slow is not None:
         return Verdict("rollback", f"{errors}; {slow}")
     latency = _latency(stable, canary)
-    if final and len(parts) < 2 and _over_limit(stable, canary, policy):
-        return Verdict("rollback", f"{errors}; {latency} ({_limit_text(_p99_limit(stable, policy), policy)})")
+    # The whole window as one: side by side when the current version had a p99 of its own in it, else (the
+    # 100 % step: its few requests from the step's first seconds) the reference the stretches use.
+    whole = stable if stable is not None and stable.requests >= policy.p99_min_requests else _reference(stable, previous)
+    if final and len(parts) < 2 and _over_limit(whole, canary, policy):
+        return Verdict("rollback", f"{errors}; {_latency(whole, canary)} ({_limit_text(_p99_limit(whole, policy), policy)})")
     if not final:
         return Verdict("wait", f"{errors}; {latency} over {canary.requests} requests")
     if canary.errors and rate > baseline_rate + policy.max_error_rate_increase:

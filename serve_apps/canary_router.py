@@ -72,9 +72,10 @@ _MULTIPLEXED_KEY = MULTIPLEXED_HEADER.encode("latin-1")
 #: How often the request counts go to Ray: well inside its 10 s report interval, so no report misses them.
 COUNTS_FLUSH_S = 1.0
 #: How the copy of the request crosses to the version's replica (Serve's handle option; its default is cloudpickle).
+#: Serve applies it on its gRPC path only, which the HAProxy ingress turns on (RAY_SERVE_THROUGHPUT_OPTIMIZED).
 REQUEST_SERIALIZATION = "pickle"
 #: The router's own log: no access log (the version's replica writes one for the same request), warnings and up.
-ROUTER_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
+ROUTER_LOGGING = {"enable_access_log": False, "log_level": "WARNING", "encoding": "JSON"}
 
 
 def outcome(answer: Any) -> str:

@@ -215,3 +215,17 @@ def test_a_good_version_on_a_loaded_machine_is_promoted_at_every_step():
 
 def test_a_version_two_and_a_half_times_slower_is_still_rolled_back_on_the_same_noise():
     assert run_recorded(2.5) == [(10, "promote"), (50, "rollback")]
+
+
+def test_a_whole_window_at_full_share_is_judged_against_the_earlier_steps_not_the_current_versions_first_seconds():
+    # At 100 % the current version answers only the step's first seconds: 40 requests, p99 50 ms, from a
+    # quieter moment than the rest of the window. The earlier steps measured it at 200 ms side by side.
+    earlier = Latency(requests=600, errors=0, p50_ms=80.0, p99_ms=200.0)
+    leftover = Latency(requests=40, errors=0, p50_ms=20.0, p99_ms=50.0)
+    canary = Latency(requests=600, errors=0, p50_ms=70.0, p99_ms=150.0)
+    verdict = judge(leftover, canary, POLICY, final=True, previous=earlier)
+    assert verdict.action == "promote", verdict.reason
+    slow = Latency(requests=600, errors=0, p50_ms=300.0, p99_ms=450.0)
+    verdict = judge(leftover, slow, POLICY, final=True, previous=earlier)
+    assert verdict.action == "rollback"
+    assert "p99 450 ms vs 200 ms" in verdict.reason and "limit 400 ms" in verdict.reason

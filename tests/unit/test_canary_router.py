@@ -113,6 +113,6 @@ def test_the_router_writes_no_access_log_of_its_own():
     from serve_apps.canary_router import ROUTER_LOGGING, CanaryRouter
 
     config = LoggingConfig(**ROUTER_LOGGING)
-    assert (config.enable_access_log, config.log_level) == (False, "WARNING")
+    assert (config.enable_access_log, config.log_level, config.encoding) == (False, "WARNING", "JSON")
     deployed = CanaryRouter._deployment_config.logging_config
     assert (deployed["enable_access_log"], deployed["log_level"]) == (False, "WARNING")
