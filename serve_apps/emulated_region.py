@@ -60,6 +60,8 @@ AFTER_BOOT: dict[str, AfterBoot] = {
     emulate_scale.NAME: emulate_scale.run, emulate_spot.NAME: emulate_spot.run,
     "shortage": emulate_shortage.run, "head-failover": emulate_head_failover.run,
 }
+#: Scenarios after boot that leave the region changed (a new head; a raised config): only the last of a list.
+LAST_ONLY = ("shortage", "head-failover")
 #: The scenarios this rayfleet can run.
 SCENARIOS = ("control-plane", "boot", *AFTER_BOOT)
 #: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).
@@ -113,7 +115,22 @@ def check_scenario(scenario: str) -> tuple[str, ...]:
                             f"Fix: pass {names[0]!r} alone, or a list of {', '.join(AFTER_BOOT) or 'them'}")
     if len(set(names)) != len(names):
         raise RayfleetError(f"--scenario {scenario!r} names a scenario twice. Fix: name each once")
+    for name in names[:-1]:
+        if name in LAST_ONLY:
+            raise RayfleetError(f"--scenario {scenario!r}: {name} must come last ({' and '.join(LAST_ONLY)} leave the "
+                                "region changed: a new head, or a raised config, that a later scenario would not "
+                                f"see). Fix: move {name} to the end, and run {' and '.join(LAST_ONLY)} in separate "
+                                "emulations")
     return names
+
+
+def check_environment(cfg, names: tuple[str, ...]) -> None:
+    """Refuse, before anything starts, a scenario the environment cannot show."""
+    if "head-failover" in names and not cfg.cluster.head_fault_tolerance:
+        raise RayfleetError(f"--scenario head-failover: {cfg.env} has rayfleet:cluster.headFaultTolerance false; "
+                            "the head's replacement can only restore the cluster from the GCS state in Redis, "
+                            "which headFaultTolerance true keeps. Fix: set headFaultTolerance: true in its stack "
+                            "file, or pass --file tests/fakes/stacks/Pulumi.failover.yaml")
 
 
 def serve_packages(cfg) -> list[tuple[bytes, str]]:
@@ -133,6 +150,7 @@ def emulate(
 
     names = check_scenario(scenario)
     cfg = load_file(stack_file)
+    check_environment(cfg, names)
     seconds: dict[str, float] = {}
     started = time.monotonic()
     on_step("running the Pulumi program under mocks...")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from components.errors import RayfleetError
@@ -41,3 +43,34 @@ def test_an_unknown_scenario_in_a_list_is_named(after_boot):
         emulated_region.check_scenario("scale,sideways")
     assert str(raised.value) == ("--scenario 'sideways' is not a scenario of this rayfleet (scenarios: control-plane, "
                                  "boot, scale, spot). Fix: pass --scenario control-plane")
+
+
+@pytest.mark.parametrize("names, first", [("head-failover,scale", "head-failover"),
+                                          ("shortage,head-failover", "shortage"), ("spot,shortage,scale", "shortage")])
+def test_a_scenario_that_changes_the_region_must_come_last(names, first):
+    with pytest.raises(RayfleetError) as raised:
+        emulated_region.check_scenario(names)
+    assert str(raised.value) == (
+        f"--scenario {names!r}: {first} must come last (shortage and head-failover leave the region changed: a new "
+        "head, or a raised config, that a later scenario would not see). Fix: move "
+        f"{first} to the end, and run shortage and head-failover in separate emulations")
+
+
+@pytest.mark.parametrize("names", ["scale,spot,shortage", "spot,head-failover", "head-failover"])
+def test_a_scenario_that_changes_the_region_may_come_last(names):
+    assert emulated_region.check_scenario(names) == tuple(names.split(","))
+
+
+def test_head_failover_without_head_fault_tolerance_is_refused_before_anything_starts(monkeypatch):
+    import stacks.plan
+
+    def no_plan(**_kwargs):
+        raise AssertionError("the emulation started")
+
+    monkeypatch.setattr(stacks.plan, "run_plan", no_plan)
+    with pytest.raises(RayfleetError) as raised:
+        emulated_region.emulate(Path("stacks/Pulumi.dev.yaml"), "head-failover")
+    assert str(raised.value) == (
+        "--scenario head-failover: dev has rayfleet:cluster.headFaultTolerance false; the head's replacement can only "
+        "restore the cluster from the GCS state in Redis, which headFaultTolerance true keeps. Fix: set "
+        "headFaultTolerance: true in its stack file, or pass --file tests/fakes/stacks/Pulumi.failover.yaml")
