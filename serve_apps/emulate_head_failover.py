@@ -22,6 +22,7 @@ from components.drills.emulate.head_failover import HeadFailoverFigures, Tally
 from components.errors import RayfleetError
 from components.ray_cluster.plan import DASHBOARD_PORT
 from serve_apps.dashboard import Dashboard
+from serve_apps.emulate_load import smoke_requests
 from serve_apps.emulated_scenario import BootedRegion
 from serve_apps.local import smoke_test
 
@@ -51,13 +52,15 @@ def run(region: BootedRegion) -> HeadFailoverFigures:
         region.on_step(f"head-failover: terminating the head {old.instance_id} under load on {figures.worker_proxy}...")
         started = time.monotonic()
         _fail_over(region, old, figures, started)
+        # The window closes when the applications run again (or the wait gave up): a request sent before then
+        # counts, even when it fails 30 s later.
+        end = started + figures.apps_running_s if figures.apps_running_s is not None else time.monotonic()
         if figures.head_alive_s is not None and worker_id is not None:
             figures.worker_kept = _node_id(_dashboard_of(region, figures)[0], worker.address) == worker_id
-        end = time.monotonic()
         time.sleep(SETTLE_S)
     finally:
         stop.set()
-        loop.join(timeout=60)
+        loop.join(timeout=60)  # every request sent in the window has ended: the smoke test's timeout is 30 s
     figures.count(tally, started, end)
     return figures
 
@@ -112,10 +115,13 @@ def _node_id(dashboard: Dashboard, address: str) -> str | None:
 
 
 def _load(region: BootedRegion, base_url: str, tally: Tally, stop: threading.Event) -> None:
-    """Each application's smoke request (those that have one) to `base_url`, one after another, until `stop`."""
-    smoke = {app.name: app.smoke_request for app in region.cfg.serve.applications}
-    config = {"applications": [a for a in region.config["applications"] if smoke.get(a["name"])]}
+    """Each application's smoke request (those that have one) to `base_url`, one after another, until `stop`; each
+    tallied at the moment it was sent."""
+    smoke = smoke_requests(region.cfg)
+    apps = [a for a in region.config["applications"] if smoke.get(a["name"])]
     while not stop.is_set():
-        for result in smoke_test(base_url, config, smoke):
-            tally.add(time.monotonic(), result.ok, f"{result.app}: {result.detail}")
+        for app in apps:
+            sent = time.monotonic()
+            for result in smoke_test(base_url, {"applications": [app]}, smoke):
+                tally.add(sent, result.ok, f"{result.app}: {result.detail}")
         stop.wait(0.1)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from types import SimpleNamespace
+
 from components.drills.emulate.head_failover import HeadFailoverFigures, Tally
+from serve_apps import emulate_head_failover
+from serve_apps.local import SmokeResult
 
 
-def test_only_requests_that_ended_while_the_head_was_gone_count():
+def test_only_requests_sent_while_the_head_was_gone_count():
     tally = Tally()
     for at, ok in [(1.0, True), (2.0, False), (10.0, True), (11.0, False), (30.0, False)]:
         tally.add(at, ok, "" if ok else f"digits: request failed at {at}")
@@ -39,3 +44,27 @@ def test_a_head_that_never_came_back_is_named_first():
     assert figures.missed() == [
         "no request to the worker's proxy 10.40.0.5:8000 was answered before the head was killed",
         "no new head was ALIVE within 240 s of the old one's termination"]
+
+
+def test_a_request_is_tallied_when_it_was_sent_not_when_it_timed_out(monkeypatch):
+    """Sent 1 s after the kill, failed at its 30 s timeout, after the applications ran again at 20 s: it counts."""
+    clock = [101.0]
+    stop = threading.Event()
+
+    def timed_out(base_url, config, smoke):
+        clock[0] += 30.0
+        stop.set()
+        return [SmokeResult(config["applications"][0]["name"], f"{base_url}/digits", False,
+                            "request failed: timed out")]
+
+    monkeypatch.setattr(emulate_head_failover, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(emulate_head_failover, "smoke_test", timed_out)
+    region = SimpleNamespace(
+        cfg=SimpleNamespace(serve=SimpleNamespace(applications=[SimpleNamespace(name="digits", smoke_request="x")])),
+        config={"applications": [{"name": "digits", "route_prefix": "/digits"}]})
+    tally = Tally()
+    emulate_head_failover._load(region, "http://10.40.0.5:8000", tally, stop)
+    figures = HeadFailoverFigures(worker_proxy="10.40.0.5:8000")
+    figures.count(tally, 100.0, 120.0)
+    assert (figures.requests_sent, figures.requests_failed) == (1, 1)
+    assert figures.failures == ["1.0 s: digits: request failed: timed out"]

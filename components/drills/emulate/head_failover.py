@@ -1,9 +1,9 @@
 """What the `head-failover` scenario measures, and the requests sent meanwhile: no boto3, no Ray.
 
     tally = Tally()
-    tally.add(time.monotonic(), ok=True)            # one answered request of the load loop
-    figures = HeadFailoverFigures(head_gone_at=t0, ...)
-    figures.failed_while_gone(tally)                # requests failed from the kill to the applications RUNNING
+    tally.add(sent_at, ok=True)                     # one answered request of the load loop, by when it was sent
+    figures = HeadFailoverFigures(worker_proxy="10.40.0.5:8000", ...)
+    figures.count(tally, killed_at, running_at)     # requests sent from the kill to the applications RUNNING
 
 The head dies abruptly (its instance terminated: its node killed), its group launches a
 replacement, whose GCS reads the cluster's state back from Redis; the workers and their Serve
@@ -21,10 +21,13 @@ from typing import Any
 
 @dataclass
 class Tally:
-    """The load loop's requests: (monotonic time, answered as expected), appended from its thread."""
+    """The load loop's requests: (monotonic time it was sent, answered as expected), appended from its thread.
+
+    A request counts by when it was sent, not when it ended: one sent while the head is gone may fail only at its
+    timeout, after the applications run again, and still belongs to the outage."""
 
     results: list[tuple[float, bool]] = field(default_factory=list)
-    #: (monotonic time, what went wrong) of each failed request, for the report.
+    #: (monotonic time it was sent, what went wrong) of each failed request, for the report.
     failures: list[tuple[float, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -40,7 +43,7 @@ class Tally:
             return [f"{at - start:.1f} s: {detail}" for at, detail in self.failures if start <= at <= end][:most]
 
     def between(self, start: float, end: float) -> tuple[int, int]:
-        """(sent, failed) of the requests that ended from `start` to `end`."""
+        """(sent, failed) of the requests sent from `start` to `end`."""
         with self._lock:
             inside = [ok for at, ok in self.results if start <= at <= end]
         return len(inside), inside.count(False)
@@ -52,7 +55,7 @@ class Tally:
 
 @dataclass
 class HeadFailoverFigures:
-    """Seconds from the head's instance terminated; requests counted from then to the applications RUNNING."""
+    """Seconds from the head's instance terminated; requests sent from then to the applications RUNNING."""
 
     name = "head-failover"
     old_head: str = ""
