@@ -107,7 +107,11 @@ class Snapshot:
 
 
 _LEAVING = ("Terminating", "Terminated", "Detaching", "Detached")
-_HOLDING = ("STARTING", "RUNNING", "PENDING_MIGRATION", "UPDATING", "RECOVERING")
+#: Replica states that hold a node: STOPPING too, since Serve stops a migrating replica gracefully (its
+#: graceful_shutdown_timeout_s) and the node still serves it until it is gone.
+_HOLDING = ("STARTING", "RUNNING", "PENDING_MIGRATION", "UPDATING", "RECOVERING", "STOPPING")
+#: Seconds the first look waits for the head's Serve to answer: the figures before a scenario are measured from it.
+FIRST_LOOK_TIMEOUT_S = 60.0
 
 
 def observe(region: BootedRegion, autoscaling=None) -> Snapshot:
@@ -133,6 +137,22 @@ def observe(region: BootedRegion, autoscaling=None) -> Snapshot:
                     by_address[replica["node_ip"]] = by_address.get(replica["node_ip"], 0) + 1
     return Snapshot(desired, instances, alive, tuple(parse_status(details or {})), by_address,
                     serve_answered=details is not None)
+
+
+def first_look(region: BootedRegion, autoscaling=None, timeout_s: float = FIRST_LOOK_TIMEOUT_S) -> Snapshot:
+    """The look a scenario measures from, once Serve answered: an unanswered look reads as no application and no
+    replica, which would make every later look a rise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = observe(region, autoscaling)
+        if seen.serve_answered:
+            return seen
+        if time.monotonic() >= deadline:
+            raise RayfleetError(f"the head's dashboard ({region.dashboard.address}) did not list Serve's "
+                                f"applications within {timeout_s:.0f} s, so the region could not be measured before "
+                                "the scenario. Fix: run the emulation again on a less loaded machine; the head's Ray "
+                                f"logs are under {region.run_dir}")
+        time.sleep(1.0)
 
 
 def _nodes(region: BootedRegion) -> list[dict[str, Any]]:

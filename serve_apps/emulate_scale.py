@@ -29,7 +29,7 @@ from typing import Any
 
 from components.drills.emulate.timeline import Scalable, Timeline, Traffic, app_to_load, load_concurrency
 from components.errors import RayfleetError
-from serve_apps.emulate_load import Snapshot, bounded_load, observe, smoke_requests
+from serve_apps.emulate_load import Snapshot, bounded_load, first_look, observe, smoke_requests
 from serve_apps.emulated_scenario import BootedRegion
 
 NAME = "scale"
@@ -102,7 +102,7 @@ def run(region: BootedRegion) -> ScaleResult:
     clients = load_concurrency(chosen.target_ongoing_requests, chosen.max_replicas)
     one_app = {"applications": [a for a in region.config["applications"] if a["name"] == chosen.name]}
     autoscaling = region.client("autoscaling")
-    before = observe(region, autoscaling)
+    before = first_look(region, autoscaling)
     replicas_before = _target(before, chosen.name)
     desired_before = sum(before.desired.values())
     region.on_step(f"scale: {clients} clients sending {chosen.name}'s smoke request to {region.base_url} "
@@ -112,6 +112,7 @@ def run(region: BootedRegion) -> ScaleResult:
         result = ScaleResult(chosen.name, clients, Timeline(STEPS, load.started),
                              replicas=(replicas_before, replicas_before), desired=(desired_before, desired_before))
         while result.timeline.missing() and time.monotonic() - load.started < TIMEOUT_S:
+            region.runner.check()
             _look(region, result, before, observe(region, autoscaling), time.monotonic())
             if result.timeline.reached(STEPS[0]):
                 load.pause_s = TRICKLE_PAUSE_S
@@ -137,7 +138,8 @@ def _look(region: BootedRegion, result: ScaleResult, before: Snapshot, now_seen:
     addresses = {n.address for n in region.runner.running() if n.instance_id in new}
     if addresses & now_seen.alive:
         steps.mark(STEPS[3], now)
-    if target > result.replicas[0] and now_seen.all_running({app}):
+    on_new = {a for a, count in now_seen.replicas_by_address.items() if count}
+    if target > result.replicas[0] and addresses & on_new and now_seen.all_running({app}):
         steps.mark(STEPS[4], now)
     region.on_step(f"scale: {now - steps.started:.0f} s: {app} target {target}, worker desired capacity "
                    f"{sum(now_seen.desired.values())}, new instance {result.instance_id or 'none yet'}; "

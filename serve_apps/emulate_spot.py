@@ -30,7 +30,7 @@ from typing import Any
 from components.contract import HEAD_NODE_TYPE, MARKET_KEY, Market
 from components.drills.emulate.timeline import SPOT_ACTION_PATH, Timeline, Traffic, busiest_node, notice_time, spot_notice
 from components.errors import RayfleetError
-from serve_apps.emulate_load import Snapshot, bounded_load, observe, smoke_requests
+from serve_apps.emulate_load import Snapshot, bounded_load, first_look, observe, smoke_requests
 from serve_apps.emulated_scenario import BootedRegion
 
 NAME = "spot"
@@ -93,7 +93,7 @@ class SpotResult:
 def run(region: BootedRegion) -> SpotResult:
     """Notice one worker of its interruption, then follow the drain, the termination and the replacement."""
     autoscaling = region.client("autoscaling")
-    before = observe(region, autoscaling)
+    before = first_look(region, autoscaling)
     node = _node_to_interrupt(region, before, autoscaling)
     at = notice_time(dt.datetime.now(dt.timezone.utc))
     notice = spot_notice(at)
@@ -108,6 +108,7 @@ def run(region: BootedRegion) -> SpotResult:
         instances_at_end: set[str] = set()
         apps = {a.name for a in before.apps}
         while result.timeline.missing() and time.monotonic() - result.timeline.started < TIMEOUT_S:
+            region.runner.check()
             seen, now = observe(region, autoscaling), time.monotonic()
             result.apps = {a.name: ", ".join(f"{d.name} {d.status} {d.running}/{d.target}" for d in a.deployments)
                            for a in seen.apps} or result.apps
@@ -149,9 +150,13 @@ def _node_to_interrupt(region: BootedRegion, seen: Snapshot, autoscaling):
     spot_groups = _spot_groups(autoscaling)
     workers = sorted((n for n in region.runner.running() if n.node_type != HEAD_NODE_TYPE and n.group in spot_groups),
                      key=lambda n: n.started)
+    if not workers:
+        raise RayfleetError("spot: the region runs no spot worker to interrupt. Fix: emulate an environment with a "
+                            "spot worker group whose workers run replicas (dev's), or run `scale` first")
     chosen = busiest_node(seen.replicas_by_address, [n.address for n in workers])
     if chosen is None:
-        raise RayfleetError("spot: the region runs no spot worker to interrupt. Fix: emulate an environment with a "
+        raise RayfleetError(f"spot: no spot worker holds a Serve replica ({', '.join(n.address for n in workers)} "
+                            "hold none): interrupting one would test no drain. Fix: emulate an environment with a "
                             "spot worker group whose workers run replicas (dev's), or run `scale` first")
     return next(n for n in workers if n.address == chosen)
 

@@ -107,8 +107,9 @@ def test_no_app_is_loaded_when_none_can_grow():
     assert app_to_load([Scalable("fixed", 2, 2, 1, True)]) is None
 
 
-def test_the_node_interrupted_holds_the_most_replicas_the_oldest_of_equals():
+def test_the_node_interrupted_holds_the_most_replicas_the_oldest_of_equals_and_at_least_one():
     assert busiest_node({"10.0.0.5": 1, "10.0.0.6": 3}, ["10.0.0.5", "10.0.0.6"]) == "10.0.0.6"
     assert busiest_node({"10.0.0.5": 2, "10.0.0.6": 2}, ["10.0.0.5", "10.0.0.6"]) == "10.0.0.5"
-    assert busiest_node({}, ["10.0.0.7"]) == "10.0.0.7"
+    assert busiest_node({}, ["10.0.0.7"]) is None
+    assert busiest_node({"10.0.0.5": 0, "10.0.0.6": 1}, ["10.0.0.5", "10.0.0.6"]) == "10.0.0.6"
     assert busiest_node({"10.0.0.5": 2}, []) is None

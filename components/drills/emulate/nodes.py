@@ -312,13 +312,17 @@ class NodeRunner:
         """The running nodes of the groups tagged `rayfleet:node-type` = `node_type` (as the node provider finds them)."""
         return [n for n in self.running() if n.node_type == node_type]
 
+    def check(self) -> None:
+        """Raise when the poller stopped (its first error): the nodes seen are no longer the region's."""
+        if self.errors:
+            raise RayfleetError(f"the node runner failed: {self.errors[0]}")
+
     def wait_for(self, ready: Callable[[NodeRunner], bool], timeout: float, what: str,
                  on_wait: Callable[[], None] = lambda: None) -> float:
         """Seconds until `ready(self)`; raises naming `what` after `timeout` or when the poller failed."""
         started = time.monotonic()
         while not ready(self):
-            if self.errors:
-                raise RayfleetError(f"the node runner failed: {self.errors[0]}")
+            self.check()
             if time.monotonic() - started > timeout:
                 raise TimeoutError(what)
             on_wait()

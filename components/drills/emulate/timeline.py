@@ -125,8 +125,8 @@ def app_to_load(apps: Iterable[Scalable]) -> Scalable | None:
 
 def busiest_node(replicas_by_address: Mapping[str, int], candidates: Iterable[str]) -> str | None:
     """Of the candidate nodes (their addresses, oldest first), the one holding the most replicas: the interruption
-    that tests the drain hardest. Ties go to the oldest."""
-    ordered = list(candidates)
+    that tests the drain hardest. Ties go to the oldest; None when none holds a replica (no drain to test)."""
+    ordered = [a for a in candidates if replicas_by_address.get(a, 0) > 0]
     if not ordered:
         return None
     return max(ordered, key=lambda address: (replicas_by_address.get(address, 0), -ordered.index(address)))
