@@ -61,6 +61,8 @@ class SpotResult:
     #: Why the instance was terminated when it was: "drained" or "notice time".
     terminated_because: str = ""
     replacement_id: str | None = None
+    #: The interrupted instance's Auto Scaling group: its replacement comes from there.
+    group: str = ""
     #: Each application's deployments as last seen (status, running/target): why the last step waits, if it does.
     apps: dict[str, str] = field(default_factory=dict)
     timeout_s: float = TIMEOUT_S
@@ -104,7 +106,7 @@ def run(region: BootedRegion) -> SpotResult:
         node.set_metadata(SPOT_ACTION_PATH, notice)
         terminate_by = time.monotonic() + (at - dt.datetime.now(dt.timezone.utc)).total_seconds()
         result = SpotResult(node.instance_id, node.address, before.replicas_by_address.get(node.address, 0), notice,
-                            Timeline(STEPS, time.monotonic()))
+                            Timeline(STEPS, time.monotonic()), group=node.group)
         instances_at_end: set[str] = set()
         apps = {a.name for a in before.apps}
         while result.timeline.missing() and time.monotonic() - result.timeline.started < TIMEOUT_S:
@@ -133,8 +135,9 @@ def run(region: BootedRegion) -> SpotResult:
 
 def _after_termination(region: BootedRegion, result: SpotResult, seen: Snapshot, instances_at_end: set[str],
                        apps: set[str], now: float) -> None:
-    """The group's replacement: launched in moto, its Ray joined, then every replica running."""
-    new = sorted(seen.worker_instances() - instances_at_end)
+    """The group's replacement: launched in moto, its Ray joined, then every replica running. Only the interrupted
+    instance's group counts: another group's new instance (the autoscaler's, for the replicas that moved) is not it."""
+    new = sorted(set(seen.instances.get(result.group, ())) - instances_at_end)
     if new:
         result.replacement_id = result.replacement_id or new[0]
         result.timeline.mark(STEPS[3], now)
@@ -155,8 +158,9 @@ def _node_to_interrupt(region: BootedRegion, seen: Snapshot, autoscaling):
                             "spot worker group whose workers run replicas (dev's), or run `scale` first")
     chosen = busiest_node(seen.replicas_by_address, [n.address for n in workers])
     if chosen is None:
-        raise RayfleetError(f"spot: no spot worker holds a Serve replica ({', '.join(n.address for n in workers)} "
-                            "hold none): interrupting one would test no drain. Fix: emulate an environment with a "
+        held = ", ".join(n.address for n in workers)
+        raise RayfleetError(f"spot: no spot worker holds a Serve replica (none on {held}): "
+                            "interrupting one would test no drain. Fix: emulate an environment with a "
                             "spot worker group whose workers run replicas (dev's), or run `scale` first")
     return next(n for n in workers if n.address == chosen)
 

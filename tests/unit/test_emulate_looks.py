@@ -8,14 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from components.contract import NODE_TYPE_KEY
+from components.contract import MARKET_KEY, NODE_TYPE_KEY, Market
 from components.drills.emulate.nodes import NodeRunner
 from components.drills.emulate.timeline import Timeline
 from components.errors import RayfleetError
-from serve_apps import emulate_load, emulate_scale
+from serve_apps import emulate_load, emulate_scale, emulate_spot
 from serve_apps.dashboard import DashboardError
 from serve_apps.emulate_load import Snapshot, first_look, observe
 from serve_apps.emulate_scale import ScaleResult
+from serve_apps.emulate_spot import SpotResult
 from serve_apps.status import parse_status
 
 
@@ -140,3 +141,42 @@ def test_scale_stops_when_the_node_runner_stopped(monkeypatch):
     with pytest.raises(RayfleetError, match="the node runner failed: moto's DescribeAutoScalingGroups failed: "
                                             "connection refused"):
         emulate_scale.run(region)
+
+
+def _spot_result() -> SpotResult:
+    return SpotResult("i-0a", "10.30.1.5", 1, "{}", Timeline(emulate_spot.STEPS, 0.0), terminated_because="drained",
+                      group="dev-cpu")
+
+
+def test_spot_replacement_comes_from_the_interrupted_instances_group():
+    seen = Snapshot({"dev-cpu": 1, "dev-burst": 1}, {"dev-cpu": ("i-0c",), "dev-burst": ("i-0b",)},
+                    frozenset(), (), {})
+    result = _spot_result()
+    emulate_spot._after_termination(_scale_region([]), result, seen, {"i-0a"}, {"digits"}, 5.0)
+    assert result.replacement_id == "i-0c"
+    assert result.timeline.reached("replacement instance in moto")
+
+
+def test_spot_with_no_replacement_in_its_group_yet_waits():
+    seen = Snapshot({"dev-cpu": 0, "dev-burst": 1}, {"dev-cpu": (), "dev-burst": ("i-0b",)}, frozenset(), (), {})
+    result = _spot_result()
+    emulate_spot._after_termination(_scale_region([]), result, seen, {"i-0a"}, {"digits"}, 5.0)
+    assert result.replacement_id is None
+    assert not result.timeline.reached("replacement instance in moto")
+
+
+class SpotGroups(Groups):
+    def __init__(self):
+        super().__init__()
+        self.page["AutoScalingGroups"][0]["Tags"].append({"Key": MARKET_KEY, "Value": Market.SPOT.value})
+
+
+def test_spot_refuses_to_interrupt_a_worker_that_holds_no_replica():
+    worker = SimpleNamespace(instance_id="i-0a", address="10.30.1.5", node_type="cpu", group="dev-cpu", started=1.0)
+    seen = _snapshot([("RUNNING", "10.30.0.10")], 1, instances=("i-0a",))
+    with pytest.raises(RayfleetError) as raised:
+        emulate_spot._node_to_interrupt(_scale_region([worker]), seen, SpotGroups())
+    assert str(raised.value) == (
+        "spot: no spot worker holds a Serve replica (none on 10.30.1.5): interrupting one would test no drain. "
+        "Fix: emulate an environment with a spot worker group whose workers run replicas (dev's), or run `scale` "
+        "first")
