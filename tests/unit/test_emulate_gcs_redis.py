@@ -57,3 +57,28 @@ def test_a_client_that_does_not_trust_the_runs_ca_is_refused(tmp_path):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             with pytest.raises(ssl.SSLCertVerificationError):
                 ssl.create_default_context().wrap_socket(raw, server_hostname=ENDPOINT)
+
+
+def test_a_certificate_that_does_not_load_starts_no_redis_server(tmp_path, monkeypatch):
+    from components.drills.emulate import gcs_redis as module
+
+    started = []
+
+    class Process:
+        def __init__(self, *_args, **_kwargs):
+            self.stopped = False
+            started.append(self)
+
+        def terminate(self):
+            self.stopped = True
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(module, "certificates", lambda _names: (b"", b"not a certificate", b"not a key"))
+    monkeypatch.setattr(module, "redis_server_binary", lambda: "/usr/bin/redis-server")
+    monkeypatch.setattr(module.subprocess, "Popen", Process)
+    with pytest.raises(ssl.SSLError):
+        with gcs_redis(("127.0.0.1", 0), "token", ["redis.internal"], tmp_path):
+            pass
+    assert [p for p in started if not p.stopped] == []

@@ -147,13 +147,14 @@ def gcs_redis(listen: tuple[str, int], password: str, names: Iterable[str], run_
     (run_dir / "redis-tls.key").write_bytes(key_pem)
     (run_dir / "redis.conf").write_text(f'bind 127.0.0.1\nport 0\nrequirepass "{password}"\nsave ""\n'
                                         f"appendonly no\ndir {run_dir}\n")
+    # The TLS context first: a bad certificate must fail before a redis-server runs that nothing would stop.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(run_dir / "redis-tls.crt", run_dir / "redis-tls.key")
     port = _free_port()
     with open(run_dir / "redis.log", "ab") as log:
         process = subprocess.Popen([redis_server_binary(), str(run_dir / "redis.conf"), "--port", str(port)],
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     store = GcsRedis(listen, port, password, ca_pem, process)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(run_dir / "redis-tls.crt", run_dir / "redis-tls.key")
     done = threading.Event()
     try:
         _wait_answers(store)
