@@ -24,6 +24,7 @@ from components.drills.emulate.aws_routing import intercepting
 from components.drills.emulate.boot import stalled
 from components.drills.emulate.shortage import ShortageFigures, SpotShortage, raised_demand
 from components.errors import RayfleetError
+from serve_apps.dashboard import DashboardError
 from serve_apps.deployer import DeployError, deploy
 from serve_apps.emulated_scenario import BootedRegion
 from serve_apps.history import History
@@ -65,6 +66,10 @@ def run(region: BootedRegion) -> ShortageFigures:
                    confirm_removal=lambda _names: True, on_progress=progress, timeout_s=SHORTAGE_TIMEOUT_S)
             progress([], 0)
             figures.replicas_running_s = time.monotonic() - started
+        except DashboardError as err:  # its own Fix speaks of a real cluster's address and operatorCidrs
+            raise RayfleetError(f"shortage: the emulated head's dashboard stopped answering while the raised config "
+                                f"deployed ({str(err).split(' Fix:')[0].rstrip('.')}). Fix: run the emulation again on a less "
+                                f"loaded machine; the head's Ray logs are under {region.run_dir}") from None
         except DeployError as err:
             figures.error = f"{err} ({stalled(region.runner.running(), 'the raised replica RUNNING', SHORTAGE_TIMEOUT_S)})"
         figures.spot_launched = len(_instances(asg, spot) - before[1])

@@ -15,6 +15,7 @@ from botocore.parsers import QueryParser
 from components.drills.emulate.aws_routing import aws_router, intercepting
 from components.drills.emulate.shortage import (
     SPOT_CAPACITY_FAILURE, ShortageFigures, SpotShortage, activities_answer, query, raised_demand, with_desired)
+from components.errors import RayfleetError
 from components.node_agents import spot_fallback
 
 NOW = datetime(2026, 11, 30, 17, 30, 5, 250000, tzinfo=timezone.utc)
@@ -155,8 +156,13 @@ def test_demand_rises_by_one_replica_of_a_whole_cpu():
 def test_a_config_with_no_deployment_to_grow_is_refused():
     at_max = {"name": "Digits", "autoscaling_config": {"min_replicas": 2, "max_replicas": 2},
               "ray_actor_options": {"num_cpus": 1}}
-    with pytest.raises(ValueError, match="no deployment of the Serve config can grow"):
+    with pytest.raises(RayfleetError) as raised:
         raised_demand(config_of(at_max))
+    assert str(raised.value) == (
+        "shortage: no deployment of the deployed Serve config can grow by a replica of a whole CPU (autoscaling "
+        "min_replicas below max_replicas, ray_actor_options num_cpus >= 1), so no demand can be raised. Fix: give one "
+        "application in the stack file an autoscaling deployment with maxReplicas above minReplicas whose replicas "
+        "need a whole CPU (dev's sentiment)")
 
 
 def test_the_figures_name_the_first_step_that_did_not_happen():
@@ -168,3 +174,33 @@ def test_the_figures_name_the_first_step_that_did_not_happen():
     assert figures.missed() == []
     figures.spot_launched = 1
     assert figures.missed() == ["1 spot instance(s) launched during the shortage"]
+
+
+def test_a_dashboard_that_stops_answering_during_the_raised_deploy_is_one_error(monkeypatch):
+    import contextlib
+    from types import SimpleNamespace
+
+    from serve_apps import emulate_shortage
+    from serve_apps.dashboard import DashboardError
+
+    def unreachable(*_args, **_kwargs):
+        raise DashboardError("cannot reach the Ray dashboard at http://10.30.0.10:8265 (PUT /api/serve/applications/: "
+                             "timed out). Fix: check the address and that the cluster is up (rayfleet local up, or "
+                             "the stack's dashboardUrl), and that this machine may reach it (operatorCidrs)")
+
+    monkeypatch.setattr(emulate_shortage, "_markets", lambda _asg: ("dev-cpu-spot", "dev-cpu"))
+    monkeypatch.setattr(emulate_shortage, "_group", lambda _asg, _name: {"DesiredCapacity": 1, "Instances": []})
+    monkeypatch.setattr(emulate_shortage, "_alive_addresses", lambda _region: set())
+    monkeypatch.setattr(emulate_shortage, "intercepting", lambda *_a: contextlib.nullcontext())
+    monkeypatch.setattr(emulate_shortage, "raised_demand", lambda config: (config, "sentiment: min replicas 1 -> 2"))
+    monkeypatch.setattr(emulate_shortage, "deploy", unreachable)
+    region = SimpleNamespace(client=lambda _s: None, config={"applications": []}, on_step=lambda _t: None,
+                             runner=SimpleNamespace(aws_endpoint=None), dashboard=None, region="us-west-2",
+                             cfg=SimpleNamespace(env="dev"), run_dir="/tmp/rayfleet/emulate/dev-1")
+    with pytest.raises(RayfleetError) as raised:
+        emulate_shortage.run(region)
+    assert type(raised.value) is RayfleetError
+    assert str(raised.value) == (
+        "shortage: the emulated head's dashboard stopped answering while the raised config deployed (cannot reach "
+        "the Ray dashboard at http://10.30.0.10:8265 (PUT /api/serve/applications/: timed out)). Fix: run the "
+        "emulation again on a less loaded machine; the head's Ray logs are under /tmp/rayfleet/emulate/dev-1")

@@ -32,6 +32,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 from xml.sax.saxutils import escape
 
+from components.errors import RayfleetError
+
 #: The Query API's XML namespace of EC2 Auto Scaling (API version 2011-01-01).
 NAMESPACE = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 #: Auto Scaling's status message of a spot launch that found no capacity.
@@ -178,8 +180,10 @@ def raised_demand(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 if scaling.get("initial_replicas") is not None:
                     scaling["initial_replicas"] = max(scaling["initial_replicas"], low + 1)
                 return raised, f"{app['name']}/{deployment['name']}: min replicas {low} -> {low + 1}"
-    raise ValueError("no deployment of the Serve config can grow by a replica of a whole CPU "
-                     "(autoscaling min below max, ray_actor_options.num_cpus >= 1)")
+    raise RayfleetError("shortage: no deployment of the deployed Serve config can grow by a replica of a whole CPU "
+                        "(autoscaling min_replicas below max_replicas, ray_actor_options num_cpus >= 1), so no demand "
+                        "can be raised. Fix: give one application in the stack file an autoscaling deployment with "
+                        "maxReplicas above minReplicas whose replicas need a whole CPU (dev's sentiment)")
 
 
 @dataclass
