@@ -46,7 +46,7 @@ PAUSE_S = 0.2
 MAX_REQUESTS = 20_000
 POLL_S = 1.0
 #: The spot watcher's unit and the line it logs when Ray accepted the drain.
-WATCHER_LOG = "rayfleet-spot-watcher.log"
+WATCHER_UNIT = "rayfleet-spot-watcher"
 DRAIN_ACCEPTED = "drain accepted"
 
 
@@ -172,7 +172,7 @@ def _spot_groups(autoscaling) -> set[str]:
 
 
 def _watcher_drained(node) -> bool:
-    log = node.directory / "layers" / "var.up" / "log" / WATCHER_LOG
+    log = node.unit_log(WATCHER_UNIT)
     return log.exists() and DRAIN_ACCEPTED in log.read_text(errors="replace")
 
 

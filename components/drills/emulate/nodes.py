@@ -152,9 +152,13 @@ class Node:
         found = _FAILED.search(self.log_text())
         return found.group(1) if found else None
 
+    def unit_log(self, unit: str) -> Path:
+        """Where the node's service manager writes `unit`'s output (its /var/log, in the node's /var layer)."""
+        return self.directory / "layers" / "var.up" / "log" / f"{unit}.log"
+
     def unit_starts(self, unit: str) -> int:
         """How many times the node's service manager started `unit` (more than 1: it restarted)."""
-        log = self.directory / "layers" / "var.up" / "log" / f"{unit}.log"
+        log = self.unit_log(unit)
         return log.read_text(errors="replace").count(f"systemd: starting {unit}.service") if log.exists() else 0
 
     def boot_exit(self) -> int | None:
