@@ -60,8 +60,10 @@ AFTER_BOOT: dict[str, AfterBoot] = {
     emulate_scale.NAME: emulate_scale.run, emulate_spot.NAME: emulate_spot.run,
     "shortage": emulate_shortage.run, "head-failover": emulate_head_failover.run,
 }
-#: Scenarios after boot that leave the region changed (a new head; a raised config): only the last of a list.
-LAST_ONLY = ("shortage", "head-failover")
+#: Scenarios that change the region, and what may still run after them: head-failover replaces the head
+#: (a later scenario would talk to the dead one); shortage deploys a raised config, which head-failover
+#: does not read (it reads the applications' names and the new head).
+MAY_FOLLOW = {"head-failover": (), "shortage": ("head-failover",)}
 #: The scenarios this rayfleet can run.
 SCENARIOS = ("control-plane", "boot", *AFTER_BOOT)
 #: Seconds the boot scenario waits for the head's Ray, then for the applications (workers boot in between).
@@ -115,12 +117,12 @@ def check_scenario(scenario: str) -> tuple[str, ...]:
                             f"Fix: pass {names[0]!r} alone, or a list of {', '.join(AFTER_BOOT) or 'them'}")
     if len(set(names)) != len(names):
         raise RayfleetError(f"--scenario {scenario!r} names a scenario twice. Fix: name each once")
-    for name in names[:-1]:
-        if name in LAST_ONLY:
-            raise RayfleetError(f"--scenario {scenario!r}: {name} must come last ({' and '.join(LAST_ONLY)} leave the "
-                                "region changed: a new head, or a raised config, that a later scenario would not "
-                                f"see). Fix: move {name} to the end, and run {' and '.join(LAST_ONLY)} in separate "
-                                "emulations")
+    for name, after in zip(names, names[1:]):
+        if name in MAY_FOLLOW and after not in MAY_FOLLOW[name]:
+            allowed = f"; only {', '.join(MAY_FOLLOW[name])} may follow it" if MAY_FOLLOW[name] else ""
+            raise RayfleetError(f"--scenario {scenario!r}: {after} cannot follow {name} ({name} leaves the region "
+                                f"changed: a new head, or a raised config, that {after} would not see{allowed}). "
+                                f"Fix: run {after} before {name}, or in a separate emulation")
     return names
 
 
